@@ -1,0 +1,17 @@
+"""fsth: few-shot neural talking heads.
+
+An implementation of "Few-Shot Adversarial Learning of Realistic Neural Talking Head Models"
+(Zakharov et al., ICCV 2019). The stages, in data-flow order:
+
+1. ``fsth.video``      read frames / fps / audio from videos and images, write mp4
+2. ``fsth.landmarks``  68-point landmarks, the one crop policy, the one sketch renderer
+3. ``fsth.models``     embedder E, AdaIN generator G, projection discriminator D
+4. ``fsth.train``      meta-learning over many videos -> meta checkpoint
+5. ``fsth.embed``      K shots of a new person -> e_hat;  ``fsth.finetune`` -> person checkpoint
+6. ``fsth.animate``    driving video -> landmarks -> generated frames -> mp4
+7. ``fsth.evaluate``   self- and cross-reenactment metrics
+
+Importing ``fsth`` is cheap: heavy libraries (torch, cv2, dlib) load in the stage modules.
+"""
+
+__version__ = "0.1.0"
