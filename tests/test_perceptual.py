@@ -49,33 +49,41 @@ def _vgg_face_dag_state(seed=0):
     return state
 
 
-def test_vgg19_loads_torchvision_layout_and_normalises_like_imagenet(tmp_path):
-    state = _torchvision_vgg19_state()
-    torch.save(state, tmp_path / "vgg19-dcbb9e9d.pth")
-    net = load_vgg19(tmp_path / "vgg19-dcbb9e9d.pth")
-    x = torch.rand(1, 3, 32, 32) * 2 - 1
-    feats = net(x)
-    assert [f.shape[1] for f in feats] == [64, 128, 256, 512, 512]
+def imagenet_normalised(x):
+    """[-1, 1] -> [0, 1] RGB normalised with the ImageNet mean and std (VGG19's input)."""
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    relu1_1 = F.relu(F.conv2d(((x + 1) / 2 - mean) / std, state["features.0.weight"], state["features.0.bias"], padding=1))
-    assert torch.allclose(feats[0], relu1_1, atol=1e-5)
-    assert not any(p.requires_grad for p in net.parameters())
-    assert not net.train().training  # frozen in eval mode
+    return ((x + 1) / 2 - mean) / std
 
 
-def test_vggface_loads_vgg_face_dag_layout_and_subtracts_its_means(tmp_path):
-    state = _vgg_face_dag_state()
-    torch.save(state, tmp_path / "vgg_face_dag.pth")
-    net = load_vggface(tmp_path / "vgg_face_dag.pth")
+def vgg_face_dag_normalised(x):
+    """[-1, 1] -> 0-255 RGB minus the means stored with vgg_face_dag (VGGFace's input)."""
+    return (x + 1) * 127.5 - torch.tensor([129.186279296875, 104.76238250732422, 93.59396362304688]).view(1, 3, 1, 1)
+
+
+@pytest.mark.parametrize(
+    "make_state, filename, load, normalise, first_conv, conv5_1",
+    [
+        (_torchvision_vgg19_state, "vgg19-dcbb9e9d.pth", load_vgg19, imagenet_normalised, "features.0", "features.28"),
+        (_vgg_face_dag_state, "vgg_face_dag.pth", load_vggface, vgg_face_dag_normalised, "conv1_1", "conv5_1"),
+    ],
+    ids=["vgg19", "vggface"],
+)
+def test_standard_layout_loads_with_its_own_normalisation(tmp_path, make_state, filename, load, normalise,
+                                                          first_conv, conv5_1):
+    state = make_state()
+    torch.save(state, tmp_path / filename)
+    net = load(tmp_path / filename)
     x = torch.rand(1, 3, 32, 32) * 2 - 1
     feats = net(x)
+    # relu1_1, relu2_1, relu3_1, relu4_1, relu5_1
     assert [f.shape[1] for f in feats] == [64, 128, 256, 512, 512]
-    mean = torch.tensor([129.186279296875, 104.76238250732422, 93.59396362304688]).view(1, 3, 1, 1)
-    relu1_1 = F.relu(F.conv2d((x + 1) * 127.5 - mean, state["conv1_1.weight"], state["conv1_1.bias"], padding=1))
-    assert torch.allclose(feats[0], relu1_1, atol=1e-3)
-    # relu5_1 is the last tap: conv5_1 is loaded, conv5_2 and conv5_3 are not needed
-    assert torch.equal(net.features[24].weight, state["conv5_1.weight"])
+    relu1_1 = F.relu(F.conv2d(normalise(x), state[f"{first_conv}.weight"], state[f"{first_conv}.bias"], padding=1))
+    assert torch.allclose(feats[0], relu1_1, rtol=1e-4, atol=1e-3)
+    # conv5_1 (before the last tap) is loaded; the convs after it are not needed
+    assert torch.equal(net.features[len(net.features) - 2].weight, state[f"{conv5_1}.weight"])
+    assert not any(p.requires_grad for p in net.parameters())
+    assert not net.train().training  # frozen in eval mode
 
 
 def test_weights_are_found_in_the_torch_hub_cache(tmp_path, monkeypatch):
