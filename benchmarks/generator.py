@@ -130,7 +130,7 @@ def gpu_benchmark(cfg: ModelConfig, repeats: int) -> None:
     print(f"GPU {torch.cuda.get_device_name(device)}, inference form, bf16")
     for batch in (1, 32):
         yb = y.expand(batch, -1, -1, -1).contiguous()
-        ms = ms_per_call({"gpu": lambda: fast(yb)}, repeats, sync=torch.cuda.synchronize)["gpu"]
+        ms = ms_per_call({"gpu": lambda yb=yb: fast(yb)}, repeats, sync=torch.cuda.synchronize)["gpu"]
         print(f"  batch {batch:2d}: {1000 * batch / ms:8.1f} frames/s ({ms:.1f} ms per batch)")
 
 

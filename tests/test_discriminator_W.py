@@ -1,7 +1,5 @@
 """D's table W: a step touches only the batch's rows, also across processes (DDP with gloo)."""
 
-import os
-
 import pytest
 import torch
 import torch.distributed as dist

@@ -49,8 +49,9 @@ def test_bfloat16_inference_form_matches_within_stated_tolerance(generator, fram
 def test_inference_form_needs_the_right_inputs(generator, tiny):
     with pytest.raises(ValueError, match="needs the person's e_hat"):
         inference_generator(generator)
+    e_hat = torch.zeros(tiny.embedding_dim)
     with pytest.raises(ValueError, match="pass no e_hat"):
-        inference_generator(person_generator(generator, torch.zeros(tiny.embedding_dim)), torch.zeros(tiny.embedding_dim))
+        inference_generator(person_generator(generator, e_hat), e_hat)
 
 
 def test_image_conversion_round_trip():
