@@ -147,7 +147,10 @@ def test_person_networks_start_out_equal_to_the_meta_networks(tiny, frames):
     assert torch.allclose(score_prime, score, rtol=1e-5, atol=1e-4)
     assert all(torch.equal(a, b) for a, b in zip(feats, feats_prime))
     # psi' and w' are parameters of their own, trained directly
-    assert G_prime.psi.requires_grad and D_prime.w_prime.requires_grad
+    G_prime.train(), D_prime.train()
+    score, _ = D_prime(G_prime(y), y)
+    score.sum().backward()
+    assert G_prime.psi.grad.abs().sum() > 0 and D_prime.w_prime.grad.abs().sum() > 0
     assert torch.equal(D_prime.w_prime.detach(), D.w0.detach() + e_hat)
 
 
