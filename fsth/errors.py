@@ -27,3 +27,7 @@ class CheckpointError(FsthError):
 
 class MissingWeightsError(FsthError):
     """Pretrained weights (landmark network, VGG, Inception ...) that are not on disk and cannot be fetched."""
+
+
+class ConfigError(FsthError):
+    """A model or training configuration that is invalid (unknown preset, missing or unknown field ...)."""

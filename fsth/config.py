@@ -1,0 +1,201 @@
+"""Configuration of the networks (``ModelConfig``) and of their training (``TrainConfig``).
+
+Every default of the method is visible and commented here, in one place. ``ModelConfig`` describes the
+architecture and is stored, as JSON, inside every checkpoint, so a checkpoint rebuilds its own networks;
+``TrainConfig`` holds the loss weights, learning rates and schedule of the paper (DESIGN section 2).
+
+Presets (``ModelConfig.preset(name)``):
+
+- ``paper256``: our reading of the paper's architecture at 256x256 (Zakharov et al. 2019, section 3.4 and
+  supplementary). Embedder E and the trunk of discriminator D: six residual downsampling blocks
+  256 -> 4 with 64, 128, 256, 512, 512, 512 channels ("minimum 64, maximum 512 channels"), self-attention
+  after the block that outputs 32x32, global sum pooling followed by ReLU; D has one more residual block
+  at 4x4. That gives 14.4 M parameters in E and 19.1 M in D's convolutional part (the paper: 15 M, 20 M).
+  Generator G: four residual downsampling blocks with instance norm 256 -> 16 (64, 128, 256, 512
+  channels, self-attention at 32x32), five residual AdaIN blocks at the 16x16, 512-channel bottleneck,
+  four residual AdaIN upsampling blocks 16 -> 256 (256, 128, 64, 64 channels, self-attention at 64x64)
+  and an AdaIN + ReLU + 3x3 conv + tanh output layer; psi_hat = P e_hat feeds all 13 312 AdaIN
+  coefficients, so P is 13312 x 512 and G has 37.9 M parameters (the paper: 38 M). Self-attention is
+  SAGAN's in BigGAN's form (keys and values max-pooled 2x2). As we read the paper, it gives widths,
+  attention sides and parameter counts but no block counts; these block counts reproduce all three.
+- ``tiny``: the same architecture at 64x64 and narrow (16 to 64 channels, embedding size 64, two
+  bottleneck blocks, attention at 16x16 down and 32x32 up), for tests and laptops: a full training step
+  (two D updates, one E/G update, batch 2, K = 8) takes about 0.35 s on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from fsth.errors import ConfigError
+
+
+def _fields_from_dict(cls, data: Any, what: str) -> dict:
+    """Check that ``data`` names exactly the fields of dataclass ``cls``; tuples come back from lists."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} must be a JSON object, not {type(data).__name__}")
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    missing = [n for n in names if n not in data]
+    if unknown or missing:
+        parts = []
+        if unknown:
+            parts.append(f"unknown field(s) {', '.join(unknown)}")
+        if missing:
+            parts.append(f"missing field(s) {', '.join(missing)}")
+        raise ConfigError(f"{what}: {'; '.join(parts)}")
+    return {n: tuple(data[n]) if isinstance(data[n], list) else data[n] for n in names}
+
+
+def _to_dict(obj) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(obj).items()}
+
+
+def _is_power_of_two(n: Any) -> bool:
+    return isinstance(n, int) and not isinstance(n, bool) and n > 0 and n & (n - 1) == 0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The architecture of E, G and D. Sizes are sides of square feature maps, in pixels."""
+
+    image_size: int = 256  # side of the frames x and landmark images y (a power of two, 64..512)
+    base_channels: int = 64  # width of the first residual block; doubles per downsampling (paper: 64)
+    max_channels: int = 512  # widest any block gets (paper: 512)
+    embedding_dim: int = 512  # size of e, e_hat, W_i, w0 and D's V(x, y); width of E's and D's last blocks
+    min_size: int = 4  # E and D downsample until this side (paper: 4x4), then sum-pool
+    gen_bottleneck_size: int = 16  # side at which G's bottleneck residual blocks run
+    gen_bottleneck_blocks: int = 5  # residual AdaIN blocks at G's bottleneck
+    attention_down: tuple[int, ...] = (32,)  # sides after which a self-attention block follows in E, D, G's down path
+    attention_up: tuple[int, ...] = (64,)  # sides after which a self-attention block follows on G's up path
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("image_size", "base_channels", "max_channels", "embedding_dim", "min_size",
+                     "gen_bottleneck_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                problems.append(f"{name} must be a positive integer, not {value!r}")
+        if not problems:
+            if not (_is_power_of_two(self.image_size) and 64 <= self.image_size <= 512):
+                problems.append(f"image_size must be 64, 128, 256 or 512, not {self.image_size}")
+            if not (_is_power_of_two(self.min_size) and self.min_size < self.image_size):
+                problems.append(f"min_size must be a power of two below image_size, not {self.min_size}")
+            if not (_is_power_of_two(self.gen_bottleneck_size) and self.gen_bottleneck_size < self.image_size):
+                problems.append(
+                    f"gen_bottleneck_size must be a power of two below image_size, not {self.gen_bottleneck_size}"
+                )
+            if self.base_channels > self.max_channels:
+                problems.append("base_channels must not exceed max_channels")
+            if self.base_channels < 8:
+                problems.append("base_channels must be at least 8 (self-attention uses channels / 8)")
+        if not isinstance(self.gen_bottleneck_blocks, int) or self.gen_bottleneck_blocks < 0:
+            problems.append(f"gen_bottleneck_blocks must be a non-negative integer, not {self.gen_bottleneck_blocks!r}")
+        if not problems:
+            down = set(self.disc_sizes()) & set(self.gen_down_sizes())
+            bad = [s for s in self.attention_down if s not in down]
+            if bad:
+                problems.append(f"attention_down {bad} not among the sides of the down paths {sorted(down)}")
+            bad = [s for s in self.attention_up if s not in self.gen_up_sizes()]
+            if bad:
+                problems.append(f"attention_up {bad} not among the sides of G's up path {self.gen_up_sizes()}")
+        if problems:
+            raise ConfigError("invalid ModelConfig: " + "; ".join(problems))
+
+    # -- derived layout (one place, used by the networks) ------------------------------------------
+
+    def _width(self, i: int) -> int:
+        return min(self.base_channels * 2**i, self.max_channels)
+
+    def disc_sizes(self) -> list[int]:
+        """Output sides of E's (and D's trunk's) downsampling blocks: image_size/2 ... min_size."""
+        n = int(math.log2(self.image_size // self.min_size))
+        return [self.image_size >> (i + 1) for i in range(n)]
+
+    def disc_widths(self) -> list[int]:
+        """Output channels of E's downsampling blocks; the last one is embedding_dim."""
+        n = len(self.disc_sizes())
+        return [self._width(i) for i in range(n - 1)] + [self.embedding_dim]
+
+    def gen_down_sizes(self) -> list[int]:
+        """Output sides of G's downsampling blocks: image_size/2 ... gen_bottleneck_size."""
+        n = int(math.log2(self.image_size // self.gen_bottleneck_size))
+        return [self.image_size >> (i + 1) for i in range(n)]
+
+    def gen_down_widths(self) -> list[int]:
+        return [self._width(i) for i in range(len(self.gen_down_sizes()))]
+
+    def gen_up_sizes(self) -> list[int]:
+        """Output sides of G's upsampling blocks: 2 * gen_bottleneck_size ... image_size."""
+        return self.gen_down_sizes()[-2::-1] + [self.image_size]
+
+    def gen_up_widths(self) -> list[int]:
+        """Each up block matches the width of the down block at its side; the last one is base_channels."""
+        return self.gen_down_widths()[-2::-1] + [self.base_channels]
+
+    # -- presets and (de)serialisation --------------------------------------------------------------
+
+    @classmethod
+    def preset(cls, name: str) -> "ModelConfig":
+        """A named architecture: ``paper256`` or ``tiny`` (see the module docstring)."""
+        if name not in PRESETS:
+            raise ConfigError(f"unknown model preset {name!r}: choose one of {', '.join(PRESETS)}")
+        return PRESETS[name]
+
+    def to_dict(self) -> dict:
+        """A JSON-safe dict of every field (tuples become lists)."""
+        return _to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        """The inverse of ``to_dict``; unknown or missing fields raise ``ConfigError`` naming them."""
+        return cls(**_fields_from_dict(cls, data, "model config"))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+PRESETS: dict[str, ModelConfig] = {
+    "paper256": ModelConfig(),
+    "tiny": ModelConfig(
+        image_size=64,
+        base_channels=16,
+        max_channels=64,
+        embedding_dim=64,
+        min_size=4,
+        gen_bottleneck_size=16,
+        gen_bottleneck_blocks=2,
+        attention_down=(16,),
+        attention_up=(32,),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Loss weights, learning rates and schedule of meta-learning and fine-tuning (DESIGN section 2)."""
+
+    lr_EG: float = 5e-5  # Adam learning rate of the embedder E and generator G (incl. P)
+    lr_D: float = 2e-4  # Adam learning rate of the discriminator D (incl. W, w0, b)
+    adam_betas: tuple[float, float] = (0.0, 0.9)  # Adam betas; the paper follows SAGAN's two-time-scale setup
+    d_steps_per_g_step: int = 2  # discriminator updates per embedder/generator update
+    shots: int = 8  # K: frames per episode given to the embedder (the episode has K + 1 frames)
+    content_loss: bool = True  # L_CNT on; off (tests, machines without VGG weights) is warned about
+    weight_vgg19: float = 1e-2  # L_CNT weight of the VGG19 (ImageNet) term
+    weight_vggface: float = 2e-3  # L_CNT weight of the VGGFace term
+    weight_fm: float = 10.0  # weight of feature matching L_FM inside L_ADV
+    weight_match: float = 80.0  # weight of the embedding match term L_MCH = ||W_i - e_hat_i||_1
+    vgg19_weights: str | None = None  # path of torchvision's vgg19-dcbb9e9d.pth; None: torch hub cache / download
+    vggface_weights: str | None = None  # path of vgg_face_dag.pth; None: torch hub cache / download
+    finetune_epochs: int = 40  # fine-tuning length in passes over the T shots (the paper's ~40 epochs)
+
+    def to_dict(self) -> dict:
+        return _to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        return cls(**_fields_from_dict(cls, data, "train config"))

@@ -1,0 +1,46 @@
+"""The networks of the paper (stage 3 of the data flow) and what every later stage needs around them.
+
+- ``Embedder`` E(x, y) -> e; ``Embedder.embed_shots`` -> e_hat, the mean over K shots
+- ``Generator`` G(y, e_hat) with psi_hat = P e_hat; ``PersonGenerator`` G'(y) with its own psi'
+- ``Discriminator`` D(x, y, i) -> (score, feats) with one row W_i per video; ``PersonDiscriminator`` D'
+- ``person_generator`` / ``person_discriminator``: the fine-tuning start from the meta networks
+- ``inference_generator``: the fast inference form of G for one person
+- ``VGG19`` / ``VGGFace`` and their loaders: the frozen perceptual networks of the content loss
+- ``images_to_tensor`` / ``tensor_to_images``: uint8 RGB images <-> (B, 3, H, W) tensors in [-1, 1]
+
+Frames and landmark images are (B, 3, H, W) float tensors in [-1, 1] everywhere.
+"""
+
+from fsth.models.discriminator import Discriminator, PersonDiscriminator
+from fsth.models.embedder import Embedder
+from fsth.models.generator import Generator, PersonGenerator
+from fsth.models.images import images_to_tensor, tensor_to_images
+from fsth.models.inference import InferenceGenerator, inference_generator
+from fsth.models.perceptual import VGG19, ContentNetworks, VGGFace, load_content_networks, load_vgg19, load_vggface
+from fsth.models.person import person_discriminator, person_generator
+
+__all__ = [
+    "ContentNetworks",
+    "Discriminator",
+    "Embedder",
+    "Generator",
+    "InferenceGenerator",
+    "PersonDiscriminator",
+    "PersonGenerator",
+    "VGG19",
+    "VGGFace",
+    "count_parameters",
+    "images_to_tensor",
+    "inference_generator",
+    "load_content_networks",
+    "load_vgg19",
+    "load_vggface",
+    "person_discriminator",
+    "person_generator",
+    "tensor_to_images",
+]
+
+
+def count_parameters(module) -> int:
+    """Number of parameter entries (spectral norm's u, v buffers excluded)."""
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,93 @@
+"""The generator G(y, e_hat; psi, P): a landmark image and a person's embedding -> a frame.
+
+Stage: meta-learning (train), fine-tuning (``PersonGenerator``) and animation (its inference form,
+``fsth.models.inference``). In: landmark images y (B, 3, H, W) in [-1, 1] and e_hat (B, 512) or (512,)
+for one person. Out: x_hat (B, 3, H, W) in [-1, 1].
+
+An image-to-image network: residual downsampling blocks with instance norm (self-attention at
+``cfg.attention_down``), residual blocks at the bottleneck, residual upsampling blocks (self-attention
+at ``cfg.attention_up``), then AdaIN, ReLU, conv3x3 and tanh. Every normalisation layer from the
+bottleneck on is AdaIN; all their coefficients form one vector psi_hat = P e_hat, with P a learned,
+person-generic matrix (spectrally normalised, like every conv). psi is laid out in forward order:
+bottleneck blocks, up blocks, output layer; each AdaIN layer of C channels takes (gamma - 1, beta).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fsth.config import ModelConfig
+from fsth.models.layers import AdaIN, DownPath, ResBlock, ResBlockUp, SelfAttention, conv3x3, sn, split_psi
+
+
+class _AdaINRenderer(nn.Module):
+    """G's convolutional body: renders y with given AdaIN coefficients psi. Shared by the meta generator
+    (psi_hat = P e_hat) and the person generator (psi' its own parameter)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.down = DownPath(3, cfg.gen_down_widths(), cfg.gen_down_sizes(), cfg.attention_down, norm=True)
+        c = cfg.gen_down_widths()[-1]
+        self.bottleneck = nn.ModuleList(ResBlock(c, adain=True) for _ in range(cfg.gen_bottleneck_blocks))
+        self.up = nn.ModuleList()
+        self.up_attention = nn.ModuleDict()
+        for i, (c_out, size) in enumerate(zip(cfg.gen_up_widths(), cfg.gen_up_sizes())):
+            self.up.append(ResBlockUp(c, c_out))
+            if size in cfg.attention_up:
+                self.up_attention[str(i)] = SelfAttention(c_out)
+            c = c_out
+        self.out_norm = AdaIN(c)
+        self.out_conv = conv3x3(c, 3)
+        self.psi_size = sum(layer.psi_size for layer in self._adain_layers())
+
+    def _adain_layers(self) -> list[nn.Module]:
+        """The modules that take a slice of psi, in the order psi is laid out."""
+        return [*self.bottleneck, *self.up, self.out_norm]
+
+    def forward(self, y: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
+        return self.render(y, psi)
+
+    def render(self, y: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
+        # y: (B, 3, H, W); psi: (B, psi_size) or (psi_size,) -> x_hat: (B, 3, H, W)
+        h = self.down(y)[-1]  # (B, C_bottleneck, S, S)
+        chunks = iter(split_psi(psi, self._adain_layers()))
+        for block in self.bottleneck:
+            h = block(h, next(chunks))
+        for i, block in enumerate(self.up):
+            h = block(h, next(chunks))
+            if str(i) in self.up_attention:
+                h = self.up_attention[str(i)](h)
+        h = F.relu(self.out_norm(h, next(chunks)))
+        return torch.tanh(self.out_conv(h))
+
+
+class Generator(_AdaINRenderer):
+    """The meta-learned generator: x_hat = G(y, e_hat) with psi_hat = P e_hat."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__(cfg)
+        self.P = sn(nn.Linear(cfg.embedding_dim, self.psi_size, bias=False))  # (psi_size, embedding_dim)
+
+    def psi_hat(self, e_hat: torch.Tensor) -> torch.Tensor:
+        # e_hat: (B, D) or (D,) -> psi_hat: (B, psi_size) or (psi_size,)
+        return self.P(e_hat)
+
+    def forward(self, y: torch.Tensor, e_hat: torch.Tensor) -> torch.Tensor:
+        return self.render(y, self.psi_hat(e_hat))
+
+
+class PersonGenerator(_AdaINRenderer):
+    """G' for one person (fine-tuning): psi' is its own parameter, initialised from P e_hat; P is gone.
+
+    Build it from a meta generator with ``fsth.models.person_generator(G, e_hat)``.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__(cfg)
+        self.psi = nn.Parameter(torch.zeros(self.psi_size))  # psi': (psi_size,)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.render(y, self.psi)

@@ -1,0 +1,87 @@
+"""D's table W: a step touches only the batch's rows, also across processes (DDP with gloo)."""
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from fsth.config import ModelConfig
+from fsth.losses import discriminator_hinge_loss
+from fsth.models import Discriminator
+
+
+def _d_step(D, x, y, idx, world_sync: bool = False):
+    """One discriminator update: hinge loss on real x vs. a made-up fake, Adam + SparseAdam."""
+    dense = torch.optim.Adam(D.dense_parameters(), lr=1e-2)
+    sparse = torch.optim.SparseAdam(D.W.parameters(), lr=1e-2)
+    score_real, _ = D(x, y, idx)
+    score_fake, _ = D(x.flip(-1), y, idx)
+    discriminator_hinge_loss(score_real, score_fake).backward()
+    if world_sync:
+        D.all_reduce_W_grad()
+    dense.step()
+    sparse.step()
+
+
+def test_a_step_leaves_rows_outside_the_batch_exactly_unchanged(frames):
+    torch.manual_seed(0)
+    D = Discriminator(ModelConfig.preset("tiny"), num_videos=10)
+    before = D.W.weight.detach().clone()
+    idx = torch.tensor([2, 7])
+    x, y = frames
+    for _ in range(3):  # also after Adam has built up moments for the touched rows
+        _d_step(D, x, y, idx)
+    after = D.W.weight.detach()
+    untouched = [i for i in range(10) if i not in (2, 7)]
+    assert torch.equal(after[untouched], before[untouched])
+    assert not torch.equal(after[2], before[2]) and not torch.equal(after[7], before[7])
+    assert D.W.weight.grad.is_sparse
+
+
+def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    torch.manual_seed(rank)  # different initial weights on each rank: DDP and prepare_ddp must align them
+    D = Discriminator(ModelConfig.preset("tiny"), num_videos=10).eval()  # eval: no power-iteration drift
+    D.prepare_ddp()
+    ddp = torch.nn.parallel.DistributedDataParallel(D)
+    torch.manual_seed(100 + rank)
+    x, y = torch.rand(2, 2, 3, 64, 64) * 2 - 1
+    idx = torch.tensor([[1, 4], [4, 6]][rank])  # row 4 in both processes' batches
+    torch.save({"W0": D.W.weight.detach().clone(), "x": x, "y": y, "idx": idx,
+                "state0": {k: v.clone() for k, v in D.state_dict().items()}}, f"{out_dir}/in{rank}.pt")
+    dense = torch.optim.Adam(D.dense_parameters(), lr=1e-2)
+    sparse = torch.optim.SparseAdam(D.W.parameters(), lr=1e-2)
+    score_real, _ = ddp(x, y, idx)
+    score_fake, _ = ddp(x.flip(-1), y, idx)
+    discriminator_hinge_loss(score_real, score_fake).backward()
+    D.all_reduce_W_grad()
+    dense.step()
+    sparse.step()
+    torch.save({k: v.detach().clone() for k, v in D.state_dict().items()}, f"{out_dir}/out{rank}.pt")
+    dist.destroy_process_group()
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")
+def test_W_stays_consistent_across_ddp_processes(tmp_path):
+    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
+    ins = [torch.load(tmp_path / f"in{r}.pt") for r in range(2)]
+    outs = [torch.load(tmp_path / f"out{r}.pt") for r in range(2)]
+    assert torch.equal(ins[0]["W0"], ins[1]["W0"])  # prepare_ddp broadcast rank 0's table
+    for key in outs[0]:
+        assert torch.equal(outs[0][key], outs[1][key]), f"{key} differs between the processes"
+    # the same step in one process on the union of both batches (DDP averages the two losses)
+    D = Discriminator(ModelConfig.preset("tiny"), num_videos=10).eval()
+    D.load_state_dict(ins[0]["state0"])
+    dense = torch.optim.Adam(D.dense_parameters(), lr=1e-2)
+    sparse = torch.optim.SparseAdam(D.W.parameters(), lr=1e-2)
+    loss = 0
+    for r in range(2):
+        x, y, idx = ins[r]["x"], ins[r]["y"], ins[r]["idx"]
+        loss = loss + discriminator_hinge_loss(D(x, y, idx)[0], D(x.flip(-1), y, idx)[0]) / 2
+    loss.backward()
+    dense.step()
+    sparse.step()
+    W = outs[0]["W.weight"]
+    assert torch.allclose(W, D.W.weight.detach(), atol=1e-6)
+    assert torch.equal(W[[0, 2, 3, 5, 7, 8, 9]], ins[0]["W0"][[0, 2, 3, 5, 7, 8, 9]])  # untouched rows
+    assert torch.allclose(outs[0]["w0"], D.w0.detach(), atol=1e-6)
