@@ -1,0 +1,69 @@
+"""Shared fixtures: the real media in tests/assets, a dlib detector, and videos derived from talk.mp4."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ASSETS = Path(__file__).parent / "assets"
+TALK = ASSETS / "talk.mp4"  # 480x480, 30 fps, 60 frames, with audio
+PORTRAIT = ASSETS / "portrait.jpg"  # 720x720, one face, open mouth
+PORTRAIT_RGBA = ASSETS / "portrait_rgba.png"  # 424x394 RGBA, one face
+GROUP = ASSETS / "group.jpg"  # 500x375, three faces
+
+
+def ffmpeg(*args: str) -> None:
+    """Run the bundled ffmpeg quietly; fail the test with its message if it fails."""
+    from fsth.video import ffmpeg_exe
+
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args], capture_output=True)
+    assert proc.returncode == 0, proc.stderr.decode()
+
+
+@pytest.fixture(scope="session")
+def dlib_detector():
+    from fsth.landmarks import make_detector
+
+    return make_detector("dlib")
+
+
+@pytest.fixture(scope="session")
+def talk_frames() -> list[np.ndarray]:
+    from fsth.video import VideoReader
+
+    with VideoReader(TALK) as video:
+        return list(video)
+
+
+@pytest.fixture(scope="session")
+def talk_track(dlib_detector):
+    from fsth.landmarks import track_video
+
+    return track_video(TALK, dlib_detector)
+
+
+@pytest.fixture(scope="session")
+def no_face_image(tmp_path_factory) -> Path:
+    """A real photo region without a face: the yellow wall and hair edge at the top left of portrait.jpg."""
+    from fsth.video import read_image, write_image
+
+    path = tmp_path_factory.mktemp("noface") / "wall.png"
+    write_image(path, read_image(PORTRAIT)[:200, :200])
+    return path
+
+
+@pytest.fixture(scope="session")
+def truncated_videos(tmp_path_factory) -> dict[str, Path]:
+    """talk.mp4 cut in half: 'front' has its index first (fails mid-stream), 'end' has it last (fails at open)."""
+    d = tmp_path_factory.mktemp("truncated")
+    end_index = d / "index_at_end.mp4"
+    ffmpeg("-i", str(TALK), "-c", "copy", str(end_index))
+    out = {}
+    for name, src in (("front", TALK), ("end", end_index)):
+        data = src.read_bytes()
+        out[name] = d / f"truncated_{name}.mp4"
+        out[name].write_bytes(data[: len(data) // 2])
+    return out
