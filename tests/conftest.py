@@ -67,3 +67,18 @@ def truncated_videos(tmp_path_factory) -> dict[str, Path]:
         out[name] = d / f"truncated_{name}.mp4"
         out[name].write_bytes(data[: len(data) // 2])
     return out
+
+
+@pytest.fixture(scope="session")
+def random_fan_weights(tmp_path_factory):
+    """A 2DFAN4 state dict with random weights: exercises the real loading and inference code, not accuracy."""
+    import torch
+    from face_alignment.models import FAN
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("fan") / "2DFAN4-random.pth.tar"
+    torch.save(FAN(4).state_dict(), path)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one FAN pass: ~0.5 s; two threads can stall for seconds beside a busy neighbour
+    yield path
+    torch.set_num_threads(threads)

@@ -164,21 +164,6 @@ def test_smoothing_changes_video_landmarks_only_a_little(dlib_detector, talk_tra
 # ---------------------------------------------------------------------------------------------- fan
 
 
-@pytest.fixture(scope="module")
-def random_fan_weights(tmp_path_factory):
-    """A 2DFAN4 state dict with random weights: exercises the real loading and inference code, not accuracy."""
-    import torch
-    from face_alignment.models import FAN
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("fan") / "2DFAN4-random.pth.tar"
-    torch.save(FAN(4).state_dict(), path)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one FAN pass: ~0.5 s; two threads can stall for seconds beside a busy neighbour
-    yield path
-    torch.set_num_threads(threads)
-
-
 def test_fan_backend_runs_from_local_weights(random_fan_weights):
     detector = make_detector("fan", fan_weights=random_fan_weights, device="cpu")
     assert detector.name == "fan"
