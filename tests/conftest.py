@@ -12,6 +12,7 @@ ASSETS = Path(__file__).parent / "assets"
 TALK = ASSETS / "talk.mp4"  # 480x480, 30 fps, 60 frames, with audio
 PORTRAIT = ASSETS / "portrait.jpg"  # 720x720, one face, open mouth
 PORTRAIT_RGBA = ASSETS / "portrait_rgba.png"  # 424x394 RGBA, one face
+PORTRAIT_POUT = ASSETS / "portrait_pout.jpg"  # 400x400, one face that needs a lenient search
 GROUP = ASSETS / "group.jpg"  # 500x375, three faces
 
 

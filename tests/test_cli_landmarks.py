@@ -78,10 +78,15 @@ def test_several_inputs_and_directories(tmp_path):
     shutil.copy(TALK, src / "id1" / "vid" / "00001.mp4")
     shutil.copy(PORTRAIT, src / "face.jpg")
     out = tmp_path / "out"
-    ok("landmarks", src, GROUP, "-o", out)
-    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.npz")) == ["face.npz", "group.npz", "id1/vid/00001.npz"]
+    ok("landmarks", src, "-o", out)  # one directory: its tree
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.npz")) == ["face.npz", "id1/vid/00001.npz"]
     assert len(LandmarkTrack.load(out / "id1" / "vid" / "00001.npz")) == 60
     assert len(LandmarkTrack.load(out / "face.npz")) == 1
+    out2 = tmp_path / "out2"
+    ok("landmarks", src, GROUP, "-o", out2, "--format", "jsonl")  # several arguments: directories by name
+    assert sorted(str(p.relative_to(out2)) for p in out2.rglob("*.jsonl")) == [
+        "group.jsonl", "in/face.jsonl", "in/id1/vid/00001.jsonl"
+    ]
     # the same names from two places would overwrite each other: refused before any work
     (tmp_path / "other").mkdir()
     shutil.copy(TALK, tmp_path / "other" / "talk.mp4")

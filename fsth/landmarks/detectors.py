@@ -2,9 +2,10 @@
 
 ``make_detector(backend="auto"|"dlib"|"fan", fan_weights=None)`` returns a ``LandmarkDetector``:
 
-* ``detect(image, min_faces=1) -> list[(68, 2) float32]``: every face in the (H, W, 3) uint8 RGB image,
-  largest first (by the area of the landmarks' bounding box), in source pixels. Searches coarse to fine (a downscaled frame first, then full size, then
-  2x for small faces) and stops at the first scale that finds at least ``min_faces`` faces.
+* ``detect(image, min_faces=1, lenient=False) -> list[(68, 2) float32]``: every face in the (H, W, 3) uint8
+  RGB image, largest first (by the area of the landmarks' bounding box), in source pixels. Searches coarse to
+  fine (a downscaled frame first, then full size, then 2x for small faces) and stops at the first scale that
+  finds at least ``min_faces`` faces. ``lenient`` accepts less certain faces (for a photo that should show one).
 * ``refine(image, previous) -> (68, 2) | None``: the landmarks of the face whose previous-frame landmarks are
   ``previous``, from a box derived from them (no face search: this is what makes tracking cheap). None when
   the result is implausible (the face left the frame, its size jumped, FAN is not confident).
@@ -49,7 +50,7 @@ class LandmarkDetector(ABC):
     name: str
 
     @abstractmethod
-    def detect(self, image: np.ndarray, min_faces: int = 1) -> list[np.ndarray]: ...
+    def detect(self, image: np.ndarray, min_faces: int = 1, lenient: bool = False) -> list[np.ndarray]: ...
 
     @abstractmethod
     def refine(self, image: np.ndarray, previous: np.ndarray) -> np.ndarray | None: ...
@@ -162,10 +163,15 @@ class DlibDetector(LandmarkDetector):
             scales.append(2.0)  # faces under ~80 px need an upsampled search
         return scales
 
-    def detect(self, image: np.ndarray, min_faces: int = 1) -> list[np.ndarray]:
+    # HOG score threshold of a lenient search: finds frontal faces the default (0) misses, such as a pout behind
+    # glasses (liveportrait_d8.jpg scores -0.36), while background stays below it in the shared photos.
+    LENIENT_THRESHOLD = -0.4
+
+    def detect(self, image: np.ndarray, min_faces: int = 1, lenient: bool = False) -> list[np.ndarray]:
         boxes: list[np.ndarray] = []
+        threshold = self.LENIENT_THRESHOLD if lenient else 0.0
         for scale in self._search_scales(image):
-            boxes = self._hog_boxes(image, scale)
+            boxes = self._hog_boxes(image, scale, threshold)
             if len(boxes) >= min_faces:
                 break
         return _largest_first([self._predict(image, b) for b in boxes])
@@ -329,14 +335,15 @@ class FanDetector(LandmarkDetector):
         heat = heat[0].float().cpu().numpy()  # (68, 64, 64)
         return _decode_heatmaps(heat, region), float(heat.reshape(68, -1).max(axis=1).mean())
 
-    def _boxes(self, image: np.ndarray, min_faces: int) -> list[np.ndarray]:
+    def _boxes(self, image: np.ndarray, min_faces: int, lenient: bool) -> list[np.ndarray]:
         if self._sfd is not None:
             found = self._sfd.detect_from_image(image.copy())
             return [np.asarray(b[:4], np.float64) for b in found]
-        return [self._hog._box_from(p) for p in self._hog.detect(image, min_faces)]
+        return [self._hog._box_from(p) for p in self._hog.detect(image, min_faces, lenient)]
 
-    def detect(self, image: np.ndarray, min_faces: int = 1) -> list[np.ndarray]:
-        return _largest_first([self._landmarks(image, b)[0] for b in self._boxes(image, min_faces)])
+    def detect(self, image: np.ndarray, min_faces: int = 1, lenient: bool = False) -> list[np.ndarray]:
+        boxes = self._boxes(image, min_faces, lenient)
+        return _largest_first([self._landmarks(image, b)[0] for b in boxes])
 
     @staticmethod
     def _box_from(points: np.ndarray) -> np.ndarray:

@@ -151,15 +151,19 @@ def plan_jobs(
 
     One input file: ``output``/``sketch`` are file names (or existing directories). Several inputs or a
     directory: they are directories (created), with one ``<name>.<format>`` and ``<name>.mp4|.png`` per input;
-    inputs found in a directory keep their path below it, so ``id/video/00001.mp4`` -> ``id/video/00001.npz``.
-    Existing outputs are an error unless ``force``.
+    inputs found in a directory keep their path below it, so ``id/video/00001.mp4`` -> ``id/video/00001.npz``
+    (below the directory's own name when several inputs are given: ``videos/ images/`` -> ``videos/...``,
+    ``images/...``). Two inputs that would write the same file, and existing outputs unless ``force``, are
+    errors before any work.
     """
     if fmt is not None and fmt not in FORMATS:
         raise InputError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     named: list[tuple[Path, Path]] = []  # (input file, relative output name without suffix)
     for arg in map(Path, inputs):
         if arg.is_dir():
-            named += [(f, f.relative_to(arg).with_suffix("")) for f in expand_inputs([arg])]
+            # one directory: its tree; several arguments: each directory's tree under its own name
+            top = Path(arg.resolve().name) if len(inputs) > 1 else Path()
+            named += [(f, top / f.relative_to(arg).with_suffix("")) for f in expand_inputs([arg])]
         else:
             named.append((arg, Path(arg.stem)))
     if not named:

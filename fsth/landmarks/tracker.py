@@ -202,6 +202,8 @@ def track_image(
     """Landmarks of one photo as a one-frame track. ``NoFaceError`` if it has no face (or too few faces)."""
     image = read_image(path) if image is None else image
     faces = detector.detect(image, min_faces=face_index + 1)
+    if len(faces) <= face_index:  # a photo is meant to show a face: look again, accepting less certain ones
+        faces = detector.detect(image, min_faces=face_index + 1, lenient=True)
     if len(faces) <= face_index:
         if not faces:
             raise NoFaceError(f"{path}: no face found in the image")
