@@ -133,12 +133,12 @@ def landmarks(
         ),
     ],
     output: Annotated[
-        Optional[Path],
+        Optional[str],  # str, not Path: "out/" must keep its slash (a directory to create)
         typer.Option(
             "--output", "-o",
             help="Where to write: FILE.npz / FILE.jsonl for one input, a directory (one file per input) for "
-            "several. Without it: JSONL on stdout, one object per frame.",
-            rich_help_panel=_OUT, show_default=False,
+            "several, or DIR/ for one. Without it: JSONL on stdout, one object per frame.",
+            rich_help_panel=_OUT, show_default=False, metavar="PATH",
         ),
     ] = None,
     fmt: Annotated[
@@ -150,6 +150,13 @@ def landmarks(
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", "-f", help="Overwrite outputs that already exist.", rich_help_panel=_OUT)
+    ] = False,
+    skip_existing: Annotated[
+        bool,
+        typer.Option(
+            help="Skip inputs whose outputs already exist (resume an interrupted run over many files).",
+            rich_help_panel=_OUT,
+        ),
     ] = False,
     backend: Annotated[
         BackendChoice,
@@ -194,11 +201,11 @@ def landmarks(
         ),
     ] = CropPolicy.y_offset,
     sketch: Annotated[
-        Optional[Path],
+        Optional[str],
         typer.Option(
             help="Also write the landmark images: an .mp4 (with the input's audio) for a video, .png for a photo; a "
             "directory for several inputs.",
-            rich_help_panel=_SKETCH, show_default=False,
+            rich_help_panel=_SKETCH, show_default=False, metavar="PATH",
         ),
     ] = None,
     sketch_size: Annotated[
@@ -228,7 +235,12 @@ def landmarks(
     from fsth.landmarks import CropPolicy, Smoothing, make_detector
     from fsth.landmarks.extract import plan_jobs, run_job
 
-    jobs, out_format = plan_jobs(inputs, output, fmt.value if fmt else None, sketch, force=force)
+    jobs, out_format = plan_jobs(
+        inputs, output, fmt.value if fmt else None, sketch, force=force, skip_existing=skip_existing
+    )
+    if not jobs:
+        console.log("landmarks: every output exists already; nothing to do")
+        return
     if overlay and sketch is None:
         raise InputError("--overlay draws into the --sketch video: give --sketch PATH too")
     detector = make_detector(backend.value, fan_weights)

@@ -181,6 +181,16 @@ def test_existing_outputs_are_not_overwritten_without_force(tmp_path):
     assert len(LandmarkTrack.load(out)) == 1
 
 
+def test_skip_existing_resumes_a_batch(tmp_path):
+    out = tmp_path / "out"
+    ok("landmarks", PORTRAIT, "-o", f"{out}/")  # a directory to create, for one input
+    before = (out / "portrait.npz").stat().st_mtime_ns
+    result = ok("landmarks", PORTRAIT, GROUP, "-o", out, "--skip-existing")
+    assert "group.npz" in result.stderr and "portrait.npz" not in result.stderr  # only the missing one was done
+    assert (out / "portrait.npz").stat().st_mtime_ns == before and (out / "group.npz").exists()
+    assert "nothing to do" in ok("landmarks", PORTRAIT, GROUP, "-o", out, "--skip-existing").stderr
+
+
 def test_backends(tmp_path, monkeypatch, random_fan_weights):
     ok("landmarks", PORTRAIT, "-o", tmp_path / "d.npz", "--backend", "dlib")
     assert LandmarkTrack.load(tmp_path / "d.npz").backend == "dlib"

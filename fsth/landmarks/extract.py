@@ -135,8 +135,9 @@ class Job:
     sketch: Path | None
 
 
-def _is_dir_target(p: Path) -> bool:
-    return p.is_dir() or str(p).endswith(("/", os.sep))
+def _is_dir_target(p: str | os.PathLike) -> bool:
+    """An existing directory, or a name written as one (``out/``; give it as a str: Path drops the slash)."""
+    return Path(p).is_dir() or (isinstance(p, str) and p.endswith(("/", os.sep)))
 
 
 def plan_jobs(
@@ -146,6 +147,7 @@ def plan_jobs(
     sketch: str | os.PathLike | None,
     *,
     force: bool = False,
+    skip_existing: bool = False,
 ) -> tuple[list[Job], str]:
     """Expand ``inputs`` and name every output; (jobs, format). Refuses bad combinations before any work.
 
@@ -154,7 +156,8 @@ def plan_jobs(
     inputs found in a directory keep their path below it, so ``id/video/00001.mp4`` -> ``id/video/00001.npz``
     (below the directory's own name when several inputs are given: ``videos/ images/`` -> ``videos/...``,
     ``images/...``). Two inputs that would write the same file, and existing outputs unless ``force``, are
-    errors before any work.
+    errors before any work. ``skip_existing`` drops the inputs whose files all exist already (outputs are
+    written atomically, so an existing one is complete): an interrupted batch run resumes where it stopped.
     """
     if fmt is not None and fmt not in FORMATS:
         raise InputError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
@@ -170,7 +173,7 @@ def plan_jobs(
         raise InputError("no inputs given")
     many = len(named) > 1 or any(Path(a).is_dir() for a in inputs)
     out = Path(output) if output is not None else None
-    out_is_dir = out is not None and (many or _is_dir_target(out))
+    out_is_dir = out is not None and (many or _is_dir_target(output))
     if out is None:
         if fmt == "npz":
             raise InputError("--format npz writes files: give -o FILE.npz (or -o DIR for several inputs)")
@@ -185,7 +188,7 @@ def plan_jobs(
     else:
         fmt = fmt or "npz"
     sk = Path(sketch) if sketch is not None else None
-    sketch_is_dir = sk is not None and (many or _is_dir_target(sk))
+    sketch_is_dir = sk is not None and (many or _is_dir_target(sketch))
 
     jobs = []
     for path, rel in named:
@@ -194,8 +197,15 @@ def plan_jobs(
         if sk is not None:
             sketch_target = sk / rel.with_suffix(".png" if is_image(path) else ".mp4") if sketch_is_dir else sk
         jobs.append(Job(path, target, sketch_target))
+    if skip_existing:
+        jobs = [j for j in jobs if not _done(j)]
     _check_targets(jobs, force)
     return jobs, fmt
+
+
+def _done(job: Job) -> bool:
+    targets = [t for t in (job.output, job.sketch) if t is not None]
+    return job.output is not None and all(t.exists() for t in targets)
 
 
 def _check_targets(jobs: list[Job], force: bool) -> None:
@@ -216,7 +226,7 @@ def _check_targets(jobs: list[Job], force: bool) -> None:
                 existing.append(target)
     if existing:
         more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
-        raise InputError(f"{existing[0]} already exists{more}; use --force to overwrite")
+        raise InputError(f"{existing[0]} already exists{more}; use --force to overwrite (or --skip-existing)")
 
 
 def run_job(
