@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import enum
 import functools
+import os
 import sys
-from typing import Annotated, Callable
+from pathlib import Path
+from typing import Annotated, Callable, Optional
 
 import typer
 
 from fsth import __version__, console
-from fsth.errors import FsthError
+from fsth.errors import FsthError, InputError
+from fsth.landmarks.crop import CropPolicy
 
 app = typer.Typer(
     name="fsth",
@@ -82,6 +85,14 @@ def command(func: Callable) -> Callable:
         except KeyboardInterrupt:
             console.error("interrupted")
             raise typer.Exit(130) from None
+        except BrokenPipeError:
+            # Whoever read our stdout stopped (`fsth landmarks x.mp4 | head -1`): not an error. Point stdout
+            # at /dev/null so the interpreter's final flush does not complain.
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (OSError, ValueError, AttributeError):
+                pass
+            raise typer.Exit(0) from None
 
     return app.command()(wrapper)
 
@@ -93,3 +104,166 @@ def main() -> None:
     except BrokenPipeError:  # `fsth landmarks x.mp4 | head` closes stdout early: not an error
         sys.stderr.close()
         sys.exit(0)
+
+
+# ---------------------------------------------------------------------------------------------- landmarks
+
+
+class BackendChoice(str, enum.Enum):
+    auto = "auto"
+    dlib = "dlib"
+    fan = "fan"
+
+
+class FormatChoice(str, enum.Enum):
+    npz = "npz"
+    jsonl = "jsonl"
+
+
+_OUT, _LM, _CROP, _SKETCH = "Output", "Landmarks", "Crop", "Sketch"
+
+
+@command
+def landmarks(
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Image files, video files, or directories of them (searched recursively).",
+            show_default=False, metavar="INPUT",
+        ),
+    ],
+    output: Annotated[
+        Optional[str],  # str, not Path: "out/" must keep its slash (a directory to create)
+        typer.Option(
+            "--output", "-o",
+            help="Where to write: FILE.npz / FILE.jsonl for one input, a directory (one file per input) for "
+            "several, or DIR/ for one. Without it: JSONL on stdout, one object per frame.",
+            rich_help_panel=_OUT, show_default=False, metavar="PATH",
+        ),
+    ] = None,
+    fmt: Annotated[
+        Optional[FormatChoice],
+        typer.Option(
+            "--format", help="npz or jsonl (default: from -o's suffix; npz for a directory; jsonl on stdout).",
+            rich_help_panel=_OUT, show_default=False,
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", "-f", help="Overwrite outputs that already exist.", rich_help_panel=_OUT)
+    ] = False,
+    skip_existing: Annotated[
+        bool,
+        typer.Option(
+            help="Skip inputs whose outputs already exist (resume an interrupted run over many files).",
+            rich_help_panel=_OUT,
+        ),
+    ] = False,
+    backend: Annotated[
+        BackendChoice,
+        typer.Option(
+            help="Landmark detector: fan (face-alignment's FAN, the paper's; downloads weights on first use), dlib "
+            "(offline), or auto: fan if its weights are on disk, else dlib.",
+            rich_help_panel=_LM,
+        ),
+    ] = BackendChoice.auto,
+    fan_weights: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Local FAN weights (2DFAN4-*.pth.tar), or a directory with them and S3FD's s3fd-*.pth.",
+            rich_help_panel=_LM, show_default=False,
+        ),
+    ] = None,
+    face_index: Annotated[
+        int,
+        typer.Option(help="Which face when there are several: 0 = the largest, 1 = the next, ...", min=0, rich_help_panel=_LM),
+    ] = 0,
+    smoothing: Annotated[
+        float,
+        typer.Option(
+            help="Temporal smoothing strength of video landmarks (One-Euro filter): 0 = off, 1 = default, "
+            "higher = smoother. Adaptive: fast mouth motion is not delayed.",
+            min=0.0, rich_help_panel=_LM,
+        ),
+    ] = 1.0,
+    redetect_every: Annotated[
+        int,
+        typer.Option(help="Confirm the tracked face with the face detector every N frames.", min=1, rich_help_panel=_LM),
+    ] = 10,
+    crop_scale: Annotated[
+        float,
+        typer.Option(help="Crop box side as a multiple of the face size (jaw width).", min=0.1, rich_help_panel=_CROP),
+    ] = CropPolicy.scale,
+    crop_y_offset: Annotated[
+        float,
+        typer.Option(
+            help="Crop box centre below the eyes-nose midpoint, in face sizes (negative: towards the forehead).",
+            rich_help_panel=_CROP,
+        ),
+    ] = CropPolicy.y_offset,
+    sketch: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Also write the landmark images: an .mp4 (with the input's audio) for a video, .png for a photo; a "
+            "directory for several inputs.",
+            rich_help_panel=_SKETCH, show_default=False, metavar="PATH",
+        ),
+    ] = None,
+    sketch_size: Annotated[
+        int, typer.Option(help="Side of the landmark images (the crop the networks see).", min=16, rich_help_panel=_SKETCH)
+    ] = 256,
+    overlay: Annotated[
+        bool,
+        typer.Option(
+            help="--sketch shows the landmarks and crop box drawn over the input frames instead.", rich_help_panel=_SKETCH
+        ),
+    ] = False,
+) -> None:
+    """68-point face landmarks of photos and videos, with the crop box every later stage uses.
+
+    Videos are tracked frame by frame: one row per frame, frames without a face are marked invalid. Photos
+    give one row. The .npz holds landmarks (frames, 68, 2) in source pixels, valid (frames,), crop boxes
+    (frames, 4), fps, frame size, backend, source and the crop policy.
+
+    [bold]Examples[/bold]
+
+    [cyan]fsth landmarks talk.mp4 -o talk.npz --sketch talk_sketch.mp4[/cyan]
+
+    [cyan]fsth landmarks talk.mp4 | head -1[/cyan]   (JSONL on stdout, one object per frame)
+
+    [cyan]fsth landmarks videos/ photos/ -o landmarks/[/cyan]   (one .npz per input)
+    """
+    from fsth.landmarks import CropPolicy, Smoothing, make_detector
+    from fsth.landmarks.extract import plan_jobs, run_job
+
+    jobs, out_format = plan_jobs(
+        inputs, output, fmt.value if fmt else None, sketch, force=force, skip_existing=skip_existing
+    )
+    if not jobs:
+        console.log("landmarks: every output exists already; nothing to do")
+        return
+    if overlay and sketch is None:
+        raise InputError("--overlay draws into the --sketch video: give --sketch PATH too")
+    detector = make_detector(backend.value, fan_weights)
+    options = dict(
+        face_index=face_index,
+        redetect_every=redetect_every,
+        smoothing=Smoothing(strength=smoothing),
+        crop_policy=CropPolicy(scale=crop_scale, y_offset=crop_y_offset),
+        sketch_size=sketch_size,
+        overlay=overlay,
+    )
+    if len(jobs) == 1:
+        run_job(jobs[0], detector, out_format, sys.stdout, **options)
+        return
+    failures = []
+    for job in jobs:
+        try:
+            run_job(job, detector, out_format, sys.stdout, **options)
+        except FsthError as exc:
+            console.error(str(exc))
+            failures.append(str(exc))
+    if failures:
+        console.error(f"{len(failures)} of {len(jobs)} inputs failed:")
+        for message in failures:
+            console.err.print(f"  {message}", soft_wrap=True, highlight=False, markup=False)
+        raise typer.Exit(1)

@@ -32,19 +32,19 @@ def set_verbosity(level: int) -> None:
 def log(message: str) -> None:
     """A normal status line (suppressed by ``-q``)."""
     if verbosity >= 1:
-        err.print(message)
+        err.print(message, soft_wrap=True)
 
 
 def debug(message: str) -> None:
     """Detail shown only with ``-v``."""
     if verbosity >= 2:
-        err.print(f"[dim]{message}[/dim]")
+        err.print(f"[dim]{message}[/dim]", soft_wrap=True)
 
 
 def warn(message: str) -> None:
     """Something the user should know about; still shown with ``-q`` off only."""
     if verbosity >= 1:
-        err.print(f"[yellow]warning:[/yellow] {message}")
+        err.print(f"[yellow]warning:[/yellow] {message}", soft_wrap=True)
 
 
 def error(message: str) -> None:

@@ -1,19 +1,109 @@
-"""Shared fixtures: the tiny model preset and seeded networks built from it."""
+"""Shared fixtures: the real media in tests/assets, a dlib detector, videos derived from talk.mp4, and the
+tiny model preset with seeded inputs."""
 
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
 import pytest
-import torch
 
-from fsth.config import ModelConfig
+ASSETS = Path(__file__).parent / "assets"
+TALK = ASSETS / "talk.mp4"  # 480x480, 30 fps, 60 frames, with audio
+PORTRAIT = ASSETS / "portrait.jpg"  # 720x720, one face, open mouth
+PORTRAIT_RGBA = ASSETS / "portrait_rgba.png"  # 424x394 RGBA, one face
+PORTRAIT_POUT = ASSETS / "portrait_pout.jpg"  # 400x400, one face that needs a lenient search
+GROUP = ASSETS / "group.jpg"  # 500x375, three faces
+
+
+def ffmpeg(*args: str) -> None:
+    """Run the bundled ffmpeg quietly; fail the test with its message if it fails."""
+    from fsth.video import ffmpeg_exe
+
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args], capture_output=True)
+    assert proc.returncode == 0, proc.stderr.decode()
+
+
+# -- media and landmarks -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def dlib_detector():
+    from fsth.landmarks import make_detector
+
+    return make_detector("dlib")
+
+
+@pytest.fixture(scope="session")
+def talk_frames() -> list[np.ndarray]:
+    from fsth.video import VideoReader
+
+    with VideoReader(TALK) as video:
+        return list(video)
+
+
+@pytest.fixture(scope="session")
+def talk_track(dlib_detector):
+    from fsth.landmarks import track_video
+
+    return track_video(TALK, dlib_detector)
+
+
+@pytest.fixture(scope="session")
+def no_face_image(tmp_path_factory) -> Path:
+    """A real photo region without a face: the yellow wall and hair edge at the top left of portrait.jpg."""
+    from fsth.video import read_image, write_image
+
+    path = tmp_path_factory.mktemp("noface") / "wall.png"
+    write_image(path, read_image(PORTRAIT)[:200, :200])
+    return path
+
+
+@pytest.fixture(scope="session")
+def truncated_videos(tmp_path_factory) -> dict[str, Path]:
+    """talk.mp4 cut in half: 'front' has its index first (fails mid-stream), 'end' has it last (fails at open)."""
+    d = tmp_path_factory.mktemp("truncated")
+    end_index = d / "index_at_end.mp4"
+    ffmpeg("-i", str(TALK), "-c", "copy", str(end_index))
+    out = {}
+    for name, src in (("front", TALK), ("end", end_index)):
+        data = src.read_bytes()
+        out[name] = d / f"truncated_{name}.mp4"
+        out[name].write_bytes(data[: len(data) // 2])
+    return out
+
+
+@pytest.fixture(scope="session")
+def random_fan_weights(tmp_path_factory):
+    """A 2DFAN4 state dict with random weights: exercises the real loading and inference code, not accuracy."""
+    import torch
+    from face_alignment.models import FAN
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("fan") / "2DFAN4-random.pth.tar"
+    torch.save(FAN(4).state_dict(), path)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one FAN pass: ~0.5 s; two threads can stall for seconds beside a busy neighbour
+    yield path
+    torch.set_num_threads(threads)
+
+
+# -- networks ------------------------------------------------------------------------------------------
 
 
 @pytest.fixture
-def tiny() -> ModelConfig:
+def tiny():
+    from fsth.config import ModelConfig
+
     return ModelConfig.preset("tiny")
 
 
 @pytest.fixture
 def frames(tiny):
     """A reproducible batch of 2 frames x and landmark images y, (2, 3, 64, 64) in [-1, 1]."""
+    import torch
+
     g = torch.Generator().manual_seed(0)
     size = (2, 3, tiny.image_size, tiny.image_size)
     return torch.rand(size, generator=g) * 2 - 1, torch.rand(size, generator=g) * 2 - 1
@@ -22,6 +112,8 @@ def frames(tiny):
 def set_attention_gammas(*nets, value: float = 0.5) -> None:
     """Self-attention starts with gamma = 0 (SAGAN), which gives its q, k, v, o convs exactly zero
     gradient until the first update; tests that check gradients set gamma as after some training."""
+    import torch
+
     for net in nets:
         for name, p in net.named_parameters():
             if name.endswith("gamma"):

@@ -1,0 +1,38 @@
+"""Stage 1, landmarks: faces in frames -> 68 points -> the crop the networks see and their sketch image y(t).
+
+Modules, in data-flow order:
+
+``detectors``  ``make_detector(backend)``: dlib / FAN backends behind one interface (detect, refine, redetect)
+``tracker``    ``LandmarkTracker``: online detect-then-track with periodic re-detection and smoothing;
+               ``track_video`` / ``track_image`` -> ``LandmarkTrack``
+``smoothing``  ``Smoothing`` settings and the causal ``OneEuroFilter``
+``track``      ``LandmarkTrack``: landmarks + validity + crop boxes + provenance; .npz and JSONL
+``crop``       ``CropPolicy``: the one crop policy (box from landmarks, smoothing over time, crop, coordinates)
+``sketch``     ``draw_sketch``: the one landmark-image renderer; ``draw_overlay`` for looking at results
+``parts``      the 68-point scheme (which indices form the jaw, brows, eyes, ...)
+``extract``    what ``fsth landmarks`` does with one input file (and the sketch / overlay videos)
+"""
+
+from fsth.landmarks.crop import CropPolicy
+from fsth.landmarks.detectors import LandmarkDetector, make_detector
+from fsth.landmarks.parts import PARTS
+from fsth.landmarks.sketch import SKETCH_COLORS, draw_overlay, draw_sketch
+from fsth.landmarks.smoothing import OneEuroFilter, Smoothing
+from fsth.landmarks.track import LandmarkTrack
+from fsth.landmarks.tracker import LandmarkTracker, track_image, track_video
+
+__all__ = [
+    "CropPolicy",
+    "LandmarkDetector",
+    "LandmarkTrack",
+    "LandmarkTracker",
+    "OneEuroFilter",
+    "PARTS",
+    "SKETCH_COLORS",
+    "Smoothing",
+    "draw_overlay",
+    "draw_sketch",
+    "make_detector",
+    "track_image",
+    "track_video",
+]

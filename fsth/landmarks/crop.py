@@ -1,0 +1,214 @@
+"""The one crop policy: 68 landmarks -> a square face box -> a crop at any model resolution, and back.
+
+Every command that turns frames into network inputs (dataset building, embed, finetune, animate, evaluate) uses
+this policy, and its parameters travel with the outputs (landmark files, checkpoints): a model trained on one
+crop must be fed the same crop (DESIGN section 3, lesson 2).
+
+The box, from one frame's landmarks ``L`` (68, 2) in source pixels:
+
+* face extent ``E`` = the jaw width ``|L[16] - L[0]|``, or ``2.5 x`` the distance from the eyes' centre to the
+  nose base when that is larger (a head turned sideways narrows the jaw but not the eyes-to-nose distance).
+  Both are rigid: opening the mouth, smiling or raising the brows does not change ``E`` (the bounding box of
+  all 68 points would grow by ~8% each time the jaw drops, and the crop would breathe with speech).
+* anchor = midway between the eyes' centre and the nose base's centre.
+* the box is a square of side ``scale x E`` centred ``y_offset x E`` from the anchor along the face's own
+  down direction (perpendicular to the line through the eyes; negative = towards the forehead).
+
+Defaults ``scale=2.2, y_offset=-0.15`` frame the whole head with some margin, like VoxCeleb's face-centred
+crops. Measured with dlib on the VoxCeleb-style clips in ../shared/media (lia_vox_*, tpsmm_driving,
+rnthm_test_video), their frame side is 1.3-2.3x this extent (mean ~1.8x, several of them cut the top of the
+head) and their centre lies within about 0.25 E of the anchor. Contact sheets of 14 shared photos and videos
+(frontal, tilted, looking up, long hair, curly hair, a child) at 2.0/-0.1, 2.2/-0.15 and 2.3/-0.25: 2.2/-0.15
+keeps hair and chin inside with a margin in all of them, with the neck and collar below, as VoxCeleb does.
+
+Over a video, ``smooth_boxes`` replaces each frame's box by a Gaussian-weighted local straight-line fit over
+time (``smooth_seconds`` sigma) and bridges frames without a face, so the crop does not shake with landmark
+jitter but follows real head motion without lag.
+
+Coordinates: pixel centres at integers, x right, y down; a box is ``[x0, y0, x1, y1]`` and maps onto the
+crop's ``[0, size]`` so that ``to_crop`` / ``from_crop`` agree exactly with the pixels ``crop`` produces.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+from fsth.errors import InputError
+
+PADDINGS = ("constant", "replicate")
+
+
+@dataclass(frozen=True)
+class CropPolicy:
+    scale: float = 2.2  # box side / face extent E
+    y_offset: float = -0.15  # box centre from the anchor, along the face's down axis, in units of E (- = up)
+    smooth_seconds: float = 0.5  # sigma of the Gaussian that smooths boxes over time (0 = no smoothing)
+    padding: str = "constant"  # box parts outside the image: "constant" (black) or "replicate" (edge pixels)
+
+    def __post_init__(self):
+        if not self.scale > 0:
+            raise InputError(f"crop scale must be positive, not {self.scale}")
+        if self.smooth_seconds < 0:
+            raise InputError(f"crop smooth_seconds must be >= 0, not {self.smooth_seconds}")
+        if self.padding not in PADDINGS:
+            raise InputError(f"crop padding must be one of {', '.join(PADDINGS)}, not {self.padding!r}")
+
+    # -- storage
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CropPolicy":
+        """Rebuild from ``to_dict()`` output; unknown keys are an error (they mean a newer, different policy)."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise InputError(f"unknown crop policy parameters: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+    # -- one frame
+
+    @staticmethod
+    def face_frame(landmarks: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+        """(anchor (..., 2), extent E (...), unit down vector (..., 2)) of landmarks (..., 68, 2)."""
+        L = np.asarray(landmarks, dtype=np.float64)
+        eyes = 0.5 * (L[..., 36:42, :].mean(-2) + L[..., 42:48, :].mean(-2))
+        right_eye, left_eye = L[..., 36:42, :].mean(-2), L[..., 42:48, :].mean(-2)
+        nose_base = L[..., 31:36, :].mean(-2)
+        jaw_width = np.linalg.norm(L[..., 16, :] - L[..., 0, :], axis=-1)
+        eye_nose = np.linalg.norm(nose_base - eyes, axis=-1)
+        extent = np.maximum(jaw_width, 2.5 * eye_nose)
+        across = left_eye - right_eye  # subject's right eye -> left eye: image x direction for a frontal face
+        norm = np.linalg.norm(across, axis=-1, keepdims=True)
+        across = np.where(norm > 1e-6, across / np.maximum(norm, 1e-6), np.array([1.0, 0.0]))
+        down = np.stack([-across[..., 1], across[..., 0]], axis=-1)  # x right, y down: rotate +90 degrees
+        return 0.5 * (eyes + nose_base), extent, down
+
+    def box(self, landmarks: np.ndarray) -> np.ndarray:
+        """The square crop box ``[x0, y0, x1, y1]`` (float32) for landmarks (68, 2); also works on (N, 68, 2)."""
+        anchor, extent, down = self.face_frame(landmarks)
+        center = anchor + down * (self.y_offset * extent)[..., None]
+        half = (0.5 * self.scale * extent)[..., None]
+        return np.concatenate([center - half, center + half], axis=-1).astype(np.float32)
+
+    # -- a video
+
+    def boxes(self, landmarks: np.ndarray, valid: np.ndarray, fps: float) -> np.ndarray:
+        """Smoothed boxes (N, 4) for a video's landmarks (N, 68, 2) with validity mask (N,)."""
+        valid = np.asarray(valid, bool)
+        raw = np.full((len(valid), 4), np.nan, np.float32)
+        if valid.any():
+            raw[valid] = self.box(np.asarray(landmarks)[valid])
+        return self.smooth_boxes(raw, valid, fps)
+
+    def smooth_boxes(self, boxes: np.ndarray, valid: np.ndarray, fps: float) -> np.ndarray:
+        """Low-pass per-frame boxes (N, 4) over time; frames that are not ``valid`` get their neighbours' box.
+
+        At each valid frame, box centre and side are a local straight-line fit over the valid frames, weighted
+        by a Gaussian of ``smooth_seconds`` sigma: jitter is averaged away, steady motion passes without lag
+        (also at the ends of the video). Frames without a face get the straight line between the boxes of the
+        nearest valid frames (the nearest box at the ends). Returns NaN boxes only if no frame is valid.
+        """
+        boxes = np.asarray(boxes, np.float64)
+        valid = np.asarray(valid, bool) & np.isfinite(boxes).all(axis=1)
+        n = len(boxes)
+        if not valid.any():
+            return np.full((n, 4), np.nan, np.float32)
+        ccs = np.stack(
+            [(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2, boxes[:, 2] - boxes[:, 0]], axis=1
+        )
+        ccs[~valid] = 0.0
+        sigma = self.smooth_seconds * float(fps)
+        out = _local_linear_fit(ccs, valid, sigma) if sigma > 0 and n > 1 else ccs.copy()
+        if not valid.all():  # frames without a face: straight line between the neighbours' boxes, held at the ends
+            idx = np.arange(n)
+            for k in range(3):
+                out[~valid, k] = np.interp(idx[~valid], idx[valid], out[valid, k])
+        half = out[:, 2] / 2
+        return np.stack([out[:, 0] - half, out[:, 1] - half, out[:, 0] + half, out[:, 1] + half], 1).astype(np.float32)
+
+    # -- pixels and coordinates
+
+    def crop(self, image: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
+        """The (size, size, C) crop of ``image`` (H, W, C) inside ``box``, resampled; same dtype as ``image``.
+
+        Parts of the box outside the image are filled per ``padding`` (black, or the nearest edge pixel).
+        Shrinking averages pixels (area interpolation) before the sub-pixel warp, so large boxes do not alias.
+        """
+        import cv2
+
+        x0, y0, x1, y1 = (float(v) for v in box)
+        if not (np.isfinite([x0, y0, x1, y1]).all() and x1 > x0 and y1 > y0):
+            raise InputError(f"crop box {list(box)} is empty or not finite")
+        sx, sy = size / (x1 - x0), size / (y1 - y0)
+        src, ox, oy, kx, ky = image, 0.0, 0.0, 1.0, 1.0
+        if min(sx, sy) < 1.0:
+            # Area-shrink just the part of the image under the box, then warp the small version.
+            h, w = image.shape[:2]
+            ix0, iy0 = max(int(math.floor(x0)) - 1, 0), max(int(math.floor(y0)) - 1, 0)
+            ix1, iy1 = min(int(math.ceil(x1)) + 2, w), min(int(math.ceil(y1)) + 2, h)
+            if ix1 - ix0 >= 2 and iy1 - iy0 >= 2:
+                roi = image[iy0:iy1, ix0:ix1]
+                nw = max(2, int(round(roi.shape[1] * min(sx, 1.0))))
+                nh = max(2, int(round(roi.shape[0] * min(sy, 1.0))))
+                src = cv2.resize(roi, (nw, nh), interpolation=cv2.INTER_AREA)
+                ox, oy, kx, ky = ix0, iy0, nw / roi.shape[1], nh / roi.shape[0]
+        # src pixel u <-> source pixel p:  p = (u + 0.5) / k - 0.5 + o   (cv2.resize's pixel-centre convention)
+        # crop pixel q = (p - x0) * s  =>  q = u * s / k + s * (0.5 / k - 0.5 + o - x0)
+        M = np.array(
+            [
+                [sx / kx, 0.0, sx * (0.5 / kx - 0.5 + ox - x0)],
+                [0.0, sy / ky, sy * (0.5 / ky - 0.5 + oy - y0)],
+            ]
+        )
+        border = cv2.BORDER_CONSTANT if self.padding == "constant" else cv2.BORDER_REPLICATE
+        out = cv2.warpAffine(src, M, (size, size), flags=cv2.INTER_LINEAR, borderMode=border, borderValue=0)
+        return out.reshape(size, size, *image.shape[2:])
+
+    @staticmethod
+    def to_crop(landmarks: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
+        """Source-pixel landmarks (..., 68, 2) -> pixels of the ``size`` crop of ``box`` (..., 4)."""
+        box = np.asarray(box, np.float32)
+        origin = box[..., None, :2]
+        scale = size / (box[..., None, 2:] - box[..., None, :2])
+        return ((np.asarray(landmarks, np.float32) - origin) * scale).astype(np.float32)
+
+    @staticmethod
+    def from_crop(points: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
+        """Pixels of the ``size`` crop of ``box`` -> source pixels; the inverse of ``to_crop``."""
+        box = np.asarray(box, np.float32)
+        origin = box[..., None, :2]
+        scale = (box[..., None, 2:] - box[..., None, :2]) / size
+        return (np.asarray(points, np.float32) * scale + origin).astype(np.float32)
+
+
+def _local_linear_fit(x: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian-weighted local linear regression of each column of ``x`` (N, C), evaluated at the valid frames.
+
+    At a valid frame t, fits ``a + b (s - t)`` to the valid frames s with weights exp(-(s - t)^2 / 2 sigma^2)
+    and returns ``a`` (the fit's value at t); the sums are convolutions. Other rows are left as they were.
+    """
+    n = len(x)
+    radius = int(math.ceil(3 * sigma))
+    d = -np.arange(-radius, radius + 1, dtype=np.float64)  # np.convolve flips the kernel: index i <-> s - t = -d
+    k0 = np.exp(-0.5 * (d / sigma) ** 2)
+
+    def conv(values, kernel):  # sum over s of values[s] * kernel(s - t), aligned with the frames
+        return np.convolve(values, kernel, mode="full")[radius : radius + n]
+
+    w = valid.astype(np.float64)
+    s0, s1, s2 = conv(w, k0), conv(w, -d * k0), conv(w, d * d * k0)
+    det = s0 * s2 - s1 * s1
+    line = valid & (det > 1e-6 * s0 * s0)  # else a lone valid frame: only a mean (itself) is defined
+    mean = valid & ~line
+    out = x.copy()
+    for c in range(x.shape[1]):
+        xv = np.where(valid, x[:, c], 0.0)
+        t0, t1 = conv(xv, k0), conv(xv, -d * k0)
+        out[mean, c] = t0[mean] / s0[mean]
+        out[line, c] = (s2[line] * t0[line] - s1[line] * t1[line]) / det[line]
+    return out

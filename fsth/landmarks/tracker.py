@@ -1,0 +1,223 @@
+"""Landmarks over time: an online tracker (frame in, 68 points out) and the whole-video / image drivers.
+
+``LandmarkTracker.update(frame)`` is causal and keeps no frames, so ``fsth animate`` can drive it from a
+webcam one frame at a time:
+
+1. no face yet (or lost): search the whole frame (``detector.detect``), take face ``face_index`` by size;
+2. otherwise track: landmarks from a box derived from the previous frame's landmarks (``detector.refine``,
+   ~1 ms with dlib instead of a ~20 ms face search); an implausible result (face left the frame, size jump)
+   counts as lost and goes back to 1;
+3. every ``redetect_every`` frames a local face search around the track confirms it (``detector.redetect``);
+   if the detector's face disagrees with the track, the track restarts from it; after ``max_misses``
+   confirmations in a row find nothing, the face is lost. The same check runs at once, and a failure
+   loses the face at once, when the face's region stops looking like it did in the previous frame (a
+   16x16 thumbnail of it correlates below ``cut_threshold``: a scene cut, the face gone, a sudden occlusion);
+4. the output is smoothed by a One-Euro filter (``smoothing``), reset whenever the face is lost.
+
+With several faces, ``face_index`` picks by size (0 = largest) each time a search starts a track; between
+searches the tracker follows that same face.
+
+``track_video(source, detector, ...)`` runs a tracker over a video with a progress bar and returns a
+``LandmarkTrack`` (one row per decoded frame; frames without a face are invalid, never an error, unless no
+frame has one). ``track_image(path, detector, ...)`` is the one-frame version for photos.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from fsth import console
+from fsth.errors import NoFaceError
+from fsth.landmarks.crop import CropPolicy
+from fsth.landmarks.detectors import LandmarkDetector, box_iou, landmark_extent
+from fsth.landmarks.smoothing import OneEuroFilter, Smoothing
+from fsth.landmarks.track import LandmarkTrack
+from fsth.video import VideoReader, read_image
+
+
+class LandmarkTracker:
+    """Online 68-point landmark tracker; see the module docstring."""
+
+    def __init__(
+        self,
+        detector: LandmarkDetector,
+        *,
+        face_index: int = 0,
+        redetect_every: int = 10,
+        smoothing: Smoothing | None = Smoothing(),
+        max_misses: int = 2,
+        cut_threshold: float = 0.5,
+        fps: float = 30.0,
+    ):
+        if face_index < 0:
+            raise ValueError("face_index must be >= 0")
+        if redetect_every < 1:
+            raise ValueError("redetect_every must be >= 1")
+        self.detector = detector
+        self.face_index = face_index
+        self.redetect_every = redetect_every
+        self.smoothing = smoothing or Smoothing(strength=0.0)
+        self.max_misses = max_misses
+        self.cut_threshold = cut_threshold
+        self.fps = fps
+        self._filter = OneEuroFilter(self.smoothing)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the face (e.g. at a scene cut)."""
+        self._raw: np.ndarray | None = None  # last unsmoothed landmarks: what tracking continues from
+        self._look: np.ndarray | None = None  # thumbnail of the face region in the last frame
+        self._since_check = 0
+        self._misses = 0
+        self._frame = 0
+        self._filter.reset()
+        self.searches = 0  # full-frame face searches so far (for benchmarks and tests)
+
+    def settings(self) -> dict:
+        return {
+            "face_index": self.face_index,
+            "redetect_every": self.redetect_every,
+            "max_misses": self.max_misses,
+            "cut_threshold": self.cut_threshold,
+            "smoothing": self.smoothing.to_dict(),
+        }
+
+    def _track(self, frame: np.ndarray) -> np.ndarray | None:
+        prev = self._raw
+        look = _thumbnail(frame, prev)
+        cut = float(np.dot(look, self._look)) < self.cut_threshold
+        if self._since_check < self.redetect_every and not cut:
+            return self.detector.refine(frame, prev)
+        self._since_check = 0
+        found = self.detector.redetect(frame, prev)
+        tracked = self.detector.refine(frame, prev)
+        if found is None:
+            self._misses += 1
+            return tracked if self._misses <= self.max_misses and not cut else None
+        self._misses = 0
+        if tracked is None or box_iou(_bbox(found), _bbox(tracked)) < 0.5:
+            return found  # the detector disagrees with the track: restart from the detector's face
+        return tracked
+
+    def _search(self, frame: np.ndarray) -> np.ndarray | None:
+        self.searches += 1
+        faces = self.detector.detect(frame, min_faces=self.face_index + 1)
+        return faces[self.face_index] if len(faces) > self.face_index else None
+
+    def update(self, frame: np.ndarray, t: float | None = None) -> np.ndarray | None:
+        """Landmarks (68, 2) float32 of the tracked face in ``frame`` (RGB uint8), or None if there is none.
+
+        ``t`` is the frame's time in seconds (for the smoothing); default: frame count / ``fps``.
+        """
+        t = self._frame / self.fps if t is None else t
+        self._frame += 1
+        raw = self._track(frame) if self._raw is not None else None
+        if raw is None:
+            self._filter.reset()
+            self._since_check = 0
+            self._misses = 0
+            raw = self._search(frame)
+        self._raw = raw
+        if raw is None:
+            return None
+        self._look = _thumbnail(frame, raw)
+        self._since_check += 1
+        return self._filter(raw, t, landmark_extent(raw))
+
+
+def _thumbnail(frame: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The face region's look: a 16x16 gray thumbnail of the landmarks' box, zero-mean, unit-norm (256,)."""
+    import cv2
+
+    h, w = frame.shape[:2]
+    x0, y0 = np.floor(points.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(points.max(axis=0)).astype(int) + 1
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return np.zeros(256, np.float32)
+    thumb = cv2.resize(frame[y0:y1, x0:x1], (16, 16), interpolation=cv2.INTER_AREA).astype(np.float32).mean(axis=2)
+    v = thumb.ravel() - thumb.mean()
+    n = float(np.linalg.norm(v))
+    return v / n if n > 1e-3 else np.zeros(256, np.float32)
+
+
+def _bbox(points: np.ndarray) -> np.ndarray:
+    return np.concatenate([points.min(axis=0), points.max(axis=0)])
+
+
+def track_video(
+    source: str | os.PathLike | int,
+    detector: LandmarkDetector,
+    *,
+    face_index: int = 0,
+    redetect_every: int = 10,
+    smoothing: Smoothing | None = Smoothing(),
+    crop_policy: CropPolicy = CropPolicy(),
+    label: str | None = None,
+) -> LandmarkTrack:
+    """Landmarks of every frame of a video, with smoothed crop boxes. ``NoFaceError`` if no frame has a face."""
+    with VideoReader(source) as video:
+        tracker = LandmarkTracker(
+            detector, face_index=face_index, redetect_every=redetect_every, smoothing=smoothing, fps=video.fps
+        )
+        rows: list[np.ndarray | None] = []
+        name = label or (Path(source).name if not isinstance(source, int) else f"camera {source}")
+        with console.progress() as bar:
+            task = bar.add_task(name, total=video.num_frames)
+            for frame in video:
+                rows.append(tracker.update(frame))
+                bar.advance(task)
+            bar.update(task, total=len(rows), completed=len(rows))
+        fps, frame_size = video.fps, (video.width, video.height)
+    n = len(rows)
+    valid = np.array([r is not None for r in rows], bool)
+    if not valid.any():
+        raise NoFaceError(f"{source}: no face found in any of its {n} frames")
+    landmarks = np.full((n, 68, 2), np.nan, np.float32)
+    landmarks[valid] = np.stack([r for r in rows if r is not None])
+    return LandmarkTrack(
+        landmarks=landmarks,
+        valid=valid,
+        boxes=crop_policy.boxes(landmarks, valid, fps),
+        fps=fps,
+        frame_size=frame_size,
+        backend=detector.name,
+        source=str(source),
+        crop_policy=crop_policy,
+        tracking=tracker.settings(),
+    )
+
+
+def track_image(
+    path: str | os.PathLike,
+    detector: LandmarkDetector,
+    *,
+    face_index: int = 0,
+    crop_policy: CropPolicy = CropPolicy(),
+    image: np.ndarray | None = None,
+) -> LandmarkTrack:
+    """Landmarks of one photo as a one-frame track. ``NoFaceError`` if it has no face (or too few faces)."""
+    image = read_image(path) if image is None else image
+    faces = detector.detect(image, min_faces=face_index + 1)
+    if len(faces) <= face_index:  # a photo is meant to show a face: look again, accepting less certain ones
+        faces = detector.detect(image, min_faces=face_index + 1, lenient=True)
+    if len(faces) <= face_index:
+        if not faces:
+            raise NoFaceError(f"{path}: no face found in the image")
+        raise NoFaceError(f"{path}: --face-index {face_index} asks for face {face_index + 1}, found {len(faces)}")
+    points = faces[face_index][None]
+    h, w = image.shape[:2]
+    return LandmarkTrack(
+        landmarks=points,
+        valid=np.ones(1, bool),
+        boxes=crop_policy.box(points),
+        fps=0.0,
+        frame_size=(w, h),
+        backend=detector.name,
+        source=str(path),
+        crop_policy=crop_policy,
+        tracking={"face_index": face_index},
+    )

@@ -1,0 +1,565 @@
+"""Stage 0, the one video and image layer: files and cameras in, RGB uint8 frames out; frames in, mp4 out.
+
+Reading
+    ``read_image(path)``          any image OpenCV decodes -> (H, W, 3) uint8 RGB (alpha composited on white,
+                                  grayscale expanded, 16-bit scaled down, JPEG EXIF orientation applied).
+    ``VideoReader(source)``       a video file (anything ffmpeg reads: mp4/h264, mov, mpeg4 part 2, webm, ...)
+                                  or an int camera index; iterates (H, W, 3) uint8 RGB frames, streaming.
+                                  Attributes ``fps``, ``num_frames``, ``width``, ``height``, ``has_audio``.
+    ``probe_video(path)``         the same metadata without decoding (``VideoInfo``).
+Writing
+    ``write_image(path, rgb)``    an image file (format from the suffix), atomically.
+    ``VideoWriter(path, fps, audio_from=None)``  h264/yuv420p mp4, optionally with another file's audio;
+                                  atomic (temp file in the same directory, renamed on a successful close).
+Inputs
+    ``is_image``/``is_video`` classify a path by extension; ``expand_inputs`` turns files and directories
+    into a sorted list of media files.
+
+Video files are decoded by the ffmpeg executable that ships with imageio-ffmpeg, in its own process, with a
+reader thread in front of it: decoding runs in parallel with whatever consumes the frames. Cameras go through
+OpenCV. Every problem with a file is an ``InputError`` that names it.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from fsth import console
+from fsth.errors import FsthError, InputError
+from fsth.files import atomic_write, temp_beside
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp", ".ts", ".gif"}
+)
+
+
+def is_image(path: str | os.PathLike) -> bool:
+    """True if ``path`` has an image extension (``.jpg``, ``.png``, ...)."""
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def is_video(path: str | os.PathLike) -> bool:
+    """True if ``path`` has a video extension (``.mp4``, ``.mov``, ``.webm``, ...)."""
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def expand_inputs(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Files as given (whatever their extension) and, for each directory, its image and video files.
+
+    Directories are searched recursively (a VoxCeleb tree is ``id/video/clip.mp4``) and their files sorted
+    by path. Paths that do not exist are kept, so that the caller reports them with the other bad inputs.
+    A directory without any image or video file is an ``InputError``.
+    """
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and (is_image(f) or is_video(f)))
+            if not found:
+                raise InputError(f"{p}: directory has no image or video files")
+            out.extend(found)
+        else:
+            out.append(p)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- images
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as (H, W, 3) uint8 RGB.
+
+    RGBA is composited over white, grayscale becomes three equal channels, 16-bit images are scaled to 8 bits,
+    and a JPEG's EXIF orientation is applied (the pixels come out the way a viewer shows them).
+    """
+    import cv2
+
+    path = Path(path)
+    _check_file(path)
+    data = np.fromfile(path, dtype=np.uint8)  # bytes, so non-ASCII paths work too
+    if data[:2].tobytes() == b"\xff\xd8":  # JPEG: 8-bit, no alpha; IMREAD_COLOR applies the EXIF orientation
+        img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    else:
+        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if img is None or img.size == 0:
+        raise InputError(f"{path}: not an image file (or a format OpenCV cannot decode)")
+    if img.dtype == np.uint16:
+        img = (img.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        raise InputError(f"{path}: unsupported image sample type {img.dtype}")
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    if img.shape[2] == 4:  # BGRA: composite over white
+        alpha = img[:, :, 3:4].astype(np.float32) / 255.0
+        bgr = img[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
+        img = (bgr + 0.5).astype(np.uint8)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
+    """Write an (H, W, 3) uint8 RGB image; the format follows the suffix (.png, .jpg, ...). Atomic."""
+    import cv2
+
+    path = Path(path)
+    ok, data = cv2.imencode(path.suffix or ".png", cv2.cvtColor(np.asarray(image, np.uint8), cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise InputError(f"{path}: cannot write an image with suffix {path.suffix!r}")
+    return atomic_write(path, lambda f: f.write(data.tobytes()))
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if not path.is_file():
+        raise InputError(f"{path}: not a file")
+
+
+# ---------------------------------------------------------------------------------------------- ffmpeg
+
+
+def ffmpeg_exe() -> str:
+    """Path of the ffmpeg executable bundled with imageio-ffmpeg."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+class _StderrCollector(threading.Thread):
+    """Reads an ffmpeg process's stderr line by line so its pipe never fills; signals when the header is out."""
+
+    def __init__(self, stream):
+        super().__init__(daemon=True)
+        self.stream = stream
+        self.lines: list[str] = []
+        self.header_done = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        in_output = False
+        for raw in iter(self.stream.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip()
+            if len(self.lines) < 2000:
+                self.lines.append(line)
+            if line.startswith("Output #"):
+                in_output = True
+            elif in_output and "Stream #" in line and "Video:" in line:
+                self.header_done.set()
+        self.header_done.set()
+        self.stream.close()
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+# Lines by which ffmpeg says the input ended early or holds damaged data (as opposed to harmless warnings).
+_CORRUPTION = re.compile(
+    r"partial file|corrupt input packet|Packet corrupt|Invalid data found|error while decoding|"
+    r"Decoding error|Invalid NAL unit|truncat|moov atom not found|End of file",
+    re.IGNORECASE,
+)
+
+
+def _first_problem(text: str) -> str | None:
+    """The most telling line of ffmpeg's complaints ("partial file" first), without its "[h264 @ 0x..]" prefix."""
+    hits = [line for line in text.splitlines() if _CORRUPTION.search(line)]
+    if not hits:
+        return None
+    best = next((line for line in hits if "partial file" in line), hits[0])
+    return re.sub(r"^(\[[^\]]*\]\s*)+", "", best.strip()).rstrip(".")
+
+
+def _last_error(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith(" ")]
+    for line in reversed(lines):
+        if "rror" in line or "not found" in line or "Invalid" in line:
+            return re.sub(r"^(\[[^\]]*\]\s*)+", "", line)
+    return lines[-1] if lines else "ffmpeg gave no reason"
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What ffmpeg says about a video before decoding it."""
+
+    width: int  # frame size as decoded (after any rotation the file asks for)
+    height: int
+    fps: float
+    num_frames: int | None  # duration x fps: an estimate; None when the file gives no duration
+    duration: float | None  # seconds
+    has_audio: bool
+    codec: str
+
+
+def _parse_header(text: str) -> VideoInfo | None:
+    """Parse the stream description ffmpeg prints on stderr (input section, and the output size if decoding)."""
+    input_part, _, output_part = text.partition("\nOutput #")
+    video = re.search(r"Stream #\d+:\d+.*?: Video: (\w+)(.*)", input_part)
+    if video is None:
+        return None
+    codec, rest = video.group(1), video.group(2)
+    size = re.search(r"\s(\d{2,5})x(\d{2,5})[\s,]", rest)
+    width, height = (int(size.group(1)), int(size.group(2))) if size else (0, 0)
+    out_video = re.search(r"Stream #.*Video: .*?\s(\d{2,5})x(\d{2,5})[\s,]", output_part)
+    if out_video:  # the size of the frames actually delivered (ffmpeg applies rotation metadata)
+        width, height = int(out_video.group(1)), int(out_video.group(2))
+    else:
+        rot = re.search(r"rotation of (-?[\d.]+) degrees", input_part)
+        if rot and round(abs(float(rot.group(1)))) % 180 == 90:
+            width, height = height, width
+    fps_m = re.search(r"([\d.]+)(k?) fps", rest) or re.search(r"([\d.]+)(k?) tbr", rest)
+    fps = float(fps_m.group(1)) * (1000 if fps_m and fps_m.group(2) else 1) if fps_m else 0.0
+    dur_m = re.search(r"Duration: (\d+):(\d+):([\d.]+)", input_part)
+    duration = int(dur_m.group(1)) * 3600 + int(dur_m.group(2)) * 60 + float(dur_m.group(3)) if dur_m else None
+    num_frames = int(round(duration * fps)) if duration and fps else None
+    has_audio = re.search(r"Stream #\d+:\d+.*?: Audio: ", input_part) is not None
+    return VideoInfo(width, height, fps, num_frames, duration, has_audio, codec)
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """Metadata of a video file without decoding it. ``InputError`` if it is missing or not a video."""
+    path = Path(path)
+    _check_file(path)
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, timeout=60
+    )
+    text = proc.stderr.decode("utf-8", "replace")
+    info = _parse_header(text)
+    if info is None:
+        raise InputError(f"{path}: {_unreadable_reason(text)}")
+    return info
+
+
+def _unreadable_reason(text: str) -> str:
+    if "Input #" in text and "Video:" not in text:
+        return "has no video stream"
+    if "moov atom not found" in text:
+        return "cannot read video: moov atom not found (the file is truncated, unfinished, or not really an mp4/mov)"
+    return f"cannot read video ({_last_error(text)})"
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+
+class VideoReader:
+    """Stream RGB uint8 frames from a video file or a camera.
+
+    ``source`` is a path or an int camera index. Use as a context manager and iterate::
+
+        with VideoReader("talk.mp4") as video:
+            print(video.fps, video.num_frames, video.width, video.height, video.has_audio)
+            for frame in video:          # (H, W, 3) uint8 RGB, one at a time
+                ...
+
+    Every decoded frame is delivered once, in order (no frame-rate conversion). ``num_frames`` is an estimate
+    from the container (duration x fps; None for cameras); count the frames you get for the exact number.
+
+    A file that cannot be opened raises ``InputError`` at construction. A file that ends early or holds
+    damaged data (an interrupted download whose index is at the front) delivers the frames that decoded, then
+    raises ``InputError`` naming the file instead of ending quietly; ``strict=False`` ends quietly instead
+    (the problem is then in ``.problem``). Frames are decoded ahead in another process while you consume them.
+    """
+
+    def __init__(self, source: str | os.PathLike | int, *, strict: bool = True, queue_size: int = 8):
+        self.source = source
+        self.strict = strict
+        self.problem: str | None = None
+        self.frames_read = 0
+        self._proc = None
+        self._cap = None
+        self._queue: queue.Queue | None = None
+        self._thread = None
+        self._stderr: _StderrCollector | None = None
+        self._closed = False
+        if isinstance(source, int):
+            self._open_camera(source)
+        else:
+            self._open_file(Path(source), queue_size)
+
+    # -- opening
+
+    def _open_camera(self, index: int) -> None:
+        import cv2
+
+        cap = cv2.VideoCapture(index)
+        if not cap.isOpened():
+            raise InputError(f"camera {index}: cannot open (no such camera, or it is in use)")
+        ok, first = cap.read()
+        if not ok:
+            cap.release()
+            raise InputError(f"camera {index}: opened but delivers no frames")
+        self._cap = cap
+        self._first = first
+        self.height, self.width = first.shape[:2]
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if fps and fps > 0 else 30.0
+        self.num_frames = None
+        self.duration = None
+        self.has_audio = False
+        self.codec = "camera"
+
+    def _open_file(self, path: Path, queue_size: int) -> None:
+        _check_file(path)
+        cmd = [
+            ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-i", str(path),
+            "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-",
+        ]  # fmt: skip
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._stderr = _StderrCollector(self._proc.stderr)
+        self._stderr.header_done.wait(timeout=60)
+        info = _parse_header(self._stderr.text)
+        if info is None or info.width == 0:
+            self._stderr.join(timeout=10)
+            text = self._stderr.text
+            self.close()
+            raise InputError(f"{path}: {_unreadable_reason(text)}")
+        self.width, self.height = info.width, info.height
+        self.fps = info.fps or 25.0
+        self.num_frames = info.num_frames
+        self.duration = info.duration
+        self.has_audio = info.has_audio
+        self.codec = info.codec
+        self._queue = queue.Queue(maxsize=queue_size)
+        self._thread = threading.Thread(target=self._pump, daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        """Reader thread: pipe -> frames -> queue. Ends with None (clean end) or the short-read byte count."""
+        nbytes = self.width * self.height * 3
+        stdout = self._proc.stdout
+        try:
+            while True:
+                frame = np.empty((self.height, self.width, 3), np.uint8)
+                view = memoryview(frame).cast("B")
+                got = 0
+                while got < nbytes:
+                    n = stdout.readinto(view[got:])
+                    if not n:
+                        break
+                    got += n
+                if got < nbytes:
+                    self._put(("end", got))
+                    return
+                if not self._put(("frame", frame)):
+                    return
+        except (OSError, ValueError):  # the pipe was closed by close()
+            self._put(("end", 0))
+
+    def _put(self, item) -> bool:
+        while not self._closed:
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    # -- iterating
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        if self._cap is not None:
+            yield from self._iter_camera()
+            return
+        while True:
+            kind, value = self._queue.get()
+            if kind == "frame":
+                self.frames_read += 1
+                yield value
+                continue
+            self._finish(partial_bytes=value)
+            return
+
+    def _iter_camera(self) -> Iterator[np.ndarray]:
+        import cv2
+
+        frame = self._first
+        while frame is not None and not self._closed:
+            self.frames_read += 1
+            yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            ok, frame = self._cap.read()
+            if not ok:
+                return
+
+    def _finish(self, partial_bytes: int) -> None:
+        """End of stream: decide whether the file was complete."""
+        rc = self._proc.wait(timeout=60)
+        self._stderr.join(timeout=10)
+        text = self._stderr.text
+        problem = _first_problem(text)
+        if rc != 0 and problem is None:
+            problem = f"ffmpeg exited with code {rc}: {_last_error(text)}"
+        if problem is None and partial_bytes:
+            problem = "the last frame is incomplete"
+        if problem is None and self.frames_read == 0:
+            problem = "no frames could be decoded"
+        self.close()
+        if problem is not None:
+            self.problem = problem
+            msg = f"{self.source}: video is truncated or corrupt: decoding stopped after {self.frames_read} frames"
+            if self.num_frames:
+                msg += f" of about {self.num_frames}"
+            msg += f" ({problem})"
+            if self.strict or self.frames_read == 0:
+                raise InputError(msg)
+            console.warn(msg)
+
+    # -- closing
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._cap is not None:
+            self._cap.release()
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+            try:
+                self._proc.stdout.close()
+            except OSError:
+                pass
+            self._proc.wait()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> "VideoReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+# ---------------------------------------------------------------------------------------------- writing
+
+
+class VideoWriter:
+    """Write RGB uint8 frames to an mp4 (h264, yuv420p), atomically, optionally with another file's audio.
+
+    ::
+
+        with VideoWriter("out.mp4", fps=25, audio_from="driver.mp4") as out:
+            for frame in frames:
+                out.write(frame)          # (H, W, 3) uint8 RGB, same size every frame
+
+    Frames go to a temp file in the output's directory, which is renamed to ``path`` when ``close()`` succeeds
+    (the ``with`` block ends normally). If the block raises, the temp file is removed and ``path`` is left as
+    it was. h264 in yuv420p needs even dimensions: an odd width or height is padded by one row/column that
+    repeats the last one. ``audio_from``'s first audio track is muxed in (cut to the video's length) when it
+    has one; otherwise the output has no audio.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        fps: float,
+        *,
+        audio_from: str | os.PathLike | None = None,
+        crf: int = 18,
+        preset: str = "medium",
+    ):
+        self.path = Path(path)
+        if not self.path.parent.is_dir():
+            raise InputError(f"{self.path}: output directory {self.path.parent} does not exist")
+        if not fps or fps <= 0:
+            raise FsthError(f"{self.path}: frames per second must be positive, not {fps}")
+        self.fps = float(fps)
+        self.audio_from = Path(audio_from) if audio_from is not None else None
+        self.crf, self.preset = crf, preset
+        fd, tmp = temp_beside(self.path)
+        os.close(fd)
+        self._tmp = Path(tmp)
+        self._proc = None
+        self._stderr: _StderrCollector | None = None
+        self.size: tuple[int, int] | None = None  # (w, h) of the frames given
+        self.frames_written = 0
+        self._closed = False
+
+    def _start(self, width: int, height: int) -> None:
+        self.size = (width, height)
+        out_w, out_h = width + width % 2, height + height % 2
+        if (out_w, out_h) != (width, height):
+            console.debug(f"{self.path}: {width}x{height} padded to {out_w}x{out_h} (h264 needs even sizes)")
+        cmd = [
+            ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{out_w}x{out_h}", "-r", f"{self.fps:.6g}", "-i", "-",
+        ]  # fmt: skip
+        with_audio = self.audio_from is not None and probe_video(self.audio_from).has_audio
+        if with_audio:
+            cmd += ["-i", str(self.audio_from), "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "160k"]
+            cmd += ["-shortest"]
+        cmd += ["-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf), "-pix_fmt", "yuv420p"]
+        cmd += ["-movflags", "+faststart", "-f", "mp4", str(self._tmp)]
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._stderr = _StderrCollector(self._proc.stderr)
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one (H, W, 3) uint8 RGB frame."""
+        if self._closed:
+            raise FsthError(f"{self.path}: write() after close()")
+        frame = np.asarray(frame)
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+            raise FsthError(f"{self.path}: frames must be (H, W, 3) uint8 RGB, got {frame.dtype} {frame.shape}")
+        h, w = frame.shape[:2]
+        if self._proc is None:
+            self._start(w, h)
+        elif (w, h) != self.size:
+            raise FsthError(f"{self.path}: frame {self.frames_written} is {w}x{h}, earlier frames {self.size[0]}x{self.size[1]}")
+        if w % 2 or h % 2:
+            frame = np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        try:
+            self._proc.stdin.write(np.ascontiguousarray(frame).data)
+        except BrokenPipeError:
+            self._proc.wait()
+            self._stderr.join(timeout=5)
+            self.abort()
+            raise FsthError(f"{self.path}: video encoder failed: {_last_error(self._stderr.text)}") from None
+        self.frames_written += 1
+
+    def close(self) -> None:
+        """Finish encoding and move the file into place. Raises if nothing was written or ffmpeg failed."""
+        if self._closed:
+            return
+        if self._proc is None:
+            self.abort()
+            raise FsthError(f"{self.path}: no frames were written")
+        self._proc.stdin.close()
+        rc = self._proc.wait()
+        self._stderr.join(timeout=10)
+        self._closed = True
+        if rc != 0:
+            self._tmp.unlink(missing_ok=True)
+            raise FsthError(f"{self.path}: video encoder failed: {_last_error(self._stderr.text)}")
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        """Stop encoding and remove the temp file; ``path`` is not touched."""
+        if self._closed and not self._tmp.exists():
+            return
+        self._closed = True
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
