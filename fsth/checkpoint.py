@@ -42,6 +42,7 @@ from torch import nn
 from fsth import __version__
 from fsth.config import ModelConfig
 from fsth.errors import CheckpointError, FsthError
+from fsth.files import atomic_output
 
 FORMAT_NAME = "fsth"
 FORMAT_VERSION = 1
@@ -218,16 +219,11 @@ def save_checkpoint(
         raise CheckpointError(f"cannot write checkpoint {path}: directory {path.parent} does not exist")
     from safetensors.torch import save_file
 
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        save_file(tensors, str(tmp), metadata=metadata)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with atomic_output(path) as tmp:
+            save_file(tensors, str(tmp), metadata=metadata)
     except OSError as exc:
         raise CheckpointError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
