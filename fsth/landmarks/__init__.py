@@ -9,12 +9,14 @@ Modules, in data-flow order:
 ``track``      ``LandmarkTrack``: landmarks + validity + crop boxes + provenance; .npz and JSONL
 ``crop``       ``CropPolicy``: the one crop policy (box from landmarks, smoothing over time, crop, coordinates)
 ``sketch``     ``draw_sketch``: the one landmark-image renderer; ``draw_overlay`` for looking at results
+``pair``       ``face_pair``: frame + landmarks -> (crop x, landmark image y) at model size, for every stage
 ``parts``      the 68-point scheme (which indices form the jaw, brows, eyes, ...)
 ``extract``    what ``fsth landmarks`` does with one input file (and the sketch / overlay videos)
 """
 
 from fsth.landmarks.crop import CropPolicy
 from fsth.landmarks.detectors import LandmarkDetector, make_detector
+from fsth.landmarks.pair import FacePair, face_pair, full_box
 from fsth.landmarks.parts import PARTS
 from fsth.landmarks.sketch import SKETCH_COLORS, draw_overlay, draw_sketch
 from fsth.landmarks.smoothing import OneEuroFilter, Smoothing
@@ -23,6 +25,7 @@ from fsth.landmarks.tracker import LandmarkTracker, track_image, track_video
 
 __all__ = [
     "CropPolicy",
+    "FacePair",
     "LandmarkDetector",
     "LandmarkTrack",
     "LandmarkTracker",
@@ -32,6 +35,8 @@ __all__ = [
     "Smoothing",
     "draw_overlay",
     "draw_sketch",
+    "face_pair",
+    "full_box",
     "make_detector",
     "track_image",
     "track_video",
