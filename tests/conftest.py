@@ -15,6 +15,8 @@ PORTRAIT = ASSETS / "portrait.jpg"  # 720x720, one face, open mouth
 PORTRAIT_RGBA = ASSETS / "portrait_rgba.png"  # 424x394 RGBA, one face
 PORTRAIT_POUT = ASSETS / "portrait_pout.jpg"  # 400x400, one face that needs a lenient search
 GROUP = ASSETS / "group.jpg"  # 500x375, three faces
+OBAMA = ASSETS / "obama.jpg"  # 360x450, Barack Obama, official portrait
+OBAMA_BIDEN = ASSETS / "obama_biden.jpg"  # 560x329, Obama (left) and Joe Biden (right)
 
 
 def ffmpeg(*args: str) -> None:
@@ -118,3 +120,4 @@ def set_attention_gammas(*nets, value: float = 0.5) -> None:
         for name, p in net.named_parameters():
             if name.endswith("gamma"):
                 torch.nn.init.constant_(p, value)
+

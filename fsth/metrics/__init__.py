@@ -5,11 +5,13 @@ Modules, one per metric family:
 ``registry``   ``make_metrics(names)`` / ``make_metric(name)``: accumulators by name (``update`` batches as they
                come, ``result()`` -> ``MetricResult``); ``register_metric`` for new ones
 ``pixel``      ``ssim``, ``psnr``, ``mean_l1`` on face crops (self-reenactment); metrics "ssim", "psnr", "l1"
+``identity``   "csim": cosine similarity of face-recognition embeddings (dlib's 128-d ResNet, offline)
+``keypoints``  "akd": mean landmark distance at 256x256, with the detection-failure rate
 ``summary``    ``summarize(values)`` -> mean, std, count (and missing) for report tables
 
 Images are uint8 RGB, (H, W, 3) or batches (N, H, W, 3), generated and real frames in matching order. Each
 result names the network (and weights file) that measured it; a face that cannot be found is counted, not a
-crash; FID without its weights says why and leaves the other metrics running.
+crash.
 """
 
 from fsth.metrics.registry import (
@@ -24,10 +26,15 @@ from fsth.metrics.registry import (
     register_metric,
 )
 from fsth.metrics.pixel import L1, PSNR, SSIM, mean_l1, psnr, ssim  # noqa: E402 (registers the metrics)
+from fsth.metrics.identity import CSIM, FaceEmbedder, cosine_similarity, make_face_embedder  # noqa: E402
+from fsth.metrics.keypoints import AKD, keypoint_distance  # noqa: E402
 from fsth.metrics.summary import Summary, summarize  # noqa: E402
 
 __all__ = [
+    "AKD",
+    "CSIM",
     "DEFAULT_METRICS",
+    "FaceEmbedder",
     "L1",
     "Metric",
     "MetricResult",
@@ -36,6 +43,9 @@ __all__ = [
     "SSIM",
     "Summary",
     "available_metrics",
+    "cosine_similarity",
+    "keypoint_distance",
+    "make_face_embedder",
     "make_metric",
     "make_metrics",
     "mean_l1",
