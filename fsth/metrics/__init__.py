@@ -5,7 +5,8 @@ Modules, one per metric family:
 ``registry``   ``make_metrics(names)`` / ``make_metric(name)``: accumulators by name (``update`` batches as they
                come, ``result()`` -> ``MetricResult``); ``register_metric`` for new ones
 ``pixel``      ``ssim``, ``psnr``, ``mean_l1`` on face crops (self-reenactment); metrics "ssim", "psnr", "l1"
-``identity``   "csim": cosine similarity of face-recognition embeddings (dlib's 128-d ResNet, offline)
+``identity``   "csim": cosine similarity of face-recognition embeddings (dlib's 128-d ResNet offline, or ArcFace)
+``arcface``    insightface's arcface_torch iresnet and the 5-point alignment, for CSIM with a user's model file
 ``keypoints``  "akd": mean landmark distance at 256x256, with the detection-failure rate
 ``summary``    ``summarize(values)`` -> mean, std, count (and missing) for report tables
 

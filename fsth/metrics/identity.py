@@ -7,6 +7,9 @@ metric's landmark detector; dlib's by default), and embedded by a face-recogniti
 - ``dlib`` (default, offline): dlib's 128-d face-recognition ResNet (``dlib_face_recognition_resnet_model_v1.dat``,
   shipped by face-recognition-models). The face is given to it as a ``dlib.full_object_detection`` built from
   the 68 landmarks; dlib aligns its own 150x150 chip from them (padding 0.25). Network name "dlib-resnet-128".
+- ``arcface``: an insightface ``arcface_torch`` iresnet (512-d) from a model file the user provides
+  (``fsth.metrics.arcface``); the face is aligned to 112x112 by the standard 5-point similarity transform.
+  Network name "arcface-iresnet50" / "arcface-iresnet100" / ... after the file's depth.
 
 Out per pair: cos(e_generated, e_real) in [-1, 1] (1 = same direction), or None when no face was found on either
 side (counted, never a crash). Values from different networks are not comparable: every result names its
@@ -27,7 +30,7 @@ from fsth.metrics.keypoints import detect_landmarks, landmarks_list
 from fsth.metrics.registry import PairMetric, register_metric
 from fsth.models.images import as_image_batch
 
-NETWORKS = ("dlib",)
+NETWORKS = ("dlib", "arcface")
 DLIB_RECOGNITION_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 
 
@@ -89,9 +92,13 @@ class DlibFaceEmbedder(FaceEmbedder):
 
 
 def make_face_embedder(network: str = "dlib", weights: str | os.PathLike | None = None, device=None) -> FaceEmbedder:
-    """The face-recognition network ``network`` ("dlib")."""
+    """The face-recognition network ``network`` ("dlib" | "arcface"); ArcFace needs ``weights``."""
     if network == "dlib":
         return DlibFaceEmbedder(weights)
+    if network == "arcface":
+        from fsth.metrics.arcface import load_arcface
+
+        return load_arcface(weights, device=device)
     raise InputError(f"CSIM network must be one of {', '.join(NETWORKS)}, not {network!r}")
 
 
