@@ -8,11 +8,13 @@ Modules, one per metric family:
 ``identity``   "csim": cosine similarity of face-recognition embeddings (dlib's 128-d ResNet offline, or ArcFace)
 ``arcface``    insightface's arcface_torch iresnet and the 5-point alignment, for CSIM with a user's model file
 ``keypoints``  "akd": mean landmark distance at 256x256, with the detection-failure rate
+``inception``  FID's Inception-v3 (pytorch-fid's weights file layout)
+``fid``        "fid": streaming feature statistics and the Frechet distance
 ``summary``    ``summarize(values)`` -> mean, std, count (and missing) for report tables
 
 Images are uint8 RGB, (H, W, 3) or batches (N, H, W, 3), generated and real frames in matching order. Each
 result names the network (and weights file) that measured it; a face that cannot be found is counted, not a
-crash.
+crash; FID without its weights says why and leaves the other metrics running.
 """
 
 from fsth.metrics.registry import (
@@ -29,13 +31,16 @@ from fsth.metrics.registry import (
 from fsth.metrics.pixel import L1, PSNR, SSIM, mean_l1, psnr, ssim  # noqa: E402 (registers the metrics)
 from fsth.metrics.identity import CSIM, FaceEmbedder, cosine_similarity, make_face_embedder  # noqa: E402
 from fsth.metrics.keypoints import AKD, keypoint_distance  # noqa: E402
+from fsth.metrics.fid import FID, FeatureStats, frechet_distance  # noqa: E402
 from fsth.metrics.summary import Summary, summarize  # noqa: E402
 
 __all__ = [
     "AKD",
     "CSIM",
     "DEFAULT_METRICS",
+    "FID",
     "FaceEmbedder",
+    "FeatureStats",
     "L1",
     "Metric",
     "MetricResult",
@@ -45,6 +50,7 @@ __all__ = [
     "Summary",
     "available_metrics",
     "cosine_similarity",
+    "frechet_distance",
     "keypoint_distance",
     "make_face_embedder",
     "make_metric",

@@ -142,7 +142,7 @@ class PairMetric(Metric):
 
 _METRICS: dict[str, type[Metric]] = {}
 
-DEFAULT_METRICS = ("ssim", "psnr", "l1", "csim", "akd")
+DEFAULT_METRICS = ("ssim", "psnr", "l1", "csim", "akd", "fid")
 
 
 def register_metric(cls: type[Metric]) -> type[Metric]:
