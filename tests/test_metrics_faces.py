@@ -37,7 +37,10 @@ def test_csim_of_one_person_is_above_that_of_two_people(dlib_detector, obama_bid
     solo, solo_points, pair, obama, biden = obama_biden
     m = CSIM(detector=dlib_detector)
     same, different = m.update(
-        np.stack([solo, solo]), [pair, pair], generated_landmarks=[solo_points, solo_points], real_landmarks=[obama, biden]
+        np.stack([solo, solo]),
+        [pair, pair],
+        generated_landmarks=[solo_points, solo_points],
+        real_landmarks=[obama, biden],
     )
     assert same > 0.93 and different < 0.87  # measured: 0.967 and 0.820 (dlib-resnet-128)
     assert same - different > 0.08

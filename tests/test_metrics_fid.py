@@ -123,7 +123,8 @@ def fid_weights(tmp_path_factory):
 def test_fid_from_a_weights_file_in_the_standard_layout(fid_weights, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     net = load_fid_inception(fid_weights, device="cpu")
-    assert torch.equal(net.Mixed_7c.branch_pool.conv.weight, torch.load(fid_weights)["Mixed_7c.branch_pool.conv.weight"])
+    in_file = torch.load(fid_weights)["Mixed_7c.branch_pool.conv.weight"]
+    assert torch.equal(net.Mixed_7c.branch_pool.conv.weight, in_file)
     photo = read_image(PORTRAIT)  # halves of a 720x720 photo: resized to 299x299 inside the network
     halves = np.stack([photo[:360], photo[360:]])
     fid = FID(fid_weights, device="cpu", batch_size=2)

@@ -64,7 +64,8 @@ def test_more_damage_scores_worse(crop):
         ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, q])
         return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
 
-    batch = np.stack([jpeg(90), jpeg(30), jpeg(10), cv2.GaussianBlur(crop, (0, 0), 1), cv2.GaussianBlur(crop, (0, 0), 3)])
+    blur = [cv2.GaussianBlur(crop, (0, 0), sigma) for sigma in (1, 3)]
+    batch = np.stack([jpeg(90), jpeg(30), jpeg(10), *blur])
     reals = np.stack([crop] * 5)
     s, p, l1 = ssim(batch, reals), psnr(batch, reals), mean_l1(batch, reals)
     assert s.shape == p.shape == l1.shape == (5,)

@@ -13,7 +13,8 @@ metric's landmark detector; dlib's by default), and embedded by a face-recogniti
 
 Out per pair: cos(e_generated, e_real) in [-1, 1] (1 = same direction), or None when no face was found on either
 side (counted, never a crash). Values from different networks are not comparable: every result names its
-network. With dlib's network, photos of one person typically score above ~0.9 and of two people below.
+network. With dlib's network, on 25 real faces of the shared test media, pairs of photos of one person scored
+0.95-0.99 and pairs of different people 0.72-0.92 (mean 0.83).
 """
 
 from __future__ import annotations

@@ -37,7 +37,9 @@ from torch import nn
 from fsth import console
 from fsth.models.perceptual import check_layout, find_weights, read_state_dict
 
-FID_WEIGHTS_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
+FID_WEIGHTS_URL = (
+    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
+)
 FID_INPUT_SIZE = 299
 FID_FEATURES = 2048
 FID_CLASSES = 1008

@@ -181,7 +181,9 @@ def parse_metric_names(names) -> list[str]:
     return out
 
 
-def make_metrics(names=DEFAULT_METRICS, *, detector=None, device=None, options: dict | None = None) -> dict[str, Metric]:
+def make_metrics(
+    names=DEFAULT_METRICS, *, detector=None, device=None, options: dict | None = None
+) -> dict[str, Metric]:
     """Accumulators for ``names`` that share one landmark detector (made once, dlib by default) and device.
 
     ``options`` maps a metric name to its own keyword options, e.g. ``{"csim": {"network": "arcface",

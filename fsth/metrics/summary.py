@@ -19,7 +19,12 @@ class Summary:
     missing: int = 0  # None / NaN values left out
 
     def to_dict(self) -> dict:
-        return {"mean": json_float(self.mean), "std": json_float(self.std), "count": self.count, "missing": self.missing}
+        return {
+            "mean": json_float(self.mean),
+            "std": json_float(self.std),
+            "count": self.count,
+            "missing": self.missing,
+        }
 
 
 def summarize(values) -> Summary:
