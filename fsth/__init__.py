@@ -9,7 +9,7 @@ An implementation of "Few-Shot Adversarial Learning of Realistic Neural Talking 
 4. ``fsth.train``      meta-learning over many videos -> meta checkpoint
 5. ``fsth.embed``      K shots of a new person -> e_hat;  ``fsth.finetune`` -> person checkpoint
 6. ``fsth.animate``    driving video -> landmarks -> generated frames -> mp4
-7. ``fsth.evaluate``   self- and cross-reenactment metrics
+7. ``fsth.metrics``    SSIM, PSNR, L1, CSIM, AKD, FID by name;  ``fsth.evaluate``: the protocols
 
 Importing ``fsth`` is cheap: heavy libraries (torch, cv2, dlib) load in the stage modules.
 """

@@ -15,6 +15,8 @@ PORTRAIT = ASSETS / "portrait.jpg"  # 720x720, one face, open mouth
 PORTRAIT_RGBA = ASSETS / "portrait_rgba.png"  # 424x394 RGBA, one face
 PORTRAIT_POUT = ASSETS / "portrait_pout.jpg"  # 400x400, one face that needs a lenient search
 GROUP = ASSETS / "group.jpg"  # 500x375, three faces
+OBAMA = ASSETS / "obama.jpg"  # 360x450, Barack Obama, official portrait
+OBAMA_BIDEN = ASSETS / "obama_biden.jpg"  # 560x329, Obama (left) and Joe Biden (right)
 
 
 def ffmpeg(*args: str) -> None:
@@ -118,3 +120,25 @@ def set_attention_gammas(*nets, value: float = 0.5) -> None:
         for name, p in net.named_parameters():
             if name.endswith("gamma"):
                 torch.nn.init.constant_(p, value)
+
+
+def random_state_dict(module, seed: int = 0) -> dict:
+    """``module``'s state dict with random weights that keep activations in range (He-scaled convs and linears,
+    BatchNorm as identity with small random shifts): for tests that load a weights file of a standard layout."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, value in module.state_dict().items():
+        if key.endswith("num_batches_tracked"):
+            state[key] = torch.tensor(7)
+        elif key.endswith("running_var"):
+            state[key] = 1 + 0.1 * torch.rand(value.shape, generator=g)
+        elif key.endswith(("running_mean", ".bias")):
+            state[key] = 0.1 * torch.randn(value.shape, generator=g)
+        elif value.dim() > 1:  # conv / linear weight
+            fan_in = value[0].numel()
+            state[key] = torch.randn(value.shape, generator=g) * (2 / fan_in) ** 0.5
+        else:  # BatchNorm scale, PReLU slope
+            state[key] = 1 + 0.1 * torch.randn(value.shape, generator=g) if "prelu" not in key else torch.full_like(value, 0.25)
+    return state

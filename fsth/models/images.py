@@ -9,15 +9,26 @@ import numpy as np
 import torch
 
 
-def images_to_tensor(images, device=None, dtype=torch.float32) -> torch.Tensor:
-    """uint8 RGB (H, W, 3), (N, H, W, 3) or a list of (H, W, 3) -> (N, 3, H, W) in [-1, 1]."""
+def as_image_batch(images, *, allow_float: bool = False) -> np.ndarray:
+    """uint8 RGB (H, W, 3), (N, H, W, 3) or a list of (H, W, 3) -> one (N, H, W, 3) array.
+
+    ``allow_float`` also accepts float images (kept as they are); anything else is a ``ValueError``.
+    """
     if isinstance(images, (list, tuple)):
         images = np.stack([np.asarray(im) for im in images])
     images = np.asarray(images)
     if images.ndim == 3:
         images = images[None]
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"expected uint8 RGB images (H, W, 3) or (N, H, W, 3), got {images.dtype} {images.shape}")
+    dtype_ok = images.dtype == np.uint8 or (allow_float and np.issubdtype(images.dtype, np.floating))
+    if not dtype_ok or images.ndim != 4 or images.shape[-1] != 3:
+        kind = "uint8 or float" if allow_float else "uint8"
+        raise ValueError(f"expected {kind} RGB images (H, W, 3) or (N, H, W, 3), got {images.dtype} {images.shape}")
+    return images
+
+
+def images_to_tensor(images, device=None, dtype=torch.float32) -> torch.Tensor:
+    """uint8 RGB (H, W, 3), (N, H, W, 3) or a list of (H, W, 3) -> (N, 3, H, W) in [-1, 1]."""
+    images = as_image_batch(images)
     x = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2)
     return x.to(dtype) / 127.5 - 1
 

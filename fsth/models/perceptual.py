@@ -26,7 +26,7 @@ import hashlib
 import os
 import urllib.request
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import torch
 from torch import nn
@@ -107,17 +107,8 @@ class _VGGFeatures(nn.Module):
                 known.add(key)
                 if index < len(self.features):
                     wanted[key] = (f"features.{index}.{param}", shape)
-        problems = [f"unexpected key {k}" for k in sorted(set(state) - known)]
-        for key, (_, shape) in wanted.items():
-            if key not in state:
-                problems.append(f"missing key {key}")
-            elif tuple(state[key].shape) != shape:
-                problems.append(f"{key}: shape {tuple(state[key].shape)} in file, {shape} expected")
-        if problems:
-            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-            raise MissingWeightsError(
-                f"{path} is not {self.name} weights in the {self.filename} layout: {'; '.join(problems[:3])}{more}"
-            )
+        check_layout(state, {k: shape for k, (_, shape) in wanted.items()}, path,
+                     f"{self.name} weights in the {self.filename} layout", allowed=known)
         self.load_state_dict({ours: state[key].float() for key, (ours, _) in wanted.items()}, strict=True)
 
 
@@ -204,7 +195,9 @@ def _download(url: str, dest: Path, sha256_prefix: str = "") -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _read_state_dict(path: Path, name: str) -> dict[str, torch.Tensor]:
+def read_state_dict(path: Path, name: str) -> dict[str, torch.Tensor]:
+    """The tensors of a ``.pth`` (weights-only loader; a ``state_dict`` entry is unwrapped) or ``.safetensors``
+    file; ``MissingWeightsError`` naming ``name`` and the file if it is unreadable or not a dict of tensors."""
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -220,7 +213,30 @@ def _read_state_dict(path: Path, name: str) -> dict[str, torch.Tensor]:
     return state
 
 
-def find_weights(cls: type[_VGGFeatures], path: str | os.PathLike | None = None, download: bool = True) -> Path:
+def check_layout(state: dict, wanted: dict, path, what: str, allowed=()) -> None:
+    """Raise ``MissingWeightsError`` naming the first problems if ``state`` lacks a ``wanted`` key (key -> shape),
+    has one of another shape, or has a key that is neither wanted nor ``allowed``."""
+    problems = [f"unexpected key {k}" for k in sorted(set(state) - set(wanted) - set(allowed))]
+    for key, shape in wanted.items():
+        if key not in state:
+            problems.append(f"missing key {key}")
+        elif tuple(state[key].shape) != tuple(shape):
+            problems.append(f"{key}: shape {tuple(state[key].shape)} in file, {tuple(shape)} expected")
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise MissingWeightsError(f"{path} is not {what}: {'; '.join(problems[:3])}{more}")
+
+
+class WeightsFile(Protocol):
+    """What ``find_weights`` needs to know about a standard weights file (the VGG classes, FID's Inception ...)."""
+
+    name: str  # the network, as messages name it
+    filename: str  # the file's standard name, in the torch hub cache
+    url: str  # where it is downloaded from on first use
+    sha256_prefix: str  # the start of its sha256 ("" = not checked)
+
+
+def find_weights(cls: WeightsFile, path: str | os.PathLike | None = None, download: bool = True) -> Path:
     """The weights file of ``cls``: ``path`` if given, else the hub cache, else a first-use download."""
     if path is not None:
         path = Path(path).expanduser()
@@ -247,7 +263,7 @@ def find_weights(cls: type[_VGGFeatures], path: str | os.PathLike | None = None,
 def _load(cls, path, download: bool, device) -> _VGGFeatures:
     file = find_weights(cls, path, download)
     net = cls()
-    net.load_file_state(_read_state_dict(file, cls.name), file)
+    net.load_file_state(read_state_dict(file, cls.name), file)
     console.debug(f"{cls.name} weights from {file}")
     return net.to(device) if device is not None else net
 

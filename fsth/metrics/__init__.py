@@ -1,0 +1,64 @@
+"""Stage 7, evaluation metrics: generated frames vs real ones -> named figures (``fsth evaluate`` builds on these).
+
+Modules, one per metric family:
+
+``registry``   ``make_metrics(names)`` / ``make_metric(name)``: accumulators by name (``update`` batches as they
+               come, ``result()`` -> ``MetricResult``); ``register_metric`` for new ones
+``pixel``      ``ssim``, ``psnr``, ``mean_l1`` on face crops (self-reenactment); metrics "ssim", "psnr", "l1"
+``identity``   "csim": cosine similarity of face-recognition embeddings (dlib's 128-d ResNet offline, or ArcFace)
+``arcface``    insightface's arcface_torch iresnet and the 5-point alignment, for CSIM with a user's model file
+``keypoints``  "akd": mean landmark distance at 256x256, with the detection-failure rate
+``inception``  FID's Inception-v3 (pytorch-fid's weights file layout)
+``fid``        "fid": streaming feature statistics and the Frechet distance
+``summary``    ``summarize(values)`` -> mean, std, count (and missing) for report tables
+
+Images are uint8 RGB, (H, W, 3) or batches (N, H, W, 3), generated and real frames in matching order. Each
+result names the network (and weights file) that measured it; a face that cannot be found is counted, not a
+crash; FID without its weights says why and leaves the other metrics running.
+"""
+
+from fsth.metrics.registry import (
+    DEFAULT_METRICS,
+    Metric,
+    MetricResult,
+    PairMetric,
+    available_metrics,
+    make_metric,
+    make_metrics,
+    parse_metric_names,
+    register_metric,
+)
+from fsth.metrics.pixel import L1, PSNR, SSIM, mean_l1, psnr, ssim  # noqa: E402 (registers the metrics)
+from fsth.metrics.identity import CSIM, FaceEmbedder, cosine_similarity, make_face_embedder  # noqa: E402
+from fsth.metrics.keypoints import AKD, keypoint_distance  # noqa: E402
+from fsth.metrics.fid import FID, FeatureStats, frechet_distance  # noqa: E402
+from fsth.metrics.summary import Summary, summarize  # noqa: E402
+
+__all__ = [
+    "AKD",
+    "CSIM",
+    "DEFAULT_METRICS",
+    "FID",
+    "FaceEmbedder",
+    "FeatureStats",
+    "L1",
+    "Metric",
+    "MetricResult",
+    "PSNR",
+    "PairMetric",
+    "SSIM",
+    "Summary",
+    "available_metrics",
+    "cosine_similarity",
+    "frechet_distance",
+    "keypoint_distance",
+    "make_face_embedder",
+    "make_metric",
+    "make_metrics",
+    "mean_l1",
+    "parse_metric_names",
+    "psnr",
+    "register_metric",
+    "ssim",
+    "summarize",
+]
