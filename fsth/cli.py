@@ -120,7 +120,7 @@ class FormatChoice(str, enum.Enum):
     jsonl = "jsonl"
 
 
-_OUT, _LM, _CROP, _SKETCH = "Output", "Landmarks", "Crop", "Sketch"
+_OUT, _LM, _CROP, _SKETCH, _DATA = "Output", "Landmarks", "Crop", "Sketch", "Dataset (--dataset)"
 
 
 @command
@@ -217,6 +217,55 @@ def landmarks(
             help="--sketch shows the landmarks and crop box drawn over the input frames instead.", rich_help_panel=_SKETCH
         ),
     ] = False,
+    dataset: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Build a training dataset in this directory from a tree of videos (person/video/clip.mp4 or any "
+            "folder of videos): face crops as JPEG + landmarks of frames spread over each video, a manifest, and "
+            "a report of skipped videos. Re-running continues where it stopped.",
+            rich_help_panel=_DATA, show_default=False, metavar="OUT_DIR",
+        ),
+    ] = None,
+    frames_per_video: Annotated[
+        int, typer.Option(help="Frames kept per video, spread over its length.", min=2, rich_help_panel=_DATA)
+    ] = 32,
+    size: Annotated[
+        int, typer.Option(help="Side of the stored face crops (training resizes them to the model's size).",
+                          min=16, rich_help_panel=_DATA)
+    ] = 256,
+    workers: Annotated[
+        Optional[int],
+        typer.Option(
+            help="Worker processes, each with its own landmark detector. Default: one per CPU core (dlib), 1 (fan).",
+            min=1, rich_help_panel=_DATA, show_default=False,
+        ),
+    ] = None,
+    shard: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Build only shard i of n (i from 0), for n machines; the shards' manifests are read together.",
+            rich_help_panel=_DATA, show_default=False, metavar="i/n",
+        ),
+    ] = None,
+    jpeg_quality: Annotated[
+        int, typer.Option(help="JPEG quality of the stored crops.", min=1, max=100, rich_help_panel=_DATA)
+    ] = 90,
+    min_frames: Annotated[
+        int,
+        typer.Option(help="Skip (and report) a video with a face in fewer of its kept frames.", min=1,
+                     rich_help_panel=_DATA),
+    ] = 9,
+    track_every_frame: Annotated[
+        bool,
+        typer.Option(
+            help="Track landmarks through every frame (the crops animate makes; ~2-3x slower) instead of a face "
+            "search on the kept frames only.",
+            rich_help_panel=_DATA,
+        ),
+    ] = False,
+    retry_failed: Annotated[
+        bool, typer.Option(help="Try again the videos an earlier run reported as bad.", rich_help_panel=_DATA)
+    ] = False,
 ) -> None:
     """68-point face landmarks of photos and videos, with the crop box every later stage uses.
 
@@ -231,9 +280,42 @@ def landmarks(
     [cyan]fsth landmarks talk.mp4 | head -1[/cyan]   (JSONL on stdout, one object per frame)
 
     [cyan]fsth landmarks videos/ photos/ -o landmarks/[/cyan]   (one .npz per input)
+
+    [cyan]fsth landmarks voxceleb2/dev/mp4 --dataset data/vox2 --workers 16[/cyan]   (a training dataset)
     """
     from fsth.landmarks import CropPolicy, Smoothing, make_detector
     from fsth.landmarks.extract import plan_jobs, run_job
+
+    if dataset is not None:
+        given = [name for name, value in (("-o", output), ("--format", fmt), ("--sketch", sketch),
+                                          ("--overlay", overlay), ("--skip-existing", skip_existing)) if value]
+        if given:
+            raise InputError(f"--dataset writes its own files (and always resumes): {', '.join(given)} does not apply")
+        if len(inputs) != 1:
+            raise InputError(f"--dataset takes one VIDEO_TREE directory, not {len(inputs)} inputs")
+        from fsth.dataset.build import build_dataset, log_summary, parse_shard
+        from fsth.dataset.store import DatasetSettings
+
+        shard_ = parse_shard(shard)
+        detector = make_detector(backend.value, fan_weights)
+        smoothing_ = Smoothing(strength=smoothing)
+        settings = DatasetSettings(
+            size=size, frames_per_video=frames_per_video, min_frames=min_frames, jpeg_quality=jpeg_quality,
+            landmark_backend=detector.name, track_every_frame=track_every_frame,
+            crop_policy=CropPolicy(scale=crop_scale, y_offset=crop_y_offset).to_dict(),
+            tracking={"face_index": face_index, **({"redetect_every": redetect_every,
+                      "smoothing": smoothing_.to_dict()} if track_every_frame else {})},
+        )  # fmt: skip
+        if workers is None:
+            workers = 1 if detector.name == "fan" else os.cpu_count() or 1
+        summary = build_dataset(
+            inputs[0], dataset, settings, detector, workers=workers, shard=shard_, retry_failed=retry_failed,
+            force=force, fan_weights=str(fan_weights) if fan_weights else None,
+        )  # fmt: skip
+        log_summary(summary, dataset, shard_)
+        if summary.stored + summary.before == 0:
+            raise InputError(f"{dataset}: no video of {inputs[0]} could be stored")
+        return
 
     jobs, out_format = plan_jobs(
         inputs, output, fmt.value if fmt else None, sketch, force=force, skip_existing=skip_existing
@@ -267,3 +349,4 @@ def landmarks(
         for message in failures:
             console.err.print(f"  {message}", soft_wrap=True, highlight=False, markup=False)
         raise typer.Exit(1)
+
