@@ -350,3 +350,163 @@ def landmarks(
             console.err.print(f"  {message}", soft_wrap=True, highlight=False, markup=False)
         raise typer.Exit(1)
 
+
+# ---------------------------------------------------------------------------------------------- train
+
+
+class PresetChoice(str, enum.Enum):
+    paper256 = "paper256"
+    tiny = "tiny"
+
+
+class PrecisionChoice(str, enum.Enum):
+    auto = "auto"
+    bf16 = "bf16"
+    fp32 = "fp32"
+
+
+def _default_of(cls_path: str, name: str) -> str:
+    """'(default: X)' for a field of a config dataclass (``module:Class``), the one place the defaults live."""
+    import dataclasses
+    import importlib
+
+    module, cls = cls_path.split(":")
+    value = next(f.default for f in dataclasses.fields(getattr(importlib.import_module(module), cls)) if f.name == name)
+    return f"(default: {value})"
+
+
+def _default_opts(name: str) -> str:
+    return _default_of("fsth.config:TrainOptions", name)
+
+
+def _default_cfg(name: str) -> str:
+    return _default_of("fsth.config:TrainConfig", name)
+
+
+_RUN, _SCHED, _METHOD = "Run", "Schedule and outputs", "Method (TrainConfig)"
+
+
+@command
+def train(
+    dataset: Annotated[
+        Path,
+        typer.Argument(help="A dataset built by: fsth landmarks VIDEO_TREE --dataset DATASET.", show_default=False,
+                       metavar="DATASET"),
+    ],
+    run_dir: Annotated[
+        Path,
+        typer.Option(help="The run directory: config, log, stats.jsonl, samples/, meta.safetensors, training state.",
+                     rich_help_panel=_RUN, show_default=False, metavar="DIR"),
+    ],
+    preset: Annotated[
+        Optional[PresetChoice],
+        typer.Option(help="Model architecture: paper256 (the paper's, 256x256) or tiny (64x64, CPU). (default: paper256)",
+                     rich_help_panel=_RUN, show_default=False),
+    ] = None,
+    batch_size: Annotated[
+        Optional[int], typer.Option(help="Episodes per step in each process. " + _default_opts("batch_size"),
+                                    min=1, rich_help_panel=_RUN, show_default=False)
+    ] = None,
+    max_steps: Annotated[
+        Optional[int], typer.Option(help="Train until this many E/G updates. " + _default_opts("max_steps"), min=0,
+                                    rich_help_panel=_RUN, show_default=False)
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue the run in --run-dir exactly where its last checkpoint left it.",
+                           rich_help_panel=_RUN)
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option(help="Print the resolved configuration and parameter counts (JSON) and exit.",
+                           rich_help_panel=_RUN)
+    ] = False,
+    seed: Annotated[
+        Optional[int], typer.Option(help="Seed of the initial weights and of every episode. " + _default_opts("seed"),
+                                    rich_help_panel=_RUN, show_default=False)
+    ] = None,
+    workers: Annotated[
+        Optional[int], typer.Option(help="DataLoader processes per training process. (default: 4 on CUDA, 0 on CPU: episodes are read in the training process)",
+                                    min=0, rich_help_panel=_RUN, show_default=False)
+    ] = None,
+    precision: Annotated[
+        Optional[PrecisionChoice],
+        typer.Option(help="auto: bf16 autocast on CUDA, fp32 on CPU. (default: auto)", rich_help_panel=_RUN,
+                     show_default=False),
+    ] = None,
+    log_every: Annotated[
+        Optional[int], typer.Option(help="Steps between log lines and stats.jsonl rows. " + _default_opts("log_every"),
+                                    min=1, rich_help_panel=_SCHED, show_default=False)
+    ] = None,
+    sample_every: Annotated[
+        Optional[int], typer.Option(help="Steps between sample grids in samples/. " + _default_opts("sample_every"),
+                                    min=1, rich_help_panel=_SCHED, show_default=False)
+    ] = None,
+    checkpoint_every: Annotated[
+        Optional[int],
+        typer.Option(help="Steps between checkpoints (also written at the end, on Ctrl-C and SIGTERM). "
+                     + _default_opts("checkpoint_every"), min=1, rich_help_panel=_SCHED, show_default=False),
+    ] = None,
+    num_samples: Annotated[
+        Optional[int], typer.Option(help="Fixed episodes shown in each sample grid. " + _default_opts("num_samples"),
+                                    min=1, rich_help_panel=_SCHED, show_default=False)
+    ] = None,
+    shots: Annotated[
+        Optional[int], typer.Option(help="K, frames per episode given to the embedder. " + _default_cfg("shots"),
+                                    min=1, rich_help_panel=_METHOD, show_default=False)
+    ] = None,
+    content_loss: Annotated[
+        Optional[bool],
+        typer.Option("--content-loss/--no-content-loss",
+                     help="The content loss L_CNT (needs VGG19 and VGGFace weights). Without it training runs on "
+                     "the adversarial, feature-matching and match terms only (not the paper's objective). "
+                     "(default: on)", rich_help_panel=_METHOD, show_default=False),
+    ] = None,
+    vgg19_weights: Annotated[
+        Optional[str], typer.Option(help="Path of torchvision's vgg19-dcbb9e9d.pth (default: torch hub cache).",
+                                    rich_help_panel=_METHOD, show_default=False, metavar="PATH")
+    ] = None,
+    vggface_weights: Annotated[
+        Optional[str], typer.Option(help="Path of vgg_face_dag.pth (default: torch hub cache).",
+                                    rich_help_panel=_METHOD, show_default=False, metavar="PATH")
+    ] = None,
+    lr_eg: Annotated[
+        Optional[float], typer.Option("--lr-eg", help="Adam learning rate of E and G. " + _default_cfg("lr_EG"),
+                                      min=0.0, rich_help_panel=_METHOD, show_default=False)
+    ] = None,
+    lr_d: Annotated[
+        Optional[float], typer.Option("--lr-d", help="Adam learning rate of D (and W). " + _default_cfg("lr_D"),
+                                      min=0.0, rich_help_panel=_METHOD, show_default=False)
+    ] = None,
+) -> None:
+    """Meta-learn E, G and D on a dataset of videos (the paper's stage 1) into a run directory.
+
+    Each step: K shots + 1 target from random videos; two discriminator updates (hinge) and one
+    embedder/generator update (content + adversarial + feature matching + embedding match). The run directory
+    gets the resolved config, log.txt, stats.jsonl, sample grids and meta.safetensors (what embed, finetune,
+    animate and evaluate take); checkpoints are written every --checkpoint-every steps, at the end, and on
+    Ctrl-C or SIGTERM, and --resume continues exactly.
+
+    [bold]Examples[/bold]
+
+    [cyan]fsth train data/vox2 --run-dir runs/vox2[/cyan]   (paper256; bf16 on a GPU)
+
+    [cyan]fsth train data/clips --run-dir runs/tiny --preset tiny --batch-size 4 --no-content-loss[/cyan]
+
+    [cyan]torchrun --nproc_per_node 8 -m fsth train data/vox2 --run-dir runs/vox2[/cyan]   (8 GPUs)
+    """
+    from fsth.train import dry_run_text
+    from fsth.train import train as run_training
+
+    given = {
+        "preset": preset.value if preset else None, "batch_size": batch_size, "max_steps": max_steps, "seed": seed,
+        "workers": workers, "precision": precision.value if precision else None, "log_every": log_every,
+        "sample_every": sample_every, "checkpoint_every": checkpoint_every, "num_samples": num_samples,
+        "shots": shots, "content_loss": content_loss, "vgg19_weights": vgg19_weights,
+        "vggface_weights": vggface_weights, "lr_EG": lr_eg, "lr_D": lr_d,
+    }  # fmt: skip
+    given = {k: v for k, v in given.items() if v is not None}
+    result = run_training(dataset, run_dir, given, resume=resume, dry_run=dry_run)
+    if dry_run:
+        typer.echo(dry_run_text(result))
+        return
+    if result.stopped_by:
+        raise typer.Exit(130 if result.stopped_by == "SIGINT" else 143)
