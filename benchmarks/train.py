@@ -20,14 +20,13 @@ import shutil
 import statistics
 import tempfile
 import time
-from itertools import chain
 from pathlib import Path
 
 import torch
 
 from fsth.config import ModelConfig, TrainConfig
-from fsth.models import VGG19, ContentNetworks, Discriminator, Embedder, Generator, VGGFace
-from fsth.train import EmbedGenerate, train_step
+from fsth.models import VGG19, ContentNetworks, VGGFace
+from fsth.train import EmbedGenerate, build_training, train_step
 
 ASSETS = Path(__file__).resolve().parents[1] / "tests" / "assets"
 
@@ -37,25 +36,20 @@ def make_step(preset: str, batch: int, device, content: bool, bf16: bool, shots:
     cfg = ModelConfig.preset(preset)
     train_cfg = TrainConfig(content_loss=content, shots=shots)
     torch.manual_seed(0)
-    E, G, D = Embedder(cfg).to(device), Generator(cfg).to(device), Discriminator(cfg, num_videos=1000).to(device)
     nets = ContentNetworks(VGG19().to(device), VGGFace().to(device)) if content else None
-    channels_last = device.type == "cuda"
-    if channels_last:
-        for net in (E, G, D, *(nets or ())):
-            net.to(memory_format=torch.channels_last)
-    betas = tuple(train_cfg.adam_betas)
-    opt_EG = torch.optim.Adam(chain(E.parameters(), G.parameters()), lr=train_cfg.lr_EG, betas=betas)
-    opt_D = torch.optim.Adam(D.dense_parameters(), lr=train_cfg.lr_D, betas=betas)
-    opt_W = torch.optim.SparseAdam(list(D.W.parameters()), lr=train_cfg.lr_D, betas=betas)
-    n = cfg.image_size
+    networks, optimizers = build_training(cfg, train_cfg, 1000, device, nets)
+    E, G, D = networks.values()
+    opt_EG, opt_D, opt_W = optimizers.values()
     g = torch.Generator().manual_seed(1)
-    batch_ = (torch.rand(batch, shots, 3, n, n, generator=g) * 2 - 1, torch.rand(batch, shots, 3, n, n, generator=g) * 2 - 1,
-              torch.rand(batch, 3, n, n, generator=g) * 2 - 1, torch.rand(batch, 3, n, n, generator=g) * 2 - 1,
-              torch.randint(0, 1000, (batch,), generator=g))
-    batch_ = tuple(t.to(device) for t in batch_)
+
+    def images(*shape):  # (..., 3, S, S) in [-1, 1] on the device
+        return (torch.rand(*shape, 3, cfg.image_size, cfg.image_size, generator=g) * 2 - 1).to(device)
+
+    batch_ = (images(batch, shots), images(batch, shots), images(batch), images(batch),
+              torch.randint(0, 1000, (batch,), generator=g).to(device))
     EG = EmbedGenerate(E, G)
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
-    return lambda: train_step(batch_, EG, D, opt_EG, opt_D, opt_W, train_cfg, nets, autocast, channels_last)
+    return lambda: train_step(batch_, EG, D, opt_EG, opt_D, opt_W, train_cfg, nets, autocast, device.type == "cuda")
 
 
 def seconds_per_call(fns: dict, repeats: int, sync=lambda: None) -> dict[str, float]:
@@ -127,7 +121,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2, help="episodes per step on the CPU (default: 2)")
     parser.add_argument("--gpu-batch", type=int, default=8, help="episodes per step on a GPU (default: 8)")
     parser.add_argument("--repeats", type=int, default=8, help="timed steps per figure (median is shown)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     presets = args.presets.split(",")
     cpu(presets, args.batch, args.repeats)
     if torch.cuda.is_available():

@@ -190,6 +190,22 @@ def requires_grad(module: nn.Module, flag: bool) -> None:
         p.requires_grad_(flag)
 
 
+def build_training(cfg: ModelConfig, train_cfg: TrainConfig, num_videos: int, device, content=None):
+    """E, G, D on ``device`` and their optimizers: ({"E", "G", "D"}, {"EG", "D", "W"}). Adam with the paper's
+    rates and betas for E + G and for D's dense parameters, SparseAdam for D's table W (only the batch's rows
+    change). On CUDA the networks (and the content networks) go channels_last."""
+    E, G, D = Embedder(cfg).to(device), Generator(cfg).to(device), Discriminator(cfg, num_videos).to(device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        for net in (E, G, D, *(content or ())):
+            net.to(memory_format=torch.channels_last)
+    betas = tuple(train_cfg.adam_betas)
+    opt_EG = torch.optim.Adam(chain(E.parameters(), G.parameters()), lr=train_cfg.lr_EG, betas=betas)
+    opt_D = torch.optim.Adam(D.dense_parameters(), lr=train_cfg.lr_D, betas=betas)
+    opt_W = torch.optim.SparseAdam(list(D.W.parameters()), lr=train_cfg.lr_D, betas=betas)
+    return {"E": E, "G": G, "D": D}, {"EG": opt_EG, "D": opt_D, "W": opt_W}
+
+
 def parameter_counts(cfg: ModelConfig, num_videos: int) -> dict[str, int]:
     """Parameters per network: E, G, D's dense part and D's table W (num_videos x embedding_dim)."""
     D = Discriminator(cfg, num_videos=1)
@@ -326,17 +342,10 @@ def _train(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume
 
     content = load_content(train_cfg, device)  # first: a missing weights file fails before anything is written
     torch.manual_seed(opts.seed)
-    E, G, D = Embedder(cfg).to(device), Generator(cfg).to(device), Discriminator(cfg, len(dataset)).to(device)
+    nets, optimizers = build_training(cfg, train_cfg, len(dataset), device, content)
+    E, G, D = nets.values()
+    opt_EG, opt_D, opt_W = optimizers.values()
     channels_last = device.type == "cuda"
-    if channels_last:
-        torch.backends.cudnn.benchmark = True
-        for net in (E, G, D, *(content or ())):
-            net.to(memory_format=torch.channels_last)
-    betas = tuple(train_cfg.adam_betas)
-    opt_EG = torch.optim.Adam(chain(E.parameters(), G.parameters()), lr=train_cfg.lr_EG, betas=betas)
-    opt_D = torch.optim.Adam(D.dense_parameters(), lr=train_cfg.lr_D, betas=betas)
-    opt_W = torch.optim.SparseAdam(list(D.W.parameters()), lr=train_cfg.lr_D, betas=betas)
-    nets, optimizers = {"E": E, "G": G, "D": D}, {"EG": opt_EG, "D": opt_D, "W": opt_W}
     step = 0
     if resume:
         state = run.load(nets, optimizers, cfg)
