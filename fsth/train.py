@@ -391,47 +391,38 @@ def _train(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume
 
     loader = episode_loader(episodes, step, opts.max_steps, opts.batch_size, procs.rank, workers,
                             pin_memory=device.type == "cuda")
-    sums: dict[str, torch.Tensor] = {}
-    counted, last_log, busy = 0, time.perf_counter(), 0.0  # busy: time spent writing samples/checkpoints
+    meter = LossMeter(samples_per_step=opts.batch_size * procs.world)
     with StopRequest() as stop, console.progress(_InfoColumn()) as bar:
         task = bar.add_task("train", total=opts.max_steps, completed=step, info="")
-        last_info = 0.0
         if step == 0 and procs.rank == 0 and opts.max_steps > 0:
             row = {"step": 0}
             sample(0, row)
             run.append_stats(row)
         for batch in loader:
             torch.manual_seed(_step_seed(opts.seed, step, procs.rank))
-            losses = train_step(to_model_input(batch, device), EG, D_train, opt_EG, opt_D, opt_W, train_cfg,
-                                content, autocast, channels_last)
+            meter.add(train_step(to_model_input(batch, device), EG, D_train, opt_EG, opt_D, opt_W, train_cfg,
+                                 content, autocast, channels_last))
             step += 1
-            counted += 1
-            for k, v in losses.items():
-                sums[k] = sums[k] + v if k in sums else v.clone()
             bar.update(task, completed=step)
-            row = {}
-            now = time.perf_counter()
-            if step % opts.log_every == 0 or now - last_info > 2.0:
-                means = {k: float(v) / counted for k, v in sums.items()}
-                rate = counted * opts.batch_size * procs.world / max(now - last_log - busy, 1e-9)
-                bar.update(task, info=_info(means, rate))
-                last_info = now
-                if step % opts.log_every == 0:
-                    row = {"step": step, "time": round(time.time(), 3), "samples_per_s": round(rate, 3),
-                           "lr_EG": opt_EG.param_groups[0]["lr"], "lr_D": opt_D.param_groups[0]["lr"],
-                           **{k: round(v, 6) for k, v in means.items()}}
-                    run.log(f"step {step}: {_info(means, rate)}", echo=False)
-                    sums, counted, last_log, busy = {}, 0, now, 0.0
+            if meter.seconds_since_shown() > 2.0:  # the progress line: at most every 2 s (it syncs a GPU)
+                bar.update(task, info=meter.show())
             stopping = procs.any(stop.signal is not None)
-            t0 = time.perf_counter()
-            if procs.rank == 0 and step % opts.sample_every == 0:
-                sample(step, row)
-            if row:
-                run.append_stats({"step": step, **row})
-            if stopping or step % opts.checkpoint_every == 0 or step == opts.max_steps:
-                save(step)
-                run.log(f"step {step}: checkpoint -> {run.meta}", echo=False)
-            busy += time.perf_counter() - t0
+            with meter.paused():  # writing samples and checkpoints does not count against samples/s
+                row = {}
+                if step % opts.log_every == 0:
+                    bar.update(task, info=meter.show())
+                    row = {"time": round(time.time(), 3), "samples_per_s": round(meter.rate(), 3),
+                           "lr_EG": opt_EG.param_groups[0]["lr"], "lr_D": opt_D.param_groups[0]["lr"],
+                           **{k: round(v, 6) for k, v in meter.means().items()}}
+                    run.log(f"step {step}: {meter.show()}", echo=False)
+                    meter.reset()
+                if procs.rank == 0 and step % opts.sample_every == 0:
+                    sample(step, row)
+                if row:
+                    run.append_stats({"step": step, **row})
+                if stopping or step % opts.checkpoint_every == 0 or step == opts.max_steps:
+                    save(step)
+                    run.log(f"step {step}: checkpoint -> {run.meta}", echo=False)
             if stopping:
                 break
     stopped_by = signal.Signals(stop.signal).name if stop.signal is not None else None
@@ -440,16 +431,51 @@ def _train(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume
     return TrainResult(step, stopped_by, run.path)
 
 
-def _step_seed(seed: int, step: int, rank: int) -> int:
-    return int(np.random.SeedSequence([seed, step, rank]).generate_state(1)[0])
+class LossMeter:
+    """Means of the step losses since the last reset, and samples/s over the same steps (paused time excluded)."""
+
+    def __init__(self, samples_per_step: int):
+        self.samples_per_step = samples_per_step
+        self._shown = time.perf_counter()
+        self.reset()
+
+    def reset(self) -> None:
+        self._sums: dict[str, torch.Tensor] = {}
+        self._steps, self._start, self._paused = 0, time.perf_counter(), 0.0
+
+    def add(self, losses: dict[str, torch.Tensor]) -> None:
+        for k, v in losses.items():  # summed on the device: no GPU sync per step
+            self._sums[k] = self._sums[k] + v if k in self._sums else v.clone()
+        self._steps += 1
+
+    def means(self) -> dict[str, float]:
+        return {k: float(v) / self._steps for k, v in self._sums.items()} if self._steps else {}
+
+    def rate(self) -> float:
+        return self._steps * self.samples_per_step / max(time.perf_counter() - self._start - self._paused, 1e-9)
+
+    @contextlib.contextmanager
+    def paused(self):
+        start = time.perf_counter()
+        yield
+        self._paused += time.perf_counter() - start
+
+    def seconds_since_shown(self) -> float:
+        return time.perf_counter() - self._shown
+
+    def show(self) -> str:
+        """"D 0.512 G 12.345 fm 3.210 mch 8.765 | 12.3 samples/s": the progress line and log lines."""
+        self._shown = time.perf_counter()
+        means = self.means()
+        parts = [f"{label} {means[k]:.3f}" for k, label in _INFO_KEYS if k in means]
+        return f"{' '.join(parts)} | {self.rate():.1f} samples/s"
 
 
 _INFO_KEYS = (("D_hinge", "D"), ("G_total", "G"), ("G_fm", "fm"), ("G_match", "mch"))
 
 
-def _info(means: dict[str, float], rate: float) -> str:
-    parts = [f"{label} {means[k]:.3f}" for k, label in _INFO_KEYS if k in means]
-    return f"{' '.join(parts)} | {rate:.1f} samples/s"
+def _step_seed(seed: int, step: int, rank: int) -> int:
+    return int(np.random.SeedSequence([seed, step, rank]).generate_state(1)[0])
 
 
 def _InfoColumn():
