@@ -15,14 +15,18 @@ their lengths) are kept; each is cropped by the one crop policy through ``face_p
 and stored as JPEG with its landmarks in crop pixels. Landmarks come from one of two modes:
 
 * default: a face search on each kept frame only. The kept frames' boxes are then smoothed over time by the
-  crop policy's own smoother (``CropPolicy.smooth_boxes``, at the kept frames' rate), which gives crops that
-  differ from the every-frame tracker's by a few percent of the box side (``benchmarks/dataset.py`` measures
-  it) while decoding stops after the last kept frame and only ``frames_per_video`` searches run per video.
-  Each frame's landmarks are the detector's own for that frame (no temporal filter, so no lag between the
-  sketch and the pixels), as the paper's per-frame landmarks were.
+  crop policy's own smoother (``CropPolicy.smooth_boxes``, at the kept frames' rate). Decoding stops after the
+  last kept frame and only ``frames_per_video`` searches run per video. Each frame's landmarks are the
+  detector's own for that frame (no temporal filter, so no lag between the sketch and the pixels), as the
+  paper's per-frame landmarks were.
 * ``track_every_frame``: the ``LandmarkTracker`` runs over every frame and the boxes are the crop policy's
-  smoothed boxes of the whole video: exactly the crops ``fsth animate`` makes of a driving video, at the cost
-  of decoding and tracking every frame (about 2-3x slower on the shared clips; see the benchmark).
+  smoothed boxes of the whole video: exactly the crops ``fsth animate`` makes of a driving video.
+
+Measured by ``benchmarks/dataset.py`` (dlib, 32 frames at 256): tracking every frame takes 2.6x the CPU time on
+the VoxCeleb-style 224-256 px clips of the shared media (where a face search is cheap: 142 vs 54 videos per
+CPU-minute) and 1.5x over all 28 shared videos (60 vs 41); the two modes' crops of the same frames differ by a
+median 0.2-0.3% of the box side (90th percentile 1-2%) and their landmarks by 0.9 px at 256. So the default is
+the face search on the kept frames.
 
 A video is skipped and reported (``report.jsonl``), never stopping the run, when it cannot be read, is
 truncated, or has a face in fewer than ``min_frames`` of its kept frames. Each record is written atomically,
