@@ -113,7 +113,7 @@ def test_bad_videos_are_skipped_reported_and_not_retried(tmp_path, truncated_vid
     report = {r["video_id"]: r["reason"] for r in map(json.loads, (out / "report.jsonl").read_text().splitlines())}
     assert set(report) == {"B/v1", "C/v1", "D/v1"}
     assert "moov atom not found" in report["B/v1"] and "truncated" in report["C/v1"]
-    assert "a face in only 0 of its 10 kept frames" in report["D/v1"]
+    assert "a face (of the same person) in only 0 of its 10 kept frames" in report["D/v1"]
     assert [v.video_id for v in Dataset(out).videos] == ["A/v1"]
     result = build(tree, out)
     assert "3 videos that failed before were not tried again" in result.stderr
@@ -146,6 +146,21 @@ def test_videos_and_persons_from_the_tree_shape(tmp_path):
         "alice/talk.mp4": ("alice", ["alice/talk.mp4"]),
         "solo": ("solo", ["solo.mp4"]),
     }
+
+
+def test_later_frames_keep_the_first_frames_person(dlib_detector):
+    """In a clip with several people, the face kept in later frames is the first one's person, or none."""
+    from conftest import GROUP
+
+    from fsth.dataset.build import same_face
+    from fsth.video import read_image
+
+    faces = dlib_detector.detect(read_image(GROUP), min_faces=3)
+    assert len(faces) == 3
+    moved = faces[1] + np.float32([6, -4])  # the same person a little later
+    assert same_face([faces[0], moved, faces[2]], faces[1]) is moved
+    assert same_face([faces[0], faces[2]], faces[1]) is None  # the others are not taken instead
+    assert same_face([faces[1] * 2.5], faces[1]) is None  # far away and much larger: not the same person
 
 
 def test_frame_selection():

@@ -14,8 +14,10 @@ For each video, ``frames_per_video`` frames spread evenly over its length (over 
 their lengths) are kept; each is cropped by the one crop policy through ``face_pair`` at ``size`` x ``size``
 and stored as JPEG with its landmarks in crop pixels. Landmarks come from one of two modes:
 
-* default: a face search on each kept frame only. The kept frames' boxes are then smoothed over time by the
-  crop policy's own smoother (``CropPolicy.smooth_boxes``, at the kept frames' rate). Decoding stops after the
+* default: a face search on each kept frame only, taking after the first frame the face of the same person
+  (``same_face``: the nearest face, of a similar size, within a face width of the last one kept; in a clip
+  with several people another person is not taken instead). The kept frames' boxes are then smoothed over
+  time by the crop policy's own smoother (``CropPolicy.smooth_boxes``, at the kept frames' rate). Decoding stops after the
   last kept frame and only ``frames_per_video`` searches run per video. Each frame's landmarks are the
   detector's own for that frame (no temporal filter, so no lag between the sketch and the pixels), as the
   paper's per-frame landmarks were.
@@ -53,7 +55,7 @@ import numpy as np
 from fsth import console
 from fsth.errors import FsthError, InputError, NoFaceError
 from fsth.landmarks.crop import CropPolicy
-from fsth.landmarks.detectors import LandmarkDetector, make_detector
+from fsth.landmarks.detectors import LandmarkDetector, landmark_extent, make_detector
 from fsth.landmarks.pair import face_pair
 from fsth.landmarks.smoothing import Smoothing
 from fsth.landmarks.tracker import LandmarkTracker
@@ -188,9 +190,14 @@ def _read_clip(path: Path, count: int, detector, settings: DatasetSettings, poli
             return kept, boxes[[k.index for k in kept]], fps, len(track)
         for _ in _keep(video, wanted, kept, stop_after=targets[-1]):
             pass  # decoding stops after the last kept frame
+        previous = None
         for k in kept:
             faces = detector.detect(k.frame, min_faces=face_index + 1)
-            k.landmarks = faces[face_index] if len(faces) > face_index else None
+            if previous is None:
+                k.landmarks = faces[face_index] if len(faces) > face_index else None
+            else:
+                k.landmarks = same_face(faces, previous)
+            previous = k.landmarks if k.landmarks is not None else previous
         valid = np.array([k.landmarks is not None for k in kept], bool)
         raw = np.full((len(kept), 4), np.nan, np.float32)
         if valid.any():
@@ -198,6 +205,20 @@ def _read_clip(path: Path, count: int, detector, settings: DatasetSettings, poli
         spacing = (targets[-1] - targets[0]) / (len(targets) - 1) if len(targets) > 1 else 1.0
         boxes = policy.smooth_boxes(raw, valid, fps / max(spacing, 1.0))  # smoothed at the kept frames' rate
         return kept, boxes, fps, video.num_frames or video.frames_read
+
+
+def same_face(faces: list[np.ndarray], previous: np.ndarray) -> np.ndarray | None:
+    """The face among ``faces`` (each (68, 2)) that is the person of ``previous``, a kept frame earlier in the
+    clip: the nearest one within a face width of it and of a similar size; None if there is none (another
+    person, e.g. on a stage, is not taken instead)."""
+    size = landmark_extent(previous)
+    centre = previous.mean(axis=0)
+    best, best_distance = None, size  # at most one face width away
+    for face in faces:
+        distance = float(np.linalg.norm(face.mean(axis=0) - centre))
+        if distance < best_distance and 0.6 < landmark_extent(face) / size < 1.67:
+            best, best_distance = face, distance
+    return best
 
 
 def _keep(video: VideoReader, wanted: set[int], kept: list[_Kept], stop_after: int | None = None):
@@ -241,7 +262,7 @@ def process_video(spec: VideoSpec, root: Path, settings: DatasetSettings, detect
             frames.append(k.index)
     if len(jpegs) < settings.min_frames:
         raise NoFaceError(
-            f"{spec.video_id}: a face in only {len(jpegs)} of its {sum(counts)} kept frames "
+            f"{spec.video_id}: a face (of the same person) in only {len(jpegs)} of its {sum(counts)} kept frames "
             f"(fewer than --min-frames {settings.min_frames})"
         )
     entry = VideoEntry(spec.video_id, spec.person_id, len(jpegs), spec.sources, int(source_frames))
