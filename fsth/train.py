@@ -379,6 +379,8 @@ def _train(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume
     state_meta = {"seed": opts.seed, "processes": procs.world, "batch_size": opts.batch_size,
                   "run_config": resolved}
 
+    echo_steps = not console.err.is_terminal  # a terminal has the progress line; a log file gets the lines
+
     def save(at: int) -> None:
         run.save(nets, optimizers, cfg, step=at, meta=meta, state_meta=state_meta)
         procs.barrier()
@@ -387,7 +389,7 @@ def _train(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume
         rows, error = render_samples(E, G, fixed, autocast)
         path = run.write_samples(at, rows)
         row["sample_l1"] = round(error, 3)
-        run.log(f"step {at}: samples -> {path} (mean abs error {error:.1f} grey levels)", echo=False)
+        run.log(f"step {at}: samples -> {path} (mean abs error {error:.1f} grey levels)", echo=echo_steps)
 
     loader = episode_loader(episodes, step, opts.max_steps, opts.batch_size, procs.rank, workers,
                             pin_memory=device.type == "cuda")
@@ -414,7 +416,7 @@ def _train(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume
                     row = {"time": round(time.time(), 3), "samples_per_s": round(meter.rate(), 3),
                            "lr_EG": opt_EG.param_groups[0]["lr"], "lr_D": opt_D.param_groups[0]["lr"],
                            **{k: round(v, 6) for k, v in meter.means().items()}}
-                    run.log(f"step {step}: {meter.show()}", echo=False)
+                    run.log(f"step {step}: {meter.show()}", echo=echo_steps)
                     meter.reset()
                 if procs.rank == 0 and step % opts.sample_every == 0:
                     sample(step, row)
@@ -422,7 +424,7 @@ def _train(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume
                     run.append_stats({"step": step, **row})
                 if stopping or step % opts.checkpoint_every == 0 or step == opts.max_steps:
                     save(step)
-                    run.log(f"step {step}: checkpoint -> {run.meta}", echo=False)
+                    run.log(f"step {step}: checkpoint -> {run.meta}", echo=echo_steps)
             if stopping:
                 break
     stopped_by = signal.Signals(stop.signal).name if stop.signal is not None else None
