@@ -6,7 +6,9 @@ An implementation of "Few-Shot Adversarial Learning of Realistic Neural Talking 
 1. ``fsth.video``      read frames / fps / audio from videos and images, write mp4
 2. ``fsth.landmarks``  68-point landmarks, the one crop policy, the one sketch renderer
 3. ``fsth.models``     embedder E, AdaIN generator G, projection discriminator D
-4. ``fsth.train``      meta-learning over many videos -> meta checkpoint
+4. ``fsth.train``      meta-learning over many videos -> meta checkpoint; its input is built by ``fsth.dataset``
+                       (videos -> face crops + landmarks), read as episodes by ``fsth.data``, its outputs
+                       kept in a run directory by ``fsth.rundir``
 5. ``fsth.embed``      K shots of a new person -> e_hat;  ``fsth.finetune`` -> person checkpoint
 6. ``fsth.animate``    driving video -> landmarks -> generated frames -> mp4
 7. ``fsth.metrics``    SSIM, PSNR, L1, CSIM, AKD, FID by name;  ``fsth.evaluate``: the protocols

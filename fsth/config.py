@@ -1,8 +1,10 @@
-"""Configuration of the networks (``ModelConfig``) and of their training (``TrainConfig``).
+"""Configuration of the networks (``ModelConfig``), of their training (``TrainConfig``) and of a run (``TrainOptions``).
 
 Every default of the method is visible and commented here, in one place. ``ModelConfig`` describes the
 architecture and is stored, as JSON, inside every checkpoint, so a checkpoint rebuilds its own networks;
 ``TrainConfig`` holds the loss weights, learning rates and schedule of the paper (DESIGN section 2).
+
+``TrainOptions`` holds how one ``fsth train`` run goes (preset, batch size, steps, intervals, precision).
 
 Presets (``ModelConfig.preset(name)``):
 
@@ -199,3 +201,35 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
         return cls(**_fields_from_dict(cls, data, "train config"))
+
+
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """How one run goes; the method's own settings (losses, learning rates, K) are ``TrainConfig``'s."""
+
+    preset: str = "paper256"  # architecture: paper256 (the paper's, 256x256) or tiny (64x64, laptops and tests)
+    batch_size: int = 8  # episodes per step in each process (the global batch is this x processes)
+    max_steps: int = 300_000  # E/G updates to train for (the paper gives no step count; pick by budget)
+    seed: int = 0  # initial weights and every episode derive from it
+    log_every: int = 50  # steps between log lines / stats.jsonl rows
+    sample_every: int = 1000  # steps between sample grids (and at step 0)
+    checkpoint_every: int = 1000  # steps between checkpoints (also at the end, on Ctrl-C and on SIGTERM)
+    num_samples: int = 8  # fixed episodes in a sample grid
+    workers: int | None = None  # DataLoader processes per training process (None: 4 on CUDA; 0 on CPU, where
+    # loading in the training process (~5 ms per episode) costs less than a worker competing for its cores)
+    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU; or bf16 / fp32
+
+    def __post_init__(self):
+        problems = [f"--{name.replace('_', '-')} must be at least {low}, not {getattr(self, name)}"
+                    for name, low in (("batch_size", 1), ("max_steps", 0), ("log_every", 1), ("sample_every", 1),
+                                      ("checkpoint_every", 1), ("num_samples", 1))
+                    if getattr(self, name) < low]
+        if self.workers is not None and self.workers < 0:
+            problems.append(f"--workers must be >= 0, not {self.workers}")
+        if self.precision not in PRECISIONS:
+            problems.append(f"--precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if problems:
+            raise ConfigError("; ".join(problems))

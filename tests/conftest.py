@@ -17,6 +17,8 @@ PORTRAIT_POUT = ASSETS / "portrait_pout.jpg"  # 400x400, one face that needs a l
 GROUP = ASSETS / "group.jpg"  # 500x375, three faces
 OBAMA = ASSETS / "obama.jpg"  # 360x450, Barack Obama, official portrait
 OBAMA_BIDEN = ASSETS / "obama_biden.jpg"  # 560x329, Obama (left) and Joe Biden (right)
+SMILE = ASSETS / "smile.mp4"  # 360x360, 30 fps, 45 frames, no audio: a second man, smiling
+VOX = ASSETS / "vox.mp4"  # 410x412, 25 fps, 40 frames, no audio: a VoxCeleb-style close-up, talking
 
 
 def ffmpeg(*args: str) -> None:
@@ -142,3 +144,33 @@ def random_state_dict(module, seed: int = 0) -> dict:
         else:  # BatchNorm scale, PReLU slope
             state[key] = 1 + 0.1 * torch.randn(value.shape, generator=g) if "prelu" not in key else torch.full_like(value, 0.25)
     return state
+# -- datasets ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def video_tree(tmp_path_factory) -> Path:
+    """A VoxCeleb-style tree person/video/clip.mp4 of the three real clips; person C's video has two clips."""
+    import shutil
+
+    tree = tmp_path_factory.mktemp("tree")
+    for rel, src in (("A/v1/00001.mp4", TALK), ("B/v1/00001.mp4", SMILE), ("C/v1/00001.mp4", VOX),
+                     ("C/v1/00002.mp4", VOX)):
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, tree / rel)
+    return tree
+
+
+DATASET_ARGS = ("--size", "128", "--frames-per-video", "10", "--min-frames", "4", "--workers", "1")
+
+
+@pytest.fixture(scope="session")
+def dataset_dir(video_tree, tmp_path_factory) -> Path:
+    """``video_tree`` built into a dataset by the CLI (128 px crops, 10 frames per video). Copy it to modify it."""
+    from typer.testing import CliRunner
+
+    from fsth.cli import app
+
+    out = tmp_path_factory.mktemp("dataset") / "ds"
+    result = CliRunner().invoke(app, ["landmarks", str(video_tree), "--dataset", str(out), *DATASET_ARGS])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    return out

@@ -119,7 +119,7 @@ class Discriminator(_DiscriminatorTrunk):
         dist.all_gather(all_values, values, group=group)
         rows = torch.cat([r[: int(c.item())] for r, c in zip(all_rows, counts)])
         values = torch.cat([v[: int(c.item())] for v, c in zip(all_values, counts)])
-        weight.grad = torch.sparse_coo_tensor(rows[None], values / world, weight.shape).coalesce()
+        weight.grad = torch.sparse_coo_tensor(rows[None], values / world, weight.shape, check_invariants=False).coalesce()
 
 
 class PersonDiscriminator(_DiscriminatorTrunk):

@@ -1,0 +1,173 @@
+"""The run directory of ``fsth train``: everything one training run writes, and what ``--resume`` reads back.
+
+::
+
+    RUN/config.json               the resolved configuration: model, training, options, dataset (JSON)
+    RUN/log.txt                   what the run said: start, resumes, a line per logging step, checkpoints, end
+    RUN/stats.jsonl               one JSON row per logging step: step, losses, learning rates, samples/s, ...
+    RUN/videos.txt                the dataset's video ids in W's row order (row i = line i + 1)
+    RUN/samples/step_00001000.png sample grids: per fixed episode, landmark image | generated | target
+    RUN/meta.safetensors          the latest meta checkpoint (kind "meta": E, G, D, crop policy, landmark
+                                  backend): what embed, finetune, animate and evaluate take
+    RUN/train_state.safetensors   the latest training state (kind "train_state", below): what --resume reads
+
+Checkpoints and samples are written atomically (temp file + rename); log.txt and stats.jsonl are appended
+line by line, and on resume stats.jsonl is cut back to the resumed step (atomically).
+
+The training state is one fsth checkpoint (safetensors, no pickle) of kind ``train_state``: the networks
+under ``E.*``, ``G.*``, ``D.*`` like a meta checkpoint, every optimizer's tensors under ``opt.<name>.<param
+index>.<key>`` (Adam's ``exp_avg``, ``exp_avg_sq``, ``step``; SparseAdam's moments of all of W), and in its
+JSON metadata the step, the seed, the optimizers' non-tensor state (SparseAdam's integer step), the dataset's
+fingerprint and the resolved configuration. Random numbers need no stored state: every episode and the torch
+generator at each step are functions of (seed, step, rank) (see ``fsth.data`` and ``fsth.train``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fsth import console
+from fsth.checkpoint import KINDS, KindSpec, load_checkpoint, register_kind, save_checkpoint
+from fsth.dataset.store import read_jsonl, write_jsonl
+from fsth.errors import InputError
+from fsth.files import atomic_write
+from fsth.video import write_image
+
+STATE_KIND = register_kind(
+    KindSpec("train_state", "a resumable training state (E, G, D and optimizer states)", networks=KINDS["meta"].networks)
+)
+
+
+def optimizer_content(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """An optimizer's state as (tensors ``"<param index>.<key>"``, JSON-safe rest)."""
+    tensors, scalars = {}, {}
+    for index, state in opt.state_dict()["state"].items():
+        for key, value in state.items():
+            if torch.is_tensor(value):
+                tensors[f"{index}.{key}"] = value
+            else:
+                scalars[f"{index}.{key}"] = value
+    return tensors, scalars
+
+
+def load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], scalars: dict) -> None:
+    """The inverse of ``optimizer_content`` for an optimizer built over the same parameters, in the same order."""
+    state: dict[int, dict] = defaultdict(dict)
+    for name, value in [*tensors.items(), *scalars.items()]:
+        index, key = name.split(".", 1)
+        state[int(index)][key] = value
+    sd = opt.state_dict()
+    sd["state"] = dict(state)
+    opt.load_state_dict(sd)
+
+
+class RunDir:
+    """The files of one training run (see the module docstring). Only the writer (rank 0) writes."""
+
+    def __init__(self, path: str | os.PathLike, writer: bool = True):
+        self.path = Path(path)
+        self.writer = writer
+        self.config = self.path / "config.json"
+        self.log_file = self.path / "log.txt"
+        self.stats = self.path / "stats.jsonl"
+        self.videos = self.path / "videos.txt"
+        self.samples = self.path / "samples"
+        self.meta = self.path / "meta.safetensors"
+        self.state = self.path / "train_state.safetensors"
+
+    # -- starting and resuming
+
+    def check(self, resume: bool) -> None:
+        """A new run needs a new (or empty) directory; a resumed one needs a training state in it."""
+        if resume:
+            if not self.state.is_file():
+                raise InputError(f"--resume: {self.path} holds no training state ({self.state.name}); nothing to resume")
+        elif self.path.exists() and (not self.path.is_dir() or any(self.path.iterdir())):
+            raise InputError(
+                f"{self.path} already holds a training run; --resume continues it, or choose a new --run-dir"
+                if self.state.is_file() else f"--run-dir {self.path} exists and is not an empty directory"
+            )
+
+    def start(self, resolved: dict, video_ids: list[str], step: int) -> None:
+        """Create the directory and write the config and W's video order (new run), or cut stats back (resume)."""
+        if not self.writer:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.samples.mkdir(exist_ok=True)
+        atomic_write(self.config, lambda f: f.write((json.dumps(resolved, indent=2) + "\n").encode()))
+        atomic_write(self.videos, lambda f: f.write("".join(v + "\n" for v in video_ids).encode()))
+        if step and self.stats.exists():
+            write_jsonl(self.stats, [r for r in read_jsonl(self.stats) if r.get("step", 0) <= step])
+
+    def read_config(self) -> dict:
+        try:
+            return json.loads(self.config.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"{self.config}: cannot read the run's configuration ({exc})") from None
+
+    # -- what a run says
+
+    def log(self, line: str, echo: bool = True) -> None:
+        """A line in log.txt (and on stderr unless ``echo`` is off)."""
+        if not self.writer:
+            return
+        if echo:
+            console.log(line)
+        with open(self.log_file, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
+    def append_stats(self, row: dict) -> None:
+        if self.writer:
+            with open(self.stats, "a", encoding="utf-8") as f:
+                f.write(json.dumps(row, separators=(",", ":")) + "\n")
+
+    def write_samples(self, step: int, rows: list[list[np.ndarray]]) -> Path | None:
+        """A grid PNG: one row per episode, its images (H, W, 3) uint8 side by side, 2 px grey between cells."""
+        if not self.writer:
+            return None
+        path = self.samples / f"step_{step:08d}.png"
+        write_image(path, image_grid(rows))
+        return path
+
+    # -- checkpoints
+
+    def save(self, nets: dict, optimizers: dict, cfg, *, step: int, meta: dict, state_meta: dict) -> None:
+        """Write the training state, then the meta checkpoint (both atomic)."""
+        if not self.writer:
+            return
+        content, scalars = dict(nets), {}
+        for name, opt in optimizers.items():
+            tensors, scalars[name] = optimizer_content(opt)
+            content[f"opt.{name}"] = tensors
+        save_checkpoint(self.state, STATE_KIND.name, content, cfg, step=step, optimizer_scalars=scalars,
+                        **meta, **state_meta)
+        save_checkpoint(self.meta, "meta", nets, cfg, step=step, **meta)
+
+    def load(self, nets: dict, optimizers: dict, cfg) -> dict:
+        """Load the training state into ``nets`` and ``optimizers``; returns its JSON metadata (with ``step``)."""
+        ckpt = load_checkpoint(self.state, kind=STATE_KIND.name)
+        if ckpt.config != cfg:
+            raise InputError(f"{self.state}: holds a model of another configuration than this run's config.json")
+        for name, net in nets.items():
+            net.load_state_dict(ckpt.state_dict(name))
+        scalars = ckpt.meta.get("optimizer_scalars", {})
+        for name, opt in optimizers.items():
+            load_optimizer(opt, ckpt.state_dict(f"opt.{name}"), scalars.get(name, {}))
+        return ckpt.meta
+
+
+def image_grid(rows: list[list[np.ndarray]], gap: int = 2) -> np.ndarray:
+    """Images (H, W, 3) uint8 in rows and columns, ``gap`` px of grey between them."""
+    h, w = rows[0][0].shape[:2]
+    cols = max(len(r) for r in rows)
+    out = np.full((len(rows) * (h + gap) - gap, cols * (w + gap) - gap, 3), 128, np.uint8)
+    for i, row in enumerate(rows):
+        for j, image in enumerate(row):
+            out[i * (h + gap) : i * (h + gap) + h, j * (w + gap) : j * (w + gap) + w] = image
+    return out

@@ -1,0 +1,494 @@
+"""Stage 3, meta-learning: a dataset of videos -> the meta checkpoint (E, G, and D with one row W_i per video).
+
+What ``fsth train DATASET --run-dir RUN`` runs. In: a dataset built by ``fsth landmarks TREE --dataset``. Out:
+the run directory (``fsth.rundir``): config, log, stats, sample grids, ``meta.safetensors`` and the training
+state that ``--resume`` continues from.
+
+One step (``train_step``), as in the paper (DESIGN section 2), on a batch of episodes (K shots + 1 target):
+
+1. E and G forward: e_hat = mean_k E(x_k, y_k) over the K shots; x_hat = G(y, e_hat) for the target's
+   landmark image y. The graph is kept for step 3.
+2. ``d_steps_per_g_step`` (2) discriminator updates with the hinge loss on the target x against x_hat
+   (detached): D runs once per update on real and fake concatenated (spectral norm does one power iteration
+   per training-mode call). D's grads are zeroed before each update. Adam for D's dense parameters and
+   SparseAdam for W (only the batch's rows change). Both D updates use this step's episodes: fresh episodes
+   for each would cost two more E passes over K shots, the most expensive part of a step.
+3. One E/G update with the updated D: L = L_CNT + L_ADV + L_MCH (``generator_loss``). D's parameters are
+   frozen for this backward, except that L_MCH(phi, W) = 80 ||W_i - e_hat_i||_1 moves W_i as well as E (the
+   paper writes L_MCH as a function of both; W gets this gradient only through the match term, never from
+   -D(x_hat), and takes its step with the same SparseAdam).
+
+On CUDA: bf16 autocast (no loss scaling needed) and channels_last. With ``torchrun`` (one process per GPU,
+NCCL; gloo on CPU): E and G are wrapped together in one DistributedDataParallel, D in another with W left out
+(``D.prepare_ddp()``) and W's sparse gradient averaged by ``D.all_reduce_W_grad()`` after every backward that
+reaches it, so every process takes the same SparseAdam step and W stays identical everywhere. Each process
+draws its own episodes (``fsth.data``); only rank 0 writes files. A stop request (Ctrl-C, SIGTERM) is agreed
+on by all processes at the end of a step, then rank 0 saves and all exit.
+
+Resume is exact: the state holds the step, all weights (W and spectral norm's vectors included) and every
+optimizer's state, and all randomness is a function of (seed, step, rank): the episodes (``fsth.data``) and
+the torch generator, reseeded at every step. On the CPU a run stopped and resumed ends bit-identical to one
+that was not stopped (tested).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import signal
+import time
+from dataclasses import dataclass
+from itertools import chain
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from fsth import __version__, console
+from fsth.config import ModelConfig, TrainConfig, TrainOptions
+from fsth.data import EpisodeDataset, episode_loader, to_model_input
+from fsth.dataset.store import Dataset
+from fsth.errors import InputError, MissingWeightsError
+from fsth.losses import discriminator_hinge_loss, generator_loss
+from fsth.models import Discriminator, Embedder, Generator, count_parameters, load_content_networks, tensor_to_images
+from fsth.rundir import RunDir
+
+# Options a resumed run may change; any other must stay as the run started (or the resume is not exact).
+CHANGEABLE_ON_RESUME = frozenset({"max_steps", "log_every", "sample_every", "checkpoint_every", "num_samples",
+                                  "workers", "precision", "vgg19_weights", "vggface_weights"})
+
+
+def resolve_options(given: dict, saved: dict | None = None) -> tuple[TrainOptions, TrainConfig]:
+    """The run's options and training config: defaults (or a resumed run's ``saved`` config.json) updated by
+    the options ``given`` on the command line. A resumed run refuses changes outside CHANGEABLE_ON_RESUME."""
+    opt_names = {f.name for f in dataclasses.fields(TrainOptions)}
+    cfg_names = {f.name for f in dataclasses.fields(TrainConfig)}
+    if set(given) - opt_names - cfg_names:
+        raise ValueError(f"unknown training options {sorted(set(given) - opt_names - cfg_names)}")
+    if saved is None:
+        opts, cfg = TrainOptions(), TrainConfig()
+    else:
+        opts, cfg = TrainOptions(**saved["options"]), TrainConfig.from_dict(saved["train"])
+        for name, value in given.items():
+            old = getattr(opts if name in opt_names else cfg, name)
+            if name not in CHANGEABLE_ON_RESUME and value != old:
+                raise InputError(
+                    f"--{name.replace('_', '-')} {value} differs from this run's {old}: a resumed run keeps its "
+                    "settings (start a new --run-dir to change it)"
+                )
+    opts = dataclasses.replace(opts, **{k: v for k, v in given.items() if k in opt_names})
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in given.items() if k in cfg_names})
+    if cfg.shots < 1:
+        raise InputError(f"--shots must be at least 1, not {cfg.shots}")
+    return opts, cfg
+
+
+# ---------------------------------------------------------------------------------------------- processes
+
+
+@dataclass
+class Processes:
+    """This process's place in a (possibly distributed) run and its device."""
+
+    rank: int
+    world: int
+    device: torch.device
+
+    @classmethod
+    def from_env(cls) -> "Processes":
+        """One process, or ``torchrun``'s: WORLD_SIZE/RANK/LOCAL_RANK from the environment, NCCL on CUDA else gloo."""
+        from fsth.device import get_device
+
+        device = get_device()
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world == 1:
+            return cls(0, 1, device)
+        import torch.distributed as dist
+
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        return cls(dist.get_rank(), dist.get_world_size(), device)
+
+    def any(self, flag: bool) -> bool:
+        """True in every process if ``flag`` is true in any (a stop request must be agreed on)."""
+        if self.world == 1:
+            return flag
+        import torch.distributed as dist
+
+        t = torch.tensor([int(flag)], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item())
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
+
+
+class StopRequest:
+    """Ctrl-C or SIGTERM during training: finish the step, save, stop. A second Ctrl-C stops at once."""
+
+    def __init__(self):
+        self.signal: int | None = None
+        self._old = {}
+
+    def _handle(self, signum, frame):
+        if self.signal == signal.SIGINT and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal = signum
+        console.log(f"{signal.Signals(signum).name}: stopping after this step and saving (Ctrl-C again stops at once)")
+
+    def __enter__(self) -> "StopRequest":
+        if threading_main():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+# ---------------------------------------------------------------------------------------------- networks
+
+
+class EmbedGenerate(nn.Module):
+    """E and G as one module (one DistributedDataParallel syncs both): shots + landmarks -> (e_hat, x_hat)."""
+
+    def __init__(self, E: Embedder, G: Generator):
+        super().__init__()
+        self.E, self.G = E, G
+
+    def forward(self, shots_x, shots_y, y):
+        # shots_x, shots_y: (B, K, 3, H, W); y: (B, 3, H, W) -> e_hat (B, D), x_hat (B, 3, H, W)
+        e_hat = self.E.embed_shots(shots_x, shots_y)
+        return e_hat, self.G(y, e_hat)
+
+
+def requires_grad(module: nn.Module, flag: bool) -> None:
+    for p in module.parameters():
+        p.requires_grad_(flag)
+
+
+def build_training(cfg: ModelConfig, train_cfg: TrainConfig, num_videos: int, device, content=None):
+    """E, G, D on ``device`` and their optimizers: ({"E", "G", "D"}, {"EG", "D", "W"}). Adam with the paper's
+    rates and betas for E + G and for D's dense parameters, SparseAdam for D's table W (only the batch's rows
+    change). On CUDA the networks (and the content networks) go channels_last."""
+    E, G, D = Embedder(cfg).to(device), Generator(cfg).to(device), Discriminator(cfg, num_videos).to(device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        for net in (E, G, D, *(content or ())):
+            net.to(memory_format=torch.channels_last)
+    betas = tuple(train_cfg.adam_betas)
+    opt_EG = torch.optim.Adam(chain(E.parameters(), G.parameters()), lr=train_cfg.lr_EG, betas=betas)
+    opt_D = torch.optim.Adam(D.dense_parameters(), lr=train_cfg.lr_D, betas=betas)
+    opt_W = torch.optim.SparseAdam(list(D.W.parameters()), lr=train_cfg.lr_D, betas=betas)
+    return {"E": E, "G": G, "D": D}, {"EG": opt_EG, "D": opt_D, "W": opt_W}
+
+
+def parameter_counts(cfg: ModelConfig, num_videos: int) -> dict[str, int]:
+    """Parameters per network: E, G, D's dense part and D's table W (num_videos x embedding_dim)."""
+    D = Discriminator(cfg, num_videos=1)
+    dense = sum(p.numel() for p in D.dense_parameters())
+    return {"E": count_parameters(Embedder(cfg)), "G": count_parameters(Generator(cfg)), "D": dense,
+            "D.W": num_videos * cfg.embedding_dim}
+
+
+def load_content(train_cfg: TrainConfig, device) -> object:
+    """VGG19 + VGGFace for L_CNT, or a clear error naming the missing file and the way around it."""
+    try:
+        return load_content_networks(train_cfg, device=device)
+    except MissingWeightsError as exc:
+        flag = "--vggface-weights" if str(exc).startswith("VGGFace") else "--vgg19-weights"
+        message = str(exc).replace("or pass its path", f"or pass its path with {flag}")
+        raise MissingWeightsError(f"{message}; or train without the content loss: --no-content-loss") from None
+
+
+# ---------------------------------------------------------------------------------------------- one step
+
+
+def train_step(batch, EG, D, opt_EG, opt_D, opt_W, train_cfg: TrainConfig, content, autocast, channels_last):
+    """One meta-learning step on a batch of episodes (see the module docstring); returns the losses (detached).
+
+    ``EG`` and ``D`` may be DistributedDataParallel wrappers; ``D_`` below is always the plain module.
+    """
+    D_ = D.module if isinstance(D, nn.parallel.DistributedDataParallel) else D
+    shots_x, shots_y, x, y, idx = batch  # (B, K, 3, H, W) x2, (B, 3, H, W) x2, (B,)
+    if channels_last:
+        x, y = x.contiguous(memory_format=torch.channels_last), y.contiguous(memory_format=torch.channels_last)
+    y2, idx2 = torch.cat([y, y]), torch.cat([idx, idx])
+
+    # 1. E and G: the person's embedding from the K shots, the target frame rendered from its landmarks.
+    with autocast():
+        e_hat, x_hat = EG(shots_x, shots_y, y)  # (B, D), (B, 3, H, W)
+
+    # 2. D updates: hinge loss, real target vs generated, one D call on both halves.
+    for _ in range(train_cfg.d_steps_per_g_step):
+        opt_D.zero_grad(set_to_none=True)
+        opt_W.zero_grad(set_to_none=True)
+        with autocast():
+            scores, _ = D(torch.cat([x, x_hat.detach()]), y2, idx2)
+        score_real, score_fake = scores.float().chunk(2)
+        loss_D = discriminator_hinge_loss(score_real, score_fake)
+        loss_D.backward()
+        D_.all_reduce_W_grad()
+        opt_D.step()
+        opt_W.step()
+
+    # 3. E/G update against the updated D: L_CNT + L_ADV + L_MCH; D frozen except W through L_MCH.
+    requires_grad(D_, False)
+    with autocast():
+        scores, feats = D_(torch.cat([x_hat, x]), y2, idx2)
+        feats_fake, feats_real = zip(*(f.chunk(2) for f in feats))
+        requires_grad(D_.W, True)
+        terms = generator_loss(train_cfg, x_hat, x, scores.float().chunk(2)[0], list(feats_fake), list(feats_real),
+                               content_nets=content, W_rows=D_.W_rows(idx), e_hat=e_hat)
+    opt_EG.zero_grad(set_to_none=True)
+    opt_W.zero_grad(set_to_none=True)
+    terms["total"].backward()
+    D_.all_reduce_W_grad()
+    opt_EG.step()
+    opt_W.step()
+    requires_grad(D_, True)
+
+    losses = {f"G_{k}": v.detach() for k, v in terms.items()}
+    losses.update(D_hinge=loss_D.detach(), D_real=score_real.mean().detach(), D_fake=score_fake.mean().detach())
+    return losses
+
+
+@torch.no_grad()
+def render_samples(E, G, batch, autocast) -> tuple[list[list[np.ndarray]], float]:
+    """Rows [landmark image | generated | target] of the fixed episodes, and their mean absolute error in
+    8-bit grey levels. E and G run in eval mode (spectral norm then uses, and does not change, its vectors)."""
+    shots_x, shots_y, x, y, _ = batch
+    modes = E.training, G.training
+    E.eval(), G.eval()
+    with autocast():
+        x_hat = G(y, E.embed_shots(shots_x, shots_y)).float()
+    E.train(modes[0]), G.train(modes[1])
+    y_img, fake, real = tensor_to_images(y), tensor_to_images(x_hat), tensor_to_images(x)
+    error = float(np.abs(fake.astype(np.float32) - real.astype(np.float32)).mean())
+    return [[a, b, c] for a, b, c in zip(y_img, fake, real)], error
+
+
+# ---------------------------------------------------------------------------------------------- the run
+
+
+@dataclass
+class TrainResult:
+    step: int  # steps done
+    stopped_by: str | None  # "SIGINT" / "SIGTERM" when stopped early, else None
+    run_dir: Path
+
+
+def train(dataset_dir, run_dir, given: dict | None = None, *, resume: bool = False, dry_run: bool = False):
+    """Meta-learn on the dataset in ``dataset_dir`` into ``run_dir``; see the module docstring.
+
+    ``given``: options set on the command line (``TrainOptions`` and ``TrainConfig`` field names). Returns a
+    ``TrainResult`` (or, with ``dry_run``, the resolved configuration as a dict without training).
+    """
+    procs = Processes.from_env()
+    if procs.rank != 0:
+        console.set_verbosity(0)
+    try:
+        return _train(procs, Path(dataset_dir), RunDir(run_dir, writer=procs.rank == 0), given or {}, resume, dry_run)
+    finally:
+        procs.close()
+
+
+def _train(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume: bool, dry_run: bool):
+    device = procs.device
+    if resume or not dry_run:
+        run.check(resume)
+    opts, train_cfg = resolve_options(given, run.read_config() if resume else None)
+    dataset = Dataset(dataset_dir)
+    cfg = ModelConfig.preset(opts.preset)
+    bf16 = opts.precision == "bf16" or (opts.precision == "auto" and device.type == "cuda")
+    workers = opts.workers if opts.workers is not None else (4 if device.type == "cuda" else 0)
+    resolved = {
+        "model": cfg.to_dict(), "train": train_cfg.to_dict(), "options": dataclasses.asdict(opts),
+        "dataset": {"path": str(dataset.root.resolve()), "videos": len(dataset), "persons": dataset.num_persons,
+                    "fingerprint": dataset.fingerprint(), "settings": dataset.settings.to_dict()},
+        "processes": procs.world, "device": str(device), "autocast": "bf16" if bf16 else None,
+        "channels_last": device.type == "cuda", "dataloader_workers": workers,
+        "fsth_version": __version__, "torch_version": torch.__version__,
+    }  # fmt: skip
+    if dataset.settings.size < cfg.image_size:
+        console.warn(f"{dataset.root}: crops stored at {dataset.settings.size}px are enlarged to the model's "
+                     f"{cfg.image_size}px; build the dataset with --size {cfg.image_size} or more")
+    if dry_run:
+        resolved["parameters"] = parameter_counts(cfg, len(dataset))
+        return resolved
+
+    content = load_content(train_cfg, device)  # first: a missing weights file fails before anything is written
+    torch.manual_seed(opts.seed)
+    nets, optimizers = build_training(cfg, train_cfg, len(dataset), device, content)
+    E, G, D = nets.values()
+    opt_EG, opt_D, opt_W = optimizers.values()
+    channels_last = device.type == "cuda"
+    step = 0
+    if resume:
+        state = run.load(nets, optimizers, cfg)
+        step = int(state["step"])
+        if state.get("dataset_fingerprint") != dataset.fingerprint():
+            raise InputError(f"{dataset.root}: not the dataset this run trained on (its videos differ, and W has "
+                             "one row per video)")
+        if state.get("processes", 1) != procs.world:
+            console.warn(f"resumed on {procs.world} processes, started on {state.get('processes')}: the episodes "
+                         "of each step differ from those of an uninterrupted run")
+    run.start(resolved, [v.video_id for v in dataset.videos], step)
+    run.log(f"{'resumed at step ' + str(step) if resume else 'started'}: {opts.preset}, {len(dataset)} videos of "
+            f"{dataset.num_persons} persons, batch {opts.batch_size} x {procs.world} process(es), K = "
+            f"{train_cfg.shots}, {device}{', bf16 autocast' if bf16 else ''}; run directory {run.path}")
+
+    EG, D_train = EmbedGenerate(E, G), D
+    if procs.world > 1:
+        D.prepare_ddp()
+        ids = [device.index] if device.type == "cuda" else None
+        EG = nn.parallel.DistributedDataParallel(EG, device_ids=ids)
+        D_train = nn.parallel.DistributedDataParallel(D, device_ids=ids)
+    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+    episodes = EpisodeDataset(dataset, cfg.image_size, train_cfg.shots, seed=opts.seed)
+    fixed = None
+    if procs.rank == 0:
+        n = min(opts.num_samples, 64)
+        collated = torch.utils.data.default_collate([episodes.fixed_episode(i, n) for i in range(n)])
+        fixed = to_model_input(collated, device)
+    meta = {"crop_policy": dataset.settings.crop_policy, "landmark_backend": dataset.settings.landmark_backend,
+            "dataset_fingerprint": dataset.fingerprint(), "image_size": cfg.image_size, "shots": train_cfg.shots}
+    state_meta = {"seed": opts.seed, "processes": procs.world, "batch_size": opts.batch_size,
+                  "run_config": resolved}
+
+    echo_steps = not console.err.is_terminal  # a terminal has the progress line; a log file gets the lines
+
+    def save(at: int) -> None:
+        run.save(nets, optimizers, cfg, step=at, meta=meta, state_meta=state_meta)
+        procs.barrier()
+
+    def sample(at: int, row: dict) -> None:
+        rows, error = render_samples(E, G, fixed, autocast)
+        path = run.write_samples(at, rows)
+        row["sample_l1"] = round(error, 3)
+        run.log(f"step {at}: samples -> {path} (mean abs error {error:.1f} grey levels)", echo=echo_steps)
+
+    loader = episode_loader(episodes, step, opts.max_steps, opts.batch_size, procs.rank, workers,
+                            pin_memory=device.type == "cuda")
+    meter = LossMeter(samples_per_step=opts.batch_size * procs.world)
+    with StopRequest() as stop, console.progress(_InfoColumn()) as bar:
+        task = bar.add_task("train", total=opts.max_steps, completed=step, info="")
+        if step == 0 and procs.rank == 0 and opts.max_steps > 0:
+            row = {"step": 0}
+            sample(0, row)
+            run.append_stats(row)
+        for batch in loader:
+            torch.manual_seed(_step_seed(opts.seed, step, procs.rank))
+            meter.add(train_step(to_model_input(batch, device), EG, D_train, opt_EG, opt_D, opt_W, train_cfg,
+                                 content, autocast, channels_last))
+            step += 1
+            bar.update(task, completed=step)
+            if meter.seconds_since_shown() > 2.0:  # the progress line: at most every 2 s (it syncs a GPU)
+                bar.update(task, info=meter.show())
+            stopping = procs.any(stop.signal is not None)
+            with meter.paused():  # writing samples and checkpoints does not count against samples/s
+                row = {}
+                if step % opts.log_every == 0:
+                    bar.update(task, info=meter.show())
+                    row = {"time": round(time.time(), 3), "samples_per_s": round(meter.rate(), 3),
+                           "lr_EG": opt_EG.param_groups[0]["lr"], "lr_D": opt_D.param_groups[0]["lr"],
+                           **{k: round(v, 6) for k, v in meter.means().items()}}
+                    run.log(f"step {step}: {meter.show()}", echo=echo_steps)
+                    meter.reset()
+                if procs.rank == 0 and step % opts.sample_every == 0:
+                    sample(step, row)
+                if row:
+                    run.append_stats({"step": step, **row})
+                if stopping or step % opts.checkpoint_every == 0 or step == opts.max_steps:
+                    save(step)
+                    run.log(f"step {step}: checkpoint -> {run.meta}", echo=echo_steps)
+            if stopping:
+                break
+    stopped_by = signal.Signals(stop.signal).name if stop.signal is not None else None
+    run.log(f"{'stopped by ' + stopped_by if stopped_by else 'finished'} at step {step}; meta checkpoint "
+            f"{run.meta}" + ("; --resume continues" if step < opts.max_steps else ""))
+    return TrainResult(step, stopped_by, run.path)
+
+
+class LossMeter:
+    """Means of the step losses since the last reset, and samples/s over the same steps (paused time excluded)."""
+
+    def __init__(self, samples_per_step: int):
+        self.samples_per_step = samples_per_step
+        self._shown = time.perf_counter()
+        self.reset()
+
+    def reset(self) -> None:
+        self._sums: dict[str, torch.Tensor] = {}
+        self._steps, self._start, self._paused = 0, time.perf_counter(), 0.0
+
+    def add(self, losses: dict[str, torch.Tensor]) -> None:
+        for k, v in losses.items():  # summed on the device: no GPU sync per step
+            self._sums[k] = self._sums[k] + v if k in self._sums else v.clone()
+        self._steps += 1
+
+    def means(self) -> dict[str, float]:
+        return {k: float(v) / self._steps for k, v in self._sums.items()} if self._steps else {}
+
+    def rate(self) -> float:
+        return self._steps * self.samples_per_step / max(time.perf_counter() - self._start - self._paused, 1e-9)
+
+    @contextlib.contextmanager
+    def paused(self):
+        start = time.perf_counter()
+        yield
+        self._paused += time.perf_counter() - start
+
+    def seconds_since_shown(self) -> float:
+        return time.perf_counter() - self._shown
+
+    def show(self) -> str:
+        """"D 0.512 G 12.345 fm 3.210 mch 8.765 | 12.3 samples/s": the progress line and log lines."""
+        self._shown = time.perf_counter()
+        means = self.means()
+        parts = [f"{label} {means[k]:.3f}" for k, label in _INFO_KEYS if k in means]
+        return f"{' '.join(parts)} | {self.rate():.1f} samples/s"
+
+
+_INFO_KEYS = (("D_hinge", "D"), ("G_total", "G"), ("G_fm", "fm"), ("G_match", "mch"))
+
+
+def _step_seed(seed: int, step: int, rank: int) -> int:
+    return int(np.random.SeedSequence([seed, step, rank]).generate_state(1)[0])
+
+
+def _InfoColumn():
+    from rich.progress import TextColumn
+
+    return TextColumn("{task.fields[info]}")
+
+
+def dry_run_text(resolved: dict) -> str:
+    """The resolved configuration and parameter counts, as ``--dry-run`` prints them (JSON)."""
+    counts = resolved["parameters"]
+    resolved = {**resolved, "parameters": {**counts, "total": sum(counts.values())}}
+    return json.dumps(resolved, indent=2)
+
