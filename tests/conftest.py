@@ -118,3 +118,21 @@ def set_attention_gammas(*nets, value: float = 0.5) -> None:
         for name, p in net.named_parameters():
             if name.endswith("gamma"):
                 torch.nn.init.constant_(p, value)
+
+
+@pytest.fixture(scope="session")
+def tiny_meta_checkpoint(tmp_path_factory) -> Path:
+    """A ``meta`` checkpoint of the tiny preset from seeded randomly initialised networks (dlib landmarks, the
+    default crop policy): builds and runs everything, produces no likeness."""
+    import torch
+
+    from fsth.checkpoint import save_checkpoint
+    from fsth.config import ModelConfig
+    from fsth.landmarks import CropPolicy
+    from fsth.models import Discriminator, Embedder, Generator
+
+    torch.manual_seed(0)
+    cfg = ModelConfig.preset("tiny")
+    path = tmp_path_factory.mktemp("meta") / "tiny_meta.safetensors"
+    nets = {"E": Embedder(cfg), "G": Generator(cfg), "D": Discriminator(cfg, num_videos=4)}
+    return save_checkpoint(path, "meta", nets, cfg, step=0, crop_policy=CropPolicy().to_dict(), landmark_backend="dlib")
