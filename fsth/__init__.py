@@ -7,8 +7,10 @@ An implementation of "Few-Shot Adversarial Learning of Realistic Neural Talking 
 2. ``fsth.landmarks``  68-point landmarks, the one crop policy, the one sketch renderer
 3. ``fsth.models``     embedder E, AdaIN generator G, projection discriminator D
 4. ``fsth.train``      meta-learning over many videos -> meta checkpoint
-5. ``fsth.embed``      K shots of a new person -> e_hat;  ``fsth.finetune`` -> person checkpoint
-6. ``fsth.animate``    driving video -> landmarks -> generated frames -> mp4
+5. ``fsth.shots``      photos or a video of a new person -> K shots (crops + landmark images at model size)
+   ``fsth.embed``      K shots -> e_hat;  ``fsth.finetune`` -> person checkpoint
+6. ``fsth.person``     photos / embedding / person file -> a person ready to render
+   ``fsth.animate``    driving video or camera -> landmarks -> retargeted -> generated frames -> mp4
 7. ``fsth.evaluate``   self- and cross-reenactment metrics
 
 Importing ``fsth`` is cheap: heavy libraries (torch, cv2, dlib) load in the stage modules.

@@ -32,6 +32,7 @@ import queue
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -43,10 +44,10 @@ from fsth.errors import InputError, NoFaceError
 from fsth.landmarks.crop import CropPolicy
 from fsth.landmarks.detectors import LandmarkDetector
 from fsth.landmarks.retarget import MotionTransfer, choose_reference, retarget
-from fsth.landmarks.sketch import draw_sketch
+from fsth.landmarks.sketch import draw_landmarks, draw_sketch, sketch_thickness
 from fsth.landmarks.tracker import LandmarkTracker, track_video
 from fsth.person import Person
-from fsth.video import VideoReader, VideoWriter, read_image
+from fsth.video import VideoReader, VideoWriter, put_unless, read_image
 
 OUTPUT_SUFFIXES = (".mp4", ".m4v")
 REFERENCES = ("auto", "first", "closest")  # or a frame index
@@ -74,6 +75,7 @@ class AnimateStats:
     reference: int | None  # the driver's reference frame (None: absolute mode)
     fps: float  # the driver's (and output's) frame rate
     size: tuple[int, int] | None  # output frame (width, height)
+    tracking: float = 0.0  # seconds of a driver file's tracking pass (part of ``seconds``)
 
     @property
     def frames_per_second(self) -> float:
@@ -160,10 +162,12 @@ def _fit_height(image: np.ndarray, height: int) -> np.ndarray:
 
 class Compositor:
     """Generated crop -> output frame per the options: the crop, or pasted back into the source photo, and in
-    side-by-side mode the panels driver | landmark image | result at the result's height."""
+    side-by-side mode the panels driver | landmark image | result at the result's height (with paste-back, the
+    landmarks are drawn where they are in the photo, so the panels line up)."""
 
     def __init__(self, person: Person, options: AnimateOptions):
         self.side_by_side = options.side_by_side
+        self.size = person.size
         self.photo = self.box = None
         if options.paste_back:
             if person.photo is None or person.box is None:
@@ -178,14 +182,19 @@ class Compositor:
         mask = face_mask([self.source_points, points], face.shape[0])
         return paste_back(self.photo, face, self.box, mask)
 
-    def panels(self, driver: np.ndarray | None, sketch: np.ndarray, result: np.ndarray) -> np.ndarray:
+    def panels(self, driver: np.ndarray | None, sketch: np.ndarray, result: np.ndarray,
+               points: np.ndarray | None = None) -> np.ndarray:
         if not self.side_by_side:
             return result
         h = result.shape[0]
+        if self.photo is not None and points is not None:  # landmarks where the face is in the pasted-back photo
+            sketch = np.zeros_like(self.photo)
+            side = float(self.box[2] - self.box[0])
+            draw_landmarks(sketch, CropPolicy.from_crop(points, self.box, self.size), sketch_thickness(int(side)))
         return np.concatenate([_fit_height(driver, h), _fit_height(sketch, h), result], axis=1)
 
     def __call__(self, driver: np.ndarray | None, sketch: np.ndarray, face: np.ndarray, points: np.ndarray):
-        return self.panels(driver, sketch, self.result(face, points))
+        return self.panels(driver, sketch, self.result(face, points), points)
 
 
 # ---------------------------------------------------------------------------------------------- threads
@@ -211,16 +220,14 @@ class _Background:
                     return
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
             self._error = exc
+        finally:
+            close = getattr(self._items, "close", None)
+            if close is not None:  # a generator: run its cleanup (close its video reader) in this thread
+                close()
         self._put(self._END)
 
     def _put(self, item) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return put_unless(self._queue, item, self._stop.is_set)
 
     def __iter__(self) -> Iterator:
         while True:
@@ -510,21 +517,16 @@ def _writer(output, fps: float, audio_from) -> VideoWriter | None:
 def _run_file(person, driver: Path, output, detector, options, renderer, compose, preview) -> AnimateStats:
     start = time.perf_counter()
     track = track_video(driver, detector, crop_policy=person.crop_policy, label=f"driver {driver.name}")
+    tracked = time.perf_counter() - start
     targets, reference = plan_targets(track, person.points[0], person.size, options)
     if reference is not None:
         console.debug(f"driver reference frame: {reference}")
     with_frames = options.side_by_side or preview is not None
     frames = _Background(_file_frames(driver, targets, person.size, track.fps, with_frames))
     writer = _writer(output, track.fps, driver if options.audio else None)
-    stats = AnimateStats(0, 0, 0.0, track.num_valid, reference, track.fps, None)
-    try:
+    stats = AnimateStats(0, 0, 0.0, track.num_valid, reference, track.fps, None, tracked)
+    with _streams(frames, writer):
         _render_loop(frames, renderer, compose, writer, preview, options.batch_size, stats, len(track))
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
-    finally:
-        frames.close()
     stats.seconds = time.perf_counter() - start
     return stats
 
@@ -537,21 +539,33 @@ def _run_live(person, driver, output, detector, options, renderer, compose, prev
         audio = driver if options.audio and not isinstance(driver, int) else None
         writer = _writer(output, reader.fps, audio)
         stats = AnimateStats(0, 0, 0.0, 0, None, reader.fps, None)
-        try:
+        with _streams(frames, writer):
             _render_loop(frames, renderer, compose, writer, preview, 1, stats, reader.num_frames,
-                         on_key=lambda key: live.motion.reset() if key == "r" else None)
+                         on_key=lambda key: live.motion.reset() if key == "r" else None,
+                         check=lambda: _found_a_face(live, driver, stats))
             stats.faces, stats.reference = live.faces, live.reference
-            if stats.faces == 0:
-                raise NoFaceError(f"{driver if isinstance(driver, int) else Path(driver)}: no face found in any of "
-                                  f"its {stats.frames} frames")
-        except BaseException:
-            if writer is not None:
-                writer.abort()
-            raise
-        finally:
-            frames.close()
     stats.seconds = time.perf_counter() - start
     return stats
+
+
+@contextmanager
+def _streams(frames: _Background, writer: VideoWriter | None) -> Iterator[None]:
+    """On any error (Ctrl-C too) the output is removed, never left half-written; the producer thread is stopped
+    in any case."""
+    try:
+        yield
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    finally:
+        frames.close()
+
+
+def _found_a_face(live: "_LiveDriver", driver, stats: AnimateStats) -> None:
+    if live.faces == 0:
+        name = f"camera {driver}" if isinstance(driver, int) else str(driver)
+        raise NoFaceError(f"{name}: no face found in any of its {stats.frames} frames")
 
 
 def _batches(items: Iterable[_Frame], size: int) -> Iterator[list[_Frame]]:
@@ -567,7 +581,7 @@ def _batches(items: Iterable[_Frame], size: int) -> Iterator[list[_Frame]]:
 
 def _render_loop(frames, renderer: Renderer, compose: Compositor, writer: VideoWriter | None,
                  preview: Preview | None, batch_size: int, stats: AnimateStats, total: int | None,
-                 on_key: Callable[[str], None] = lambda key: None) -> None:
+                 on_key: Callable[[str], None] = lambda key: None, check: Callable[[], None] = lambda: None) -> None:
     """The generator runs in this thread; compositing and encoding in a writer thread (compositing here when
     the preview shows the result, since the window belongs to this thread)."""
 
@@ -594,7 +608,7 @@ def _render_loop(frames, renderer: Renderer, compose: Compositor, writer: VideoW
                     out = None
                     if preview is not None:
                         result = compose.result(face, frame.points)
-                        out = compose.panels(frame.driver, frame.sketch, result)
+                        out = compose.panels(frame.driver, frame.sketch, result, frame.points)
                         key = preview.show(np.concatenate([_fit_height(frame.driver, result.shape[0]), result], 1))
                         quit_ = quit_ or key == "q"
                         on_key(key)
@@ -606,5 +620,6 @@ def _render_loop(frames, renderer: Renderer, compose: Compositor, writer: VideoW
         finally:
             sink.close()
         bar.update(task, total=stats.frames, completed=stats.frames)
+    check()  # before the output is moved into place
     if writer is not None:
         writer.close()

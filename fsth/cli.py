@@ -271,7 +271,7 @@ def landmarks(
 
 # ---------------------------------------------------------------------------------------------- few-shot use
 
-_SRC, _MOTION, _VIDEO, _TUNE = "Source", "Motion", "Output video", "Fine-tuning"
+_MOTION, _VIDEO, _TUNE = "Motion", "Output video", "Fine-tuning"
 
 CheckpointOption = Annotated[
     Optional[Path],
@@ -310,14 +310,17 @@ ContentLossOption = Annotated[
     typer.Option("--content-loss/--no-content-loss", help="Use the content loss L_CNT (needs VGG19 and VGGFace "
                   "weights); without it fine-tuning still runs, with worse likeness.", rich_help_panel=_TUNE),
 ]
-Vgg19Option = Annotated[
-    Optional[Path],
-    typer.Option(help="vgg19-dcbb9e9d.pth (default: the torch hub cache).", show_default=False, rich_help_panel=_TUNE),
-]
-VggFaceOption = Annotated[
-    Optional[Path],
-    typer.Option(help="vgg_face_dag.pth (default: the torch hub cache).", show_default=False, rich_help_panel=_TUNE),
-]
+
+
+def _weights_option(filename: str):
+    return Annotated[
+        Optional[Path],
+        typer.Option(help=f"{filename} (default: the torch hub cache).", show_default=False, rich_help_panel=_TUNE),
+    ]
+
+
+Vgg19Option = _weights_option("vgg19-dcbb9e9d.pth")
+VggFaceOption = _weights_option("vgg_face_dag.pth")
 
 
 def _checkpoint_output(path: Path, force: bool) -> Path:
@@ -363,7 +366,9 @@ def embed(
 
     [cyan]fsth embed --shots photos/ -o me.safetensors[/cyan]
 
-    [cyan]fsth embed --shots talk.mp4 --k 8 -o me.safetensors[/cyan] && [cyan]fsth animate me.safetensors driver.mp4 -o out.mp4[/cyan]
+    [cyan]fsth embed --shots talk.mp4 --k 8 -o me.safetensors[/cyan]
+
+    [cyan]fsth animate me.safetensors driver.mp4 -o out.mp4[/cyan]
     """
     from fsth.device import get_device
     from fsth.embed import embed as embed_shots
@@ -377,7 +382,8 @@ def embed(
     person = load_shots(shots, detector, meta.config.image_size, crop_policy_of(meta), k)
     e_hat = embed_shots(meta.embedder(), person, get_device())
     save_embedding(output, e_hat, person, meta)
-    console.log(f"{output}: e_hat of {len(person)} shot(s) at {person.size}x{person.size} (meta checkpoint {meta.path})")
+    console.log(f"{output}: e_hat of {len(person)} shot(s) at {person.size}x{person.size} "
+                f"(meta checkpoint {meta.path})")
 
 
 @command

@@ -168,12 +168,3 @@ def _video_shots(path: Path, detector: LandmarkDetector, size: int, policy: Crop
         [f"{path}#{i}" for i in chosen],
     )  # fmt: skip
 
-
-def check_photo(path: str | os.PathLike) -> Path:
-    """``path`` if it is an existing photo file, else an ``InputError``."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    if not is_image(path):
-        raise InputError(f"{path}: not a photo (by its extension)")
-    return path

@@ -249,6 +249,18 @@ def _unreadable_reason(text: str) -> str:
 # ---------------------------------------------------------------------------------------------- reading
 
 
+def put_unless(q: queue.Queue, item, stopped) -> bool:
+    """Put ``item`` into the bounded queue ``q``, waiting for room, unless ``stopped()`` becomes true first
+    (the consumer went away); returns whether it was put. For producer threads."""
+    while not stopped():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
 class VideoReader:
     """Stream RGB uint8 frames from a video file or a camera.
 
@@ -354,13 +366,7 @@ class VideoReader:
             self._put(("end", 0))
 
     def _put(self, item) -> bool:
-        while not self._closed:
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return put_unless(self._queue, item, lambda: self._closed)
 
     # -- iterating
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from conftest import PORTRAIT, PORTRAIT_RGBA, TALK, ffmpeg
 from test_cli_landmarks import one_error_line
+from test_embed_finetune import interrupt_finetuning_at
 from typer.testing import CliRunner
 
 from fsth.cli import app
@@ -152,8 +153,10 @@ def test_the_meta_checkpoint_is_found_by_option_variable_or_default_location(tmp
     out, data = tmp_path / "e.safetensors", tmp_path / "data"
     no_default = {"XDG_DATA_HOME": str(data)}
     result = fsth("embed", "--shots", PORTRAIT, "-o", out, env=no_default)
-    one_error_line(result, "no meta checkpoint", "--checkpoint", "FSTH_CHECKPOINT", str(data / "fsth" / "meta.safetensors"))
-    one_error_line(fsth("embed", "--shots", PORTRAIT, "-o", out, env={**no_default, "FSTH_CHECKPOINT": "gone.safetensors"}),
+    default = str(data / "fsth" / "meta.safetensors")
+    one_error_line(result, "no meta checkpoint", "--checkpoint", "FSTH_CHECKPOINT", default)
+    gone = {**no_default, "FSTH_CHECKPOINT": "gone.safetensors"}
+    one_error_line(fsth("embed", "--shots", PORTRAIT, "-o", out, env=gone),
                    "gone.safetensors: no such checkpoint file (from $FSTH_CHECKPOINT)")
     ok("embed", "--shots", PORTRAIT, "-o", out, env={**no_default, "FSTH_CHECKPOINT": str(files["meta"])})
     (data / "fsth").mkdir(parents=True)
@@ -172,18 +175,9 @@ def test_finetune_without_vgg_weights_or_with_conflicting_lengths(tmp_path, file
 
 
 def test_finetune_ctrl_c_saves_what_it_has(tmp_path, files, monkeypatch):
-    import fsth.finetune as ft
     from fsth.checkpoint import load_checkpoint
 
-    real_step, calls = ft.finetune_step, []
-
-    def step(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_step(*args, **kwargs)
-
-    monkeypatch.setattr(ft, "finetune_step", step)
+    interrupt_finetuning_at(monkeypatch, 2)
     out = tmp_path / "p.safetensors"
     result = fsth("finetune", "-c", files["meta"], "--shots", PORTRAIT, "--no-content-loss", "-o", out)
     assert result.exit_code == 130 and "interrupted after 1 of 40 steps" in result.stderr
@@ -208,3 +202,25 @@ def test_help_explains_the_commands():
         text = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"}).stdout
         for option in options:
             assert option in text, (command, option)
+
+
+def test_paste_back_panels_line_up(dlib_detector):
+    """With --paste-back --side-by-side the landmark panel shows the landmarks where the face is in the photo."""
+    from fsth.animate import AnimateOptions, Compositor
+    from fsth.config import ModelConfig
+    from fsth.landmarks import CropPolicy
+    from fsth.person import Person
+    from fsth.shots import load_shots
+
+    shots = load_shots([PORTRAIT], dlib_detector, 64, CropPolicy())
+    person = Person(None, None, ModelConfig.preset("tiny"), CropPolicy(), "dlib", shots.points, "portrait.jpg",
+                    PORTRAIT, shots.boxes[0])
+    compose = Compositor(person, AnimateOptions(paste_back=True, side_by_side=True))
+    driver = np.zeros((480, 640, 3), np.uint8)
+    frame = compose(driver, shots.sketches[0], shots.crops[0], shots.points[0])
+    assert frame.shape == (720, 960 + 720 + 720, 3)  # driver scaled to the photo's height | landmarks | photo
+    lines = frame[:, 960:1680].max(axis=2) > 100
+    ys, xs = np.nonzero(lines)
+    x0, y0, x1, y1 = shots.boxes[0]
+    assert xs.min() > x0 and xs.max() < x1 and ys.min() > y0 and ys.max() < y1  # inside the face's crop box
+    np.testing.assert_array_equal(frame[:50, 1680:1780], read_image(PORTRAIT)[:50, :100])  # the photo, untouched

@@ -96,20 +96,26 @@ def test_finetune_trains_psi_and_w_and_the_person_file_renders_the_same(tmp_path
     assert np.abs(rendered.astype(int) - expected.astype(int)).max() <= 1
 
 
-def test_ctrl_c_stops_after_the_current_step(monkeypatch, meta, shots, e_hat):
+def interrupt_finetuning_at(monkeypatch, call: int) -> None:
+    """Make the ``call``-th fine-tuning step raise KeyboardInterrupt, as Ctrl-C would."""
     import fsth.finetune as ft
-    from fsth.config import TrainConfig
 
-    calls = []
-    real_step = ft.finetune_step
+    calls, real_step = [], ft.finetune_step
 
     def step(*args, **kwargs):
         calls.append(1)
-        if len(calls) == 3:
+        if len(calls) == call:
             raise KeyboardInterrupt
         return real_step(*args, **kwargs)
 
     monkeypatch.setattr(ft, "finetune_step", step)
+
+
+def test_ctrl_c_stops_after_the_current_step(monkeypatch, meta, shots, e_hat):
+    import fsth.finetune as ft
+    from fsth.config import TrainConfig
+
+    interrupt_finetuning_at(monkeypatch, 3)
     G, D = ft.person_networks(meta, e_hat)
     result = ft.finetune(G, D, shots, 10, TrainConfig(content_loss=False))
     assert result.steps == 2 and result.planned == 10 and result.interrupted

@@ -24,8 +24,9 @@ nose length) into the result: the "identity gap" of DESIGN section 3, lesson 8. 
       out_t = (B A_t B^-1) (S + L_B e_t)        L_B = B's linear part (rotation x scale)
 
 At the reference frame the result is exactly ``S``; when the driver is the source (``D_ref = S``) it is exactly
-``D_t``. Distances that expression does not change (between the eyes, across the face) stay the source's, times
-the head's scale change. ``absolute`` mode skips all of this (the caller maps the driver's landmarks into its own
+``D_t``. ``head_motion=False`` leaves out the conjugated head motion: expression only, the head stays put.
+Distances that expression does not change (between the eyes, across the face) stay the source's, times the head's
+scale change. ``absolute`` mode skips all of this (the caller maps the driver's landmarks into its own
 crop, as the networks were trained).
 
 The driver's reference frame: by default, for a driver file, the frame whose expression is closest to the
@@ -43,7 +44,9 @@ import numpy as np
 RIGID_POINTS = np.array([36, 39, 42, 45, 27, 28, 29, 30, 31, 32, 33, 34, 35])
 
 
-def similarity_fit(src: np.ndarray, dst: np.ndarray, points: np.ndarray = RIGID_POINTS) -> tuple[np.ndarray, np.ndarray]:
+def similarity_fit(
+    src: np.ndarray, dst: np.ndarray, points: np.ndarray = RIGID_POINTS
+) -> tuple[np.ndarray, np.ndarray]:
     """The similarity ``x -> L x + t`` that best maps ``src[points]`` onto ``dst[points]`` (least squares).
 
     ``src``, ``dst``: (..., 68, 2). Returns ``L`` (..., 2, 2) (rotation times scale, no reflection) and ``t``
