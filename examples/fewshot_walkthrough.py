@@ -56,7 +56,7 @@ def contact_sheet(video: Path, png: Path, count: int = 6) -> None:
         frames = list(reader)
     picks = np.linspace(0, len(frames) - 1, count).round().astype(int)
     write_image(png, np.concatenate([frames[i] for i in picks], axis=0))
-    print(f"  {png}: frames {list(picks)} of {len(frames)}")
+    print(f"  {png}: frames {picks.tolist()} of {len(frames)}")
 
 
 def random_meta_checkpoint(path: Path, preset: str) -> Path:
