@@ -96,7 +96,7 @@ def main() -> None:
         track = track_video(driver, detector, crop_policy=person.crop_policy)
         targets, _ = plan_targets(track, person.points[0], person.size, options)
         sketches = np.stack([draw_sketch(p, person.size) for p in targets])
-        renderer = Renderer(person)
+        renderer = Renderer.of(person)
         print(f"{args.preset}: {person.size}x{person.size}, generator in {renderer.generator.dtype}, "
               f"{torch.get_num_threads()} torch threads; driver {args.driver.name} x{args.loops} = {len(track)} "
               f"frames at {track.fps:g} fps; batch {args.batch_size}"

@@ -122,7 +122,7 @@ def main() -> None:
     contact_sheet(out, OUT / "pasted.png")
 
     # 5. frames from landmarks in Python, as an evaluation renders its targets
-    renderer = Renderer(load_person(OUT / "person.safetensors"))
+    renderer = Renderer.of(load_person(OUT / "person.safetensors"))
     frames = renderer.render(video_shots.points[:4])  # (4, S, S, 3) uint8
     write_image(OUT / "rendered.png", np.concatenate([np.concatenate(list(video_shots.crops[:4]), 1),
                                                       np.concatenate(list(video_shots.sketches[:4]), 1),

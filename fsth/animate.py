@@ -12,7 +12,7 @@ driver | landmark image | result.
 
 Two ways through a driver:
 
-* a video file (default): pass 1 tracks the whole video's landmarks (kept: 0.5 KB per frame), which lets the
+* a video file (default): pass 1 tracks the whole video's landmarks (kept: about 1 KB per frame), which lets the
   driver's reference frame be the one whose expression is closest to the source's; pass 2 streams. Decoding
   (ffmpeg in its own process plus a reader thread), drawing landmark images, the generator (main thread) and
   compositing + encoding (a writer thread, ffmpeg in its own process) overlap, joined by small bounded queues:
@@ -86,12 +86,22 @@ class AnimateStats:
 
 
 class Renderer:
-    """One person's landmarks -> generated frames: ``render(points)`` for (B, 68, 2) points in crop pixels, or
-    ``generate(sketches)`` for landmark images (B, S, S, 3) uint8; both return (B, S, S, 3) uint8 RGB."""
+    """One person's landmarks -> generated frames, through the generator's fast inference form.
 
-    def __init__(self, person: Person, device=None, dtype=None):
-        self.size = person.size
-        self.generator = person.inference(device=device, dtype=dtype)
+    ``Renderer(G, e_hat)`` for a meta Generator and a person's e_hat, ``Renderer(G_prime)`` for a fine-tuned
+    PersonGenerator, ``Renderer.of(person)`` for a ``Person``. ``render(points)`` takes (B, 68, 2) landmarks in
+    crop pixels, ``generate(sketches)`` landmark images (B, S, S, 3) uint8; both return (B, S, S, 3) uint8 RGB.
+    """
+
+    def __init__(self, generator, e_hat=None, *, device=None, dtype=None):
+        from fsth.models import inference_generator
+
+        self.size = generator.cfg.image_size
+        self.generator = inference_generator(generator, e_hat, device=device, dtype=dtype)
+
+    @classmethod
+    def of(cls, person: Person, *, device=None, dtype=None) -> "Renderer":
+        return cls(person.generator, person.e_hat, device=device, dtype=dtype)
 
     def sketch(self, points: np.ndarray) -> np.ndarray:
         return draw_sketch(points, self.size)
@@ -498,7 +508,7 @@ def animate(
     if live and options.reference not in ("auto", "first"):
         raise InputError("a live driver takes its first frame with a face as the reference; "
                          f"--reference {options.reference} needs a driver file (without --live)")
-    renderer = renderer or Renderer(person, device=device)
+    renderer = renderer or Renderer.of(person, device=device)
     compose = Compositor(person, options)
     preview = Preview() if options.preview else None
     try:

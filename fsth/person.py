@@ -8,9 +8,9 @@ the pipeline (``fsth.animate``). In: SOURCE, one of
 * an ``embedding`` file (``fsth embed``): its e_hat with the meta checkpoint's generator;
 * a ``person`` file (``fsth finetune``): its own G'.
 
-Out: ``Person``: the generator (training form; ``inference()`` gives the fast form), the person's landmarks in
-crop pixels (the face that retargeting keeps), the crop policy and model config every later step must use
-(DESIGN lesson 2), and for a photo source the photo and its crop box (for pasting the face back).
+Out: ``Person``: the generator (training form; ``fsth.animate.Renderer`` makes the fast form), the person's
+landmarks in crop pixels (the face that retargeting keeps), the crop policy and model config every later step must
+use (DESIGN lesson 2), and for a photo source the photo and its crop box (for pasting the face back).
 """
 
 from __future__ import annotations
@@ -49,12 +49,6 @@ class Person:
     @property
     def size(self) -> int:
         return self.config.image_size
-
-    def inference(self, device=None, dtype=None):
-        """The generator's fast inference form for this person (``fsth.models.inference_generator``)."""
-        from fsth.models import inference_generator
-
-        return inference_generator(self.generator, self.e_hat, device=device, dtype=dtype)
 
 
 def crop_policy_of(ckpt: Checkpoint) -> CropPolicy:
