@@ -45,9 +45,12 @@ def files(tmp_path_factory, tiny_meta_checkpoint):
     d = tmp_path_factory.mktemp("fewshot")
     embedding, person = d / "embedding.safetensors", d / "person.safetensors"
     ok("embed", "-c", tiny_meta_checkpoint, "--shots", PORTRAIT, "--shots", PORTRAIT_RGBA, "-o", embedding)
+    import fsth.losses
+
+    fsth.losses._warned_content_off = False  # it warns once per process; each command is a process of its own
     result = ok("finetune", "-c", tiny_meta_checkpoint, "--shots", TALK, "-k", "3", "--steps", "2",
                 "--no-content-loss", "-o", person)
-    assert "2 steps on 3 shot(s)" in result.stderr and "without" in result.stderr  # the content loss: warned
+    assert "2 steps on 3 shot(s)" in result.stderr and "content loss L_CNT is switched off" in result.stderr
     return {"meta": tiny_meta_checkpoint, "embedding": embedding, "person": person}
 
 
@@ -224,3 +227,11 @@ def test_paste_back_panels_line_up(dlib_detector):
     x0, y0, x1, y1 = shots.boxes[0]
     assert xs.min() > x0 and xs.max() < x1 and ys.min() > y0 and ys.max() < y1  # inside the face's crop box
     np.testing.assert_array_equal(frame[:50, 1680:1780], read_image(PORTRAIT)[:50, :100])  # the photo, untouched
+
+
+def test_animate_fine_tunes_photos_first(tmp_path, files):
+    out = tmp_path / "out.mp4"
+    result = ok("animate", PORTRAIT, TALK, "-c", files["meta"], "--finetune-steps", "1", "--no-content-loss", "-o", out)
+    assert "fine-tuning" in result.stderr and video_facts(out)[:4] == (60, 30.0, 64, 64)
+    one_error_line(fsth("animate", files["embedding"], TALK, "-c", files["meta"], "--finetune-steps", "1", "-o", out,
+                        "--force"), "--finetune-steps fine-tunes on photos")

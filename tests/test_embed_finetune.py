@@ -130,3 +130,12 @@ def test_missing_vgg_weights_say_which_file_and_the_way_out(monkeypatch, tmp_pat
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(MissingWeightsError, match=r"vgg19-dcbb9e9d\.pth.*https://.*--no-content-loss"):
         content_networks(TrainConfig())
+
+
+def test_a_fan_model_without_fan_weights_falls_back_to_dlib_with_a_warning(monkeypatch, tmp_path, capsys):
+    from fsth.landmarks.detectors import DlibDetector
+    from fsth.person import detector_for
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # no FAN weights in this cache
+    assert isinstance(detector_for("fan"), DlibDetector)
+    assert "trained on FAN landmarks" in capsys.readouterr().err
