@@ -9,8 +9,10 @@ An implementation of "Few-Shot Adversarial Learning of Realistic Neural Talking 
 4. ``fsth.train``      meta-learning over many videos -> meta checkpoint; its input is built by ``fsth.dataset``
                        (videos -> face crops + landmarks), read as episodes by ``fsth.data``, its outputs
                        kept in a run directory by ``fsth.rundir``
-5. ``fsth.embed``      K shots of a new person -> e_hat;  ``fsth.finetune`` -> person checkpoint
-6. ``fsth.animate``    driving video -> landmarks -> generated frames -> mp4
+5. ``fsth.shots``      photos or a video of a new person -> K shots (crops + landmark images at model size)
+   ``fsth.embed``      K shots -> e_hat;  ``fsth.finetune`` -> person checkpoint
+6. ``fsth.person``     photos / embedding / person file -> a person ready to render
+   ``fsth.animate``    driving video or camera -> landmarks -> retargeted -> generated frames -> mp4
 7. ``fsth.metrics``    SSIM, PSNR, L1, CSIM, AKD, FID by name;  ``fsth.evaluate``: the protocols
 
 Importing ``fsth`` is cheap: heavy libraries (torch, cv2, dlib) load in the stage modules.

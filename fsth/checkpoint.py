@@ -356,3 +356,38 @@ def load_checkpoint(
     with safe_open(str(path), framework="pt") as f:
         tensors = {k: f.get_tensor(k) for k in f.keys() if names is None or k.split(".")[0] in names}
     return Checkpoint(path, file_kind, config, meta, tensors, version, dict(shapes))
+
+
+# -- where the meta checkpoint is -----------------------------------------------------------------------
+
+CHECKPOINT_ENV = "FSTH_CHECKPOINT"
+
+
+def default_checkpoint_path() -> Path:
+    """Where commands look for the meta checkpoint when neither ``--checkpoint`` nor ``FSTH_CHECKPOINT`` names
+    one: ``$XDG_DATA_HOME/fsth/meta.safetensors`` (``~/.local/share/fsth/meta.safetensors`` by default)."""
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home).expanduser() / "fsth" / "meta.safetensors"
+
+
+def find_meta_checkpoint(path: str | os.PathLike | None = None) -> Path:
+    """The meta checkpoint to use: ``path`` if given, else ``$FSTH_CHECKPOINT``, else the default location.
+
+    A path that is given (either way) but missing is an error naming it; with none given and nothing at the
+    default location, the error says how to get one.
+    """
+    if path is not None:
+        given, how = Path(path).expanduser(), "--checkpoint"
+    elif os.environ.get(CHECKPOINT_ENV):
+        given, how = Path(os.environ[CHECKPOINT_ENV]).expanduser(), f"${CHECKPOINT_ENV}"
+    else:
+        default = default_checkpoint_path()
+        if default.is_file():
+            return default
+        raise CheckpointError(
+            f"no meta checkpoint: pass --checkpoint META.safetensors, set {CHECKPOINT_ENV}, or put one at "
+            f"{default} (train one with `fsth train`; no pretrained fsth checkpoint is published)"
+        )
+    if not given.is_file():
+        raise CheckpointError(f"{given}: no such checkpoint file (from {how})")
+    return given

@@ -510,3 +510,298 @@ def train(
         return
     if result.stopped_by:
         raise typer.Exit(130 if result.stopped_by == "SIGINT" else 143)
+
+
+# ---------------------------------------------------------------------------------------------- few-shot use
+
+_MOTION, _VIDEO, _TUNE = "Motion", "Output video", "Fine-tuning"
+
+CheckpointOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--checkpoint", "-c",
+        help="The meta checkpoint (from `fsth train`). Default: $FSTH_CHECKPOINT, else "
+        "~/.local/share/fsth/meta.safetensors ($XDG_DATA_HOME/fsth/).",
+        show_default=False, metavar="META",
+    ),
+]
+ShotsOption = Annotated[
+    list[Path],
+    typer.Option(
+        "--shots", "-s",
+        help="The person's photos (files or directories; repeat --shots for several) or one video (K frames are "
+        "taken from it).",
+        show_default=False, metavar="SHOTS",
+    ),
+]
+KOption = Annotated[
+    Optional[int],
+    typer.Option("--k", "-k", help="Number of shots: K frames spread over a video (default 8), or K of the photos "
+                 "(default: all).", min=1, show_default=False),
+]
+ForceOption = Annotated[bool, typer.Option("--force", "-f", help="Overwrite the output if it exists.")]
+LandmarkBackendOption = Annotated[
+    Optional[BackendChoice],
+    typer.Option("--backend", help="Landmark detector (default: the one the checkpoint was trained with; dlib when "
+                 "that is FAN and its weights are not on disk).", show_default=False),
+]
+FanWeightsOption = Annotated[
+    Optional[Path], typer.Option(help="Local FAN weights for --backend fan.", show_default=False)
+]
+ContentLossOption = Annotated[
+    bool,
+    typer.Option("--content-loss/--no-content-loss", help="Use the content loss L_CNT (needs VGG19 and VGGFace "
+                  "weights); without it fine-tuning still runs, with worse likeness.", rich_help_panel=_TUNE),
+]
+
+
+def _weights_option(filename: str):
+    return Annotated[
+        Optional[Path],
+        typer.Option(help=f"{filename} (default: the torch hub cache).", show_default=False, rich_help_panel=_TUNE),
+    ]
+
+
+Vgg19Option = _weights_option("vgg19-dcbb9e9d.pth")
+VggFaceOption = _weights_option("vgg_face_dag.pth")
+
+
+def _checkpoint_output(path: Path, force: bool) -> Path:
+    """An output checkpoint path: .safetensors, in an existing directory, not overwritten unless ``force``."""
+    if path.suffix.lower() != ".safetensors":
+        raise InputError(f"-o {path}: checkpoints are safetensors files; name it .safetensors")
+    if not path.parent.is_dir():
+        raise InputError(f"-o {path}: output directory {path.parent} does not exist")
+    if path.exists() and not force:
+        raise InputError(f"{path} already exists; use --force to overwrite it")
+    return path
+
+
+def _train_config(content_loss: bool, vgg19: Optional[Path], vggface: Optional[Path]):
+    from fsth.config import TrainConfig
+
+    return TrainConfig(content_loss=content_loss, vgg19_weights=str(vgg19) if vgg19 else None,
+                       vggface_weights=str(vggface) if vggface else None)
+
+
+def _backend(backend: Optional[BackendChoice]) -> Optional[str]:
+    return backend.value if backend is not None else None
+
+
+@command
+def embed(
+    shots: ShotsOption,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The embedding file to write (.safetensors).",
+                                         show_default=False, metavar="OUT")],
+    checkpoint: CheckpointOption = None,
+    k: KOption = None,
+    force: ForceOption = False,
+    backend: LandmarkBackendOption = None,
+    fan_weights: FanWeightsOption = None,
+) -> None:
+    """A person's embedding e_hat from a few photos (or frames of a video), feed-forward: no training.
+
+    Each shot is cropped with the checkpoint's crop policy at its model size and paired with its landmark image;
+    e_hat is the mean of the embedder's outputs. The file (kind [bold]embedding[/bold]) also keeps the shots'
+    landmarks, so `fsth animate` keeps this face's shape.
+
+    [bold]Examples[/bold]
+
+    [cyan]fsth embed --shots photos/ -o me.safetensors[/cyan]
+
+    [cyan]fsth embed --shots talk.mp4 --k 8 -o me.safetensors[/cyan]
+
+    [cyan]fsth animate me.safetensors driver.mp4 -o out.mp4[/cyan]
+    """
+    from fsth.device import get_device
+    from fsth.embed import embed as embed_shots
+    from fsth.embed import save_embedding
+    from fsth.person import crop_policy_of, detector_for, load_meta
+    from fsth.shots import load_shots
+
+    _checkpoint_output(output, force)
+    meta = load_meta(checkpoint, only=("E",))
+    detector = detector_for(meta.landmark_backend, _backend(backend), fan_weights)
+    person = load_shots(shots, detector, meta.config.image_size, crop_policy_of(meta), k)
+    e_hat = embed_shots(meta.embedder(), person, get_device())
+    save_embedding(output, e_hat, person, meta)
+    console.log(f"{output}: e_hat of {len(person)} shot(s) at {person.size}x{person.size} "
+                f"(meta checkpoint {meta.path})")
+
+
+@command
+def finetune(
+    shots: ShotsOption,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The person file to write (.safetensors).",
+                                         show_default=False, metavar="OUT")],
+    checkpoint: Annotated[
+        Optional[Path],
+        typer.Option("--checkpoint", "-c", help="The meta checkpoint (default: $FSTH_CHECKPOINT, else "
+                     "~/.local/share/fsth/meta.safetensors), or a person file to fine-tune further.",
+                     show_default=False, metavar="META"),
+    ] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Number of steps (instead of --epochs).", min=1,
+                                                 show_default=False, rich_help_panel=_TUNE)] = None,
+    epochs: Annotated[Optional[float], typer.Option(help="Passes over the shots (default 40, the paper's).",
+                                                    min=0.01, show_default=False, rich_help_panel=_TUNE)] = None,
+    batch_size: Annotated[int, typer.Option(help="Shots per step.", min=1, rich_help_panel=_TUNE)] = 1,
+    k: KOption = None,
+    content_loss: ContentLossOption = True,
+    vgg19_weights: Vgg19Option = None,
+    vggface_weights: VggFaceOption = None,
+    seed: Annotated[int, typer.Option(help="Seed of the shot order.", rich_help_panel=_TUNE)] = 0,
+    force: ForceOption = False,
+    backend: LandmarkBackendOption = None,
+    fan_weights: FanWeightsOption = None,
+) -> None:
+    """Fine-tune the meta model on a person's shots: the paper's person-specific generator G' and discriminator D'.
+
+    G' starts with its own AdaIN coefficients psi' = P e_hat, D' with w' = w0 + e_hat; both are trained on the
+    shots with the meta-learning losses without the match term, by default for 40 passes over the shots. The
+    progress bar shows the losses; Ctrl-C saves what has been trained so far. The file (kind
+    [bold]person[/bold]) is all `fsth animate` needs.
+
+    [bold]Examples[/bold]
+
+    [cyan]fsth finetune --shots photos/ -o me.safetensors[/cyan]
+
+    [cyan]fsth finetune --shots talk.mp4 --k 8 --steps 200 --no-content-loss -o me.safetensors[/cyan]
+    """
+    from fsth.checkpoint import load_checkpoint
+    from fsth.device import get_device
+    from fsth.embed import embed as embed_shots
+    from fsth.finetune import content_networks, format_losses, person_networks, plan_steps, save_person
+    from fsth.finetune import finetune as run_finetune
+    from fsth.person import checkpoint_kind, crop_policy_of, detector_for, load_meta
+    from fsth.shots import load_shots
+
+    if steps is not None and epochs is not None:
+        raise InputError("give --steps or --epochs, not both")
+    _checkpoint_output(output, force)
+    train_cfg = _train_config(content_loss, vgg19_weights, vggface_weights)
+    device = get_device()
+    if checkpoint is not None and checkpoint_kind(checkpoint) == "person":
+        start = load_checkpoint(checkpoint, "person")
+    else:
+        start = load_meta(checkpoint)
+    content_nets = content_networks(train_cfg, device)  # before the slow part: a missing file fails at once
+    detector = detector_for(start.landmark_backend, _backend(backend), fan_weights)
+    person = load_shots(shots, detector, start.config.image_size, crop_policy_of(start), k)
+    e_hat = start.e_hat.float() if start.kind == "person" else embed_shots(start.embedder(), person, device)
+    G, D = person_networks(start, e_hat, device)
+    total = plan_steps(len(person), batch_size, steps=steps, epochs=epochs, cfg=train_cfg)
+    result = run_finetune(G, D, person, total, train_cfg, content_nets=content_nets, batch_size=batch_size,
+                          device=device, seed=seed)
+    save_person(output, result, person, e_hat, start, train_cfg)
+    per_step = result.seconds / max(result.steps, 1)
+    console.log(f"{output}: {result.steps} steps on {len(person)} shot(s) in {result.seconds:.0f} s "
+                f"({per_step:.2f} s/step); last losses {format_losses(result.losses)}")
+    if result.interrupted:
+        console.error(f"interrupted after {result.steps} of {total} steps; saved what was trained to {output}")
+        raise typer.Exit(130)
+
+
+@command
+def animate(
+    source: Annotated[
+        str,
+        typer.Argument(help="The person: a photo, a directory of photos, a video, an embedding file (fsth embed) or "
+                       "a person file (fsth finetune).", show_default=False),
+    ],
+    driver: Annotated[
+        str,
+        typer.Argument(help="The driving video, or a camera index (0) for live use with a preview window.",
+                       show_default=False),
+    ],
+    output: Annotated[
+        Optional[Path],
+        typer.Option("--output", "-o", help="The mp4 to write (optional for a camera: then it records the result).",
+                     show_default=False, metavar="OUT.mp4", rich_help_panel=_VIDEO),
+    ] = None,
+    checkpoint: CheckpointOption = None,
+    force: ForceOption = False,
+    side_by_side: Annotated[bool, typer.Option(help="Write driver | landmark image | result.",
+                                               rich_help_panel=_VIDEO)] = False,
+    paste_back: Annotated[bool, typer.Option(help="Paste the generated face back into the source photo (the frame "
+                                             "is the photo's size).", rich_help_panel=_VIDEO)] = False,
+    audio: Annotated[bool, typer.Option(help="Keep the driver's audio track.", rich_help_panel=_VIDEO)] = True,
+    absolute: Annotated[bool, typer.Option(help="Drive with the driver's landmarks as they are (its face shape too) "
+                                           "instead of retargeting its motion onto the source face.",
+                                           rich_help_panel=_MOTION)] = False,
+    head_motion: Annotated[bool, typer.Option(help="Retargeting carries the driver's head motion (position, tilt, "
+                                              "size); off: expression only, the head stays where it is in the "
+                                              "source (good with --paste-back).", rich_help_panel=_MOTION)] = True,
+    reference: Annotated[str, typer.Option(help="The driver's reference frame, whose face counts as the source's: "
+                                           "auto (closest for a file, first for a camera), closest (the frame whose "
+                                           "expression is closest to the source's), first (the first frame with a "
+                                           "face) or a frame index.", rich_help_panel=_MOTION)] = "auto",
+    live: Annotated[bool, typer.Option("--live", help="Treat a driver file like a camera: one causal pass, "
+                                       "reference = first face (for trying the live path).",
+                                       rich_help_panel=_MOTION)] = False,
+    preview: Annotated[Optional[bool], typer.Option("--preview/--no-preview", help="Show driver | result in a "
+                                                    "window (q quits, r takes a new reference); default: on for a "
+                                                    "camera.", show_default=False, rich_help_panel=_VIDEO)] = None,
+    k: KOption = None,
+    finetune_steps: Annotated[int, typer.Option(help="Fine-tune this many steps on the source photos first.",
+                                                min=0, rich_help_panel=_TUNE)] = 0,
+    content_loss: ContentLossOption = True,
+    vgg19_weights: Vgg19Option = None,
+    vggface_weights: VggFaceOption = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Frames per generator call (default: 2 on a CPU, 8 on "
+                                                      "a GPU).", min=1, show_default=False)] = None,
+    backend: LandmarkBackendOption = None,
+    fan_weights: FanWeightsOption = None,
+) -> None:
+    """Animate a person with a driver's face motion: an mp4 at the driver's frame rate with its sound.
+
+    The driver's landmarks are tracked, its motion since a reference frame is carried over onto the source's own
+    landmarks (so the result keeps the source's face shape; --absolute uses the driver's as they are), and the
+    generator renders the source person making it. Photos as SOURCE are embedded on the fly (feed-forward;
+    --finetune-steps fine-tunes first); for the best likeness fine-tune with `fsth finetune` once and animate the
+    person file.
+
+    [bold]Examples[/bold]
+
+    [cyan]fsth animate portrait.jpg driver.mp4 -o out.mp4[/cyan]
+
+    [cyan]fsth animate me.safetensors driver.mp4 -o out.mp4 --side-by-side[/cyan]
+
+    [cyan]fsth animate portrait.jpg driver.mp4 -o out.mp4 --paste-back --no-head-motion[/cyan]
+
+    [cyan]fsth animate me.safetensors 0[/cyan]   (webcam, preview window; add -o rec.mp4 to record)
+    """
+    from fsth.animate import AnimateOptions, check_output, parse_driver, require_display
+    from fsth.animate import animate as run_animate
+    from fsth.device import get_device
+    from fsth.person import detector_for, load_person
+    from fsth.video import is_image
+
+    device = get_device()
+    camera = isinstance(parse_driver(driver), int)
+    preview = camera if preview is None else preview
+    if preview:
+        require_display()
+    if output is not None:
+        check_output(output, force, inputs=(source, driver))
+    elif not preview:
+        raise InputError("give -o OUT.mp4 (or --preview to watch without writing)")
+    if reference not in ("auto", "first", "closest") and not reference.isdigit():
+        raise InputError(f"--reference must be auto, first, closest or a frame index, not {reference!r}")
+    options = AnimateOptions(
+        absolute=absolute, head_motion=head_motion, reference=int(reference) if reference.isdigit() else reference,
+        side_by_side=side_by_side, paste_back=paste_back, audio=audio,
+        batch_size=batch_size or (8 if device.type == "cuda" else 2), live=live, preview=preview,
+    )
+    if not camera and not Path(driver).is_file():
+        raise InputError(f"{driver}: no such file")
+    if not camera and is_image(driver):
+        raise InputError(f"{driver}: the driver is a video (or a camera index), not a photo")
+    person = load_person(source, checkpoint, k=k, finetune_steps=finetune_steps, device=device,
+                         train_cfg=_train_config(content_loss, vgg19_weights, vggface_weights))
+    detector = detector_for(person.landmark_backend, _backend(backend), fan_weights)
+    stats = run_animate(person, driver, output, detector, options, device=device)
+    where = f"{output}: " if output is not None else ""
+    size = f"{stats.size[0]}x{stats.size[1]}" if stats.size else "?"
+    ref = f", reference frame {stats.reference}" if stats.reference is not None else ""
+    console.log(f"{where}{stats.frames} frames at {stats.fps:g} fps, {size}, {stats.frames_per_second:.1f} frames/s; "
+                f"driver face in {stats.faces}/{stats.frames} frames{ref}")

@@ -249,6 +249,18 @@ def _unreadable_reason(text: str) -> str:
 # ---------------------------------------------------------------------------------------------- reading
 
 
+def put_unless(q: queue.Queue, item, stopped) -> bool:
+    """Put ``item`` into the bounded queue ``q``, waiting for room, unless ``stopped()`` becomes true first
+    (the consumer went away); returns whether it was put. For producer threads."""
+    while not stopped():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
 class VideoReader:
     """Stream RGB uint8 frames from a video file or a camera.
 
@@ -354,13 +366,7 @@ class VideoReader:
             self._put(("end", 0))
 
     def _put(self, item) -> bool:
-        while not self._closed:
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return put_unless(self._queue, item, lambda: self._closed)
 
     # -- iterating
 
@@ -458,8 +464,8 @@ class VideoWriter:
     Frames go to a temp file in the output's directory, which is renamed to ``path`` when ``close()`` succeeds
     (the ``with`` block ends normally). If the block raises, the temp file is removed and ``path`` is left as
     it was. h264 in yuv420p needs even dimensions: an odd width or height is padded by one row/column that
-    repeats the last one. ``audio_from``'s first audio track is muxed in (cut to the video's length) when it
-    has one; otherwise the output has no audio.
+    repeats the last one. ``audio_from``'s first audio track is muxed in (cut to the video's length, or padded
+    with silence up to it) when it has one; otherwise the output has no audio. Every frame written is in the file.
     """
 
     def __init__(
@@ -500,7 +506,9 @@ class VideoWriter:
         with_audio = self.audio_from is not None and probe_video(self.audio_from).has_audio
         if with_audio:
             cmd += ["-i", str(self.audio_from), "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "160k"]
-            cmd += ["-shortest"]
+            # the video decides the length: a shorter audio track is padded with silence (plain -shortest would
+            # drop the last video frames when the audio ends a few ms early), a longer one is cut
+            cmd += ["-af", "apad", "-shortest"]
         cmd += ["-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf), "-pix_fmt", "yuv420p"]
         cmd += ["-movflags", "+faststart", "-f", "mp4", str(self._tmp)]
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -174,3 +174,21 @@ def dataset_dir(video_tree, tmp_path_factory) -> Path:
     result = CliRunner().invoke(app, ["landmarks", str(video_tree), "--dataset", str(out), *DATASET_ARGS])
     assert result.exit_code == 0, result.stdout + result.stderr
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_meta_checkpoint(tmp_path_factory) -> Path:
+    """A ``meta`` checkpoint of the tiny preset from seeded randomly initialised networks (dlib landmarks, the
+    default crop policy): builds and runs everything, produces no likeness."""
+    import torch
+
+    from fsth.checkpoint import save_checkpoint
+    from fsth.config import ModelConfig
+    from fsth.landmarks import CropPolicy
+    from fsth.models import Discriminator, Embedder, Generator
+
+    torch.manual_seed(0)
+    cfg = ModelConfig.preset("tiny")
+    path = tmp_path_factory.mktemp("meta") / "tiny_meta.safetensors"
+    nets = {"E": Embedder(cfg), "G": Generator(cfg), "D": Discriminator(cfg, num_videos=4)}
+    return save_checkpoint(path, "meta", nets, cfg, step=0, crop_policy=CropPolicy().to_dict(), landmark_backend="dlib")

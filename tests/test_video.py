@@ -271,3 +271,16 @@ def test_video_writer_errors(tmp_path, talk_frames):
             writer.write(talk_frames[0])
             writer.write(talk_frames[0][:100])
     assert not (tmp_path / "empty.mp4").exists() and not (tmp_path / "mixed.mp4").exists()
+
+
+def test_every_frame_is_kept_when_the_audio_ends_early(tmp_path, talk_frames):
+    short_audio = tmp_path / "short_audio.mp4"
+    ffmpeg("-i", str(TALK), "-c:v", "copy", "-c:a", "aac", "-t", "1.5", "-map", "0:v", "-map", "0:a",
+           "-shortest", str(tmp_path / "cut.m4a"))
+    ffmpeg("-i", str(TALK), "-i", str(tmp_path / "cut.m4a"), "-map", "0:v", "-map", "1:a", "-c", "copy", str(short_audio))
+    out = tmp_path / "out.mp4"
+    with VideoWriter(out, 30, audio_from=short_audio) as writer:
+        for frame in talk_frames:
+            writer.write(frame)
+    with VideoReader(out) as video:
+        assert sum(1 for _ in video) == 60 and video.has_audio

@@ -10,6 +10,7 @@ Modules, in data-flow order:
 ``crop``       ``CropPolicy``: the one crop policy (box from landmarks, smoothing over time, crop, coordinates)
 ``sketch``     ``draw_sketch``: the one landmark-image renderer; ``draw_overlay`` for looking at results
 ``pair``       ``face_pair``: frame + landmarks -> (crop x, landmark image y) at model size, for every stage
+``retarget``   motion transfer: a driver's head motion and expression onto the source's own landmarks
 ``parts``      the 68-point scheme (which indices form the jaw, brows, eyes, ...)
 ``extract``    what ``fsth landmarks`` does with one input file (and the sketch / overlay videos)
 """

@@ -1,0 +1,638 @@
+"""Animation: a driver's face motion -> video of the source person (``fsth animate``).
+
+Stage: few-shot use, the last one. In: a ``Person`` (``fsth.person``: generator, face shape, crop policy), a driver
+(a video file or a camera), a landmark detector and ``AnimateOptions``. Out: an mp4 at the driver's frame rate with
+its audio (or a preview window for a camera), and ``AnimateStats``.
+
+Per driver frame: its landmarks (tracked), the driver's motion carried over to the source's face
+(``fsth.landmarks.retarget``; ``absolute`` takes the driver's landmarks in its own crop instead), the landmark image
+of the result (``draw_sketch``, the one renderer), the generator (its inference form, in batches), then the frame
+as asked: the generated crop, the face pasted back into the source photo (``paste_back``), and/or the panels
+driver | landmark image | result.
+
+Two ways through a driver:
+
+* a video file (default): pass 1 tracks the whole video's landmarks (kept: about 1 KB per frame), which lets the
+  driver's reference frame be the one whose expression is closest to the source's; pass 2 streams. Decoding
+  (ffmpeg in its own process plus a reader thread), drawing landmark images, the generator (main thread) and
+  compositing + encoding (a writer thread, ffmpeg in its own process) overlap, joined by small bounded queues:
+  memory stays flat however long the driver is.
+* live (a camera, or ``live`` for a file): one causal pass, tracking frame by frame in the producer thread; the
+  reference is the first frame with a face (``r`` in the preview takes a new one); batches of one for latency; a
+  camera's stale frames are dropped (only the newest is rendered) and the recording repeats frames to keep real
+  time. The preview window (driver | result, ``q`` quits) needs a display; without one it is a one-line error.
+
+``Renderer`` (landmarks -> generated frames for one person) is the piece evaluation reuses.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from fsth import console
+from fsth.errors import InputError, NoFaceError
+from fsth.landmarks.crop import CropPolicy
+from fsth.landmarks.detectors import LandmarkDetector
+from fsth.landmarks.retarget import MotionTransfer, choose_reference, retarget
+from fsth.landmarks.sketch import draw_landmarks, draw_sketch, sketch_thickness
+from fsth.landmarks.tracker import LandmarkTracker, track_video
+from fsth.person import Person
+from fsth.video import VideoReader, VideoWriter, put_unless, read_image
+
+OUTPUT_SUFFIXES = (".mp4", ".m4v")
+REFERENCES = ("auto", "first", "closest")  # or a frame index
+
+
+@dataclass
+class AnimateOptions:
+    absolute: bool = False  # drive with the driver's landmarks as they are (in its own crop), no retargeting
+    head_motion: bool = True  # retargeting carries the head's motion too (off: expression only)
+    reference: str | int = "auto"  # the driver's reference frame: auto | first | closest | a frame index
+    side_by_side: bool = False  # write driver | landmark image | result
+    paste_back: bool = False  # paste the generated face back into the source photo
+    audio: bool = True  # mux the driver's audio track
+    batch_size: int = 2  # frames per generator call (file drivers; live drivers use 1)
+    live: bool = False  # one causal pass (cameras always)
+    preview: bool = False  # show driver | result in a window as frames are made
+
+
+@dataclass
+class AnimateStats:
+    frames: int  # frames rendered (= driver frames for a file)
+    written: int  # frames written to the output (a camera recording repeats frames to keep real time)
+    seconds: float  # wall time of the frame loop (pass 2 for a file; includes pass 1's tracking too)
+    faces: int  # driver frames with a face
+    reference: int | None  # the driver's reference frame (None: absolute mode)
+    fps: float  # the driver's (and output's) frame rate
+    size: tuple[int, int] | None  # output frame (width, height)
+    tracking: float = 0.0  # seconds of a driver file's tracking pass (part of ``seconds``)
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+# ---------------------------------------------------------------------------------------------- rendering
+
+
+class Renderer:
+    """One person's landmarks -> generated frames, through the generator's fast inference form.
+
+    ``Renderer(G, e_hat)`` for a meta Generator and a person's e_hat, ``Renderer(G_prime)`` for a fine-tuned
+    PersonGenerator, ``Renderer.of(person)`` for a ``Person``. ``render(points)`` takes (B, 68, 2) landmarks in
+    crop pixels, ``generate(sketches)`` landmark images (B, S, S, 3) uint8; both return (B, S, S, 3) uint8 RGB.
+    """
+
+    def __init__(self, generator, e_hat=None, *, device=None, dtype=None):
+        from fsth.models import inference_generator
+
+        self.size = generator.cfg.image_size
+        self.generator = inference_generator(generator, e_hat, device=device, dtype=dtype)
+
+    @classmethod
+    def of(cls, person: Person, *, device=None, dtype=None) -> "Renderer":
+        return cls(person.generator, person.e_hat, device=device, dtype=dtype)
+
+    def sketch(self, points: np.ndarray) -> np.ndarray:
+        return draw_sketch(points, self.size)
+
+    def generate(self, sketches: np.ndarray) -> np.ndarray:
+        from fsth.models import images_to_tensor, tensor_to_images
+
+        return tensor_to_images(self.generator(images_to_tensor(sketches)))
+
+    def render(self, points: np.ndarray) -> np.ndarray:
+        return self.generate(np.stack([self.sketch(p) for p in np.asarray(points).reshape(-1, 68, 2)]))
+
+
+# ---------------------------------------------------------------------------------------------- composing
+
+
+def face_mask(points: Iterable[np.ndarray], size: int) -> np.ndarray:
+    """Soft mask (size, size) float32 in [0, 1] over the face of each landmark set (68, 2) in crop pixels: the
+    union of their outlines (jaw, and the brows raised by a fifth of the face height to take in the forehead),
+    feathered by a Gaussian of 3% of the crop."""
+    import cv2
+
+    mask = np.zeros((size, size), np.uint8)
+    for p in points:
+        p = np.asarray(p, np.float32)
+        height = float(np.linalg.norm(p[8] - 0.5 * (p[19] + p[24])))
+        up = 0.5 * (p[19] + p[24]) - p[8]
+        up /= max(float(np.linalg.norm(up)), 1e-6)
+        outline = np.concatenate([p[0:17], p[17:27] + up * 0.2 * height])
+        cv2.fillConvexPoly(mask, cv2.convexHull(np.round(outline * 16).astype(np.int32)), 255, cv2.LINE_AA, 4)
+    sigma = 0.03 * size
+    return cv2.GaussianBlur(mask, (0, 0), sigma).astype(np.float32) / 255.0
+
+
+def paste_back(photo: np.ndarray, face: np.ndarray, box: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``photo`` (H, W, 3) with the crop ``face`` (S, S, 3), which shows ``box`` of it, blended in through ``mask``
+    (S, S) in [0, 1]. Only the box's part of the photo is touched; returns a new image."""
+    import cv2
+
+    out = photo.copy()
+    h, w = photo.shape[:2]
+    size = face.shape[0]
+    x0, y0, x1, y1 = (float(v) for v in box)
+    ix0, iy0 = max(int(np.floor(x0)), 0), max(int(np.floor(y0)), 0)
+    ix1, iy1 = min(int(np.ceil(x1)) + 1, w), min(int(np.ceil(y1)) + 1, h)
+    if ix1 <= ix0 or iy1 <= iy0:
+        return out
+    # photo pixel p <-> crop pixel q = (p - x0) * size / side (CropPolicy's convention); warp the ROI's pixels
+    s = size / (x1 - x0)
+    M = np.array([[s, 0.0, (ix0 - x0) * s], [0.0, size / (y1 - y0), (iy0 - y0) * size / (y1 - y0)]])
+    roi = (ix1 - ix0, iy1 - iy0)
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    face_roi = cv2.warpAffine(face, M, roi, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    alpha = cv2.warpAffine(mask, M, roi, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    out[iy0:iy1, ix0:ix1] = cv2.blendLinear(face_roi, photo[iy0:iy1, ix0:ix1], alpha, 1.0 - alpha)
+    return out
+
+
+def _fit_height(image: np.ndarray, height: int) -> np.ndarray:
+    import cv2
+
+    h, w = image.shape[:2]
+    if h == height:
+        return image
+    width = max(1, int(round(w * height / h)))
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if h > height else cv2.INTER_LINEAR)
+
+
+class Compositor:
+    """Generated crop -> output frame per the options: the crop, or pasted back into the source photo, and in
+    side-by-side mode the panels driver | landmark image | result at the result's height (with paste-back, the
+    landmarks are drawn where they are in the photo, so the panels line up)."""
+
+    def __init__(self, person: Person, options: AnimateOptions):
+        self.side_by_side = options.side_by_side
+        self.size = person.size
+        self.photo = self.box = None
+        if options.paste_back:
+            if person.photo is None or person.box is None:
+                raise InputError(f"{person.name}: --paste-back needs a photo as SOURCE (a file or a directory of "
+                                 "photos: the face goes back into the first one)")
+            self.photo, self.box = read_image(person.photo), person.box
+            self.source_points = person.points[0]
+
+    def result(self, face: np.ndarray, points: np.ndarray) -> np.ndarray:
+        if self.photo is None:
+            return face
+        mask = face_mask([self.source_points, points], face.shape[0])
+        return paste_back(self.photo, face, self.box, mask)
+
+    def panels(self, driver: np.ndarray | None, sketch: np.ndarray, result: np.ndarray,
+               points: np.ndarray | None = None) -> np.ndarray:
+        if not self.side_by_side:
+            return result
+        h = result.shape[0]
+        if self.photo is not None and points is not None:  # landmarks where the face is in the pasted-back photo
+            sketch = np.zeros_like(self.photo)
+            side = float(self.box[2] - self.box[0])
+            draw_landmarks(sketch, CropPolicy.from_crop(points, self.box, self.size), sketch_thickness(int(side)))
+        return np.concatenate([_fit_height(driver, h), _fit_height(sketch, h), result], axis=1)
+
+    def __call__(self, driver: np.ndarray | None, sketch: np.ndarray, face: np.ndarray, points: np.ndarray):
+        return self.panels(driver, sketch, self.result(face, points), points)
+
+
+# ---------------------------------------------------------------------------------------------- threads
+
+
+class _Background:
+    """Iterate ``items`` in a thread, ahead of the consumer by at most ``depth`` items; errors re-raised here."""
+
+    _END = object()
+
+    def __init__(self, items: Iterable, depth: int = 4):
+        self._items = items
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for item in self._items:
+                if not self._put(item):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            self._error = exc
+        finally:
+            close = getattr(self._items, "close", None)
+            if close is not None:  # a generator: run its cleanup (close its video reader) in this thread
+                close()
+        self._put(self._END)
+
+    def _put(self, item) -> bool:
+        return put_unless(self._queue, item, self._stop.is_set)
+
+    def __iter__(self) -> Iterator:
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                if self._error is not None:
+                    raise self._error
+                return
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+class _Sink:
+    """Call ``fn(item)`` for each ``put`` item in a thread (at most ``depth`` waiting); ``close`` waits for it and
+    re-raises its error, which also surfaces at the next ``put``."""
+
+    _END = object()
+
+    def __init__(self, fn: Callable, depth: int = 4):
+        self._fn = fn
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if self._error is None:
+                try:
+                    self._fn(item)
+                except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                    self._error = exc
+
+    def put(self, item) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(item)
+
+    def close(self) -> None:
+        self._queue.put(self._END)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+# ---------------------------------------------------------------------------------------------- the driver
+
+
+@dataclass
+class _Frame:
+    index: int
+    time: float  # seconds since the start (capture time for a camera)
+    driver: np.ndarray | None  # the driver frame, when it is shown
+    points: np.ndarray  # (68, 2) landmarks to render, in the source crop's pixels
+    sketch: np.ndarray  # (S, S, 3) their landmark image
+
+
+def parse_driver(driver: str | os.PathLike | int) -> str | int:
+    """A camera index (``0``; a string of digits that is not an existing file) or a path."""
+    if isinstance(driver, int):
+        return driver
+    text = str(driver)
+    return int(text) if text.isdigit() and not Path(text).exists() else text
+
+
+def _fill_missing(points: np.ndarray, valid: np.ndarray, before_first: np.ndarray) -> np.ndarray:
+    """Frames without a face repeat the last good landmarks; those before the first face get ``before_first``."""
+    out = np.array(points, np.float32, copy=True)
+    last = np.asarray(before_first, np.float32)
+    for i in range(len(out)):
+        if valid[i]:
+            last = out[i]
+        else:
+            out[i] = last
+    return out
+
+
+def plan_targets(track, source: np.ndarray, size: int, options: AnimateOptions) -> tuple[np.ndarray, int | None]:
+    """Landmarks to render for every frame of a tracked driver (N, 68, 2) in crop pixels, and the reference frame.
+
+    Retargeted onto ``source`` (68, 2) relative to the reference frame (options.reference: auto/closest = the
+    frame with the expression closest to the source's, first = the first frame with a face, or an index), or with
+    ``absolute`` the driver's own landmarks in its (smoothed) crop boxes.
+    """
+    valid = track.valid
+    if options.absolute:
+        crop = CropPolicy.to_crop(track.landmarks, track.boxes, size)
+        return _fill_missing(crop, valid, crop[np.argmax(valid)]), None
+    ref = options.reference
+    if ref in ("auto", "closest"):
+        ref = choose_reference(track.landmarks, valid, source)
+    elif ref == "first":
+        ref = int(np.argmax(valid))
+    else:
+        ref = int(ref)
+        if not 0 <= ref < len(track) or not valid[ref]:
+            raise InputError(f"--reference {ref}: the driver has no face in frame {ref} (it has {len(track)} frames)")
+    out = np.empty_like(track.landmarks)
+    out[valid] = retarget(source, track.landmarks[valid], track.landmarks[ref], head_motion=options.head_motion)
+    return _fill_missing(out, valid, source), ref
+
+
+def _file_frames(driver: Path, targets: np.ndarray, size: int, fps: float, with_frames: bool) -> Iterator[_Frame]:
+    """Pass 2 over a tracked driver file: the landmark image of every frame (and the frame, when shown)."""
+    frames = VideoReader(driver) if with_frames else None
+    try:
+        source = iter(frames) if frames is not None else iter(lambda: None, 0)
+        for i in range(len(targets)):
+            frame = next(source, None)
+            if with_frames and frame is None:
+                raise InputError(f"{driver}: fewer frames on the second read ({i}) than on the first ({len(targets)})")
+            yield _Frame(i, i / fps, frame, targets[i], draw_sketch(targets[i], size))
+    finally:
+        if frames is not None:
+            frames.close()
+
+
+class _BoxFollower:
+    """Crop boxes for a live driver in absolute mode: each frame's policy box, smoothed causally (exponential
+    moving average of centre and side, time constant ``policy.smooth_seconds``)."""
+
+    def __init__(self, policy: CropPolicy, fps: float):
+        self.policy = policy
+        self.alpha = 1.0 if policy.smooth_seconds <= 0 else 1.0 - np.exp(-1.0 / (policy.smooth_seconds * fps))
+        self.state: np.ndarray | None = None
+
+    def __call__(self, points: np.ndarray) -> np.ndarray:
+        box = self.policy.box(points).astype(np.float64)
+        ccs = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2, box[2] - box[0]])
+        self.state = ccs if self.state is None else self.state + self.alpha * (ccs - self.state)
+        cx, cy, side = self.state
+        return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], np.float32)
+
+
+def _newest(frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, float]]:
+    """(frame, capture time) from a camera, dropping frames that came while the consumer was busy."""
+    slot: queue.Queue = queue.Queue(maxsize=1)
+    done = object()
+    start = time.perf_counter()
+
+    def grab():
+        try:
+            for frame in frames:
+                item = (frame, time.perf_counter() - start)
+                try:
+                    slot.get_nowait()  # drop the stale one
+                except queue.Empty:
+                    pass
+                slot.put(item)
+        finally:
+            try:
+                slot.get_nowait()
+            except queue.Empty:
+                pass
+            slot.put(done)
+
+    threading.Thread(target=grab, daemon=True).start()
+    while (item := slot.get()) is not done:
+        yield item
+
+
+class _LiveDriver:
+    """One causal pass: track, retarget (reference: the first frame with a face) and draw, frame by frame."""
+
+    def __init__(self, reader: VideoReader, person: Person, detector: LandmarkDetector, options: AnimateOptions):
+        self.reader, self.size, self.options = reader, person.size, options
+        self.tracker = LandmarkTracker(detector, fps=reader.fps)
+        self.motion = MotionTransfer(person.points[0], absolute=options.absolute, head_motion=options.head_motion)
+        self.boxes = _BoxFollower(person.crop_policy, reader.fps)
+        self.faces = 0
+        self.reference: int | None = None
+
+    def __iter__(self) -> Iterator[_Frame]:
+        camera = isinstance(self.reader.source, int)
+        timed = _newest(self.reader) if camera else ((f, i / self.reader.fps) for i, f in enumerate(self.reader))
+        for i, (frame, t) in enumerate(timed):
+            found = self.tracker.update(frame, t)
+            if found is not None:
+                self.faces += 1
+                if self.options.absolute:
+                    found = CropPolicy.to_crop(found, self.boxes(found), self.size)
+                elif self.motion.reference is None:
+                    self.reference = i
+            points = self.motion.update(found)
+            yield _Frame(i, t, frame, points, draw_sketch(points, self.size))
+
+
+# ---------------------------------------------------------------------------------------------- preview
+
+
+def require_display() -> None:
+    """An ``InputError`` unless a window can open: on Linux an X11 or Wayland display must be set."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise InputError("the preview window needs a display, and none is set (no DISPLAY / WAYLAND_DISPLAY): "
+                         "use --no-preview with -o FILE to record without a window")
+
+
+class Preview:
+    """A window showing driver | result; ``show`` returns the key pressed ("q" quits, "r" new reference)."""
+
+    NAME = "fsth animate (q: quit, r: new reference)"
+
+    def __init__(self):
+        import cv2
+
+        require_display()
+        try:
+            cv2.namedWindow(self.NAME, cv2.WINDOW_NORMAL)
+        except cv2.error as exc:
+            raise InputError(f"cannot open the preview window ({str(exc).strip().splitlines()[-1]}): "
+                             "use --no-preview with -o FILE") from None
+        self._cv2 = cv2
+
+    def show(self, image: np.ndarray) -> str:
+        cv2 = self._cv2
+        cv2.imshow(self.NAME, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        key = cv2.waitKey(1) & 0xFF
+        if cv2.getWindowProperty(self.NAME, cv2.WND_PROP_VISIBLE) < 1:
+            return "q"  # the window was closed
+        return chr(key) if key != 0xFF else ""
+
+    def close(self) -> None:
+        self._cv2.destroyWindow(self.NAME)
+
+
+# ---------------------------------------------------------------------------------------------- the pipeline
+
+
+def check_output(path: str | os.PathLike, force: bool = False, inputs: Iterable = ()) -> Path:
+    """An output video path that may be written: an .mp4 in an existing directory, not an input, not an
+    existing file unless ``force``."""
+    path = Path(path)
+    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise InputError(f"-o {path}: the output is an mp4 video; name it .mp4")
+    if not path.parent.is_dir():
+        raise InputError(f"-o {path}: output directory {path.parent} does not exist")
+    for other in inputs:
+        if isinstance(other, (str, os.PathLike)) and Path(other).exists() and Path(other).resolve() == path.resolve():
+            raise InputError(f"-o {path}: would overwrite an input")
+    if path.exists() and not force:
+        raise InputError(f"{path} already exists; use --force to overwrite it")
+    return path
+
+
+def animate(
+    person: Person,
+    driver: str | os.PathLike | int,
+    output: str | os.PathLike | None,
+    detector: LandmarkDetector,
+    options: AnimateOptions = AnimateOptions(),
+    *,
+    device=None,
+    renderer: Renderer | None = None,
+) -> AnimateStats:
+    """Render ``person`` driven by ``driver`` (a video path or a camera index) into ``output`` (an mp4; may be
+    None when previewing a live driver). See the module docstring. The output is written atomically: on an
+    error or Ctrl-C nothing is left under its name."""
+    driver = parse_driver(driver)
+    live = options.live or isinstance(driver, int)
+    if output is None and not options.preview:
+        raise InputError("nothing to do: give -o OUT.mp4 to write a video, or show the preview window")
+    if live and options.reference not in ("auto", "first"):
+        raise InputError("a live driver takes its first frame with a face as the reference; "
+                         f"--reference {options.reference} needs a driver file (without --live)")
+    renderer = renderer or Renderer.of(person, device=device)
+    compose = Compositor(person, options)
+    preview = Preview() if options.preview else None
+    try:
+        if live:
+            return _run_live(person, driver, output, detector, options, renderer, compose, preview)
+        return _run_file(person, Path(driver), output, detector, options, renderer, compose, preview)
+    finally:
+        if preview is not None:
+            preview.close()
+
+
+ENCODER_PRESET = "veryfast"  # x264: ~40% of "medium"'s CPU time (the generator needs the cores); larger files
+
+
+def _writer(output, fps: float, audio_from) -> VideoWriter | None:
+    return VideoWriter(output, fps, audio_from=audio_from, preset=ENCODER_PRESET) if output is not None else None
+
+
+def _run_file(person, driver: Path, output, detector, options, renderer, compose, preview) -> AnimateStats:
+    start = time.perf_counter()
+    track = track_video(driver, detector, crop_policy=person.crop_policy, label=f"driver {driver.name}")
+    tracked = time.perf_counter() - start
+    targets, reference = plan_targets(track, person.points[0], person.size, options)
+    if reference is not None:
+        console.debug(f"driver reference frame: {reference}")
+    with_frames = options.side_by_side or preview is not None
+    frames = _Background(_file_frames(driver, targets, person.size, track.fps, with_frames))
+    writer = _writer(output, track.fps, driver if options.audio else None)
+    stats = AnimateStats(0, 0, 0.0, track.num_valid, reference, track.fps, None, tracked)
+    with _streams(frames, writer):
+        _render_loop(frames, renderer, compose, writer, preview, options.batch_size, stats, len(track))
+    stats.seconds = time.perf_counter() - start
+    return stats
+
+
+def _run_live(person, driver, output, detector, options, renderer, compose, preview) -> AnimateStats:
+    start = time.perf_counter()
+    with VideoReader(driver) as reader:
+        live = _LiveDriver(reader, person, detector, options)
+        frames = _Background(live, depth=1 if isinstance(driver, int) else 4)
+        audio = driver if options.audio and not isinstance(driver, int) else None
+        writer = _writer(output, reader.fps, audio)
+        stats = AnimateStats(0, 0, 0.0, 0, None, reader.fps, None)
+        with _streams(frames, writer):
+            _render_loop(frames, renderer, compose, writer, preview, 1, stats, reader.num_frames,
+                         on_key=lambda key: live.motion.reset() if key == "r" else None,
+                         check=lambda: _found_a_face(live, driver, stats))
+            stats.faces, stats.reference = live.faces, live.reference
+    stats.seconds = time.perf_counter() - start
+    return stats
+
+
+@contextmanager
+def _streams(frames: _Background, writer: VideoWriter | None) -> Iterator[None]:
+    """On any error (Ctrl-C too) the output is removed, never left half-written; the producer thread is stopped
+    in any case."""
+    try:
+        yield
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    finally:
+        frames.close()
+
+
+def _found_a_face(live: "_LiveDriver", driver, stats: AnimateStats) -> None:
+    if live.faces == 0:
+        name = f"camera {driver}" if isinstance(driver, int) else str(driver)
+        raise NoFaceError(f"{name}: no face found in any of its {stats.frames} frames")
+
+
+def _batches(items: Iterable[_Frame], size: int) -> Iterator[list[_Frame]]:
+    batch: list[_Frame] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _render_loop(frames, renderer: Renderer, compose: Compositor, writer: VideoWriter | None,
+                 preview: Preview | None, batch_size: int, stats: AnimateStats, total: int | None,
+                 on_key: Callable[[str], None] = lambda key: None, check: Callable[[], None] = lambda: None) -> None:
+    """The generator runs in this thread; compositing and encoding in a writer thread (compositing here when
+    the preview shows the result, since the window belongs to this thread)."""
+
+    def write(item: tuple[_Frame, np.ndarray, np.ndarray | None]) -> None:
+        frame, face, out = item
+        out = compose(frame.driver, frame.sketch, face, frame.points) if out is None else out
+        stats.size = (out.shape[1], out.shape[0])
+        if writer is None:
+            return
+        # one frame per driver frame; a camera's dropped frames are filled by repeating, to keep real time
+        due = int(round(frame.time * stats.fps)) + 1
+        while stats.written < due:
+            writer.write(out)
+            stats.written += 1
+
+    sink = _Sink(write)
+    quit_ = False
+    with console.progress() as bar:
+        task = bar.add_task("animate", total=total)
+        try:
+            for batch in _batches(frames, batch_size):
+                faces = renderer.generate(np.stack([f.sketch for f in batch]))
+                for frame, face in zip(batch, faces):
+                    out = None
+                    if preview is not None:
+                        result = compose.result(face, frame.points)
+                        out = compose.panels(frame.driver, frame.sketch, result, frame.points)
+                        key = preview.show(np.concatenate([_fit_height(frame.driver, result.shape[0]), result], 1))
+                        quit_ = quit_ or key == "q"
+                        on_key(key)
+                    sink.put((frame, face, out))
+                    stats.frames += 1
+                bar.update(task, advance=len(batch))
+                if quit_:
+                    break
+        finally:
+            sink.close()
+        bar.update(task, total=stats.frames, completed=stats.frames)
+    check()  # before the output is moved into place
+    if writer is not None:
+        writer.close()

@@ -1,0 +1,209 @@
+"""Fine-tuning: the meta networks specialised to one person on its T shots (DESIGN section 2).
+
+Stage: few-shot use (``fsth finetune``, ``fsth animate --finetune-steps``) and evaluation. In: the meta
+checkpoint's G and D, the person's e_hat (``fsth.embed``) and their ``Shots``. Out: G' and D' (``FinetuneResult``),
+saved as a checkpoint of kind ``person``: everything ``fsth animate`` needs to render that person.
+
+As the paper does: G' starts from G with its own AdaIN coefficients psi' = P e_hat (P is no longer used), D' from
+D with w' = w0 + e_hat and b' = b (no W); then both are trained on the shots with the meta-learning losses
+without the embedding match term: G' minimises L_CNT + L_ADV (adversarial score and feature matching), D' the
+hinge loss, ``TrainConfig.d_steps_per_g_step`` D' updates per G' update, Adam with the meta-learning rates.
+The default length is ``TrainConfig.finetune_epochs`` (40) passes over the shots.
+
+Each step: a batch of shots (an endless stream of random permutations, so every epoch sees every shot once),
+x_hat = G'(y); one G' update on L_CNT + L_ADV; then the D' updates on (x, x_hat). Ctrl-C ends the loop after the
+current step and returns what it has (``interrupted``); the caller saves it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from rich.progress import TextColumn
+
+from fsth import console
+from fsth.checkpoint import Checkpoint, save_checkpoint
+from fsth.config import TrainConfig
+from fsth.errors import CheckpointError, MissingWeightsError
+from fsth.losses import discriminator_hinge_loss, generator_loss
+from fsth.models import PersonDiscriminator, PersonGenerator, person_discriminator, person_generator
+from fsth.shots import Shots
+
+
+@dataclass
+class FinetuneResult:
+    G: PersonGenerator  # G' (training mode, on the device it was trained on)
+    D: PersonDiscriminator  # D'
+    steps: int  # steps done
+    planned: int  # steps asked for
+    batch_size: int
+    content_loss: bool  # was L_CNT part of G's objective
+    losses: dict[str, float] = field(default_factory=dict)  # the last step's named terms, and "disc" for D'
+    seconds: float = 0.0
+
+    @property
+    def interrupted(self) -> bool:
+        return self.steps < self.planned
+
+
+def plan_steps(num_shots: int, batch_size: int, *, steps: int | None = None, epochs: float | None = None,
+               cfg: TrainConfig = TrainConfig()) -> int:
+    """Number of steps: ``steps`` if given, else ``epochs`` (default ``cfg.finetune_epochs``) passes over the
+    shots in batches of ``batch_size``."""
+    if steps is not None:
+        return steps
+    epochs = cfg.finetune_epochs if epochs is None else epochs
+    return max(1, math.ceil(epochs * num_shots / batch_size))
+
+
+def person_networks(
+    source: Checkpoint, e_hat: torch.Tensor | None = None, device=None
+) -> tuple[PersonGenerator, PersonDiscriminator]:
+    """G', D' to fine-tune: from a ``meta`` checkpoint and the person's e_hat (psi' = P e_hat, w' = w0 + e_hat),
+    or from a ``person`` checkpoint that holds D' (to continue fine-tuning)."""
+    if source.kind == "person":
+        if "D" not in {k.split(".")[0] for k in source.shapes}:
+            raise CheckpointError(f"{source.path}: this person checkpoint holds no discriminator D'; "
+                                  "fine-tune from the meta checkpoint instead")
+        return source.generator(device), source.discriminator(device)
+    if e_hat is None:
+        raise ValueError("fine-tuning from a meta checkpoint needs the person's e_hat")
+    return person_generator(source.generator(device), e_hat), person_discriminator(source.discriminator(device), e_hat)
+
+
+def content_networks(cfg: TrainConfig, device=None):
+    """The VGG19 / VGGFace networks of L_CNT (None when ``cfg.content_loss`` is off); a missing weights file is
+    a ``MissingWeightsError`` that also says how to fine-tune without them."""
+    from fsth.models import load_content_networks
+
+    if not cfg.content_loss:
+        return None  # the loss warns once that it has no content term
+    try:
+        return load_content_networks(cfg, device=device)
+    except MissingWeightsError as exc:
+        raise MissingWeightsError(
+            f"{exc} (--vgg19-weights / --vggface-weights); or fine-tune without the content loss: "
+            "--no-content-loss (worse likeness)"
+        ) from None
+
+
+def _batches(num_shots: int, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """Endless shot indices in batches: random permutations one after another (one per epoch)."""
+    stream = np.empty(0, int)
+    while True:
+        while len(stream) < batch_size:
+            stream = np.concatenate([stream, rng.permutation(num_shots)])
+        yield stream[:batch_size]
+        stream = stream[batch_size:]
+
+
+def finetune_step(G, D, opt_G, opt_D, x, y, cfg: TrainConfig, content_nets=None) -> dict[str, float]:
+    """One fine-tuning step on shots x, y (B, 3, S, S): a G' update on L_CNT + L_ADV, then the D' updates.
+    Returns the named loss terms (G's and ``disc``, D's hinge loss at its last update)."""
+    x_hat = G(y)  # (B, 3, S, S)
+    D.requires_grad_(False)  # G's update needs gradients through D, not for D
+    with torch.no_grad():
+        _, feats_real = D(x, y)
+    score_fake, feats_fake = D(x_hat, y)
+    terms = generator_loss(cfg, x_hat, x, score_fake, feats_fake, feats_real, content_nets)
+    opt_G.zero_grad(set_to_none=True)
+    terms["total"].backward()
+    opt_G.step()
+    D.requires_grad_(True)
+    fake = x_hat.detach()
+    for _ in range(cfg.d_steps_per_g_step):
+        score_real, _ = D(x, y)
+        score_fake, _ = D(fake, y)
+        disc = discriminator_hinge_loss(score_real, score_fake)
+        opt_D.zero_grad(set_to_none=True)
+        disc.backward()
+        opt_D.step()
+    out = {name: float(value.detach()) for name, value in terms.items()}
+    out["disc"] = float(disc.detach())
+    return out
+
+
+def finetune(
+    G: PersonGenerator,
+    D: PersonDiscriminator,
+    shots: Shots,
+    steps: int,
+    cfg: TrainConfig = TrainConfig(),
+    *,
+    content_nets=None,
+    batch_size: int = 1,
+    device=None,
+    seed: int = 0,
+    label: str = "fine-tuning",
+) -> FinetuneResult:
+    """Train G' and D' on ``shots`` for ``steps`` steps (module docstring), with a progress bar showing the
+    losses. ``content_nets`` must be given when ``cfg.content_loss`` is on (``content_networks``). Ctrl-C stops
+    after the current step; the result then has fewer ``steps`` than ``planned``."""
+    device = torch.device(device) if device is not None else next(G.parameters()).device
+    G, D = G.to(device).train(), D.to(device).train()
+    batch_size = min(batch_size, len(shots))
+    opt_G = torch.optim.Adam(G.parameters(), lr=cfg.lr_EG, betas=cfg.adam_betas)
+    opt_D = torch.optim.Adam(D.parameters(), lr=cfg.lr_D, betas=cfg.adam_betas)
+    x_all, y_all = shots.tensors(device)  # (K, 3, S, S) each
+    batches = _batches(len(shots), batch_size, np.random.default_rng(seed))
+    result = FinetuneResult(G, D, 0, steps, batch_size, cfg.content_loss)
+    start = time.perf_counter()
+    with console.progress(TextColumn("{task.fields[losses]}")) as bar:
+        task = bar.add_task(label, total=steps, losses="")
+        try:
+            for _ in range(steps):
+                idx = torch.from_numpy(next(batches)).to(device)
+                result.losses = finetune_step(G, D, opt_G, opt_D, x_all[idx], y_all[idx], cfg, content_nets)
+                result.steps += 1
+                bar.update(task, advance=1, losses=format_losses(result.losses))
+        except KeyboardInterrupt:
+            console.warn(f"{label}: interrupted after {result.steps} of {steps} steps")
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def format_losses(losses: dict[str, float]) -> str:
+    """``G 1.23 (adv .. fm ..) D 0.98`` for the progress bar."""
+    parts = " ".join(f"{k} {v:.3g}" for k, v in losses.items() if k not in ("total", "disc"))
+    return f"G {losses.get('total', float('nan')):.3g} ({parts}) D {losses.get('disc', float('nan')):.3g}"
+
+
+def save_person(
+    path: str | os.PathLike,
+    result: FinetuneResult,
+    shots: Shots,
+    e_hat: torch.Tensor,
+    source: Checkpoint,
+    cfg: TrainConfig,
+) -> Path:
+    """Write a ``person`` checkpoint: G' and D', the shots' landmarks (K, 68, 2) in crop pixels (the source face
+    for retargeting), e_hat, the crop policy and landmark backend of ``source`` (the meta or person checkpoint
+    fine-tuning started from) and how it was fine-tuned."""
+    from fsth.embed import provenance
+
+    previous = source.step if source.kind == "person" and source.step else 0
+    origin = provenance(source) if source.kind == "meta" else {
+        k: source.meta.get(k) for k in ("meta_checkpoint", "meta_fingerprint", "meta_step")
+    }
+    return save_checkpoint(
+        path,
+        "person",
+        {"G": result.G, "D": result.D, "e_hat": e_hat.float(),
+         "landmarks": torch.from_numpy(np.asarray(shots.points, np.float32))},
+        source.config,
+        step=previous + result.steps,
+        crop_policy=source.crop_policy,
+        landmark_backend=source.landmark_backend,
+        shots=list(shots.sources),
+        finetune={"steps": result.steps, "planned": result.planned, "batch_size": result.batch_size,
+                  "content_loss": result.content_loss, "lr_G": cfg.lr_EG, "lr_D": cfg.lr_D,
+                  "seconds": round(result.seconds, 1)},
+        **origin,
+    )

@@ -1,0 +1,180 @@
+"""Motion transfer: a driver's landmarks -> landmarks of the *source* face making the same motion.
+
+Stage: animate (and cross-reenactment in evaluate). In: the source's landmarks ``S`` (68, 2) in its crop's pixels
+(from its shot), the driver's landmarks ``D_t`` (68, 2) per frame in the driver's pixels, and the driver's
+reference frame ``D_ref``. Out: landmarks (68, 2) in the source crop's pixels, to draw with ``draw_sketch``.
+
+Driving a face with someone else's landmarks as they are puts the driver's face shape (jaw width, eye distance,
+nose length) into the result: the "identity gap" of DESIGN section 3, lesson 8. So by default only the driver's
+*motion* is transferred, split into a rigid part and an expression part:
+
+* rigid motion ``A_t``: the similarity transform (translation, in-plane rotation, uniform scale) that best maps
+  the driver's reference landmarks onto frame t's, fitted by least squares (Umeyama) on points that do not move
+  with expression: the eye corners and the nose (ridge and base). Blinks, speech, smiles and raised brows leave
+  them in place, so ``A_t`` is the head's motion: moving, tilting (roll), coming closer;
+* expression ``e_t = A_t^-1(D_t) - D_ref``: what is left in the reference's own frame once the head motion is
+  undone: the mouth opening, blinks, brows, and the apparent deformation that turning the head (yaw, pitch)
+  gives a 2-D outline;
+* both are carried over to the source through ``B``, the similarity that best maps the driver's reference onto
+  the source (same rigid points): the expression is rotated and scaled into the source's frame and added to
+  the source's own landmarks, and the head motion is conjugated (``B A_t B^-1``) so that the driver turning 10
+  degrees turns the source 10 degrees about its own face, and a step of half a face to the left moves the
+  source half of *its* face to the left:
+
+      out_t = (B A_t B^-1) (S + L_B e_t)        L_B = B's linear part (rotation x scale)
+
+At the reference frame the result is exactly ``S``; when the driver is the source (``D_ref = S``) it is exactly
+``D_t``. ``head_motion=False`` leaves out the conjugated head motion: expression only, the head stays put.
+Distances that expression does not change (between the eyes, across the face) stay the source's, times the head's
+scale change. ``absolute`` mode skips all of this (the caller maps the driver's landmarks into its own
+crop, as the networks were trained).
+
+The driver's reference frame: by default, for a driver file, the frame whose expression is closest to the
+source's (``choose_reference``, on scale-free measures: mouth opening and width, eye opening, brow height), so
+that a source photographed with an open mouth closes it when the driver closes theirs; for a live camera, the
+first frame with a face (``MotionTransfer.reset`` takes a new one). ``MotionTransfer`` is the per-frame, causal
+wrapper that also repeats the last good landmarks when the driver's face is lost.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Points that expression does not move: eye corners (36, 39, 42, 45) and the nose (ridge 27-30, base 31-35).
+RIGID_POINTS = np.array([36, 39, 42, 45, 27, 28, 29, 30, 31, 32, 33, 34, 35])
+
+
+def similarity_fit(
+    src: np.ndarray, dst: np.ndarray, points: np.ndarray = RIGID_POINTS
+) -> tuple[np.ndarray, np.ndarray]:
+    """The similarity ``x -> L x + t`` that best maps ``src[points]`` onto ``dst[points]`` (least squares).
+
+    ``src``, ``dst``: (..., 68, 2). Returns ``L`` (..., 2, 2) (rotation times scale, no reflection) and ``t``
+    (..., 2). Umeyama's closed form in 2-D: with centred points a (src) and b (dst), the best ``L`` is
+    ``[[p, -q], [q, p]]`` with ``p = sum(a . b) / sum|a|^2`` and ``q = sum(a x b) / sum|a|^2``.
+    """
+    a = np.asarray(src, np.float64)[..., points, :]
+    b = np.asarray(dst, np.float64)[..., points, :]
+    ca, cb = a.mean(axis=-2), b.mean(axis=-2)
+    a, b = a - ca[..., None, :], b - cb[..., None, :]
+    norm = np.maximum((a * a).sum(axis=(-2, -1)), 1e-12)
+    p = (a * b).sum(axis=(-2, -1)) / norm
+    q = (a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]).sum(axis=-1) / norm
+    L = np.stack([np.stack([p, -q], -1), np.stack([q, p], -1)], -2)  # (..., 2, 2)
+    t = cb - np.einsum("...ij,...j->...i", L, ca)
+    return L, t
+
+
+def apply_similarity(L: np.ndarray, t: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """``L x + t`` for points (..., 68, 2) with ``L`` (..., 2, 2), ``t`` (..., 2)."""
+    return np.einsum("...ij,...nj->...ni", L, points) + t[..., None, :]
+
+
+def invert_similarity(L: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    Li = np.linalg.inv(L)
+    return Li, -np.einsum("...ij,...j->...i", Li, t)
+
+
+def retarget(
+    source: np.ndarray, driver: np.ndarray, driver_reference: np.ndarray, *, head_motion: bool = True
+) -> np.ndarray:
+    """The source's landmarks making the driver's motion since its reference frame (module docstring).
+
+    ``source`` (68, 2) in the source crop's pixels; ``driver`` (..., 68, 2) and ``driver_reference`` (68, 2) in
+    the driver's pixels. Returns (..., 68, 2) float32 in the source crop's pixels. ``head_motion=False`` transfers
+    the expression only: the source's head keeps its place, size and tilt (for pasting back into a still photo).
+    """
+    S = np.asarray(source, np.float64)
+    D = np.asarray(driver, np.float64)
+    R = np.asarray(driver_reference, np.float64)
+    A_L, A_t = similarity_fit(np.broadcast_to(R, D.shape), D)  # driver reference -> frame t (head motion)
+    Ai_L, Ai_t = invert_similarity(A_L, A_t)
+    expression = apply_similarity(Ai_L, Ai_t, D) - R  # (..., 68, 2) in the reference's pixels
+    B_L, B_t = similarity_fit(R, S)  # driver reference -> source
+    Bi_L, Bi_t = invert_similarity(B_L, B_t)
+    posed = S + np.einsum("ij,...nj->...ni", B_L, expression)  # source with the driver's expression
+    if not head_motion:
+        return posed.astype(np.float32)
+    # conjugated head motion B A_t B^-1: linear part B_L A_L B_L^-1, translation B_L (A_L Bi_t + A_t) + B_t
+    M_L = np.einsum("ij,...jk,kl->...il", B_L, A_L, Bi_L)
+    M_t = np.einsum("ij,...j->...i", B_L, np.einsum("...ij,j->...i", A_L, Bi_t) + A_t) + B_t
+    return apply_similarity(M_L, M_t, posed).astype(np.float32)
+
+
+# -- the driver's reference frame -----------------------------------------------------------------------
+
+
+def _dist(points: np.ndarray, i: int, j: int) -> np.ndarray:
+    return np.linalg.norm(points[..., i, :] - points[..., j, :], axis=-1)
+
+
+def expression_features(points: np.ndarray) -> np.ndarray:
+    """Scale-free measures of expression (..., 5) of landmarks (..., 68, 2), each in units of the eye distance:
+    inner-lip opening, mouth width, right and left eye opening, brow height above the eyes."""
+    P = np.asarray(points, np.float64)
+    eye_dist = np.maximum(_dist(P, 36, 45), 1e-6)
+    mouth_open = (_dist(P, 61, 67) + _dist(P, 62, 66) + _dist(P, 63, 65)) / 3
+    mouth_width = _dist(P, 48, 54)
+    right_eye = (_dist(P, 37, 41) + _dist(P, 38, 40)) / 2
+    left_eye = (_dist(P, 43, 47) + _dist(P, 44, 46)) / 2
+    brows = np.linalg.norm(P[..., 17:27, :].mean(-2) - P[..., 36:48, :].mean(-2), axis=-1)
+    return np.stack([mouth_open, mouth_width, right_eye, left_eye, brows], -1) / eye_dist[..., None]
+
+
+# Weights of the features when matching expressions: mouth opening matters most (it is the largest motion
+# and the one a viewer notices), eyes next (a source with closed eyes should not be matched to open ones).
+_FEATURE_WEIGHTS = np.array([3.0, 1.0, 2.0, 2.0, 1.0])
+
+
+def choose_reference(driver: np.ndarray, valid: np.ndarray, source: np.ndarray) -> int:
+    """Index of the valid driver frame (of (N, 68, 2)) whose expression is closest to the source's (68, 2)."""
+    valid = np.asarray(valid, bool)
+    if not valid.any():
+        raise ValueError("no valid driver frame to take as the reference")
+    idx = np.flatnonzero(valid)
+    diff = expression_features(np.asarray(driver)[idx]) - expression_features(source)
+    return int(idx[np.argmin((diff * diff * _FEATURE_WEIGHTS).sum(-1))])
+
+
+# -- frame by frame ----------------------------------------------------------------------------------------
+
+
+class MotionTransfer:
+    """Per-frame motion transfer for a stream of driver landmarks (causal: works on a live camera).
+
+    ``update(points)`` takes the driver's landmarks of the next frame (68, 2), or None when it has no face, and
+    returns the landmarks to render in the source crop's pixels (68, 2). Without a face, the last good result
+    is repeated (the source's own landmarks before the first face). ``reference`` fixes the driver's reference
+    frame; None takes the first frame with a face (``reset()`` forgets it, so the next face becomes the new
+    reference). ``absolute=True`` passes the driver's landmarks through unchanged (the caller has mapped them
+    into the crop); ``head_motion=False`` transfers the expression only (``retarget``).
+    """
+
+    def __init__(
+        self,
+        source: np.ndarray,
+        reference: np.ndarray | None = None,
+        *,
+        absolute: bool = False,
+        head_motion: bool = True,
+    ):
+        self.source = np.asarray(source, np.float32)
+        self.reference = None if reference is None else np.asarray(reference, np.float32)
+        self.absolute = absolute
+        self.head_motion = head_motion
+        self.last = self.source.copy()
+
+    def reset(self) -> None:
+        """Take the next frame with a face as the driver's new reference (a live user's "this is neutral")."""
+        self.reference = None
+
+    def update(self, points: np.ndarray | None) -> np.ndarray:
+        if points is None or not np.isfinite(points).all():
+            return self.last
+        if self.absolute:
+            self.last = np.asarray(points, np.float32)
+            return self.last
+        if self.reference is None:
+            self.reference = np.asarray(points, np.float32)
+        self.last = retarget(self.source, points, self.reference, head_motion=self.head_motion)
+        return self.last

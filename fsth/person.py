@@ -1,0 +1,164 @@
+"""A person ready to render: whatever SOURCE names, turned into a generator for that person and their face shape.
+
+Stage: few-shot use (``fsth animate``) and evaluation; the thin layer between the networks (``fsth.models``) and
+the pipeline (``fsth.animate``). In: SOURCE, one of
+
+* photos (a file, several, a directory) or a video: shots at the meta checkpoint's crop and size, embedded on the
+  fly (``fsth.embed``: feed-forward), optionally fine-tuned first (``fsth.finetune``);
+* an ``embedding`` file (``fsth embed``): its e_hat with the meta checkpoint's generator;
+* a ``person`` file (``fsth finetune``): its own G'.
+
+Out: ``Person``: the generator (training form; ``fsth.animate.Renderer`` makes the fast form), the person's
+landmarks in crop pixels (the face that retargeting keeps), the crop policy and model config every later step must
+use (DESIGN lesson 2), and for a photo source the photo and its crop box (for pasting the face back).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from fsth import console
+from fsth.checkpoint import Checkpoint, find_meta_checkpoint, load_checkpoint, read_header
+from fsth.config import ModelConfig, TrainConfig
+from fsth.errors import CheckpointError, InputError
+from fsth.landmarks.crop import CropPolicy
+from fsth.landmarks.detectors import LandmarkDetector, find_fan_weights, make_detector
+from fsth.video import is_image
+
+CHECKPOINT_SUFFIX = ".safetensors"
+
+
+@dataclass
+class Person:
+    generator: torch.nn.Module  # a meta Generator (with e_hat) or a fine-tuned PersonGenerator
+    e_hat: torch.Tensor | None  # (D,) for a meta Generator; None for a PersonGenerator
+    config: ModelConfig
+    crop_policy: CropPolicy
+    landmark_backend: str | None  # the backend the meta model was trained on
+    points: np.ndarray  # (K, 68, 2) float32: the shots' landmarks in crop pixels; points[0] is the face to drive
+    name: str  # for messages
+    photo: Path | None = None  # the source photo (the first one), for --paste-back
+    box: np.ndarray | None = None  # its crop box [x0, y0, x1, y1] in photo pixels
+
+    @property
+    def size(self) -> int:
+        return self.config.image_size
+
+
+def crop_policy_of(ckpt: Checkpoint) -> CropPolicy:
+    """The crop policy stored in a checkpoint (the default one, said on stderr, when it stores none)."""
+    if not ckpt.crop_policy:
+        console.debug(f"{ckpt.path}: no crop policy stored; using the default {CropPolicy()}")
+        return CropPolicy()
+    return CropPolicy.from_dict(ckpt.crop_policy)
+
+
+def detector_for(trained_with: str | None, backend: str | None = None, fan_weights=None) -> LandmarkDetector:
+    """The landmark detector to use with a model trained on ``trained_with``'s landmarks ("fan", "dlib" or None).
+
+    ``backend`` overrides. A FAN model without FAN weights on disk falls back to dlib with a warning (its points
+    differ slightly from FAN's, which the model may show).
+    """
+    if backend is not None and backend != "auto":
+        return make_detector(backend, fan_weights)
+    if trained_with == "fan" and find_fan_weights(fan_weights)[0] is None:
+        console.warn(
+            "the model was trained on FAN landmarks, but FAN's weights are not on disk: using dlib's landmarks, "
+            "which differ slightly (--backend fan downloads FAN's weights, --fan-weights uses a local copy)"
+        )
+        return make_detector("dlib")
+    if trained_with in ("fan", "dlib"):
+        return make_detector(trained_with, fan_weights)
+    return make_detector("auto", fan_weights)
+
+
+def checkpoint_kind(path: str | os.PathLike) -> str:
+    """The kind stored in a checkpoint's header ("" if none), without reading its tensors."""
+    metadata, _ = read_header(path)
+    return metadata.get("kind", "")
+
+
+def is_checkpoint(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() == CHECKPOINT_SUFFIX
+
+
+def load_meta(checkpoint: str | os.PathLike | None, only: Sequence[str] | None = None) -> Checkpoint:
+    """The meta checkpoint (``--checkpoint``, ``$FSTH_CHECKPOINT`` or the default location)."""
+    return load_checkpoint(find_meta_checkpoint(checkpoint), "meta", only=only)
+
+
+def person_from_file(path: str | os.PathLike, checkpoint: str | os.PathLike | None = None) -> Person:
+    """A person from an ``embedding`` file (with the meta checkpoint's generator) or a ``person`` file."""
+    ckpt = load_checkpoint(path, ("embedding", "person"))
+    points = ckpt.landmarks.numpy().astype(np.float32)
+    if ckpt.kind == "person":
+        return Person(ckpt.generator(), None, ckpt.config, crop_policy_of(ckpt), ckpt.landmark_backend, points,
+                      Path(path).name)
+    from fsth.embed import check_provenance
+
+    meta = load_meta(checkpoint, only=("G",))
+    if meta.config != ckpt.config:
+        raise CheckpointError(f"{path}: made for another model configuration than meta checkpoint {meta.path}")
+    if crop_policy_of(meta) != crop_policy_of(ckpt):
+        raise CheckpointError(f"{path}: made with another crop policy than meta checkpoint {meta.path}")
+    check_provenance(ckpt, meta)
+    return Person(meta.generator(), ckpt.e_hat.float(), meta.config, crop_policy_of(meta), meta.landmark_backend,
+                  points, Path(path).name)
+
+
+def person_from_shots(
+    paths: Sequence[str | os.PathLike],
+    checkpoint: str | os.PathLike | None = None,
+    *,
+    detector: LandmarkDetector | None = None,
+    k: int | None = None,
+    finetune_steps: int = 0,
+    train_cfg: TrainConfig = TrainConfig(),
+    batch_size: int = 1,
+    device=None,
+) -> Person:
+    """A person from photos or a video: shots -> e_hat (feed-forward), then ``finetune_steps`` of fine-tuning."""
+    from fsth.embed import embed
+    from fsth.shots import load_shots
+
+    meta = load_meta(checkpoint, only=None if finetune_steps else ("E", "G"))
+    policy = crop_policy_of(meta)
+    detector = detector or detector_for(meta.landmark_backend)
+    shots = load_shots(paths, detector, meta.config.image_size, policy, k)
+    e_hat = embed(meta.embedder(), shots, device)
+    console.debug(f"e_hat of {len(shots)} shot(s): norm {float(e_hat.norm()):.3g}")
+    generator, person_e_hat = meta.generator(), e_hat
+    if finetune_steps:
+        from fsth.finetune import content_networks, finetune, person_networks
+
+        G, D = person_networks(meta, e_hat, device)
+        nets = content_networks(train_cfg, device)
+        result = finetune(G, D, shots, finetune_steps, train_cfg, content_nets=nets, batch_size=batch_size,
+                          device=device)
+        generator, person_e_hat = result.G.cpu().eval(), None
+    first = Path(shots.sources[0])
+    photo = first if is_image(first) else None
+    return Person(generator, person_e_hat, meta.config, policy, meta.landmark_backend, shots.points,
+                  first.name, photo, shots.boxes[0] if photo else None)
+
+
+def load_person(
+    source: Sequence[str | os.PathLike] | str | os.PathLike,
+    checkpoint: str | os.PathLike | None = None,
+    **options,
+) -> Person:
+    """A person from SOURCE: an ``embedding`` or ``person`` file, or photos / a directory / a video (``options``
+    go to ``person_from_shots``)."""
+    paths = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    if len(paths) == 1 and is_checkpoint(paths[0]):
+        if options.get("finetune_steps"):
+            raise InputError(f"{paths[0]}: --finetune-steps fine-tunes on photos; give the photos as SOURCE "
+                             "(or fine-tune with `fsth finetune`)")
+        return person_from_file(paths[0], checkpoint)
+    return person_from_shots(paths, checkpoint, **options)

@@ -1,0 +1,170 @@
+"""Shots: the K photos or frames of one person, as the networks see them.
+
+Stage: few-shot use (embed, finetune, animate) and evaluation. In: photos (files or directories of them) or one
+video, a landmark detector, the model's crop policy and image size (both from the checkpoint: DESIGN lesson 2).
+Out: ``Shots``: per shot the face crop x, its landmark image y, the landmarks in crop pixels, the crop box in
+source pixels and where it came from.
+
+* a photo is one shot: its largest face, cropped with the policy's box for that face (``track_image``; a photo
+  without a face is a ``NoFaceError`` naming it);
+* a video gives K shots (``k``, default 8: the K of meta-learning) spread evenly over its frames with a face,
+  cropped with the video's smoothed boxes, as the training data is (``track_video``).
+
+``shots_from_frames`` builds ``Shots`` from frames and landmarks the caller already has (evaluation takes its
+shots from tracked videos). Every crop goes through ``face_pair``, the one meeting point of crop and sketch.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from fsth import console
+from fsth.errors import InputError
+from fsth.landmarks.crop import CropPolicy
+from fsth.landmarks.detectors import LandmarkDetector
+from fsth.landmarks.pair import face_pair
+from fsth.landmarks.tracker import track_image, track_video
+from fsth.video import VideoReader, expand_inputs, is_image, is_video, read_image
+
+DEFAULT_VIDEO_SHOTS = 8  # K frames taken from a video when no k is given (the K of meta-learning)
+
+
+@dataclass
+class Shots:
+    """K shots of one person at model size."""
+
+    crops: np.ndarray  # (K, S, S, 3) uint8 RGB: the frames x as the networks see them
+    sketches: np.ndarray  # (K, S, S, 3) uint8 RGB: their landmark images y
+    points: np.ndarray  # (K, 68, 2) float32: the landmarks in crop pixels
+    boxes: np.ndarray  # (K, 4) float32: the crop boxes [x0, y0, x1, y1] in source pixels
+    sources: list[str]  # per shot: the photo's path, or "video.mp4#frame" for a video frame
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    @property
+    def size(self) -> int:
+        return int(self.crops.shape[1])
+
+    def select(self, index) -> "Shots":
+        """The shots at ``index``: a slice or an array of indices."""
+        picked = np.arange(len(self))[index]
+        return Shots(self.crops[picked], self.sketches[picked], self.points[picked], self.boxes[picked],
+                     [self.sources[i] for i in np.atleast_1d(picked)])
+
+    def tensors(self, device=None):
+        """x, y as (K, 3, S, S) float tensors in [-1, 1] (``images_to_tensor``)."""
+        from fsth.models import images_to_tensor
+
+        return images_to_tensor(self.crops, device), images_to_tensor(self.sketches, device)
+
+
+def spread(n: int, k: int) -> np.ndarray:
+    """``k`` indices spread evenly over ``range(n)`` (the centres of k equal parts; all of them if k >= n)."""
+    if k >= n:
+        return np.arange(n)
+    return np.floor((np.arange(k) + 0.5) * n / k).astype(int)
+
+
+def shots_from_frames(
+    frames: Sequence[np.ndarray],
+    landmarks: np.ndarray,
+    size: int,
+    policy: CropPolicy,
+    boxes: np.ndarray | None = None,
+    sources: Sequence[str] | None = None,
+) -> Shots:
+    """Shots from frames (H, W, 3) uint8 and their landmarks (K, 68, 2) in frame pixels.
+
+    ``boxes`` (K, 4): crop boxes to use (e.g. a track's smoothed boxes); default: the policy's box of each frame.
+    """
+    if len(frames) == 0:
+        raise InputError("no shots given")
+    pairs = [
+        face_pair(frame, landmarks[i], size, policy, None if boxes is None else boxes[i])
+        for i, frame in enumerate(frames)
+    ]
+    return Shots(
+        crops=np.stack([p.crop for p in pairs]),
+        sketches=np.stack([p.sketch for p in pairs]),
+        points=np.stack([p.points for p in pairs]).astype(np.float32),
+        boxes=np.stack([p.box for p in pairs]).astype(np.float32),
+        sources=list(sources) if sources is not None else [f"shot {i}" for i in range(len(pairs))],
+    )
+
+
+def shot_files(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], Path | None]:
+    """(photos, video) named by ``paths``: files and directories of photos, or exactly one video."""
+    files = expand_inputs(paths)
+    for f in files:
+        if not f.exists():
+            raise InputError(f"{f}: no such file")
+    photos = [f for f in files if is_image(f)]
+    videos = [f for f in files if is_video(f)]
+    others = [f for f in files if f not in photos and f not in videos]
+    if others:
+        raise InputError(f"{others[0]}: not a photo or video (by its extension)")
+    if videos and (photos or len(videos) > 1):
+        what = f"{videos[0]} and {(photos or videos[1:])[0]}"
+        raise InputError(f"shots are photos or one video, not both or several videos ({what})")
+    if not files:
+        raise InputError("no shots given")
+    return photos, videos[0] if videos else None
+
+
+def load_shots(
+    paths: Sequence[str | os.PathLike],
+    detector: LandmarkDetector,
+    size: int,
+    policy: CropPolicy,
+    k: int | None = None,
+) -> Shots:
+    """The shots named by ``paths`` (photos, directories of photos, or one video) at ``size`` x ``size``.
+
+    ``k``: how many. Photos: all of them by default, else ``k`` spread over them (in path order). A video:
+    ``k`` frames (default 8) spread over the frames where a face was found.
+    """
+    if k is not None and k < 1:
+        raise InputError(f"the number of shots must be at least 1, not {k}")
+    photos, video = shot_files(paths)
+    if video is not None:
+        return _video_shots(video, detector, size, policy, k or DEFAULT_VIDEO_SHOTS)
+    if k is not None and k < len(photos):
+        photos = [photos[i] for i in spread(len(photos), k)]
+    images, points, boxes = [], [], []
+    for path in photos:
+        image = read_image(path)
+        track = track_image(path, detector, crop_policy=policy, image=image)
+        images.append(image)
+        points.append(track.landmarks[0])
+        boxes.append(track.boxes[0])
+    console.debug(f"shots: {len(photos)} photo(s) at {size}x{size}")
+    return shots_from_frames(images, np.stack(points), size, policy, np.stack(boxes), [str(p) for p in photos])
+
+
+def _video_shots(path: Path, detector: LandmarkDetector, size: int, policy: CropPolicy, k: int) -> Shots:
+    """``k`` frames with a face, spread over the video; crops with the video's smoothed boxes."""
+    track = track_video(path, detector, crop_policy=policy, label=f"shots from {path.name}")
+    valid = np.flatnonzero(track.valid)
+    chosen = valid[spread(len(valid), k)]
+    if len(chosen) < k:
+        console.warn(f"{path}: only {len(chosen)} frames with a face; using all of them as shots instead of {k}")
+    wanted = set(chosen.tolist())
+    frames = {}
+    with VideoReader(path, strict=False) as video:
+        for i, frame in enumerate(video):
+            if i in wanted:
+                frames[i] = frame
+            if len(frames) == len(wanted):
+                break
+    chosen = np.array([i for i in chosen if i in frames], int)
+    return shots_from_frames(
+        [frames[i] for i in chosen], track.landmarks[chosen], size, policy, track.boxes[chosen],
+        [f"{path}#{i}" for i in chosen],
+    )  # fmt: skip
+

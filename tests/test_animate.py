@@ -1,0 +1,107 @@
+"""The animate pipeline's parts: targets for every driver frame, paste-back, the live camera's timing."""
+
+import time
+
+import numpy as np
+import pytest
+
+from conftest import PORTRAIT
+
+
+@pytest.fixture(scope="module")
+def portrait_shot(dlib_detector):
+    from fsth.landmarks import CropPolicy
+    from fsth.shots import load_shots
+
+    return load_shots([PORTRAIT], dlib_detector, 256, CropPolicy())
+
+
+def test_frames_without_a_face_repeat_the_last_good_landmarks(talk_track, portrait_shot):
+    from dataclasses import replace
+
+    from fsth.animate import AnimateOptions, plan_targets
+
+    track = replace(talk_track, landmarks=talk_track.landmarks.copy(), valid=talk_track.valid.copy())
+    track.valid[[0, 1, 30, 31, 32]] = False  # the face is lost at the start and in the middle
+    track.landmarks[~track.valid] = np.nan
+    source = portrait_shot.points[0]
+    targets, ref = plan_targets(track, source, 256, AnimateOptions(reference="first"))
+    assert ref == 2 and np.isfinite(targets).all()
+    np.testing.assert_array_equal(targets[0], source)  # before the first face: the source at rest
+    np.testing.assert_allclose(targets[2], source, atol=1e-3)  # the reference frame: the source as it is
+    for i in (30, 31, 32):
+        np.testing.assert_array_equal(targets[i], targets[29])
+    absolute, ref = plan_targets(track, source, 256, AnimateOptions(absolute=True))
+    assert ref is None
+    np.testing.assert_array_equal(absolute[0], absolute[2])
+    with pytest.raises(Exception, match="no face in frame 30"):
+        plan_targets(track, source, 256, AnimateOptions(reference=30))
+
+
+def test_paste_back_changes_only_the_face(portrait_shot):
+    from fsth.animate import face_mask, paste_back
+    from fsth.video import read_image
+
+    photo = read_image(PORTRAIT)
+    points, box = portrait_shot.points[0], portrait_shot.boxes[0]
+    mask = face_mask([points], 256)
+    nose = np.round(points[30]).astype(int)
+    assert mask[nose[1], nose[0]] == pytest.approx(1.0) and mask[5, 5] == 0.0 and mask.max() <= 1.0
+    grey = np.full((256, 256, 3), 128, np.uint8)
+    out = paste_back(photo, grey, box, mask)
+    assert out.shape == photo.shape
+    x0, y0, x1, y1 = np.round(box).astype(int)
+    outside = np.ones(photo.shape[:2], bool)
+    outside[max(y0, 0):y1 + 1, max(x0, 0):x1 + 1] = False
+    np.testing.assert_array_equal(out[outside], photo[outside])  # untouched outside the crop box
+    nose_in_photo = np.round(box[:2] + points[30] * (box[2] - box[0]) / 256).astype(int)
+    np.testing.assert_array_equal(out[nose_in_photo[1], nose_in_photo[0]], [128, 128, 128])  # the face replaced
+
+
+def test_a_camera_recording_keeps_real_time(tmp_path):
+    """Frames that came while the generator was busy are dropped; the recording repeats frames to keep time."""
+    from fsth.animate import AnimateStats, _Frame, _newest, _render_loop
+    from fsth.video import VideoReader, VideoWriter
+
+    def camera():  # 30 frames at 100 frames/s
+        for i in range(30):
+            time.sleep(0.01)
+            yield np.full((8, 8, 3), i, np.uint8)
+
+    seen = []
+    for frame, t in _newest(camera()):
+        seen.append((int(frame[0, 0, 0]), t))
+        time.sleep(0.035)  # a slow generator
+    indices, times = zip(*seen)
+    assert 3 <= len(seen) < 20 and list(indices) == sorted(indices) and list(times) == sorted(times)
+
+    class Renderer:
+        def generate(self, sketches):
+            return sketches
+
+    sketch = np.zeros((16, 16, 3), np.uint8)
+    frames = [_Frame(i, t, None, None, sketch) for i, t in enumerate((0.0, 0.1, 0.25))]  # captured at 0, 0.1, 0.25 s
+    stats = AnimateStats(0, 0, 0.0, 0, None, 20.0, None)
+    writer = VideoWriter(tmp_path / "rec.mp4", 20.0)
+    _render_loop(iter(frames), Renderer(), lambda driver, sk, face, points: face, writer, None, 1, stats, None)
+    assert (stats.frames, stats.written) == (3, 6)  # 0.25 s at 20 frames/s: frames 0..5
+    with VideoReader(tmp_path / "rec.mp4") as video:
+        assert sum(1 for _ in video) == 6
+
+
+def test_outputs_and_drivers_are_checked_before_any_work(tmp_path, monkeypatch):
+    from fsth.animate import check_output, parse_driver
+    from fsth.errors import InputError
+
+    assert parse_driver("0") == 0 and parse_driver(1) == 1 and parse_driver("clip.mp4") == "clip.mp4"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "3").write_bytes(b"")
+    assert parse_driver("3") == "3"  # an existing file named like a number is a file
+    with pytest.raises(InputError, match="name it .mp4"):
+        check_output(tmp_path / "out.avi")
+    (tmp_path / "in.mp4").write_bytes(b"x")
+    with pytest.raises(InputError, match="would overwrite an input"):
+        check_output(tmp_path / "in.mp4", force=True, inputs=["in.mp4"])
+    with pytest.raises(InputError, match="already exists"):
+        check_output(tmp_path / "in.mp4")
+    assert check_output(tmp_path / "new.mp4") == tmp_path / "new.mp4"

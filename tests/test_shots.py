@@ -1,0 +1,72 @@
+"""Shots: photos and video frames -> crops and landmark images at model size, with the one crop policy."""
+
+import numpy as np
+import pytest
+
+from conftest import ASSETS, PORTRAIT, PORTRAIT_RGBA, TALK
+
+
+@pytest.fixture(scope="module")
+def policy():
+    from fsth.landmarks import CropPolicy
+
+    return CropPolicy()
+
+
+def test_photos_become_one_shot_each(dlib_detector, policy):
+    from fsth.landmarks import face_pair, track_image
+    from fsth.shots import load_shots
+    from fsth.video import read_image
+
+    shots = load_shots([PORTRAIT, PORTRAIT_RGBA], dlib_detector, 64, policy)
+    assert len(shots) == 2 and shots.size == 64
+    assert shots.crops.shape == shots.sketches.shape == (2, 64, 64, 3) and shots.crops.dtype == np.uint8
+    assert shots.points.shape == (2, 68, 2) and shots.sources == [str(PORTRAIT), str(PORTRAIT_RGBA)]
+    assert ((shots.points > 0) & (shots.points < 64)).all()  # the whole face inside its crop
+    # exactly what face_pair makes of the photo with its policy box: the one crop for every stage
+    track = track_image(PORTRAIT, dlib_detector, crop_policy=policy)
+    pair = face_pair(read_image(PORTRAIT), track.landmarks[0], 64, policy)
+    np.testing.assert_array_equal(shots.crops[0], pair.crop)
+    np.testing.assert_array_equal(shots.sketches[0], pair.sketch)
+    x, y = shots.tensors()
+    assert x.shape == y.shape == (2, 3, 64, 64) and float(x.min()) >= -1 and float(x.max()) <= 1
+
+
+def test_a_directory_of_photos_and_k(dlib_detector, policy, tmp_path):
+    import shutil
+
+    from fsth.shots import load_shots
+
+    for name in ("a.jpg", "b.jpg", "c.png"):
+        shutil.copy(PORTRAIT if name != "c.png" else PORTRAIT_RGBA, tmp_path / name)
+    assert len(load_shots([tmp_path], dlib_detector, 64, policy)) == 3
+    two = load_shots([tmp_path], dlib_detector, 64, policy, k=2)
+    assert [s.rsplit("/", 1)[-1] for s in two.sources] == ["a.jpg", "c.png"]  # spread over the three
+
+
+def test_a_video_gives_k_frames_spread_over_it(dlib_detector, policy, talk_track, talk_frames):
+    from fsth.landmarks import face_pair
+    from fsth.shots import load_shots, spread
+
+    shots = load_shots([TALK], dlib_detector, 64, policy, k=4)
+    assert list(spread(60, 4)) == [7, 22, 37, 52]
+    assert shots.sources == [f"{TALK}#{i}" for i in (7, 22, 37, 52)]
+    pair = face_pair(talk_frames[22], talk_track.landmarks[22], 64, policy, talk_track.boxes[22])
+    np.testing.assert_array_equal(shots.crops[1], pair.crop)  # the video's smoothed box, as in training
+
+
+def test_shots_errors_name_the_problem(dlib_detector, policy, no_face_image, tmp_path):
+    from fsth.errors import InputError, NoFaceError
+    from fsth.shots import load_shots
+
+    with pytest.raises(NoFaceError, match="wall.png: no face found"):
+        load_shots([PORTRAIT, no_face_image], dlib_detector, 64, policy)
+    with pytest.raises(InputError, match="photos or one video"):
+        load_shots([PORTRAIT, TALK], dlib_detector, 64, policy)
+    with pytest.raises(InputError, match="missing.jpg: no such file"):
+        load_shots([tmp_path / "missing.jpg"], dlib_detector, 64, policy)
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(InputError, match="not a photo or video"):
+        load_shots([tmp_path / "notes.txt"], dlib_detector, 64, policy)
+    with pytest.raises(InputError, match="at least 1"):
+        load_shots([ASSETS / "portrait.jpg"], dlib_detector, 64, policy, k=0)
