@@ -466,6 +466,11 @@ class VideoWriter:
     it was. h264 in yuv420p needs even dimensions: an odd width or height is padded by one row/column that
     repeats the last one. ``audio_from``'s first audio track is muxed in (cut to the video's length, or padded
     with silence up to it) when it has one; otherwise the output has no audio. Every frame written is in the file.
+
+    With audio, frames are encoded to a video-only temp file and the audio is muxed in by ``close()``, when the
+    number of frames is known, so the file lasts exactly ``frames_written / fps``: muxing while streaming with
+    ``-shortest`` let padded audio run up to ~2 s past the last frame when the encoder was starved of CPU (a
+    frozen last frame in players).
     """
 
     def __init__(
@@ -488,6 +493,7 @@ class VideoWriter:
         fd, tmp = temp_beside(self.path)
         os.close(fd)
         self._tmp = Path(tmp)
+        self._video_tmp: Path | None = None  # video-only temp file when audio is muxed in at close()
         self._proc = None
         self._stderr: _StderrCollector | None = None
         self.size: tuple[int, int] | None = None  # (w, h) of the frames given
@@ -503,14 +509,13 @@ class VideoWriter:
             ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{out_w}x{out_h}", "-r", f"{self.fps:.6g}", "-i", "-",
         ]  # fmt: skip
-        with_audio = self.audio_from is not None and probe_video(self.audio_from).has_audio
-        if with_audio:
-            cmd += ["-i", str(self.audio_from), "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "160k"]
-            # the video decides the length: a shorter audio track is padded with silence (plain -shortest would
-            # drop the last video frames when the audio ends a few ms early), a longer one is cut
-            cmd += ["-af", "apad", "-shortest"]
+        target = self._tmp
+        if self.audio_from is not None and probe_video(self.audio_from).has_audio:
+            fd, tmp = temp_beside(self.path)
+            os.close(fd)
+            self._video_tmp = target = Path(tmp)
         cmd += ["-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf), "-pix_fmt", "yuv420p"]
-        cmd += ["-movflags", "+faststart", "-f", "mp4", str(self._tmp)]
+        cmd += ["-movflags", "+faststart", "-f", "mp4", str(target)]
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._stderr = _StderrCollector(self._proc.stderr)
 
@@ -549,9 +554,32 @@ class VideoWriter:
         self._stderr.join(timeout=10)
         self._closed = True
         if rc != 0:
-            self._tmp.unlink(missing_ok=True)
+            self._remove_temps()
             raise FsthError(f"{self.path}: video encoder failed: {_last_error(self._stderr.text)}")
+        if self._video_tmp is not None:
+            self._mux_audio()
         os.replace(self._tmp, self.path)
+
+    def _mux_audio(self) -> None:
+        """Copy the encoded video and add ``audio_from``'s audio, padded with silence or cut to the video's length."""
+        duration = self.frames_written / self.fps
+        cmd = [
+            ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+            "-i", str(self._video_tmp), "-i", str(self.audio_from), "-map", "0:v:0", "-map", "1:a:0",
+            "-c:v", "copy", "-c:a", "aac", "-b:a", "160k", "-af", "apad", "-t", f"{duration:.6f}",
+            "-movflags", "+faststart", "-f", "mp4", str(self._tmp),
+        ]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True)
+        self._video_tmp.unlink(missing_ok=True)
+        if proc.returncode != 0:
+            self._tmp.unlink(missing_ok=True)
+            text = proc.stderr.decode("utf-8", "replace")
+            raise FsthError(f"{self.path}: adding the audio of {self.audio_from} failed: {_last_error(text)}")
+
+    def _remove_temps(self) -> None:
+        self._tmp.unlink(missing_ok=True)
+        if self._video_tmp is not None:
+            self._video_tmp.unlink(missing_ok=True)
 
     def abort(self) -> None:
         """Stop encoding and remove the temp file; ``path`` is not touched."""
@@ -561,7 +589,7 @@ class VideoWriter:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()
-        self._tmp.unlink(missing_ok=True)
+        self._remove_temps()
 
     def __enter__(self) -> "VideoWriter":
         return self

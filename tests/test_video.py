@@ -284,3 +284,22 @@ def test_every_frame_is_kept_when_the_audio_ends_early(tmp_path, talk_frames):
             writer.write(frame)
     with VideoReader(out) as video:
         assert sum(1 for _ in video) == 60 and video.has_audio
+
+
+@pytest.mark.parametrize("frames", [20, 60])
+def test_video_with_audio_lasts_exactly_as_long_as_its_frames(tmp_path, talk_frames, frames):
+    # talk.mp4's audio is 2 s: longer than 20 frames at 30 fps (cut), as long as 60 (kept). Frames come slowly, as
+    # from a generator, while the audio file is read at once: muxing audio while streaming overshot the video by
+    # up to ~0.5 s (a frozen last frame in players); the file must end with its frames.
+    import time
+
+    out = tmp_path / "out.mp4"
+    with VideoWriter(out, 30, audio_from=TALK) as writer:
+        for frame in talk_frames[:frames]:
+            writer.write(frame)
+            time.sleep(0.01)
+    info = probe_video(out)
+    assert info.has_audio
+    assert abs(info.duration - frames / 30) <= 1 / 30 + 1e-3
+    with VideoReader(out) as video:
+        assert sum(1 for _ in video) == frames
