@@ -144,6 +144,20 @@ def random_state_dict(module, seed: int = 0) -> dict:
         else:  # BatchNorm scale, PReLU slope
             state[key] = 1 + 0.1 * torch.randn(value.shape, generator=g) if "prelu" not in key else torch.full_like(value, 0.25)
     return state
+@pytest.fixture(scope="session")
+def fid_weights(tmp_path_factory):
+    """FID's Inception weights file in pytorch-fid's layout (random values, with its 1008-class fc)."""
+    import torch
+
+    from fsth.metrics.inception import FIDInceptionV3
+
+    state = random_state_dict(FIDInceptionV3())
+    state["fc.weight"], state["fc.bias"] = torch.zeros(1008, 2048), torch.zeros(1008)
+    path = tmp_path_factory.mktemp("fid") / "pt_inception-2015-12-05-6726825d.pth"
+    torch.save(state, path)
+    return path
+
+
 # -- datasets ------------------------------------------------------------------------------------------
 
 
