@@ -63,6 +63,9 @@ def test_report_file_samples_and_no_overwrite(fsth, tiny_meta_checkpoint, tmp_pa
 
 
 def test_finetuned_rows(fsth, tiny_meta_checkpoint):
+    import fsth.losses as losses
+
+    losses._warned_content_off = False  # it warns once per process; each command is a process of its own
     result = ok(fsth("evaluate", "-c", tiny_meta_checkpoint, TALK, "--shots", "2", "--targets", "2", "--metrics",
                      "ssim", "--finetune-steps", "1", "--no-content-loss"))
     report = json.loads(result.stdout)
