@@ -568,8 +568,14 @@ VggFaceOption = _weights_option("vgg_face_dag.pth")
 
 def _checkpoint_output(path: Path, force: bool) -> Path:
     """An output checkpoint path: .safetensors, in an existing directory, not overwritten unless ``force``."""
-    if path.suffix.lower() != ".safetensors":
-        raise InputError(f"-o {path}: checkpoints are safetensors files; name it .safetensors")
+    return _output_file(path, force, ".safetensors", "checkpoints are safetensors files")
+
+
+def _output_file(path: Path, force: bool, suffix: str, kind: str) -> Path:
+    """An output path: named ``suffix`` (``kind`` says why), in an existing directory, not overwritten unless
+    ``force``."""
+    if path.suffix.lower() != suffix:
+        raise InputError(f"-o {path}: {kind}; name it {suffix}")
     if not path.parent.is_dir():
         raise InputError(f"-o {path}: output directory {path.parent} does not exist")
     if path.exists() and not force:
@@ -817,19 +823,6 @@ class CsimNetworkChoice(str, enum.Enum):
     arcface = "arcface"
 
 
-def _report_output(path: Optional[Path], force: bool) -> Optional[Path]:
-    """-o REPORT.json: in an existing directory, not overwritten unless ``force``."""
-    if path is None:
-        return None
-    if path.suffix.lower() != ".json":
-        raise InputError(f"-o {path}: the report is JSON; name it .json")
-    if not path.parent.is_dir():
-        raise InputError(f"-o {path}: output directory {path.parent} does not exist")
-    if path.exists() and not force:
-        raise InputError(f"{path} already exists; use --force to overwrite it")
-    return path
-
-
 def _samples_dir(path: Optional[Path], force: bool) -> Optional[Path]:
     """--samples DIR: created if missing; an existing one must be empty unless ``force`` (its PNGs are replaced)."""
     if path is None:
@@ -939,7 +932,8 @@ def evaluate(
 
     options = EvalOptions(shots=parse_shots(shots), targets=targets, finetune_steps=finetune_steps,
                           metrics=tuple(parse_metric_names(metrics)), seed=seed)
-    output = _report_output(output, force)
+    if output is not None:
+        _output_file(output, force, ".json", "the report is JSON")
     for source in cross or ():
         if not Path(source).exists():
             raise InputError(f"--cross {source}: no such file or directory")

@@ -65,6 +65,18 @@ def no_face_image(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def faceless_video(tmp_path_factory, no_face_image) -> Path:
+    """A 10-frame video of the faceless wall photo."""
+    from fsth.video import VideoWriter, read_image
+
+    path = tmp_path_factory.mktemp("faceless") / "wall.mp4"
+    with VideoWriter(path, 10) as out:
+        for _ in range(10):
+            out.write(read_image(no_face_image))
+    return path
+
+
+@pytest.fixture(scope="session")
 def truncated_videos(tmp_path_factory) -> dict[str, Path]:
     """talk.mp4 cut in half: 'front' has its index first (fails mid-stream), 'end' has it last (fails at open)."""
     d = tmp_path_factory.mktemp("truncated")

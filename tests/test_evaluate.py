@@ -18,7 +18,7 @@ from fsth.landmarks import CropPolicy, face_pair
 from fsth.metrics.keypoints import detect_landmarks, keypoint_distance
 from fsth.person import load_meta
 from fsth.shots import load_shots
-from fsth.video import VideoWriter, read_image
+from fsth.video import read_image
 
 SETTINGS = ["self K=1 FF", "self K=1 FT", "self K=4 FF", "self K=4 FT", "cross portrait.jpg FF",
             "cross portrait.jpg FT"]
@@ -31,15 +31,6 @@ def offline(tmp_path_factory):
         mp.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
         mp.setenv("FSTH_OFFLINE", "1")
         yield
-
-
-@pytest.fixture(scope="module")
-def faceless_video(tmp_path_factory, no_face_image):
-    path = tmp_path_factory.mktemp("faceless") / "wall.mp4"
-    with VideoWriter(path, 10) as out:
-        for _ in range(10):
-            out.write(read_image(no_face_image))
-    return path
 
 
 @pytest.fixture(scope="module")
