@@ -573,8 +573,14 @@ VggFaceOption = _weights_option("vgg_face_dag.pth")
 
 def _checkpoint_output(path: Path, force: bool) -> Path:
     """An output checkpoint path: .safetensors, in an existing directory, not overwritten unless ``force``."""
-    if path.suffix.lower() != ".safetensors":
-        raise InputError(f"-o {path}: checkpoints are safetensors files; name it .safetensors")
+    return _output_file(path, force, ".safetensors", "checkpoints are safetensors files")
+
+
+def _output_file(path: Path, force: bool, suffix: str, kind: str) -> Path:
+    """An output path: named ``suffix`` (``kind`` says why), in an existing directory, not overwritten unless
+    ``force``."""
+    if path.suffix.lower() != suffix:
+        raise InputError(f"-o {path}: {kind}; name it {suffix}")
     if not path.parent.is_dir():
         raise InputError(f"-o {path}: output directory {path.parent} does not exist")
     if path.exists() and not force:
@@ -810,3 +816,158 @@ def animate(
     ref = f", reference frame {stats.reference}" if stats.reference is not None else ""
     console.log(f"{where}{stats.frames} frames at {stats.fps:g} fps, {size}, {stats.frames_per_second:.1f} frames/s; "
                 f"driver face in {stats.faces}/{stats.frames} frames{ref}")
+
+
+# ---------------------------------------------------------------------------------------------- evaluate
+
+_PROTOCOL, _METRICS = "Protocol", "Metrics"
+
+
+class CsimNetworkChoice(str, enum.Enum):
+    dlib = "dlib"
+    arcface = "arcface"
+
+
+def _samples_dir(path: Optional[Path], force: bool) -> Optional[Path]:
+    """--samples DIR: created if missing; an existing one must be empty unless ``force`` (its PNGs are replaced)."""
+    if path is None:
+        return None
+    if path.exists() and not path.is_dir():
+        raise InputError(f"--samples {path}: not a directory")
+    if path.is_dir() and any(path.iterdir()) and not force:
+        raise InputError(f"--samples {path}: directory is not empty; use --force to write into it")
+    if not path.parent.is_dir():
+        raise InputError(f"--samples {path}: directory {path.parent} does not exist")
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def _given_file(path: Optional[Path], option: str) -> Optional[str]:
+    if path is not None and not path.is_file():
+        raise InputError(f"{option} {path}: no such file")
+    return str(path) if path is not None else None
+
+
+@command
+def evaluate(
+    videos: Annotated[
+        list[Path],
+        typer.Argument(help="Test videos (people the model was not trained on), or directories of them (searched "
+                       "recursively).", show_default=False, metavar="VIDEOS"),
+    ],
+    output: Annotated[
+        Optional[Path],
+        typer.Option("--output", "-o", help="Write the JSON report here (.json). Without it: JSON on stdout.",
+                     show_default=False, metavar="REPORT.json"),
+    ] = None,
+    checkpoint: CheckpointOption = None,
+    shots: Annotated[str, typer.Option(help="Self-reenactment: K, the shots per setting, taken from the first half "
+                                       "of each video's frames with a face.", rich_help_panel=_PROTOCOL,
+                                       metavar="K,K,...")] = "1,8,32",
+    targets: Annotated[int, typer.Option(help="Target frames per video, spread over the second half (the same for "
+                                         "every K); for --cross, driver frames per video.", min=1,
+                                         rich_help_panel=_PROTOCOL)] = 32,
+    finetune_steps: Annotated[int, typer.Option(help="Also fine-tune (FT rows) from the same e_hat for this many "
+                                                "steps; 0: feed-forward (FF) only.", min=0,
+                                                rich_help_panel=_PROTOCOL)] = 0,
+    cross: Annotated[
+        Optional[list[str]],
+        typer.Option("--cross", help="Cross-reenactment source, driven by every video: a photo, a directory of "
+                     "photos, a video, an embedding or a person file (repeat for several sources).",
+                     rich_help_panel=_PROTOCOL, show_default=False, metavar="SOURCE"),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the fine-tuning shot order.", rich_help_panel=_PROTOCOL)] = 0,
+    samples: Annotated[
+        Optional[Path],
+        typer.Option(help="Write a PNG grid per video and setting here: landmark image | real | generated (self), "
+                     "source | driver landmark image | generated (cross).", show_default=False, metavar="DIR"),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite the report, write into a non-empty "
+                                        "--samples directory.")] = False,
+    metrics: Annotated[str, typer.Option(help="Metrics to compute (ssim, psnr, l1, csim, akd, fid).",
+                                         rich_help_panel=_METRICS, metavar="NAMES")] = "ssim,psnr,l1,csim,akd,fid",
+    fid_weights: Annotated[
+        Optional[Path],
+        typer.Option(help="FID's Inception weights pt_inception-2015-12-05-6726825d.pth (default: the torch hub "
+                     "cache; without them FID is reported as not computed, with the reason).",
+                     rich_help_panel=_METRICS, show_default=False),
+    ] = None,
+    csim_network: Annotated[
+        CsimNetworkChoice,
+        typer.Option(help="CSIM's face-recognition network: dlib (128-d, offline) or arcface (--arcface-weights).",
+                     rich_help_panel=_METRICS),
+    ] = CsimNetworkChoice.dlib,
+    arcface_weights: Annotated[
+        Optional[Path],
+        typer.Option(help="An insightface arcface_torch backbone.pth, for --csim-network arcface.",
+                     rich_help_panel=_METRICS, show_default=False),
+    ] = None,
+    content_loss: ContentLossOption = True,
+    vgg19_weights: Vgg19Option = None,
+    vggface_weights: VggFaceOption = None,
+    backend: LandmarkBackendOption = None,
+    fan_weights: FanWeightsOption = None,
+) -> None:
+    """Score a meta checkpoint on held-out videos: the paper's self-reenactment protocol (and cross-reenactment).
+
+    Self-reenactment: each video's frames with a face are split in half; K shots are spread over the first half,
+    --targets target frames over the second, and each target is generated from its own landmarks in its own crop,
+    feed-forward (FF) and with --finetune-steps also fine-tuned (FT), then compared with the real crop: SSIM, PSNR,
+    L1, CSIM (identity), AKD (pose, with the landmark-detection failure rate) and FID over all frames of a
+    setting. --cross SOURCE drives a source photo with each video (identity against the photo, motion against the
+    retargeted landmarks). A table goes to stderr, the report (JSON) to -o or stdout; a video that cannot be
+    evaluated is reported and skipped.
+
+    [bold]Examples[/bold]
+
+    [cyan]fsth evaluate -c meta.safetensors test_videos/ --shots 1,8,32 -o report.json[/cyan]
+
+    [cyan]fsth evaluate -c meta.safetensors a.mp4 b.mp4 --finetune-steps 40 --no-content-loss --samples grids/[/cyan]
+
+    [cyan]fsth evaluate -c meta.safetensors drivers/ --cross portrait.jpg --shots 8 | jq .settings[/cyan]
+    """
+    import json
+
+    from fsth.device import get_device
+    from fsth.evaluate import EvalOptions, parse_shots, print_table
+    from fsth.evaluate import evaluate as run_evaluation
+    from fsth.files import atomic_write
+    from fsth.metrics import parse_metric_names
+    from fsth.person import detector_for, load_meta
+
+    options = EvalOptions(shots=parse_shots(shots), targets=targets, finetune_steps=finetune_steps,
+                          metrics=tuple(parse_metric_names(metrics)), seed=seed)
+    if output is not None:
+        _output_file(output, force, ".json", "the report is JSON")
+    for source in cross or ():
+        if not Path(source).exists():
+            raise InputError(f"--cross {source}: no such file or directory")
+    metric_options = {}
+    if "fid" in options.metrics and fid_weights is not None:
+        metric_options["fid"] = {"weights": _given_file(fid_weights, "--fid-weights")}
+    if csim_network is CsimNetworkChoice.arcface:
+        if arcface_weights is None:
+            raise InputError("--csim-network arcface needs --arcface-weights backbone.pth")
+        if "csim" in options.metrics:
+            metric_options["csim"] = {"network": "arcface", "weights": _given_file(arcface_weights, "--arcface-weights")}
+    device = get_device()
+    train_cfg = _train_config(content_loss, vgg19_weights, vggface_weights)
+    meta = load_meta(checkpoint, only=None if finetune_steps else ("E", "G"))
+    content_nets = None
+    if finetune_steps:
+        from fsth.finetune import content_networks
+
+        content_nets = content_networks(train_cfg, device)  # before the slow part: a missing file fails at once
+    samples = _samples_dir(samples, force)
+    detector = detector_for(meta.landmark_backend, _backend(backend), fan_weights)
+    report = run_evaluation(meta, videos, detector, options, cross=cross or (), train_cfg=train_cfg,
+                            content_nets=content_nets, metric_options=metric_options, device=device, samples=samples)
+    print_table(report)
+    text = json.dumps(report, indent=2, allow_nan=False) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        atomic_write(output, lambda f: f.write(text.encode()))
+        console.log(f"{output}: report of {report['summary']['evaluated']} video(s), {len(report['settings'])} "
+                    "setting(s)")

@@ -10,8 +10,8 @@ source pixels and where it came from.
 * a video gives K shots (``k``, default 8: the K of meta-learning) spread evenly over its frames with a face,
   cropped with the video's smoothed boxes, as the training data is (``track_video``).
 
-``shots_from_frames`` builds ``Shots`` from frames and landmarks the caller already has (evaluation takes its
-shots from tracked videos). Every crop goes through ``face_pair``, the one meeting point of crop and sketch.
+``shots_from_frames`` builds ``Shots`` from frames and landmarks the caller already has, ``shots_from_pairs`` from
+``face_pair`` results (evaluation crops its shots and targets from tracked videos as it reads them). Every crop goes through ``face_pair``, the one meeting point of crop and sketch.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from fsth import console
 from fsth.errors import InputError
 from fsth.landmarks.crop import CropPolicy
 from fsth.landmarks.detectors import LandmarkDetector
-from fsth.landmarks.pair import face_pair
+from fsth.landmarks.pair import FacePair, face_pair
+from fsth.landmarks.track import LandmarkTrack
 from fsth.landmarks.tracker import track_image, track_video
 from fsth.video import VideoReader, expand_inputs, is_image, is_video, read_image
 
@@ -89,6 +90,13 @@ def shots_from_frames(
         face_pair(frame, landmarks[i], size, policy, None if boxes is None else boxes[i])
         for i, frame in enumerate(frames)
     ]
+    return shots_from_pairs(pairs, sources)
+
+
+def shots_from_pairs(pairs: Sequence[FacePair], sources: Sequence[str] | None = None) -> Shots:
+    """Shots from ``face_pair`` results (crops made as the frames were read, so that no frame is kept)."""
+    if len(pairs) == 0:
+        raise InputError("no shots given")
     return Shots(
         crops=np.stack([p.crop for p in pairs]),
         sketches=np.stack([p.sketch for p in pairs]),
@@ -154,17 +162,21 @@ def _video_shots(path: Path, detector: LandmarkDetector, size: int, policy: Crop
     chosen = valid[spread(len(valid), k)]
     if len(chosen) < k:
         console.warn(f"{path}: only {len(chosen)} frames with a face; using all of them as shots instead of {k}")
-    wanted = set(chosen.tolist())
-    frames = {}
+    pairs = crop_track_frames(path, track, chosen, size)
+    chosen = [i for i in chosen if i in pairs]
+    return shots_from_pairs([pairs[i] for i in chosen], [f"{path}#{i}" for i in chosen])
+
+
+def crop_track_frames(path: str | os.PathLike, track: LandmarkTrack, frames, size: int) -> dict[int, FacePair]:
+    """Frame index -> ``face_pair`` of that frame of a tracked video, for ``frames`` (indices of frames with a face),
+    cropped with the track's smoothed boxes and crop policy as the video is read: no frame is kept. Frames that a
+    second read does not reach (a damaged end) are left out."""
+    wanted = {int(i) for i in frames}
+    pairs: dict[int, FacePair] = {}
     with VideoReader(path, strict=False) as video:
         for i, frame in enumerate(video):
             if i in wanted:
-                frames[i] = frame
-            if len(frames) == len(wanted):
+                pairs[i] = face_pair(frame, track.landmarks[i], size, track.crop_policy, track.boxes[i])
+            if len(pairs) == len(wanted):
                 break
-    chosen = np.array([i for i in chosen if i in frames], int)
-    return shots_from_frames(
-        [frames[i] for i in chosen], track.landmarks[chosen], size, policy, track.boxes[chosen],
-        [f"{path}#{i}" for i in chosen],
-    )  # fmt: skip
-
+    return pairs

@@ -65,6 +65,18 @@ def no_face_image(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def faceless_video(tmp_path_factory, no_face_image) -> Path:
+    """A 10-frame video of the faceless wall photo."""
+    from fsth.video import VideoWriter, read_image
+
+    path = tmp_path_factory.mktemp("faceless") / "wall.mp4"
+    with VideoWriter(path, 10) as out:
+        for _ in range(10):
+            out.write(read_image(no_face_image))
+    return path
+
+
+@pytest.fixture(scope="session")
 def truncated_videos(tmp_path_factory) -> dict[str, Path]:
     """talk.mp4 cut in half: 'front' has its index first (fails mid-stream), 'end' has it last (fails at open)."""
     d = tmp_path_factory.mktemp("truncated")
@@ -144,6 +156,20 @@ def random_state_dict(module, seed: int = 0) -> dict:
         else:  # BatchNorm scale, PReLU slope
             state[key] = 1 + 0.1 * torch.randn(value.shape, generator=g) if "prelu" not in key else torch.full_like(value, 0.25)
     return state
+@pytest.fixture(scope="session")
+def fid_weights(tmp_path_factory):
+    """FID's Inception weights file in pytorch-fid's layout (random values, with its 1008-class fc)."""
+    import torch
+
+    from fsth.metrics.inception import FIDInceptionV3
+
+    state = random_state_dict(FIDInceptionV3())
+    state["fc.weight"], state["fc.bias"] = torch.zeros(1008, 2048), torch.zeros(1008)
+    path = tmp_path_factory.mktemp("fid") / "pt_inception-2015-12-05-6726825d.pth"
+    torch.save(state, path)
+    return path
+
+
 # -- datasets ------------------------------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ from test_embed_finetune import interrupt_finetuning_at
 from typer.testing import CliRunner
 
 from fsth.cli import app
-from fsth.video import VideoReader, VideoWriter, probe_video, read_image
+from fsth.video import VideoReader, probe_video, read_image
 
 runner = CliRunner()
 OFFLINE = {"FSTH_OFFLINE": "1", "FSTH_CHECKPOINT": "", "DISPLAY": "", "WAYLAND_DISPLAY": ""}
@@ -58,15 +58,6 @@ def files(tmp_path_factory, tiny_meta_checkpoint):
 def silent_talk(tmp_path_factory):
     path = tmp_path_factory.mktemp("silent") / "silent.mp4"
     ffmpeg("-i", str(TALK), "-an", "-c:v", "copy", str(path))
-    return path
-
-
-@pytest.fixture(scope="module")
-def faceless_video(tmp_path_factory, no_face_image):
-    path = tmp_path_factory.mktemp("faceless") / "wall.mp4"
-    with VideoWriter(path, 10) as out:
-        for _ in range(10):
-            out.write(read_image(no_face_image))
     return path
 
 

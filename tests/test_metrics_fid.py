@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import PORTRAIT, random_state_dict
+from conftest import PORTRAIT
 
 from fsth.errors import MissingWeightsError
 from fsth.metrics import FID, FeatureStats, frechet_distance, make_metrics
@@ -110,16 +110,6 @@ def test_the_network_has_the_fid_file_layout():
     assert all(m.eps == 0.001 for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
 
 
-@pytest.fixture(scope="module")
-def fid_weights(tmp_path_factory):
-    """A weights file in pytorch-fid's layout (random values, with its 1008-class fc)."""
-    state = random_state_dict(FIDInceptionV3())
-    state["fc.weight"], state["fc.bias"] = torch.zeros(1008, 2048), torch.zeros(1008)
-    path = tmp_path_factory.mktemp("fid") / "pt_inception-2015-12-05-6726825d.pth"
-    torch.save(state, path)
-    return path
-
-
 def test_fid_from_a_weights_file_in_the_standard_layout(fid_weights, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     net = load_fid_inception(fid_weights, device="cpu")
@@ -141,6 +131,13 @@ def test_fid_from_a_weights_file_in_the_standard_layout(fid_weights, tmp_path, m
     again = FID(fid_weights, device="cpu", real_stats=fid.real)
     again.update(generated=halves[:1])
     assert again.real is fid.real and again.frames == {"generated": 1, "real": 2}
+    # settings made before any real frame share the network and the real set of the first (``share=``)
+    first = FID(fid_weights, device="cpu", batch_size=2)
+    later = FID(share=first)
+    assert later.inception is first.inception and later.weights == str(fid_weights)
+    first.update(real=halves)  # the real frames, given once
+    later.update(generated=halves)
+    assert later.frames == {"generated": 2, "real": 2} and later.result().value == pytest.approx(0.0, abs=1e-6)
 
 
 def test_without_weights_fid_says_why_and_the_rest_still_runs(tmp_path, monkeypatch, dlib_detector):

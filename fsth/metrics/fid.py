@@ -40,7 +40,8 @@ class FeatureStats:
 
     def __init__(self, dim: int = FID_FEATURES):
         self.dim = dim
-        self.count = 0
+        self.frames = 0  # frames given to this set (FID counts them even when it has no network to embed them)
+        self.count = 0  # feature vectors added
         self.mean = np.zeros(dim)
         self.scatter = np.zeros((dim, dim))  # sum of (f - mean)(f - mean)^T
 
@@ -61,6 +62,7 @@ class FeatureStats:
 
     def merge(self, other: "FeatureStats") -> None:
         self.merge_moments(other.count, other.mean, other.scatter)
+        self.frames += other.frames
 
     @property
     def cov(self) -> np.ndarray:
@@ -121,23 +123,28 @@ class FID(Metric):
         device=None,
         batch_size: int = 32,
         real_stats: FeatureStats | None = None,  # another FID's ``real``: the same real frames, scored once
+        share: "FID | None" = None,  # another setting's FID: its network (or why there is none) and its real set
     ):
         from fsth.device import get_device
 
-        self.device = get_device() if device is None else torch.device(device)
         self.batch_size = batch_size
-        self.reason = None
-        try:
-            self.inception = load_fid_inception(weights, download=download, device=self.device)
-            self.network, self.weights = "inception-v3-fid", str(self.inception.weights_file)
-        except MissingWeightsError as exc:
-            self.inception = None
-            self.network = "inception-v3-fid"
-            self.reason = f"FID not computed: {exc}"
-            console.warn(self.reason)
+        if share is not None:  # one network load (or one warning) for all the settings of a protocol
+            self.device, self.inception, self.reason = share.device, share.inception, share.reason
+            self.network, self.weights = share.network, share.weights
+            real_stats = share.real
+        else:
+            self.device = get_device() if device is None else torch.device(device)
+            self.reason = None
+            try:
+                self.inception = load_fid_inception(weights, download=download, device=self.device)
+                self.network, self.weights = "inception-v3-fid", str(self.inception.weights_file)
+            except MissingWeightsError as exc:
+                self.inception = None
+                self.network = "inception-v3-fid"
+                self.reason = f"FID not computed: {exc}"
+                console.warn(self.reason)
         self.generated = FeatureStats()
         self.real = real_stats if real_stats is not None else FeatureStats()
-        self.frames = {"generated": 0, "real": self.real.count}  # given, whether or not features were computed
         self._last = None  # (frame counts, result): result() is not recomputed while the sets are unchanged
 
     def features(self, images) -> np.ndarray:
@@ -155,13 +162,18 @@ class FID(Metric):
             if images is None or len(images) == 0:
                 continue
             batch = as_image_batch(images)
-            self.frames[side] += len(batch)
+            stats.frames += len(batch)
             if self.inception is not None:
                 stats.add(self.features(batch))
 
+    @property
+    def frames(self) -> dict[str, int]:
+        """Frames given to each set, whether or not their features were computed."""
+        return {"generated": self.generated.frames, "real": self.real.frames}
+
     def result(self):
         """The FID of the sets so far (O(2048^3): seconds on a CPU; kept until more frames come)."""
-        key = (self.generated.count, self.real.count, self.frames["generated"], self.frames["real"])
+        key = (self.generated.count, self.real.count, self.generated.frames, self.real.frames)
         if self._last is None or self._last[0] != key:
             self._last = (key, self._compute())
         return self._last[1]
