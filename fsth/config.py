@@ -11,7 +11,8 @@ Presets (``ModelConfig.preset(name)``):
 - ``paper256``: our reading of the paper's architecture at 256x256 (Zakharov et al. 2019, section 3.4 and
   supplementary). Embedder E and the trunk of discriminator D: six residual downsampling blocks
   256 -> 4 with 64, 128, 256, 512, 512, 512 channels ("minimum 64, maximum 512 channels"), self-attention
-  after the block that outputs 32x32, global sum pooling followed by ReLU; D has one more residual block
+  after the block that outputs 32x32, global sum pooling (the paper adds a ReLU to E's: ``embedder_relu``, off
+  by default, see the field); D has one more residual block (its sum pooling is followed by ReLU)
   at 4x4. That gives 14.4 M parameters in E and 19.1 M in D's convolutional part (the paper: 15 M, 20 M).
   Generator G: four residual downsampling blocks with instance norm 256 -> 16 (64, 128, 256, 512
   channels, self-attention at 32x32), five residual AdaIN blocks at the 16x16, 512-channel bottleneck,
@@ -74,6 +75,10 @@ class ModelConfig:
     gen_bottleneck_blocks: int = 5  # residual AdaIN blocks at G's bottleneck
     attention_down: tuple[int, ...] = (32,)  # sides after which a self-attention block follows in E, D, G's down path
     attention_up: tuple[int, ...] = (64,)  # sides after which a self-attention block follows on G's up path
+    # A ReLU after E's sum pooling, as the paper describes E. Off: L_MCH (weight 80, W_i initialised near 0)
+    # drives every pre-ReLU entry negative within 25-75 steps, e_hat is then 0 for everyone, no gradient
+    # reaches E again and G renders the same person whatever the shots (measured on the tiny preset).
+    embedder_relu: bool = False
 
     def __post_init__(self) -> None:
         problems = []
@@ -95,6 +100,8 @@ class ModelConfig:
                 problems.append("base_channels must not exceed max_channels")
             if self.base_channels < 8:
                 problems.append("base_channels must be at least 8 (self-attention uses channels / 8)")
+        if not isinstance(self.embedder_relu, bool):
+            problems.append(f"embedder_relu must be true or false, not {self.embedder_relu!r}")
         if not isinstance(self.gen_bottleneck_blocks, int) or self.gen_bottleneck_blocks < 0:
             problems.append(f"gen_bottleneck_blocks must be a non-negative integer, not {self.gen_bottleneck_blocks!r}")
         if not problems:
@@ -154,7 +161,11 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":
-        """The inverse of ``to_dict``; unknown or missing fields raise ``ConfigError`` naming them."""
+        """The inverse of ``to_dict``; unknown or missing fields raise ``ConfigError`` naming them.
+
+        A config without ``embedder_relu`` was written before the field existed, when E always had the ReLU."""
+        if isinstance(data, dict) and "embedder_relu" not in data:
+            data = {**data, "embedder_relu": True}
         return cls(**_fields_from_dict(cls, data, "model config"))
 
     def to_json(self) -> str:

@@ -37,6 +37,13 @@ def test_from_dict_names_unknown_and_missing_fields():
         ModelConfig.from_dict(data)
 
 
+def test_a_config_from_before_embedder_relu_keeps_the_relu_it_was_trained_with():
+    data = ModelConfig().to_dict()
+    assert data["embedder_relu"] is False  # the default: see test_train's person-specific embedding test
+    del data["embedder_relu"]
+    assert ModelConfig.from_dict(data).embedder_relu is True
+
+
 @pytest.mark.parametrize(
     "change, message",
     [

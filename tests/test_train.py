@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
+from torch.utils.data import default_collate
 from typer.testing import CliRunner
 
 from fsth.checkpoint import load_checkpoint
 from fsth.cli import app
-from fsth.data import EpisodeDataset, episode_loader
+from fsth.data import EpisodeDataset, episode_loader, to_model_input
 from fsth.dataset import Dataset
 from fsth.video import read_image
 
@@ -240,3 +241,28 @@ def test_reconstruction_error_falls_well_below_its_start_on_one_clip(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "run" / "stats.jsonl").read_text().splitlines()]
     errors = {r["step"]: r["sample_l1"] for r in rows if "sample_l1" in r}
     assert errors[150] < 0.5 * errors[0], errors
+
+
+def test_the_embedding_stays_person_specific_through_training(dataset_dir, tmp_path):
+    """After meta-learning, e_hat still tells people apart. With a ReLU after E's sum pooling (the paper's
+    description, ``embedder_relu``), L_MCH drove every entry of e to 0 within 25-75 steps: e_hat was 0 for
+    everyone, so G rendered one face whatever the shots, and no gradient could ever reach E again."""
+    train(dataset_dir, tmp_path / "run", "--max-steps", "100", "--log-every", "50", "--sample-every", "100",
+          "--lr-eg", "2e-4", "--lr-d", "8e-4")
+    meta = load_checkpoint(tmp_path / "run" / "meta.safetensors", "meta")
+    assert meta.config.embedder_relu is False
+    E = meta.embedder().eval()
+    episodes = EpisodeDataset(Dataset(dataset_dir), meta.config.image_size, shots=2)
+    assert len(episodes.dataset) == 3  # persons A, B and C, one video each
+    G = meta.generator().eval()
+    with torch.no_grad():
+        inputs = [to_model_input(default_collate([episodes.fixed_episode(i, 3)]), "cpu") for i in range(3)]
+        e = torch.cat([E.embed_shots(shots_x, shots_y) for shots_x, shots_y, *_ in inputs])
+        y = inputs[0][3].expand(3, -1, -1, -1)  # one landmark image, rendered as each of the three people
+        frames = (G(y, e) + 1) * 127.5
+    gap = torch.stack([(frames[i] - frames[j]).abs().mean() for i, j in ((0, 1), (0, 2), (1, 2))])
+    W = load_file(str(tmp_path / "run" / "meta.safetensors"))["D.W.weight"]
+    # e keeps the size of the W rows it is matched to (it shrank 20x below them with the ReLU) ...
+    assert e.abs().mean() > 0.5 * W.abs().mean(), (e.abs().mean(), W.abs().mean())
+    # ... and G makes different people of the three: mean differences of 5, 5.5 and 2.2 grey levels (0.4 with the ReLU)
+    assert (gap > 1).all(), f"mean differences between the people's frames, grey levels: {gap.tolist()}"

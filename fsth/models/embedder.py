@@ -4,7 +4,8 @@ Stage: meta-learning (train) and few-shot use (embed). In: frames x and landmark
 (B, 3, H, W) in [-1, 1]. Out: e (B, 512). The person's embedding e_hat is the mean of e over the K shots
 (``Embedder.embed_shots``). Architecture: residual downsampling blocks without normalisation, spectral
 norm on every conv, self-attention at ``cfg.attention_down`` (32x32 at 256), then global sum pooling
-followed by ReLU.
+(followed by ReLU only with ``cfg.embedder_relu``: see ``ModelConfig``; with it, meta-learning drives e to 0 for
+every person).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ class Embedder(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         # x, y: (B, 3, H, W) -> e: (B, embedding_dim)
-        return sum_pool_relu(self.down(torch.cat([x, y], dim=1))[-1])
+        h = self.down(torch.cat([x, y], dim=1))[-1]
+        return sum_pool_relu(h) if self.cfg.embedder_relu else h.sum(dim=(2, 3))
 
     def embed_shots(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """e_hat = (1/K) sum_k E(x_k, y_k): shots x, y (B, K, 3, H, W) -> e_hat (B, embedding_dim)."""
