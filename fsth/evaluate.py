@@ -344,9 +344,11 @@ class Setting:
                 "metrics": {name: r.to_dict() for name, r in self.results().items()}}
 
 
-def score_self(metrics: dict[str, Metric], generated: np.ndarray, targets: Shots, real_akd: list) -> dict:
+def score_self(metrics: dict[str, Metric], generated: np.ndarray, targets: Shots,
+               real_akd: tuple[np.ndarray, list] | None) -> dict:
     """Per-pair values of generated crops against the real targets (module docstring, step 4); ``real_akd``: the
-    targets' landmarks detected at 256x256 (None where not found), found once per video for every setting."""
+    target crops at 256x256 and their landmarks detected there (None where not found), made once per video for
+    every setting."""
     values: dict[str, list | None] = {}
     for name, m in metrics.items():
         if name == "fid":
@@ -355,7 +357,8 @@ def score_self(metrics: dict[str, Metric], generated: np.ndarray, targets: Shots
             values[name] = m.update(generated, targets.crops, generated_landmarks=targets.points,
                                     real_landmarks=targets.points)
         elif name == "akd":
-            values[name] = m.update(at_akd_size(generated), at_akd_size(targets.crops), real_landmarks=real_akd)
+            real_crops, real_landmarks = real_akd
+            values[name] = m.update(at_akd_size(generated), real_crops, real_landmarks=real_landmarks)
         else:
             values[name] = m.update(generated, targets.crops)
     return values
@@ -548,7 +551,8 @@ class _Evaluation:
         if "akd" in self.options.metrics:
             from fsth.metrics.keypoints import detect_landmarks
 
-            real_akd = [detect_landmarks(self.detector, im) for im in at_akd_size(targets.crops)]
+            real_crops = at_akd_size(targets.crops)
+            real_akd = real_crops, [detect_landmarks(self.detector, im) for im in real_crops]
         for k in self.options.shots:
             shots = video.shots[k]
             clock = time.perf_counter()
