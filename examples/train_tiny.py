@@ -90,7 +90,7 @@ def main() -> None:
     ckpt = load_checkpoint(result.run_dir / "meta.safetensors", kind="meta")
     E, G = ckpt.embedder().eval(), ckpt.generator().eval()
     episode = EpisodeDataset(dataset, ckpt.config.image_size, shots=4).fixed_episode(0, 1)
-    shots_x, shots_y, x, y, _ = to_model_input(torch.utils.data.default_collate([episode]), "cpu")
+    shots_x, shots_y, x, y, *_ = to_model_input(torch.utils.data.default_collate([episode]), "cpu")
     with torch.no_grad():
         x_hat = G(y, E.embed_shots(shots_x, shots_y))
     write_image(OUT / "render.png", np.concatenate([tensor_to_images(t)[0] for t in (y, x_hat, x)], axis=1))

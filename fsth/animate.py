@@ -64,6 +64,7 @@ class AnimateOptions:
     batch_size: int = 2  # frames per generator call (file drivers; live drivers use 1)
     live: bool = False  # one causal pass (cameras always)
     preview: bool = False  # show driver | result in a window as frames are made
+    warp_only: bool = False  # the warp alone, no network (``--model warp``)
 
 
 @dataclass
@@ -85,34 +86,89 @@ class AnimateStats:
 # ---------------------------------------------------------------------------------------------- rendering
 
 
+@dataclass
+class Rendered:
+    """A batch of generated frames, and for a warp-guided generator its two layers (for ``--paste-back`` at the
+    photo's resolution)."""
+
+    faces: np.ndarray  # (B, S, S, 3) uint8 RGB
+    drawn: np.ndarray | None = None  # (B, S, S, 3) uint8: what G drew (warp-guided G only)
+    mask: np.ndarray | None = None  # (B, S, S) float32 in [0, 1]: where the warp is kept (None with the warp alone)
+
+
 class Renderer:
     """One person's landmarks -> generated frames, through the generator's fast inference form.
 
     ``Renderer(G, e_hat)`` for a meta Generator and a person's e_hat, ``Renderer(G_prime)`` for a fine-tuned
-    PersonGenerator, ``Renderer.of(person)`` for a ``Person``. ``render(points)`` takes (B, 68, 2) landmarks in
-    crop pixels, ``generate(sketches)`` landmark images (B, S, S, 3) uint8; both return (B, S, S, 3) uint8 RGB.
+    PersonGenerator, ``Renderer.of(person)`` for a ``Person``. A warp-guided generator also needs the shots it warps:
+    ``source=(crops (K, S, S, 3) uint8, points (K, 68, 2))``; ``Renderer(None, source=...)`` is the warp alone
+    (``--model warp``: no network). ``render(points)`` takes (B, 68, 2) landmarks in crop pixels and returns
+    (B, S, S, 3) uint8 RGB; ``generate(sketches, points)`` takes their landmark images too and returns ``Rendered``.
     """
 
-    def __init__(self, generator, e_hat=None, *, device=None, dtype=None):
-        from fsth.models import inference_generator
+    def __init__(self, generator, e_hat=None, *, source=None, size=None, device=None, dtype=None):
+        from fsth.models import images_to_tensor, inference_generator
 
-        self.size = generator.cfg.image_size
-        self.generator = inference_generator(generator, e_hat, device=device, dtype=dtype)
+        import torch
+
+        self.generator = None
+        self.warps = generator is None or generator.cfg.warp
+        if generator is not None:
+            self.size = generator.cfg.image_size
+            self.generator = inference_generator(generator, e_hat, device=device, dtype=dtype)
+            device = self.generator.device
+        else:
+            self.size = size or (source[0].shape[1] if source is not None else None)
+            device = torch.device(device or "cpu")
+        self.source_crops = self.source_points = None
+        if self.warps:
+            if source is None:
+                raise ValueError("a warp-guided generator (and the warp alone) needs the shots to warp: source=")
+            crops, points = source
+            self.source_crops = images_to_tensor(np.asarray(crops), device)[None]  # (1, K, 3, S, S)
+            self.source_points = torch.as_tensor(np.asarray(points, np.float32), device=device)[None]  # (1, K, 68, 2)
+        self.device = device
 
     @classmethod
-    def of(cls, person: Person, *, device=None, dtype=None) -> "Renderer":
-        return cls(person.generator, person.e_hat, device=device, dtype=dtype)
+    def of(cls, person: Person, *, device=None, dtype=None, warp_only: bool = False) -> "Renderer":
+        source = (person.crops, person.points) if person.crops is not None else None
+        if warp_only or person.generator is None:
+            return cls(None, source=source, size=person.size, device=device)
+        return cls(person.generator, person.e_hat, source=source, device=device, dtype=dtype)
 
     def sketch(self, points: np.ndarray) -> np.ndarray:
         return draw_sketch(points, self.size)
 
-    def generate(self, sketches: np.ndarray) -> np.ndarray:
+    def _warped(self, points: np.ndarray):
+        import torch
+
+        from fsth.models.warp import warp_shots
+
+        target = torch.as_tensor(np.asarray(points, np.float32), device=self.device)  # (B, 68, 2)
+        b = target.shape[0]
+        with torch.inference_mode():
+            return warp_shots(self.source_crops.expand(b, -1, -1, -1, -1), self.source_points.expand(b, -1, -1, -1),
+                              target)
+
+    def generate(self, sketches: np.ndarray, points: np.ndarray | None = None) -> Rendered:
+        """Frames for landmark images ``sketches`` (B, S, S, 3) uint8 of the landmarks ``points`` (B, 68, 2) (a
+        warp-guided generator and the warp alone need them)."""
         from fsth.models import images_to_tensor, tensor_to_images
 
-        return tensor_to_images(self.generator(images_to_tensor(sketches)))
+        if not self.warps:
+            return Rendered(tensor_to_images(self.generator(images_to_tensor(sketches, self.device))))
+        if points is None:
+            raise ValueError("a warp-guided generator needs the landmarks of the frames to render")
+        warped = self._warped(points)
+        if self.generator is None:
+            return Rendered(tensor_to_images(warped))
+        drawn, mask = self.generator.layers(images_to_tensor(sketches, self.device), warped)
+        face = mask * warped.float() + (1 - mask) * drawn
+        return Rendered(tensor_to_images(face), tensor_to_images(drawn), mask[:, 0].float().cpu().numpy())
 
     def render(self, points: np.ndarray) -> np.ndarray:
-        return self.generate(np.stack([self.sketch(p) for p in np.asarray(points).reshape(-1, 68, 2)]))
+        points = np.asarray(points, np.float32).reshape(-1, 68, 2)
+        return self.generate(np.stack([self.sketch(p) for p in points]), points).faces
 
 
 # ---------------------------------------------------------------------------------------------- composing
@@ -170,14 +226,28 @@ def _fit_height(image: np.ndarray, height: int) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if h > height else cv2.INTER_LINEAR)
 
 
+@dataclass
+class FaceLayers:
+    """One generated frame: the crop, and for warp models what ``--paste-back`` recomposes at the photo's size."""
+
+    face: np.ndarray  # (S, S, 3) uint8
+    drawn: np.ndarray | None = None  # (S, S, 3) uint8, warp-guided G only
+    mask: np.ndarray | None = None  # (S, S) float32, warp-guided G only
+
+
 class Compositor:
     """Generated crop -> output frame per the options: the crop, or pasted back into the source photo, and in
     side-by-side mode the panels driver | landmark image | result at the result's height (with paste-back, the
-    landmarks are drawn where they are in the photo, so the panels line up)."""
+    landmarks are drawn where they are in the photo, so the panels line up).
 
-    def __init__(self, person: Person, options: AnimateOptions):
+    With a warp model (``warps``), paste-back warps the photo itself at its own resolution (``warp_region``, the
+    spline of its crop) instead of enlarging the 256x256 crop: the warp alone keeps every pixel of the photo's
+    detail; a warp-guided G's drawn picture is blended in through its mask, enlarged from the crop."""
+
+    def __init__(self, person: Person, options: AnimateOptions, warps: bool = False):
         self.side_by_side = options.side_by_side
         self.size = person.size
+        self.warps = warps
         self.photo = self.box = None
         if options.paste_back:
             if person.photo is None or person.box is None:
@@ -185,12 +255,55 @@ class Compositor:
                                  "photos: the face goes back into the first one)")
             self.photo, self.box = read_image(person.photo), person.box
             self.source_points = person.points[0]
+            if warps:
+                import torch
 
-    def result(self, face: np.ndarray, points: np.ndarray) -> np.ndarray:
+                from fsth.models import images_to_tensor
+
+                self._photo_tensor = images_to_tensor(self.photo[None])  # (1, 3, H, W)
+                self._torch = torch
+
+    def result(self, face: FaceLayers | np.ndarray, points: np.ndarray) -> np.ndarray:
+        layers = face if isinstance(face, FaceLayers) else FaceLayers(face)
         if self.photo is None:
-            return face
-        mask = face_mask([self.source_points, points], face.shape[0])
-        return paste_back(self.photo, face, self.box, mask)
+            return layers.face
+        if self.warps:
+            return self._warped_photo(layers, points)
+        mask = face_mask([self.source_points, points], layers.face.shape[0])
+        return paste_back(self.photo, layers.face, self.box, mask)
+
+    def _warped_photo(self, layers: FaceLayers, points: np.ndarray) -> np.ndarray:
+        """The photo warped at its resolution inside the crop box (the border anchors keep the box's edge in
+        place), a warp-guided G's drawn picture blended in through its mask."""
+        import cv2
+
+        from fsth.models import tensor_to_images
+        from fsth.models.warp import warp_region
+
+        torch = self._torch
+        h, w = self.photo.shape[:2]
+        x0, y0, x1, y1 = (float(v) for v in self.box)
+        region = (max(int(np.floor(x0)), 0), max(int(np.floor(y0)), 0), min(int(np.ceil(x1)), w),
+                  min(int(np.ceil(y1)), h))
+        ix0, iy0, ix1, iy1 = region
+        out = self.photo.copy()
+        if ix1 <= ix0 or iy1 <= iy0:
+            return out
+        src = torch.as_tensor(np.asarray(self.source_points, np.float32))[None]
+        dst = torch.as_tensor(np.asarray(points, np.float32))[None]
+        with torch.inference_mode():
+            warped = tensor_to_images(warp_region(self._photo_tensor, self.box, src, dst, self.size, region))[0]
+        if layers.mask is not None:
+            # crop pixel q <-> photo pixel p = q * side / size + x0: resample the layers into the region
+            s = self.size / (x1 - x0)
+            M = np.array([[s, 0.0, (ix0 - x0) * s], [0.0, self.size / (y1 - y0), (iy0 - y0) * self.size / (y1 - y0)]])
+            roi = (ix1 - ix0, iy1 - iy0)
+            flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+            drawn = cv2.warpAffine(layers.drawn, M, roi, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+            alpha = cv2.warpAffine(layers.mask, M, roi, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=1.0)
+            warped = cv2.blendLinear(warped, drawn, alpha, 1.0 - alpha)
+        out[iy0:iy1, ix0:ix1] = warped
+        return out
 
     def panels(self, driver: np.ndarray | None, sketch: np.ndarray, result: np.ndarray,
                points: np.ndarray | None = None) -> np.ndarray:
@@ -203,7 +316,7 @@ class Compositor:
             draw_landmarks(sketch, CropPolicy.from_crop(points, self.box, self.size), sketch_thickness(int(side)))
         return np.concatenate([_fit_height(driver, h), _fit_height(sketch, h), result], axis=1)
 
-    def __call__(self, driver: np.ndarray | None, sketch: np.ndarray, face: np.ndarray, points: np.ndarray):
+    def __call__(self, driver: np.ndarray | None, sketch: np.ndarray, face, points: np.ndarray):
         return self.panels(driver, sketch, self.result(face, points), points)
 
 
@@ -508,8 +621,8 @@ def animate(
     if live and options.reference not in ("auto", "first"):
         raise InputError("a live driver takes its first frame with a face as the reference; "
                          f"--reference {options.reference} needs a driver file (without --live)")
-    renderer = renderer or Renderer.of(person, device=device)
-    compose = Compositor(person, options)
+    renderer = renderer or Renderer.of(person, device=device, warp_only=options.warp_only)
+    compose = Compositor(person, options, warps=renderer.warps)
     preview = Preview() if options.preview else None
     try:
         if live:
@@ -592,6 +705,11 @@ def _batches(items: Iterable[_Frame], size: int) -> Iterator[list[_Frame]]:
         yield batch
 
 
+def _layers(rendered: Rendered, j: int) -> "FaceLayers":
+    return FaceLayers(rendered.faces[j], None if rendered.drawn is None else rendered.drawn[j],
+                      None if rendered.mask is None else rendered.mask[j])
+
+
 def _render_loop(frames, renderer: Renderer, compose: Compositor, writer: VideoWriter | None,
                  preview: Preview | None, batch_size: int, stats: AnimateStats, total: int | None,
                  on_key: Callable[[str], None] = lambda key: None, check: Callable[[], None] = lambda: None) -> None:
@@ -616,8 +734,9 @@ def _render_loop(frames, renderer: Renderer, compose: Compositor, writer: VideoW
         task = bar.add_task("animate", total=total)
         try:
             for batch in _batches(frames, batch_size):
-                faces = renderer.generate(np.stack([f.sketch for f in batch]))
-                for frame, face in zip(batch, faces):
+                rendered = renderer.generate(np.stack([f.sketch for f in batch]), np.stack([f.points for f in batch]))
+                for j, frame in enumerate(batch):
+                    face = _layers(rendered, j)
                     out = None
                     if preview is not None:
                         result = compose.result(face, frame.points)

@@ -7,11 +7,13 @@ Layout of a file
 Tensors (flat names; a network's state dict sits under its name and a dot):
 
 - ``meta``      (a meta-learned model, from ``fsth train``): ``E.*`` Embedder, ``G.*`` Generator (incl. ``G.P``),
-  ``D.*`` Discriminator (incl. ``D.W.weight`` (num_videos, 512), ``D.w0``, ``D.b``).
+  ``D.*`` Discriminator (incl. ``D.W.weight`` (num_videos, 512), ``D.w0``, ``D.b``); D may be left out (the
+  shipped default model, ``fsth.weights``, holds E and G only).
 - ``person``    (a fine-tuned person, from ``fsth finetune``): ``G.*`` PersonGenerator (incl. ``G.psi``),
   optionally ``D.*`` PersonDiscriminator (incl. ``D.w_prime``, ``D.b``) so fine-tuning can continue.
 - ``embedding`` (a person's e_hat, from ``fsth embed``): ``e_hat`` (512,) and ``landmarks`` (K, 68, 2), the
-  shots' landmarks in crop coordinates.
+  shots' landmarks in crop coordinates; for a warp-guided model also ``crops`` (K, S, S, 3) uint8, the shots
+  themselves (what its G warps). A warp-guided ``person`` file carries them too.
 - any kind may carry further tensors under other names (optimizer state, RNG state ...), stored as given.
 
 Metadata (safetensors' string map): ``format`` = ``"fsth"``, ``format_version`` (an integer, currently 1),
@@ -100,17 +102,32 @@ def _check_embedding(cfg: ModelConfig, shapes: Shapes) -> list[str]:
         problems.append("missing tensor landmarks")
     elif len(shapes["landmarks"]) != 3 or tuple(shapes["landmarks"][1:]) != (68, 2):
         problems.append(f"landmarks: shape {tuple(shapes['landmarks'])} in file, (K, 68, 2) expected")
+    problems += _check_crops(cfg, shapes)
     return problems
+
+
+def _check_crops(cfg: ModelConfig, shapes: Shapes) -> list[str]:
+    """A warp-guided model's person files carry the shots' crops (K, S, S, 3) uint8: what its G warps."""
+    if cfg is None or not cfg.warp:
+        return []
+    s = cfg.image_size
+    if "crops" not in shapes:
+        return ["missing tensor crops (the shots the warp-guided generator warps)"]
+    if len(shapes["crops"]) != 4 or tuple(shapes["crops"][1:]) != (s, s, 3):
+        return [f"crops: shape {tuple(shapes['crops'])} in file, (K, {s}, {s}, 3) expected"]
+    return []
 
 
 register_kind(KindSpec(
     "meta", "a meta-learned model (E, G, D)",
-    networks={"E": _builder("Embedder"), "G": _builder("Generator"), "D": _meta_discriminator},
+    networks={"E": _builder("Embedder"), "G": _builder("Generator")},
+    optional_networks={"D": _meta_discriminator},  # the shipped default model has no D (fine-tuning starts a new D')
 ))
 register_kind(KindSpec(
     "person", "a fine-tuned person (G' with psi', D')",
     networks={"G": _builder("PersonGenerator")},
     optional_networks={"D": _builder("PersonDiscriminator")},
+    check=_check_crops,
 ))
 register_kind(KindSpec("embedding", "a person's embedding e_hat and the shots' landmarks", check=_check_embedding))
 
@@ -371,10 +388,11 @@ def default_checkpoint_path() -> Path:
 
 
 def find_meta_checkpoint(path: str | os.PathLike | None = None) -> Path:
-    """The meta checkpoint to use: ``path`` if given, else ``$FSTH_CHECKPOINT``, else the default location.
+    """The meta checkpoint to use: ``path`` if given, else ``$FSTH_CHECKPOINT``, else the default location, else
+    the model shipped with fsth (``fsth.weights``).
 
-    A path that is given (either way) but missing is an error naming it; with none given and nothing at the
-    default location, the error says how to get one.
+    A path that is given (either way) but missing is an error naming it; with none given, nothing at the default
+    location and no shipped model (a broken install), the error says how to get one.
     """
     if path is not None:
         given, how = Path(path).expanduser(), "--checkpoint"
@@ -384,9 +402,13 @@ def find_meta_checkpoint(path: str | os.PathLike | None = None) -> Path:
         default = default_checkpoint_path()
         if default.is_file():
             return default
+        from fsth.weights import shipped_model
+
+        if shipped_model().is_file():
+            return shipped_model()
         raise CheckpointError(
             f"no meta checkpoint: pass --checkpoint META.safetensors, set {CHECKPOINT_ENV}, or put one at "
-            f"{default} (train one with `fsth train`; no pretrained fsth checkpoint is published)"
+            f"{default} (the model shipped with fsth, {shipped_model()}, is missing: reinstall fsth)"
         )
     if not given.is_file():
         raise CheckpointError(f"{given}: no such checkpoint file (from {how})")

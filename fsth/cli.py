@@ -362,6 +362,13 @@ def landmarks(
 class PresetChoice(str, enum.Enum):
     paper256 = "paper256"
     tiny = "tiny"
+    warp256 = "warp256"
+    tiny_warp = "tiny_warp"
+
+
+class ModelChoice(str, enum.Enum):
+    checkpoint = "checkpoint"
+    warp = "warp"
 
 
 class PrecisionChoice(str, enum.Enum):
@@ -405,7 +412,9 @@ def train(
     ],
     preset: Annotated[
         Optional[PresetChoice],
-        typer.Option(help="Model architecture: paper256 (the paper's, 256x256) or tiny (64x64, CPU). (default: paper256)",
+        typer.Option(help="Model architecture: paper256 (the paper's, 256x256), tiny (64x64, CPU), warp256 (the "
+                     "warp-guided default model: 256x256, trains on a CPU; its own training defaults) or tiny_warp. "
+                     "(default: paper256)",
                      rich_help_panel=_RUN, show_default=False),
     ] = None,
     batch_size: Annotated[
@@ -554,9 +563,11 @@ FanWeightsOption = Annotated[
     Optional[Path], typer.Option(help="Local FAN weights for --backend fan.", show_default=False)
 ]
 ContentLossOption = Annotated[
-    bool,
+    Optional[bool],
     typer.Option("--content-loss/--no-content-loss", help="Use the content loss L_CNT (needs VGG19 and VGGFace "
-                  "weights); without it fine-tuning still runs, with worse likeness.", rich_help_panel=_TUNE),
+                  "weights); without it fine-tuning still runs, with worse likeness. (default: the model's: on for "
+                  "the paper's, off for the warp-guided models, which train on pixel terms)", rich_help_panel=_TUNE,
+                  show_default=False),
 ]
 
 
@@ -588,11 +599,15 @@ def _output_file(path: Path, force: bool, suffix: str, kind: str) -> Path:
     return path
 
 
-def _train_config(content_loss: bool, vgg19: Optional[Path], vggface: Optional[Path]):
+def _train_config(content_loss: Optional[bool], vgg19: Optional[Path], vggface: Optional[Path], model=None):
+    """Fine-tuning's configuration for a model of config ``model`` (its defaults, ``TrainConfig.for_model``, with the
+    options given); without ``model``, the options as a dict of changes, for a person made later."""
     from fsth.config import TrainConfig
 
-    return TrainConfig(content_loss=content_loss, vgg19_weights=str(vgg19) if vgg19 else None,
-                       vggface_weights=str(vggface) if vggface else None)
+    given = {"vgg19_weights": str(vgg19) if vgg19 else None, "vggface_weights": str(vggface) if vggface else None}
+    if content_loss is not None:
+        given["content_loss"] = content_loss
+    return TrainConfig.for_model(model, **given) if model is not None else given
 
 
 def _backend(backend: Optional[BackendChoice]) -> Optional[str]:
@@ -657,7 +672,7 @@ def finetune(
                                                     min=0.01, show_default=False, rich_help_panel=_TUNE)] = None,
     batch_size: Annotated[int, typer.Option(help="Shots per step.", min=1, rich_help_panel=_TUNE)] = 1,
     k: KOption = None,
-    content_loss: ContentLossOption = True,
+    content_loss: ContentLossOption = None,
     vgg19_weights: Vgg19Option = None,
     vggface_weights: VggFaceOption = None,
     seed: Annotated[int, typer.Option(help="Seed of the shot order.", rich_help_panel=_TUNE)] = 0,
@@ -689,12 +704,12 @@ def finetune(
     if steps is not None and epochs is not None:
         raise InputError("give --steps or --epochs, not both")
     _checkpoint_output(output, force)
-    train_cfg = _train_config(content_loss, vgg19_weights, vggface_weights)
     device = get_device()
     if checkpoint is not None and checkpoint_kind(checkpoint) == "person":
         start = load_checkpoint(checkpoint, "person")
     else:
         start = load_meta(checkpoint)
+    train_cfg = _train_config(content_loss, vgg19_weights, vggface_weights, start.config)
     content_nets = content_networks(train_cfg, device)  # before the slow part: a missing file fails at once
     detector = detector_for(start.landmark_backend, _backend(backend), fan_weights)
     person = load_shots(shots, detector, start.config.image_size, crop_policy_of(start), k)
@@ -730,6 +745,12 @@ def animate(
                      show_default=False, metavar="OUT.mp4", rich_help_panel=_VIDEO),
     ] = None,
     checkpoint: CheckpointOption = None,
+    model: Annotated[
+        ModelChoice,
+        typer.Option(help="checkpoint: the generator of --checkpoint ($FSTH_CHECKPOINT, else the default location, "
+                     "else the model shipped with fsth); warp: the source's pixels moved to the driver's landmarks "
+                     "alone, no network (fast; cannot open a closed mouth).", rich_help_panel=_MOTION),
+    ] = ModelChoice.checkpoint,
     force: ForceOption = False,
     side_by_side: Annotated[bool, typer.Option(help="Write driver | landmark image | result.",
                                                rich_help_panel=_VIDEO)] = False,
@@ -755,7 +776,7 @@ def animate(
     k: KOption = None,
     finetune_steps: Annotated[int, typer.Option(help="Fine-tune this many steps on the source photos first.",
                                                 min=0, rich_help_panel=_TUNE)] = 0,
-    content_loss: ContentLossOption = True,
+    content_loss: ContentLossOption = None,
     vgg19_weights: Vgg19Option = None,
     vggface_weights: VggFaceOption = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Frames per generator call (default: 2 on a CPU, 8 on "
@@ -802,14 +823,20 @@ def animate(
         absolute=absolute, head_motion=head_motion, reference=int(reference) if reference.isdigit() else reference,
         side_by_side=side_by_side, paste_back=paste_back, audio=audio,
         batch_size=batch_size or (8 if device.type == "cuda" else 2), live=live, preview=preview,
+        warp_only=model == ModelChoice.warp,
     )
     if not camera and not Path(driver).is_file():
         raise InputError(f"{driver}: no such file")
     if not camera and is_image(driver):
         raise InputError(f"{driver}: the driver is a video (or a camera index), not a photo")
-    person = load_person(source, checkpoint, k=k, finetune_steps=finetune_steps, device=device,
-                         train_cfg=_train_config(content_loss, vgg19_weights, vggface_weights))
-    detector = detector_for(person.landmark_backend, _backend(backend), fan_weights)
+    if options.warp_only:
+        detector = detector_for(None, _backend(backend), fan_weights)
+        person = load_person(source, checkpoint, warp_only=True, k=k, finetune_steps=finetune_steps,
+                             detector=detector)
+    else:
+        person = load_person(source, checkpoint, k=k, finetune_steps=finetune_steps, device=device,
+                             train_cfg=_train_config(content_loss, vgg19_weights, vggface_weights))
+        detector = detector_for(person.landmark_backend, _backend(backend), fan_weights)
     stats = run_animate(person, driver, output, detector, options, device=device)
     where = f"{output}: " if output is not None else ""
     size = f"{stats.size[0]}x{stats.size[1]}" if stats.size else "?"
@@ -902,7 +929,12 @@ def evaluate(
         typer.Option(help="An insightface arcface_torch backbone.pth, for --csim-network arcface.",
                      rich_help_panel=_METRICS, show_default=False),
     ] = None,
-    content_loss: ContentLossOption = True,
+    baselines: Annotated[
+        bool,
+        typer.Option(help="Also score two baselines in every setting: copy (the nearest shot as it is) and warp (the "
+                     "nearest shot warped to the target's landmarks, no network).", rich_help_panel=_PROTOCOL),
+    ] = True,
+    content_loss: ContentLossOption = None,
     vgg19_weights: Vgg19Option = None,
     vggface_weights: VggFaceOption = None,
     backend: LandmarkBackendOption = None,
@@ -936,7 +968,7 @@ def evaluate(
     from fsth.person import detector_for, load_meta
 
     options = EvalOptions(shots=parse_shots(shots), targets=targets, finetune_steps=finetune_steps,
-                          metrics=tuple(parse_metric_names(metrics)), seed=seed)
+                          metrics=tuple(parse_metric_names(metrics)), seed=seed, baselines=baselines)
     if output is not None:
         _output_file(output, force, ".json", "the report is JSON")
     for source in cross or ():
@@ -951,8 +983,8 @@ def evaluate(
         if "csim" in options.metrics:
             metric_options["csim"] = {"network": "arcface", "weights": _given_file(arcface_weights, "--arcface-weights")}
     device = get_device()
-    train_cfg = _train_config(content_loss, vgg19_weights, vggface_weights)
     meta = load_meta(checkpoint, only=None if finetune_steps else ("E", "G"))
+    train_cfg = _train_config(content_loss, vgg19_weights, vggface_weights, meta.config)
     content_nets = None
     if finetune_steps:
         from fsth.finetune import content_networks

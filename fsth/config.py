@@ -79,6 +79,13 @@ class ModelConfig:
     # drives every pre-ReLU entry negative within 25-75 steps, e_hat is then 0 for everyone, no gradient
     # reaches E again and G renders the same person whatever the shots (measured on the tiny preset).
     embedder_relu: bool = False
+    # "paper": G draws the whole frame from the landmark image and P e_hat. "warp": G also sees the source (the
+    # nearest shot) warped to the target's landmarks (``fsth.models.warp``) and returns mask * warped +
+    # (1 - mask) * drawn, initialised to return the warp; what it learns is local (mouths, eyes, borders).
+    generator: str = "paper"
+    # The side at which E, D and G's convolutional body work (0: image_size). Below image_size, their inputs are
+    # resized to it and G's drawn picture and mask are upsampled to image_size, where the warp is composed.
+    net_size: int = 0
 
     def __post_init__(self) -> None:
         problems = []
@@ -90,9 +97,9 @@ class ModelConfig:
         if not problems:
             if not (_is_power_of_two(self.image_size) and 64 <= self.image_size <= 512):
                 problems.append(f"image_size must be 64, 128, 256 or 512, not {self.image_size}")
-            if not (_is_power_of_two(self.min_size) and self.min_size < self.image_size):
-                problems.append(f"min_size must be a power of two below image_size, not {self.min_size}")
-            if not (_is_power_of_two(self.gen_bottleneck_size) and self.gen_bottleneck_size < self.image_size):
+            if not (_is_power_of_two(self.min_size) and self.min_size < self.side):
+                problems.append(f"min_size must be a power of two below the networks' side, not {self.min_size}")
+            if not (_is_power_of_two(self.gen_bottleneck_size) and self.gen_bottleneck_size < self.side):
                 problems.append(
                     f"gen_bottleneck_size must be a power of two below image_size, not {self.gen_bottleneck_size}"
                 )
@@ -100,6 +107,10 @@ class ModelConfig:
                 problems.append("base_channels must not exceed max_channels")
             if self.base_channels < 8:
                 problems.append("base_channels must be at least 8 (self-attention uses channels / 8)")
+        if self.generator not in GENERATORS:
+            problems.append(f"generator must be one of {', '.join(GENERATORS)}, not {self.generator!r}")
+        if not (self.net_size == 0 or (_is_power_of_two(self.net_size) and 32 <= self.net_size <= self.image_size)):
+            problems.append(f"net_size must be 0 or a power of two from 32 to image_size, not {self.net_size!r}")
         if not isinstance(self.embedder_relu, bool):
             problems.append(f"embedder_relu must be true or false, not {self.embedder_relu!r}")
         if not isinstance(self.gen_bottleneck_blocks, int) or self.gen_bottleneck_blocks < 0:
@@ -117,13 +128,22 @@ class ModelConfig:
 
     # -- derived layout (one place, used by the networks) ------------------------------------------
 
+    @property
+    def side(self) -> int:
+        """The side at which the networks' convolutions work (``net_size``, or ``image_size`` when 0)."""
+        return self.net_size or self.image_size
+
+    @property
+    def warp(self) -> bool:
+        return self.generator == "warp"
+
     def _width(self, i: int) -> int:
         return min(self.base_channels * 2**i, self.max_channels)
 
     def disc_sizes(self) -> list[int]:
-        """Output sides of E's (and D's trunk's) downsampling blocks: image_size/2 ... min_size."""
-        n = int(math.log2(self.image_size // self.min_size))
-        return [self.image_size >> (i + 1) for i in range(n)]
+        """Output sides of E's (and D's trunk's) downsampling blocks: side/2 ... min_size."""
+        n = int(math.log2(self.side // self.min_size))
+        return [self.side >> (i + 1) for i in range(n)]
 
     def disc_widths(self) -> list[int]:
         """Output channels of E's downsampling blocks; the last one is embedding_dim."""
@@ -131,16 +151,16 @@ class ModelConfig:
         return [self._width(i) for i in range(n - 1)] + [self.embedding_dim]
 
     def gen_down_sizes(self) -> list[int]:
-        """Output sides of G's downsampling blocks: image_size/2 ... gen_bottleneck_size."""
-        n = int(math.log2(self.image_size // self.gen_bottleneck_size))
-        return [self.image_size >> (i + 1) for i in range(n)]
+        """Output sides of G's downsampling blocks: side/2 ... gen_bottleneck_size."""
+        n = int(math.log2(self.side // self.gen_bottleneck_size))
+        return [self.side >> (i + 1) for i in range(n)]
 
     def gen_down_widths(self) -> list[int]:
         return [self._width(i) for i in range(len(self.gen_down_sizes()))]
 
     def gen_up_sizes(self) -> list[int]:
-        """Output sides of G's upsampling blocks: 2 * gen_bottleneck_size ... image_size."""
-        return self.gen_down_sizes()[-2::-1] + [self.image_size]
+        """Output sides of G's upsampling blocks: 2 * gen_bottleneck_size ... side."""
+        return self.gen_down_sizes()[-2::-1] + [self.side]
 
     def gen_up_widths(self) -> list[int]:
         """Each up block matches the width of the down block at its side; the last one is base_channels."""
@@ -163,14 +183,19 @@ class ModelConfig:
     def from_dict(cls, data: dict) -> "ModelConfig":
         """The inverse of ``to_dict``; unknown or missing fields raise ``ConfigError`` naming them.
 
-        A config without ``embedder_relu`` was written before the field existed, when E always had the ReLU."""
+        A config without ``embedder_relu`` was written before the field existed, when E always had the ReLU; one
+        without ``generator`` / ``net_size`` before the warp generator existed (the paper's G at image_size)."""
         if isinstance(data, dict) and "embedder_relu" not in data:
             data = {**data, "embedder_relu": True}
+        if isinstance(data, dict):
+            data = {"generator": "paper", "net_size": 0, **data}
         return cls(**_fields_from_dict(cls, data, "model config"))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
 
+
+GENERATORS = ("paper", "warp")
 
 PRESETS: dict[str, ModelConfig] = {
     "paper256": ModelConfig(),
@@ -184,6 +209,35 @@ PRESETS: dict[str, ModelConfig] = {
         gen_bottleneck_blocks=2,
         attention_down=(16,),
         attention_up=(32,),
+    ),
+    # The shipped default model: warp-guided, 256x256 frames, networks at 128x128, narrow enough to train on a
+    # 2-core CPU (no self-attention; G's body has U-Net skips).
+    "warp256": ModelConfig(
+        image_size=256,
+        base_channels=16,
+        max_channels=256,
+        embedding_dim=256,
+        min_size=4,
+        gen_bottleneck_size=8,
+        gen_bottleneck_blocks=2,
+        attention_down=(),
+        attention_up=(),
+        generator="warp",
+        net_size=128,
+    ),
+    # warp256's architecture at 64x64 (networks at 32x32), for tests.
+    "tiny_warp": ModelConfig(
+        image_size=64,
+        base_channels=8,
+        max_channels=32,
+        embedding_dim=32,
+        min_size=4,
+        gen_bottleneck_size=8,
+        gen_bottleneck_blocks=1,
+        attention_down=(),
+        attention_up=(),
+        generator="warp",
+        net_size=32,
     ),
 }
 
@@ -205,13 +259,41 @@ class TrainConfig:
     vgg19_weights: str | None = None  # path of torchvision's vgg19-dcbb9e9d.pth; None: torch hub cache / download
     vggface_weights: str | None = None  # path of vgg_face_dag.pth; None: torch hub cache / download
     finetune_epochs: int = 40  # fine-tuning length in passes over the T shots (the paper's ~40 epochs)
+    # Terms for machines without the VGG weights (not the paper's; 0 = off, as in the paper):
+    weight_l1: float = 0.0  # mean absolute pixel error |x_hat - x|, on [-1, 1]
+    weight_ssim: float = 0.0  # 1 - SSIM(x_hat, x) (pytorch-msssim, 11x11 Gaussian window)
+    weight_mouth: float = 0.0  # pixel L1 weighted by a Gaussian around the target's mouth (points 48-67)
+
+    @classmethod
+    def for_preset(cls, preset: str | None, **overrides) -> "TrainConfig":
+        """The training defaults of a model preset (the paper's, except where ``PRESET_TRAINING`` says)."""
+        return cls(**{**PRESET_TRAINING.get(preset or "", {}), **overrides})
+
+    @classmethod
+    def for_model(cls, model: ModelConfig, **overrides) -> "TrainConfig":
+        """The training defaults for a model of config ``model`` (its preset's; a warp-guided model of no preset
+        takes warp256's), updated by ``overrides`` (e.g. fine-tuning's command-line options)."""
+        preset = next((name for name, cfg in PRESETS.items() if cfg == model), "warp256" if model.warp else None)
+        return cls.for_preset(preset, **overrides)
 
     def to_dict(self) -> dict:
         return _to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
+        if isinstance(data, dict):  # written before the pixel terms existed
+            data = {"weight_l1": 0.0, "weight_ssim": 0.0, "weight_mouth": 0.0, **data}
         return cls(**_fields_from_dict(cls, data, "train config"))
+
+
+# Training defaults that differ from the paper's, per model preset. warp256 trains on a CPU without VGG weights:
+# pixel L1 + SSIM + a mouth-weighted L1 stand in for the content loss; K = 1 (the shipped model animates one
+# photo); one D update per E/G update (D is the most expensive part of a step); learning rates 4x the paper's.
+PRESET_TRAINING: dict[str, dict] = {
+    "warp256": {"content_loss": False, "weight_l1": 10.0, "weight_ssim": 2.0, "weight_mouth": 20.0, "shots": 1,
+                "d_steps_per_g_step": 1, "lr_EG": 2e-4, "lr_D": 4e-4, "weight_match": 10.0},
+    "tiny_warp": {"content_loss": False, "weight_l1": 10.0, "weight_ssim": 2.0, "weight_mouth": 20.0, "shots": 2},
+}
 
 
 PRECISIONS = ("auto", "bf16", "fp32")

@@ -20,7 +20,7 @@ so still deterministic): a long run does not die on one damaged file.
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 import torch
@@ -76,6 +76,7 @@ class EpisodeDataset(torch.utils.data.Dataset):
             return {
                 "x": np.stack([p.crop for p in pairs]),  # (K + 1, S, S, 3) uint8
                 "y": np.stack([p.sketch for p in pairs]),  # (K + 1, S, S, 3) uint8
+                "points": np.stack([p.points for p in pairs]).astype(np.float32),  # (K + 1, 68, 2) in crop pixels
                 "video": np.int64(index),
             }
         raise InputError(f"{self.dataset.root}: {_MAX_TRIES} videos in a row could not be read; is the dataset damaged?")
@@ -127,12 +128,26 @@ def _ignore_ctrl_c(worker_id: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def to_model_input(batch: dict, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A batch of episodes -> (shots_x, shots_y (B, K, 3, S, S), x, y (B, 3, S, S) in [-1, 1], video (B,))."""
+class ModelInput(NamedTuple):
+    """A batch of episodes as the networks take it. Frames and landmark images in [-1, 1]; points in crop pixels."""
+
+    shots_x: torch.Tensor  # (B, K, 3, S, S)
+    shots_y: torch.Tensor  # (B, K, 3, S, S)
+    x: torch.Tensor  # (B, 3, S, S): the target frame
+    y: torch.Tensor  # (B, 3, S, S): its landmark image
+    video: torch.Tensor  # (B,): the video's row of W
+    shots_points: torch.Tensor  # (B, K, 68, 2)
+    points: torch.Tensor  # (B, 68, 2): the target's landmarks
+
+
+def to_model_input(batch: dict, device) -> ModelInput:
+    """A batch of episodes -> ``ModelInput`` on ``device``."""
     from fsth.models import images_to_tensor
 
     x, y = batch["x"], batch["y"]  # (B, K + 1, S, S, 3) uint8
     b, k1, s = x.shape[0], x.shape[1], x.shape[2]
     x = images_to_tensor(x.reshape(-1, s, s, 3).numpy(), device).view(b, k1, 3, s, s)
     y = images_to_tensor(y.reshape(-1, s, s, 3).numpy(), device).view(b, k1, 3, s, s)
-    return x[:, :-1], y[:, :-1], x[:, -1], y[:, -1], batch["video"].to(device)
+    points = torch.as_tensor(batch["points"]).to(device, torch.float32)
+    return ModelInput(x[:, :-1], y[:, :-1], x[:, -1], y[:, -1], batch["video"].to(device), points[:, :-1],
+                      points[:, -1])

@@ -62,13 +62,23 @@ def check_provenance(person: Checkpoint, meta: Checkpoint) -> None:
         )
 
 
+def shot_tensors(shots: Shots, cfg) -> dict[str, torch.Tensor]:
+    """What person files keep of the shots: their landmarks (K, 68, 2) in crop pixels (the face retargeting keeps)
+    and, for a warp-guided model, the crops (K, S, S, 3) uint8 (what its generator warps)."""
+    out = {"landmarks": torch.from_numpy(np.asarray(shots.points, np.float32))}
+    if cfg is not None and cfg.warp:
+        out["crops"] = torch.from_numpy(np.ascontiguousarray(shots.crops, np.uint8))
+    return out
+
+
 def save_embedding(path: str | os.PathLike, e_hat: torch.Tensor, shots: Shots, meta: Checkpoint) -> Path:
-    """Write an ``embedding`` checkpoint: e_hat, the shots' landmarks (K, 68, 2) in crop pixels, and where they
-    came from; with the meta checkpoint's config, crop policy and landmark backend."""
+    """Write an ``embedding`` checkpoint: e_hat, the shots' landmarks (K, 68, 2) in crop pixels (and their crops
+    for a warp-guided model), and where they came from; with the meta checkpoint's config, crop policy and
+    landmark backend."""
     return save_checkpoint(
         path,
         "embedding",
-        {"e_hat": e_hat.float(), "landmarks": torch.from_numpy(np.asarray(shots.points, np.float32))},
+        {"e_hat": e_hat.float(), **shot_tensors(shots, meta.config)},
         meta.config,
         crop_policy=meta.crop_policy,
         landmark_backend=meta.landmark_backend,

@@ -63,6 +63,7 @@ from fsth.shots import Shots, crop_track_frames, shots_from_pairs, spread
 from fsth.video import expand_inputs, is_video
 
 MODES = ("FF", "FT")  # feed-forward from e_hat; fine-tuned G' from the same e_hat
+BASELINES = ("copy", "warp")  # no network: the nearest shot as it is; the nearest shot warped to the target
 CROSS_METRICS = ("csim", "akd")  # the metrics that need no real frame
 MIN_FACE_FRAMES = 2  # one shot and one target
 SAMPLE_ROWS = 8  # targets shown in a sample grid
@@ -79,6 +80,7 @@ class EvalOptions:
     metrics: tuple[str, ...] = DEFAULT_METRICS
     seed: int = 0  # the fine-tuning shot order (the only random choice of the protocols)
     motion: AnimateOptions = field(default_factory=AnimateOptions)  # cross-reenactment's retargeting, as animate's
+    baselines: bool = True  # also score the BASELINES in every setting, to read the model against
 
     def __post_init__(self):
         if not self.shots or min(self.shots) < 1:
@@ -91,7 +93,7 @@ class EvalOptions:
 
     @property
     def modes(self) -> tuple[str, ...]:
-        return MODES if self.finetune_steps else MODES[:1]
+        return (MODES if self.finetune_steps else MODES[:1]) + (BASELINES if self.baselines else ())
 
 
 def parse_shots(text: str) -> tuple[int, ...]:
@@ -179,6 +181,32 @@ class MetaNetworks:
 MakeRenderer = Callable[..., Renderer]  # Renderer(G, e_hat, device=, dtype=) or a stand-in with its signature
 
 
+class CopyRenderer:
+    """The ``copy`` baseline: for each target, the shot whose landmark shape is nearest the target's, unchanged."""
+
+    def __init__(self, crops: np.ndarray, points: np.ndarray):
+        self.crops, self.points = np.asarray(crops), torch.as_tensor(np.asarray(points, np.float32))
+
+    def render(self, points: np.ndarray) -> np.ndarray:
+        from fsth.models.warp import nearest_shot
+
+        target = torch.as_tensor(np.asarray(points, np.float32)).reshape(-1, 68, 2)
+        pick = nearest_shot(self.points[None].expand(len(target), -1, -1, -1), target)
+        return self.crops[pick.numpy()]
+
+
+def baseline_renderers(crops: np.ndarray, points: np.ndarray, device=None) -> Iterator[tuple[str, object]]:
+    """(mode, renderer) of the BASELINES for shots (K, S, S, 3) with landmarks (K, 68, 2)."""
+    yield "copy", CopyRenderer(crops, points)
+    yield "warp", Renderer(None, source=(crops, points), device=device)
+
+
+def _generator_renderer(make_renderer: MakeRenderer, G, e_hat, shots: Shots, device):
+    """``make_renderer`` for G (and e_hat); a warp-guided G also gets the shots it warps."""
+    extra = {"source": (shots.crops, shots.points)} if G.cfg.warp else {}
+    return make_renderer(G, e_hat, device=device, dtype=EVAL_DTYPE, **extra)
+
+
 def person_renderers(nets: MetaNetworks, shots: Shots, options: EvalOptions, *, train_cfg: TrainConfig,
                      content_nets=None, make_renderer: MakeRenderer = Renderer, label: str = "fine-tuning"
                      ) -> Iterator[tuple[str, Renderer]]:
@@ -189,14 +217,16 @@ def person_renderers(nets: MetaNetworks, shots: Shots, options: EvalOptions, *, 
     from fsth.finetune import finetune, person_networks
 
     e_hat = embed(nets.E, shots, nets.device)
-    yield "FF", make_renderer(nets.G, e_hat, device=nets.device, dtype=EVAL_DTYPE)
+    yield "FF", _generator_renderer(make_renderer, nets.G, e_hat, shots, nets.device)
     if options.finetune_steps:
         G_prime, D_prime = person_networks(nets.checkpoint, e_hat, nets.device)
         result = finetune(G_prime, D_prime, shots, options.finetune_steps, train_cfg, content_nets=content_nets,
                           batch_size=options.finetune_batch_size, device=nets.device, seed=options.seed, label=label)
         if result.interrupted:
             raise KeyboardInterrupt
-        yield "FT", make_renderer(result.G.eval(), device=nets.device, dtype=EVAL_DTYPE)
+        yield "FT", _generator_renderer(make_renderer, result.G.eval(), None, shots, nets.device)
+    if options.baselines:
+        yield from baseline_renderers(shots.crops, shots.points, nets.device)
 
 
 # ---------------------------------------------------------------------------------------------- cross sources
@@ -245,7 +275,8 @@ def _cross_source_file(path: Path, nets: MetaNetworks, detector, policy, make_re
         raise InputError(f"{path}: made for another model configuration or crop policy than {nets.checkpoint.path}")
     recorded = [str(s) for s in load_checkpoint(path, only=()).meta.get("shots") or []]
     mode = "FF" if person.e_hat is not None else "FT"
-    renderer = make_renderer(person.generator, person.e_hat, device=nets.device, dtype=EVAL_DTYPE)
+    extra = {"source": (person.crops, person.points)} if person.crops is not None else {}
+    renderer = make_renderer(person.generator, person.e_hat, device=nets.device, dtype=EVAL_DTYPE, **extra)
     identity, reason = None, None
     try:
         identity = recorded_shot(recorded, detector, nets.size, policy)

@@ -75,7 +75,14 @@ def person_networks(
         return source.generator(device), source.discriminator(device)
     if e_hat is None:
         raise ValueError("fine-tuning from a meta checkpoint needs the person's e_hat")
-    return person_generator(source.generator(device), e_hat), person_discriminator(source.discriminator(device), e_hat)
+    G = person_generator(source.generator(device), e_hat)
+    if "D" not in {k.split(".")[0] for k in source.shapes}:  # the shipped default model holds E and G only
+        console.debug(f"{source.path} holds no discriminator: D' starts from new weights")
+        D = PersonDiscriminator(source.config).to(device)
+        with torch.no_grad():
+            D.w_prime.copy_(e_hat.to(D.w_prime))
+        return G, D
+    return G, person_discriminator(source.discriminator(device), e_hat)
 
 
 def content_networks(cfg: TrainConfig, device=None):
@@ -104,15 +111,18 @@ def _batches(num_shots: int, batch_size: int, rng: np.random.Generator) -> Itera
         stream = stream[batch_size:]
 
 
-def finetune_step(G, D, opt_G, opt_D, x, y, cfg: TrainConfig, content_nets=None) -> dict[str, float]:
-    """One fine-tuning step on shots x, y (B, 3, S, S): a G' update on L_CNT + L_ADV, then the D' updates.
-    Returns the named loss terms (G's and ``disc``, D's hinge loss at its last update)."""
-    x_hat = G(y)  # (B, 3, S, S)
+def finetune_step(G, D, opt_G, opt_D, x, y, cfg: TrainConfig, content_nets=None, warped=None, points=None
+                  ) -> dict[str, float]:
+    """One fine-tuning step on shots x, y (B, 3, S, S): a G' update on L_CNT + L_ADV (+ the pixel terms ``cfg``
+    switches on; ``points`` (B, 68, 2): the shots' landmarks), then the D' updates. ``warped`` (B, 3, S, S): what a
+    warp-guided G' takes (``warp_sources``). Returns the named loss terms (G's and ``disc``, D's hinge loss at its
+    last update)."""
+    x_hat = G(y, warped)  # (B, 3, S, S)
     D.requires_grad_(False)  # G's update needs gradients through D, not for D
     with torch.no_grad():
         _, feats_real = D(x, y)
     score_fake, feats_fake = D(x_hat, y)
-    terms = generator_loss(cfg, x_hat, x, score_fake, feats_fake, feats_real, content_nets)
+    terms = generator_loss(cfg, x_hat, x, score_fake, feats_fake, feats_real, content_nets, points=points)
     opt_G.zero_grad(set_to_none=True)
     terms["total"].backward()
     opt_G.step()
@@ -128,6 +138,23 @@ def finetune_step(G, D, opt_G, opt_D, x, y, cfg: TrainConfig, content_nets=None)
     out = {name: float(value.detach()) for name, value in terms.items()}
     out["disc"] = float(disc.detach())
     return out
+
+
+def warp_sources(shots: Shots, device=None) -> torch.Tensor:
+    """For a warp-guided G': per shot (as a target), the nearest *other* shot warped to its landmarks (the shot
+    itself when there is only one): (K, 3, S, S) in [-1, 1]."""
+    from fsth.models.warp import nearest_shot, warp
+
+    x, _ = shots.tensors(device)
+    points = torch.from_numpy(np.asarray(shots.points, np.float32)).to(x.device)
+    k = len(shots)
+    if k == 1:
+        return x.clone()
+    others = torch.stack([torch.cat([points[:i], points[i + 1:]]) for i in range(k)])  # (K, K - 1, 68, 2)
+    pick = nearest_shot(others, points)
+    source = torch.where(pick >= torch.arange(k, device=x.device), pick + 1, pick)  # index among all shots
+    with torch.no_grad():
+        return warp(x[source], points[source], points)
 
 
 def finetune(
@@ -152,6 +179,8 @@ def finetune(
     opt_G = torch.optim.Adam(G.parameters(), lr=cfg.lr_EG, betas=cfg.adam_betas)
     opt_D = torch.optim.Adam(D.parameters(), lr=cfg.lr_D, betas=cfg.adam_betas)
     x_all, y_all = shots.tensors(device)  # (K, 3, S, S) each
+    warped_all = warp_sources(shots, device) if G.cfg.warp else None
+    points_all = torch.from_numpy(np.asarray(shots.points, np.float32)).to(device)
     batches = _batches(len(shots), batch_size, np.random.default_rng(seed))
     result = FinetuneResult(G, D, 0, steps, batch_size, cfg.content_loss)
     start = time.perf_counter()
@@ -160,7 +189,9 @@ def finetune(
         try:
             for _ in range(steps):
                 idx = torch.from_numpy(next(batches)).to(device)
-                result.losses = finetune_step(G, D, opt_G, opt_D, x_all[idx], y_all[idx], cfg, content_nets)
+                warped = warped_all[idx] if warped_all is not None else None
+                result.losses = finetune_step(G, D, opt_G, opt_D, x_all[idx], y_all[idx], cfg, content_nets, warped,
+                                              points_all[idx])
                 result.steps += 1
                 bar.update(task, advance=1, losses=format_losses(result.losses))
         except KeyboardInterrupt:
@@ -186,7 +217,7 @@ def save_person(
     """Write a ``person`` checkpoint: G' and D', the shots' landmarks (K, 68, 2) in crop pixels (the source face
     for retargeting), e_hat, the crop policy and landmark backend of ``source`` (the meta or person checkpoint
     fine-tuning started from) and how it was fine-tuned."""
-    from fsth.embed import provenance
+    from fsth.embed import provenance, shot_tensors
 
     previous = source.step if source.kind == "person" and source.step else 0
     origin = provenance(source) if source.kind == "meta" else {
@@ -195,8 +226,7 @@ def save_person(
     return save_checkpoint(
         path,
         "person",
-        {"G": result.G, "D": result.D, "e_hat": e_hat.float(),
-         "landmarks": torch.from_numpy(np.asarray(shots.points, np.float32))},
+        {"G": result.G, "D": result.D, "e_hat": e_hat.float(), **shot_tensors(shots, source.config)},
         source.config,
         step=previous + result.steps,
         crop_policy=source.crop_policy,

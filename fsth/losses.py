@@ -54,6 +54,42 @@ def match_loss(W_rows: torch.Tensor, e_hat: torch.Tensor, weight: float) -> torc
     return weight * F.l1_loss(e_hat, W_rows)
 
 
+def mouth_weights(points: torch.Tensor, size: int) -> torch.Tensor:
+    """A Gaussian (B, 1, S, S) around each target's mouth (the centre of points 48-67, sigma 0.6 of the mouth's
+    width), 1 at its centre: where the warp alone cannot open a mouth."""
+    from fsth.landmarks.parts import MOUTH
+
+    mouth = points[:, MOUTH]  # (B, 20, 2)
+    centre = mouth.mean(dim=1)  # (B, 2)
+    sigma = 0.6 * (mouth[..., 0].amax(1) - mouth[..., 0].amin(1)).clamp_min(2.0)  # (B,)
+    axis = torch.arange(size, device=points.device, dtype=torch.float32)
+    dx = (axis[None, :] - centre[:, :1]) / sigma[:, None]  # (B, S)
+    dy = (axis[None, :] - centre[:, 1:]) / sigma[:, None]
+    return torch.exp(-0.5 * (dy[:, :, None] ** 2 + dx[:, None, :] ** 2))[:, None]
+
+
+def pixel_loss(cfg: TrainConfig, x_hat: torch.Tensor, x: torch.Tensor, points: torch.Tensor | None = None
+               ) -> dict[str, torch.Tensor]:
+    """The pixel terms (off in the paper's objective): ``l1`` = weight_l1 |x_hat - x|, ``ssim`` = weight_ssim
+    (1 - SSIM), ``mouth`` = weight_mouth * the L1 weighted by ``mouth_weights`` of the target's landmarks
+    ``points`` (B, 68, 2) in pixels. x_hat, x: (B, 3, S, S) in [-1, 1]."""
+    terms = {}
+    if cfg.weight_l1:
+        terms["l1"] = cfg.weight_l1 * F.l1_loss(x_hat, x)
+    if cfg.weight_ssim:
+        from pytorch_msssim import ssim
+
+        with torch.autocast(x.device.type, enabled=False):  # its variances cancel badly in bf16 (-inf seen)
+            score = ssim((x_hat.float() + 1) / 2, (x.float() + 1) / 2, data_range=1.0, size_average=True)
+        terms["ssim"] = cfg.weight_ssim * (1 - score)
+    if cfg.weight_mouth:
+        if points is None:
+            raise ValueError("weight_mouth needs the target's landmarks")
+        w = mouth_weights(points, x.shape[-1])
+        terms["mouth"] = cfg.weight_mouth * ((x_hat - x).abs() * w).sum() / (w.sum() * x.shape[1]).clamp_min(1.0)
+    return terms
+
+
 def discriminator_hinge_loss(score_real: torch.Tensor, score_fake: torch.Tensor) -> torch.Tensor:
     """L_DSC = max(0, 1 + D(x_hat)) + max(0, 1 - D(x)), averaged over the batch."""
     return F.relu(1 + score_fake).mean() + F.relu(1 - score_real).mean()
@@ -69,11 +105,13 @@ def generator_loss(
     content_nets=None,
     W_rows: torch.Tensor | None = None,
     e_hat: torch.Tensor | None = None,
+    points: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """The E/G objective L_CNT + L_ADV (+ L_MCH when W_rows and e_hat are given; fine-tuning has none).
+    """The E/G objective L_CNT + L_ADV (+ L_MCH when W_rows and e_hat are given; fine-tuning has none), plus the
+    pixel terms that ``cfg`` switches on (``pixel_loss``; ``points``: the target's landmarks, for ``mouth``).
 
-    Returns the named terms (``content_vgg19``, ``content_vggface``, ``adv``, ``fm``, ``match``) and their
-    sum as ``total``. ``content_nets`` must be given when ``cfg.content_loss`` is on.
+    Returns the named terms (``content_vgg19``, ``content_vggface``, ``adv``, ``fm``, ``match``, ``l1``, ``ssim``,
+    ``mouth``) and their sum as ``total``. ``content_nets`` must be given when ``cfg.content_loss`` is on.
     """
     global _warned_content_off
     terms: dict[str, torch.Tensor] = {}
@@ -85,6 +123,7 @@ def generator_loss(
         console.warn("the content loss L_CNT is switched off: the generator loss has no content_* terms")
         _warned_content_off = True
     terms.update(adversarial_loss(score_fake, feats_fake, feats_real, cfg.weight_fm))
+    terms.update(pixel_loss(cfg, x_hat, x, points))
     if W_rows is not None and e_hat is not None:
         terms["match"] = match_loss(W_rows, e_hat, cfg.weight_match)
     terms["total"] = sum(terms.values())

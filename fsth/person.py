@@ -36,7 +36,7 @@ CHECKPOINT_SUFFIX = ".safetensors"
 
 @dataclass
 class Person:
-    generator: torch.nn.Module  # a meta Generator (with e_hat) or a fine-tuned PersonGenerator
+    generator: torch.nn.Module | None  # a meta Generator (with e_hat), a fine-tuned PersonGenerator; None: warp alone
     e_hat: torch.Tensor | None  # (D,) for a meta Generator; None for a PersonGenerator
     config: ModelConfig
     crop_policy: CropPolicy
@@ -45,6 +45,7 @@ class Person:
     name: str  # for messages
     photo: Path | None = None  # the source photo (the first one), for --paste-back
     box: np.ndarray | None = None  # its crop box [x0, y0, x1, y1] in photo pixels
+    crops: np.ndarray | None = None  # (K, S, S, 3) uint8: the shots, what a warp-guided generator (or the warp) moves
 
     @property
     def size(self) -> int:
@@ -97,9 +98,10 @@ def person_from_file(path: str | os.PathLike, checkpoint: str | os.PathLike | No
     """A person from an ``embedding`` file (with the meta checkpoint's generator) or a ``person`` file."""
     ckpt = load_checkpoint(path, ("embedding", "person"))
     points = ckpt.landmarks.numpy().astype(np.float32)
+    crops = ckpt.tensors["crops"].numpy() if "crops" in ckpt.tensors else None
     if ckpt.kind == "person":
         return Person(ckpt.generator(), None, ckpt.config, crop_policy_of(ckpt), ckpt.landmark_backend, points,
-                      Path(path).name)
+                      Path(path).name, crops=crops)
     from fsth.embed import check_provenance
 
     meta = load_meta(checkpoint, only=("G",))
@@ -109,7 +111,7 @@ def person_from_file(path: str | os.PathLike, checkpoint: str | os.PathLike | No
         raise CheckpointError(f"{path}: made with another crop policy than meta checkpoint {meta.path}")
     check_provenance(ckpt, meta)
     return Person(meta.generator(), ckpt.e_hat.float(), meta.config, crop_policy_of(meta), meta.landmark_backend,
-                  points, Path(path).name)
+                  points, Path(path).name, crops=crops)
 
 
 def person_from_shots(
@@ -119,11 +121,14 @@ def person_from_shots(
     detector: LandmarkDetector | None = None,
     k: int | None = None,
     finetune_steps: int = 0,
-    train_cfg: TrainConfig = TrainConfig(),
+    train_cfg: TrainConfig | dict | None = None,
     batch_size: int = 1,
     device=None,
 ) -> Person:
-    """A person from photos or a video: shots -> e_hat (feed-forward), then ``finetune_steps`` of fine-tuning."""
+    """A person from photos or a video: shots -> e_hat (feed-forward), then ``finetune_steps`` of fine-tuning.
+
+    ``train_cfg``: fine-tuning's configuration, or a dict of changes to the model's defaults
+    (``TrainConfig.for_model``), or None for those defaults."""
     from fsth.embed import embed
     from fsth.shots import load_shots
 
@@ -134,6 +139,8 @@ def person_from_shots(
     e_hat = embed(meta.embedder(), shots, device)
     console.debug(f"e_hat of {len(shots)} shot(s): norm {float(e_hat.norm()):.3g}")
     generator, person_e_hat = meta.generator(), e_hat
+    if not isinstance(train_cfg, TrainConfig):
+        train_cfg = TrainConfig.for_model(meta.config, **(train_cfg or {}))
     if finetune_steps:
         from fsth.finetune import content_networks, finetune, person_networks
 
@@ -145,17 +152,51 @@ def person_from_shots(
     first = Path(shots.sources[0])
     photo = first if is_image(first) else None
     return Person(generator, person_e_hat, meta.config, policy, meta.landmark_backend, shots.points,
-                  first.name, photo, shots.boxes[0] if photo else None)
+                  first.name, photo, shots.boxes[0] if photo else None, crops=shots.crops)
+
+
+def person_for_warp(
+    paths: Sequence[str | os.PathLike],
+    *,
+    detector: LandmarkDetector | None = None,
+    k: int | None = None,
+    config: ModelConfig | None = None,
+    crop_policy: CropPolicy | None = None,
+) -> Person:
+    """A person for the warp alone (``fsth animate --model warp``): the shots, no network. Crop and size are the
+    shipped model's (``warp256``, the default crop policy) unless given."""
+    from fsth.shots import load_shots
+
+    config = config or ModelConfig.preset("warp256")
+    policy = crop_policy or CropPolicy()
+    shots = load_shots(paths, detector or make_detector("auto"), config.image_size, policy, k)
+    first = Path(shots.sources[0])
+    photo = first if is_image(first) else None
+    return Person(None, None, config, policy, None, shots.points, first.name, photo,
+                  shots.boxes[0] if photo else None, crops=shots.crops)
 
 
 def load_person(
     source: Sequence[str | os.PathLike] | str | os.PathLike,
     checkpoint: str | os.PathLike | None = None,
+    *,
+    warp_only: bool = False,
     **options,
 ) -> Person:
     """A person from SOURCE: an ``embedding`` or ``person`` file, or photos / a directory / a video (``options``
-    go to ``person_from_shots``)."""
+    go to ``person_from_shots``). ``warp_only``: for the warp alone (``person_for_warp``; a person or embedding
+    file gives its stored shots)."""
     paths = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    if warp_only:
+        if options.get("finetune_steps"):
+            raise InputError("--model warp has no network to fine-tune: drop --finetune-steps")
+        if len(paths) == 1 and is_checkpoint(paths[0]):
+            person = person_from_file(paths[0], checkpoint)
+            if person.crops is None:
+                raise InputError(f"{paths[0]}: holds no shots to warp (made for the paper's model); give the photos")
+            person.generator = person.e_hat = None
+            return person
+        return person_for_warp(paths, detector=options.get("detector"), k=options.get("k"))
     if len(paths) == 1 and is_checkpoint(paths[0]):
         if options.get("finetune_steps"):
             raise InputError(f"{paths[0]}: --finetune-steps fine-tunes on photos; give the photos as SOURCE "

@@ -53,7 +53,8 @@ from fsth.data import EpisodeDataset, episode_loader, to_model_input
 from fsth.dataset.store import Dataset
 from fsth.errors import InputError, MissingWeightsError
 from fsth.losses import discriminator_hinge_loss, generator_loss
-from fsth.models import Discriminator, Embedder, Generator, count_parameters, load_content_networks, tensor_to_images
+from fsth.models import (Discriminator, Embedder, Generator, count_parameters, load_content_networks, tensor_to_images,
+                         warped_source)
 from fsth.rundir import RunDir
 
 # Options a resumed run may change; any other must stay as the run started (or the resume is not exact).
@@ -69,7 +70,8 @@ def resolve_options(given: dict, saved: dict | None = None) -> tuple[TrainOption
     if set(given) - opt_names - cfg_names:
         raise ValueError(f"unknown training options {sorted(set(given) - opt_names - cfg_names)}")
     if saved is None:
-        opts, cfg = TrainOptions(), TrainConfig()
+        opts = TrainOptions()
+        cfg = TrainConfig.for_preset(given.get("preset", opts.preset))
     else:
         opts, cfg = TrainOptions(**saved["options"]), TrainConfig.from_dict(saved["train"])
         for name, value in given.items():
@@ -179,10 +181,11 @@ class EmbedGenerate(nn.Module):
         super().__init__()
         self.E, self.G = E, G
 
-    def forward(self, shots_x, shots_y, y):
-        # shots_x, shots_y: (B, K, 3, H, W); y: (B, 3, H, W) -> e_hat (B, D), x_hat (B, 3, H, W)
+    def forward(self, shots_x, shots_y, y, shots_points=None, points=None):
+        # shots_x, shots_y: (B, K, 3, H, W); y: (B, 3, H, W); shots_points (B, K, 68, 2) and points (B, 68, 2) for
+        # the warp-guided G -> e_hat (B, D), x_hat (B, 3, H, W)
         e_hat = self.E.embed_shots(shots_x, shots_y)
-        return e_hat, self.G(y, e_hat)
+        return e_hat, self.G(y, e_hat, warped_source(self.G.cfg, shots_x, shots_points, points))
 
 
 def requires_grad(module: nn.Module, flag: bool) -> None:
@@ -233,14 +236,14 @@ def train_step(batch, EG, D, opt_EG, opt_D, opt_W, train_cfg: TrainConfig, conte
     ``EG`` and ``D`` may be DistributedDataParallel wrappers; ``D_`` below is always the plain module.
     """
     D_ = D.module if isinstance(D, nn.parallel.DistributedDataParallel) else D
-    shots_x, shots_y, x, y, idx = batch  # (B, K, 3, H, W) x2, (B, 3, H, W) x2, (B,)
+    shots_x, shots_y, x, y, idx, shots_points, points = batch  # fsth.data.ModelInput
     if channels_last:
         x, y = x.contiguous(memory_format=torch.channels_last), y.contiguous(memory_format=torch.channels_last)
     y2, idx2 = torch.cat([y, y]), torch.cat([idx, idx])
 
     # 1. E and G: the person's embedding from the K shots, the target frame rendered from its landmarks.
     with autocast():
-        e_hat, x_hat = EG(shots_x, shots_y, y)  # (B, D), (B, 3, H, W)
+        e_hat, x_hat = EG(shots_x, shots_y, y, shots_points, points)  # (B, D), (B, 3, H, W)
 
     # 2. D updates: hinge loss, real target vs generated, one D call on both halves.
     for _ in range(train_cfg.d_steps_per_g_step):
@@ -262,7 +265,7 @@ def train_step(batch, EG, D, opt_EG, opt_D, opt_W, train_cfg: TrainConfig, conte
         feats_fake, feats_real = zip(*(f.chunk(2) for f in feats))
         requires_grad(D_.W, True)
         terms = generator_loss(train_cfg, x_hat, x, scores.float().chunk(2)[0], list(feats_fake), list(feats_real),
-                               content_nets=content, W_rows=D_.W_rows(idx), e_hat=e_hat)
+                               content_nets=content, W_rows=D_.W_rows(idx), e_hat=e_hat, points=points)
     opt_EG.zero_grad(set_to_none=True)
     opt_W.zero_grad(set_to_none=True)
     terms["total"].backward()
@@ -278,17 +281,20 @@ def train_step(batch, EG, D, opt_EG, opt_D, opt_W, train_cfg: TrainConfig, conte
 
 @torch.no_grad()
 def render_samples(E, G, batch, autocast) -> tuple[list[list[np.ndarray]], float]:
-    """Rows [landmark image | generated | target] of the fixed episodes, and their mean absolute error in
-    8-bit grey levels. E and G run in eval mode (spectral norm then uses, and does not change, its vectors)."""
-    shots_x, shots_y, x, y, _ = batch
+    """Rows [landmark image | generated | target] of the fixed episodes (the warp-guided G: [landmark image | warped
+    source | generated | target]), and the generated frames' mean absolute error in 8-bit grey levels. E and G run
+    in eval mode (spectral norm then uses, and does not change, its vectors)."""
+    shots_x, shots_y, x, y, _, shots_points, points = batch
     modes = E.training, G.training
     E.eval(), G.eval()
+    warped = warped_source(G.cfg, shots_x, shots_points, points)
     with autocast():
-        x_hat = G(y, E.embed_shots(shots_x, shots_y)).float()
+        x_hat = G(y, E.embed_shots(shots_x, shots_y), warped).float()
     E.train(modes[0]), G.train(modes[1])
-    y_img, fake, real = tensor_to_images(y), tensor_to_images(x_hat), tensor_to_images(x)
+    columns = [tensor_to_images(t) for t in (y, *([warped] if warped is not None else []), x_hat, x)]
+    fake, real = columns[-2], columns[-1]
     error = float(np.abs(fake.astype(np.float32) - real.astype(np.float32)).mean())
-    return [[a, b, c] for a, b, c in zip(y_img, fake, real)], error
+    return [list(row) for row in zip(*columns)], error
 
 
 # ---------------------------------------------------------------------------------------------- the run

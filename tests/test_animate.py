@@ -60,7 +60,7 @@ def test_paste_back_changes_only_the_face(portrait_shot):
 
 def test_a_camera_recording_keeps_real_time(tmp_path):
     """Frames that came while the generator was busy are dropped; the recording repeats frames to keep time."""
-    from fsth.animate import AnimateStats, _Frame, _newest, _render_loop
+    from fsth.animate import AnimateStats, Rendered, _Frame, _newest, _render_loop
     from fsth.video import VideoReader, VideoWriter
 
     def camera():  # 30 frames at 100 frames/s
@@ -76,14 +76,14 @@ def test_a_camera_recording_keeps_real_time(tmp_path):
     assert 3 <= len(seen) < 20 and list(indices) == sorted(indices) and list(times) == sorted(times)
 
     class Renderer:
-        def generate(self, sketches):
-            return sketches
+        def generate(self, sketches, points=None):
+            return Rendered(sketches)
 
     sketch = np.zeros((16, 16, 3), np.uint8)
     frames = [_Frame(i, t, None, None, sketch) for i, t in enumerate((0.0, 0.1, 0.25))]  # captured at 0, 0.1, 0.25 s
     stats = AnimateStats(0, 0, 0.0, 0, None, 20.0, None)
     writer = VideoWriter(tmp_path / "rec.mp4", 20.0)
-    _render_loop(iter(frames), Renderer(), lambda driver, sk, face, points: face, writer, None, 1, stats, None)
+    _render_loop(iter(frames), Renderer(), lambda driver, sk, face, points: face.face, writer, None, 1, stats, None)
     assert (stats.frames, stats.written) == (3, 6)  # 0.25 s at 20 frames/s: frames 0..5
     with VideoReader(tmp_path / "rec.mp4") as video:
         assert sum(1 for _ in video) == 6

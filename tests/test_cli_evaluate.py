@@ -30,7 +30,7 @@ def ok(result):
     return result
 
 
-QUICK = ("--shots", "1,2", "--targets", "2", "--metrics", "ssim,l1,akd,fid")
+QUICK = ("--shots", "1,2", "--targets", "2", "--metrics", "ssim,l1,akd,fid", "--no-baselines")
 
 
 def test_json_on_stdout_and_the_table_on_stderr(fsth, tiny_meta_checkpoint):
@@ -67,7 +67,7 @@ def test_finetuned_rows(fsth, tiny_meta_checkpoint):
 
     losses._warned_content_off = False  # it warns once per process; each command is a process of its own
     result = ok(fsth("evaluate", "-c", tiny_meta_checkpoint, TALK, "--shots", "2", "--targets", "2", "--metrics",
-                     "ssim", "--finetune-steps", "1", "--no-content-loss"))
+                     "ssim", "--finetune-steps", "1", "--no-content-loss", "--no-baselines"))
     report = json.loads(result.stdout)
     assert [s["name"] for s in report["settings"]] == ["self K=2 FF", "self K=2 FT"]
     assert report["protocols"]["self"]["finetune"]["steps"] == 1

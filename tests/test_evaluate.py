@@ -41,7 +41,7 @@ def run(offline, tiny_meta_checkpoint, dlib_detector, truncated_videos, faceless
     missing = samples.parent / "missing.mp4"
     videos = [TALK, missing, SMILE, truncated_videos["front"], VOX, faceless_video]
     report = evaluate(load_meta(tiny_meta_checkpoint), videos, dlib_detector,
-                      EvalOptions(shots=(1, 4), targets=4, finetune_steps=2), cross=[PORTRAIT],
+                      EvalOptions(baselines=False, shots=(1, 4), targets=4, finetune_steps=2), cross=[PORTRAIT],
                       train_cfg=TrainConfig(content_loss=False), device="cpu", samples=samples)
     return report, samples
 
@@ -182,7 +182,7 @@ def test_a_perfect_generator_scores_perfectly(offline, tiny_meta_checkpoint, dli
             assert min(distance) < 1e-4  # it was given a real frame's landmarks in that frame's crop
             return known[int(np.argmin(distance))].crop
 
-    report = evaluate(load_meta(tiny_meta_checkpoint), [TALK], dlib_detector, EvalOptions(shots=(2,), targets=6),
+    report = evaluate(load_meta(tiny_meta_checkpoint), [TALK], dlib_detector, EvalOptions(baselines=False, shots=(2,), targets=6),
                       device="cpu", make_renderer=Perfect)
     metrics = report["settings"][0]["metrics"]
     assert metrics["ssim"]["value"] == pytest.approx(1.0, abs=1e-12) and metrics["l1"]["value"] == 0.0
@@ -202,7 +202,7 @@ def test_cross_identity_is_the_source_and_motion_the_driver_landmarks(offline, t
             return source.crops[0]
 
     report = evaluate(load_meta(tiny_meta_checkpoint), [TALK], dlib_detector,
-                      EvalOptions(shots=(1,), targets=5, metrics=("csim", "akd")), cross=[PORTRAIT], device="cpu",
+                      EvalOptions(baselines=False, shots=(1,), targets=5, metrics=("csim", "akd")), cross=[PORTRAIT], device="cpu",
                       make_renderer=Still)
     setting = report["settings"][1]
     assert setting["name"] == "cross portrait.jpg FF"
@@ -217,7 +217,7 @@ def test_cross_identity_is_the_source_and_motion_the_driver_landmarks(offline, t
 
 def test_fid_per_setting_shares_the_real_frames(offline, tiny_meta_checkpoint, dlib_detector, fid_weights):
     report = evaluate(load_meta(tiny_meta_checkpoint), [VOX], dlib_detector,
-                      EvalOptions(shots=(1, 2), targets=3, metrics=("fid",)), device="cpu",
+                      EvalOptions(baselines=False, shots=(1, 2), targets=3, metrics=("fid",)), device="cpu",
                       metric_options={"fid": {"weights": str(fid_weights)}})
     for setting in report["settings"]:
         fid = setting["metrics"]["fid"]
@@ -254,7 +254,7 @@ def test_embedding_and_person_files_as_cross_sources(offline, tiny_meta_checkpoi
     result = finetune(*person_networks(meta, e_hat, "cpu"), frames, 1, cfg)
     save_person(tmp_path / "smile.safetensors", result, frames, e_hat, meta, cfg)
 
-    report = evaluate(meta, [VOX], dlib_detector, EvalOptions(shots=(1,), targets=2, metrics=("csim",)),
+    report = evaluate(meta, [VOX], dlib_detector, EvalOptions(baselines=False, shots=(1,), targets=2, metrics=("csim",)),
                       cross=[tmp_path / "me.safetensors", tmp_path / "smile.safetensors"], device="cpu")
     embedding, person = report["cross_sources"]
     assert embedding["modes"] == ["FF"] and embedding["identity"] is None and "me.jpg" in embedding["identity_reason"]

@@ -31,3 +31,11 @@ PARTS: tuple[Part, ...] = (
 )
 
 PART_BY_NAME = {p.name: p for p in PARTS}
+
+# Index slices of the parts that stages use by name.
+JAW = slice(0, 17)
+BROWS = slice(17, 27)
+RIGHT_EYE = slice(36, 42)
+LEFT_EYE = slice(42, 48)
+MOUTH = slice(48, 68)  # outer and inner lips
+INNER_LIPS = slice(60, 68)

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from fsth.config import ModelConfig
-from fsth.models.layers import DownPath, ResBlock, sum_pool_relu
+from fsth.models.layers import DownPath, ResBlock, resize, sum_pool_relu
 
 
 class _DiscriminatorTrunk(nn.Module):
@@ -47,7 +47,7 @@ class _DiscriminatorTrunk(nn.Module):
 
     def features(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         # x, y: (B, 3, H, W) -> V: (B, D); feats: activation after every residual block
-        feats = self.down(torch.cat([x, y], dim=1))
+        feats = self.down(resize(torch.cat([x, y], dim=1), self.cfg.side))
         feats.append(self.last(feats[-1]))
         return sum_pool_relu(feats[-1]), feats
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from fsth.config import ModelConfig
-from fsth.models.layers import DownPath, sum_pool_relu
+from fsth.models.layers import DownPath, resize, sum_pool_relu
 
 
 class Embedder(nn.Module):
@@ -26,7 +26,7 @@ class Embedder(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         # x, y: (B, 3, H, W) -> e: (B, embedding_dim)
-        h = self.down(torch.cat([x, y], dim=1))[-1]
+        h = self.down(resize(torch.cat([x, y], dim=1), self.cfg.side))[-1]
         return sum_pool_relu(h) if self.cfg.embedder_relu else h.sum(dim=(2, 3))
 
     def embed_shots(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

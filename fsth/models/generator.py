@@ -10,6 +10,14 @@ at ``cfg.attention_up``), then AdaIN, ReLU, conv3x3 and tanh. Every normalisatio
 bottleneck on is AdaIN; all their coefficients form one vector psi_hat = P e_hat, with P a learned,
 person-generic matrix (spectrally normalised, like every conv). psi is laid out in forward order:
 bottleneck blocks, up blocks, output layer; each AdaIN layer of C channels takes (gamma - 1, beta).
+
+The warp-guided form (``cfg.generator == "warp"``, the shipped default model) keeps all of that and also takes
+``warped`` (B, 3, H, W): the source moved to the target's landmarks (``fsth.models.warp``). Its body reads
+concat(y, warped) at ``cfg.side`` (U-Net skips from each down block to the up block of the same side) and outputs
+a drawn picture and a blend mask; both are upsampled to the frame's side and x_hat = mask * warped + (1 - mask) *
+drawn. The mask's logit is ``mask_gain`` (a learned scalar, initially 0) times the body's output plus a fixed
+``MASK_OFFSET``, so an untrained G returns the warp (mask 0.993 everywhere); what it learns is where the warp is wrong (an opening mouth, closing eyes, the border) and what to draw
+there.
 """
 
 from __future__ import annotations
@@ -19,7 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from fsth.config import ModelConfig
-from fsth.models.layers import AdaIN, DownPath, ResBlock, ResBlockUp, SelfAttention, conv3x3, sn, split_psi
+from fsth.models.layers import AdaIN, DownPath, ResBlock, ResBlockUp, SelfAttention, conv3x3, resize, sn, split_psi
+
+MASK_OFFSET = 5.0  # added to the mask logit: sigmoid(5) = 0.993, so an untrained warp-guided G returns the warp
 
 
 class _AdaINRenderer(nn.Module):
@@ -29,7 +39,8 @@ class _AdaINRenderer(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.down = DownPath(3, cfg.gen_down_widths(), cfg.gen_down_sizes(), cfg.attention_down, norm=True)
+        c_in = 6 if cfg.warp else 3  # the warp-guided G reads concat(y, warped)
+        self.down = DownPath(c_in, cfg.gen_down_widths(), cfg.gen_down_sizes(), cfg.attention_down, norm=True)
         c = cfg.gen_down_widths()[-1]
         self.bottleneck = nn.ModuleList(ResBlock(c, adain=True) for _ in range(cfg.gen_bottleneck_blocks))
         self.up = nn.ModuleList()
@@ -40,28 +51,54 @@ class _AdaINRenderer(nn.Module):
                 self.up_attention[str(i)] = SelfAttention(c_out)
             c = c_out
         self.out_norm = AdaIN(c)
-        self.out_conv = conv3x3(c, 3)
+        self.out_conv = conv3x3(c, 4 if cfg.warp else 3)  # the warp-guided G: RGB + the mask's logit
+        if cfg.warp:  # the mask logit's gain starts at 0: an untrained G returns 0.993 warp + 0.007 drawn
+            self.mask_gain = nn.Parameter(torch.zeros(()))
         self.psi_size = sum(layer.psi_size for layer in self._adain_layers())
 
     def _adain_layers(self) -> list[nn.Module]:
         """The modules that take a slice of psi, in the order psi is laid out."""
         return [*self.bottleneck, *self.up, self.out_norm]
 
-    def forward(self, y: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
-        return self.render(y, psi)
+    def forward(self, y: torch.Tensor, psi: torch.Tensor, warped: torch.Tensor | None = None) -> torch.Tensor:
+        return self.render(y, psi, warped)
 
-    def render(self, y: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
-        # y: (B, 3, H, W); psi: (B, psi_size) or (psi_size,) -> x_hat: (B, 3, H, W)
-        h = self.down(y)[-1]  # (B, C_bottleneck, S, S)
+    def render(self, y: torch.Tensor, psi: torch.Tensor, warped: torch.Tensor | None = None) -> torch.Tensor:
+        # y: (B, 3, H, W); psi: (B, psi_size) or (psi_size,); warped: (B, 3, H, W) for the warp-guided G
+        # -> x_hat: (B, 3, H, W)
+        if not self.cfg.warp:
+            if warped is not None:
+                raise ValueError("the paper's generator takes no warped source")
+            return torch.tanh(self.body(y, psi))
+        drawn, mask = self.layers(y, psi, warped)
+        return mask * warped + (1 - mask) * drawn
+
+    def layers(self, y: torch.Tensor, psi: torch.Tensor, warped: torch.Tensor, size: int | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The warp-guided G's two outputs at side ``size`` (default: y's): drawn (B, 3, s, s) in [-1, 1] and the
+        mask (B, 1, s, s) in [0, 1] of where the warp is kept."""
+        if warped is None:
+            raise ValueError("the warp-guided generator needs the warped source")
+        out = self.body(torch.cat([resize(y, self.cfg.side), resize(warped, self.cfg.side)], dim=1), psi)
+        out = resize(out, size or y.shape[-1], mode="bilinear")
+        return torch.tanh(out[:, :3]), torch.sigmoid(self.mask_gain * out[:, 3:] + MASK_OFFSET)
+
+    def body(self, inputs: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
+        """The convolutional body: (B, C_in, side, side) -> (B, C_out, side, side), before tanh / sigmoid."""
+        feats = self.down(inputs)  # the activation after every down block, the last one deepest
+        skips = {f.shape[-1]: f for f in feats[:-1]} if self.cfg.warp else {}
+        h = feats[-1]  # (B, C_bottleneck, S, S)
         chunks = iter(split_psi(psi, self._adain_layers()))
         for block in self.bottleneck:
             h = block(h, next(chunks))
         for i, block in enumerate(self.up):
             h = block(h, next(chunks))
+            if h.shape[-1] in skips:  # U-Net skip (warp-guided G): same side, same width
+                h = h + skips[h.shape[-1]]
             if str(i) in self.up_attention:
                 h = self.up_attention[str(i)](h)
         h = F.relu(self.out_norm(h, next(chunks)))
-        return torch.tanh(self.out_conv(h))
+        return self.out_conv(h)
 
 
 class Generator(_AdaINRenderer):
@@ -75,8 +112,8 @@ class Generator(_AdaINRenderer):
         # e_hat: (B, D) or (D,) -> psi_hat: (B, psi_size) or (psi_size,)
         return self.P(e_hat)
 
-    def forward(self, y: torch.Tensor, e_hat: torch.Tensor) -> torch.Tensor:
-        return self.render(y, self.psi_hat(e_hat))
+    def forward(self, y: torch.Tensor, e_hat: torch.Tensor, warped: torch.Tensor | None = None) -> torch.Tensor:
+        return self.render(y, self.psi_hat(e_hat), warped)
 
 
 class PersonGenerator(_AdaINRenderer):
@@ -89,5 +126,5 @@ class PersonGenerator(_AdaINRenderer):
         super().__init__(cfg)
         self.psi = nn.Parameter(torch.zeros(self.psi_size))  # psi': (psi_size,)
 
-    def forward(self, y: torch.Tensor) -> torch.Tensor:
-        return self.render(y, self.psi)
+    def forward(self, y: torch.Tensor, warped: torch.Tensor | None = None) -> torch.Tensor:
+        return self.render(y, self.psi, warped)

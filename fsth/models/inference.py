@@ -85,11 +85,22 @@ class InferenceGenerator(nn.Module):
     def device(self) -> torch.device:
         return self.psi.device
 
+    def _input(self, t: torch.Tensor) -> torch.Tensor:
+        return t.to(self.device, self.dtype).contiguous(memory_format=self.memory_format)
+
     @torch.inference_mode()
-    def forward(self, y: torch.Tensor) -> torch.Tensor:
-        # y: (B, 3, H, W) in [-1, 1] -> x_hat: (B, 3, H, W) float32 in [-1, 1]
-        y = y.to(self.device, self.dtype).contiguous(memory_format=self.memory_format)
-        return self._render(y, self.psi).float().contiguous()
+    def forward(self, y: torch.Tensor, warped: torch.Tensor | None = None) -> torch.Tensor:
+        # y: (B, 3, H, W) in [-1, 1]; warped (B, 3, H, W) for a warp-guided G -> x_hat: (B, 3, H, W) float32
+        if warped is not None:
+            drawn, mask = self.layers(y, warped)
+            return mask * warped.to(self.device, torch.float32) + (1 - mask) * drawn
+        return self._render(self._input(y), self.psi).float().contiguous()
+
+    @torch.inference_mode()
+    def layers(self, y: torch.Tensor, warped: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A warp-guided G's drawn picture (B, 3, H, W) and mask (B, 1, H, W), float32 (``_AdaINRenderer.layers``)."""
+        drawn, mask = self.body.layers(self._input(y), self.psi, self._input(warped))
+        return drawn.float().contiguous(), mask.float().contiguous()
 
 
 def inference_generator(

@@ -218,6 +218,15 @@ class DownPath(nn.Module):
         return feats
 
 
+def resize(x: torch.Tensor, size: int, mode: str = "area") -> torch.Tensor:
+    """x (B, C, H, W) at side ``size`` (unchanged when it already is): area averaging down, ``mode`` up."""
+    if x.shape[-1] == size and x.shape[-2] == size:
+        return x
+    if size < x.shape[-1]:
+        return F.interpolate(x, size=(size, size), mode="area")
+    return F.interpolate(x, size=(size, size), mode=mode, align_corners=False)
+
+
 def sum_pool_relu(h: torch.Tensor) -> torch.Tensor:
     """Global sum pooling over the spatial dimensions followed by ReLU: (B, C, H, W) -> (B, C)."""
     return F.relu(h.sum(dim=(2, 3)))

@@ -1,0 +1,127 @@
+"""The landmark-driven warp (fsth.models.warp): identity, known motions, gradients, photo-resolution warping."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fsth.models import images_to_tensor, tensor_to_images
+from fsth.models.warp import nearest_shot, warp, warp_grid, warp_region, warp_shots
+from fsth.video import read_image
+
+SIZE = 256
+PORTRAIT = Path(__file__).parent / "assets" / "portrait.jpg"
+
+
+@pytest.fixture(scope="module")
+def crop():
+    """The bundled portrait's face crop at 256 and its 68 landmarks (crop pixels)."""
+    from fsth.landmarks import CropPolicy, make_detector
+    from fsth.landmarks.pair import face_pair
+
+    image = read_image(PORTRAIT)
+    points = make_detector("dlib").detect(image)[0]
+    pair = face_pair(image, points, SIZE, CropPolicy())
+    return pair.crop, pair.points
+
+
+def test_equal_points_give_the_identity(crop):
+    image, points = crop
+    x = images_to_tensor(image[None])
+    p = torch.from_numpy(points)[None]
+    out = warp(x, p, p)
+    assert torch.allclose(out, x, atol=2e-3)  # bilinear at the pixel centres: the image itself
+
+
+def test_a_similarity_moves_known_pixels_to_known_places(crop):
+    """Target landmarks = the source's scaled by 1.1 about the centre and shifted by (6, -4) px: a source pixel q
+    must appear at 1.1 (q - c) + c + t (the border anchors hold the frame's edge, so only the face's interior
+    follows the similarity exactly)."""
+    image, points = crop
+    c, t = (SIZE - 1) / 2, np.array([6.0, -4.0], np.float32)
+    target = ((points - c) * 1.1 + c + t).astype(np.float32)
+    grid = warp_grid(torch.from_numpy(target)[None], torch.from_numpy(points)[None], SIZE)[0]  # (S, S, 2) in [-1, 1]
+    for q in points[[30, 33, 36, 45, 48, 54, 57]]:  # nose, eyes' corners, mouth: inside the landmarks' hull
+        p = (q - c) * 1.1 + c + t  # where the source pixel q should land
+        looked_up = (grid[int(round(p[1])), int(round(p[0]))].numpy() + 1) * SIZE / 2 - 0.5  # source pixel read
+        expected = q + (np.round(p) - p) / 1.1  # the rounding of p, carried back through the similarity
+        assert np.abs(looked_up - expected).max() < 0.6
+
+
+def test_the_border_stays_put(crop):
+    image, points = crop
+    target = points.copy()
+    target[48:68, 1] += 12  # the mouth moves down a lot
+    grid = warp_grid(torch.from_numpy(target)[None], torch.from_numpy(points)[None], SIZE)[0]
+    ident = warp_grid(torch.from_numpy(points)[None], torch.from_numpy(points)[None], SIZE)[0]
+    edge = torch.cat([grid[0], grid[-1], grid[:, 0], grid[:, -1]]) - torch.cat(
+        [ident[0], ident[-1], ident[:, 0], ident[:, -1]])
+    assert edge.abs().max() * SIZE / 2 < 0.75  # under a pixel everywhere on the border
+    inside = (grid - ident).abs().max() * SIZE / 2
+    assert inside > 8  # while the mouth region moved by about the 12 px asked for
+
+
+def test_the_gradient_reaches_the_image_and_the_points(crop):
+    image, points = crop
+    x = images_to_tensor(image[None]).requires_grad_(True)
+    src = torch.from_numpy(points)[None].requires_grad_(True)
+    target = torch.from_numpy(points)[None] + 3.0
+    warp(x, src, target).mean().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert src.grad is not None and torch.isfinite(src.grad).all() and src.grad.abs().sum() > 0
+
+
+def test_batched_warps_match_single_ones(crop):
+    image, points = crop
+    x = images_to_tensor(np.stack([image, image[:, ::-1].copy()]))
+    p = torch.from_numpy(np.stack([points, points]))
+    t = p + torch.tensor([[2.0, 1.0], [-3.0, 0.5]])[:, None]
+    both = warp(x, p, t)
+    for i in range(2):
+        assert torch.allclose(both[i : i + 1], warp(x[i : i + 1], p[i : i + 1], t[i : i + 1]), atol=2e-3)  # 1/4 grey level
+
+
+def test_the_nearest_shot_is_the_one_with_the_closest_expression(crop):
+    _, points = crop
+    open_mouth = points.copy()
+    open_mouth[57:60, 1] += 10
+    open_mouth[65:68, 1] += 10
+    shots = torch.from_numpy(np.stack([points, open_mouth]))[None]  # (1, 2, 68, 2)
+    # the target: the open mouth, moved and scaled (position and size do not count)
+    target = torch.from_numpy(open_mouth * 0.8 + 20)[None]
+    assert int(nearest_shot(shots, target)[0]) == 1
+    assert int(nearest_shot(shots, torch.from_numpy(points * 1.2 - 10)[None])[0]) == 0
+    images = images_to_tensor(np.zeros((2, SIZE, SIZE, 3), np.uint8))[None]
+    assert warp_shots(images, shots, target).shape == (1, 3, SIZE, SIZE)
+
+
+def test_warp_region_warps_the_photo_at_its_own_resolution(crop):
+    """The photo warped inside its crop box with the crop's spline equals, downscaled to the crop, the crop warped
+    directly (the same motion at two resolutions), and is sharper than the crop enlarged."""
+    import cv2
+
+    from fsth.landmarks import CropPolicy, make_detector
+
+    photo = read_image(PORTRAIT)
+    image, points = crop
+    box = CropPolicy().box(make_detector("dlib").detect(photo)[0])
+    target = points.copy()
+    target[48:68, 1] += 6  # the mouth moves down
+    src, dst = torch.from_numpy(points)[None], torch.from_numpy(target)[None]
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    h, w = photo.shape[:2]
+    region = (max(x0, 0), max(y0, 0), min(x1, w), min(y1, h))
+    big = tensor_to_images(warp_region(images_to_tensor(photo[None]), box, src, dst, SIZE, region))[0]
+    assert big.shape == (region[3] - region[1], region[2] - region[0], 3)
+    small = tensor_to_images(warp(images_to_tensor(image[None]), src, dst))[0]
+    # compare over the part of the box inside the photo, at crop resolution
+    side = box[2] - box[0]
+    cx0, cy0 = [int(np.ceil((r - b) * SIZE / side)) for r, b in zip(region[:2], box[:2])]
+    cx1, cy1 = [int(np.floor((r - b) * SIZE / side)) for r, b in zip(region[2:], box[:2])]
+    down = cv2.resize(big, (SIZE * big.shape[1] // int(round(side)), SIZE * big.shape[0] // int(round(side))),
+                      interpolation=cv2.INTER_AREA)
+    n = min(down.shape[0], cy1 - cy0) - 8, min(down.shape[1], cx1 - cx0) - 8
+    diff = np.abs(down[4 : 4 + n[0], 4 : 4 + n[1]].astype(float) - small[cy0 + 4 : cy0 + 4 + n[0],
+                                                                         cx0 + 4 : cx0 + 4 + n[1]].astype(float))
+    assert diff.mean() < 6.0  # grey levels: resampling differences only
