@@ -83,13 +83,25 @@ class DlibFaceEmbedder(FaceEmbedder):
             )
         self._model = _dlib_recognizer(str(self.weights))
 
-    def embed(self, images, landmarks) -> np.ndarray:
-        rows = []
-        for image, points in zip(images, landmarks):
-            shape = _full_object_detection(points)
-            d = np.asarray(self._model.compute_face_descriptor(np.ascontiguousarray(image), shape), np.float64)
-            rows.append(d / np.linalg.norm(d))
+    def descriptors(self, images, landmarks) -> np.ndarray:
+        """dlib's raw 128-d descriptors (N, 128): their Euclidean distance is dlib's face distance (same person
+        below 0.6, dlib's threshold)."""
+        rows = [np.asarray(self._model.compute_face_descriptor(np.ascontiguousarray(image),
+                                                               _full_object_detection(points)), np.float64)
+                for image, points in zip(images, landmarks)]
         return np.stack(rows) if rows else np.zeros((0, self.dim))
+
+    def embed(self, images, landmarks) -> np.ndarray:
+        d = self.descriptors(images, landmarks)
+        return d / np.linalg.norm(d, axis=1, keepdims=True) if len(d) else d
+
+
+SAME_PERSON_DISTANCE = 0.6  # dlib's threshold on the Euclidean distance of its raw descriptors
+
+
+def face_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """dlib's face distance between raw descriptors (..., 128) (``DlibFaceEmbedder.descriptors``)."""
+    return np.linalg.norm(np.asarray(a, np.float64) - np.asarray(b, np.float64), axis=-1)
 
 
 def make_face_embedder(network: str = "dlib", weights: str | os.PathLike | None = None, device=None) -> FaceEmbedder:

@@ -25,6 +25,15 @@ def detect_landmarks(detector, image: np.ndarray) -> np.ndarray | None:
     return faces[0] if faces else None
 
 
+def mouth_opening(points: np.ndarray) -> np.ndarray:
+    """How open the mouth is, free of position and scale: the mean gap between the inner lips (points 61-63
+    against 67-65) over the distance between the eyes' centres. points (..., 68, 2) -> (...)."""
+    p = np.asarray(points, np.float64)
+    gap = np.linalg.norm(p[..., [61, 62, 63], :] - p[..., [67, 66, 65], :], axis=-1).mean(-1)
+    eyes = np.linalg.norm(p[..., 36:42, :].mean(-2) - p[..., 42:48, :].mean(-2), axis=-1)
+    return gap / np.maximum(eyes, 1e-6)
+
+
 def keypoint_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Mean Euclidean distance between corresponding points of two (K, 2) arrays."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
