@@ -535,7 +535,7 @@ CheckpointOption = Annotated[
     typer.Option(
         "--checkpoint", "-c",
         help="The meta checkpoint (from `fsth train`). Default: $FSTH_CHECKPOINT, else "
-        "~/.local/share/fsth/meta.safetensors ($XDG_DATA_HOME/fsth/).",
+        "~/.local/share/fsth/meta.safetensors ($XDG_DATA_HOME/fsth/), else the model shipped with fsth.",
         show_default=False, metavar="META",
     ),
 ]
@@ -663,7 +663,8 @@ def finetune(
     checkpoint: Annotated[
         Optional[Path],
         typer.Option("--checkpoint", "-c", help="The meta checkpoint (default: $FSTH_CHECKPOINT, else "
-                     "~/.local/share/fsth/meta.safetensors), or a person file to fine-tune further.",
+                     "~/.local/share/fsth/meta.safetensors, else the model shipped with fsth), or a person file "
+                     "to fine-tune further.",
                      show_default=False, metavar="META"),
     ] = None,
     steps: Annotated[Optional[int], typer.Option(help="Number of steps (instead of --epochs).", min=1,

@@ -141,14 +141,20 @@ def test_bad_input_is_one_line_and_leaves_no_file(tmp_path, files, case, no_face
         assert nothing_written(tmp_path, "out.mp4")
 
 
-def test_the_meta_checkpoint_is_found_by_option_variable_or_default_location(tmp_path, files):
+def test_the_meta_checkpoint_is_found_by_option_variable_or_default_location(tmp_path, files, monkeypatch):
     import shutil
 
+    from fsth.checkpoint import load_checkpoint
+    from fsth.weights import shipped_model
+
     out, data = tmp_path / "e.safetensors", tmp_path / "data"
-    no_default = {"XDG_DATA_HOME": str(data)}
-    result = fsth("embed", "--shots", PORTRAIT, "-o", out, env=no_default)
+    no_default = {"XDG_DATA_HOME": str(data), "FSTH_CHECKPOINT": ""}
+    ok("embed", "--shots", PORTRAIT, "-o", out, env=no_default)  # nothing given, nothing there: the shipped model
+    assert load_checkpoint(out, "embedding").meta["meta_checkpoint"] == str(shipped_model())
+    monkeypatch.setattr("fsth.weights.SHIPPED_NAME", "not_installed.safetensors")
+    result = fsth("embed", "--shots", PORTRAIT, "-o", out, "--force", env=no_default)
     default = str(data / "fsth" / "meta.safetensors")
-    one_error_line(result, "no meta checkpoint", "--checkpoint", "FSTH_CHECKPOINT", default)
+    one_error_line(result, "no meta checkpoint", "--checkpoint", "FSTH_CHECKPOINT", default, "reinstall")
     gone = {**no_default, "FSTH_CHECKPOINT": "gone.safetensors"}
     one_error_line(fsth("embed", "--shots", PORTRAIT, "-o", out, env=gone),
                    "gone.safetensors: no such checkpoint file (from $FSTH_CHECKPOINT)")
