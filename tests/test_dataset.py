@@ -7,21 +7,12 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import DATASET_ARGS, TALK, ffmpeg
-from typer.testing import CliRunner
+from conftest import DATASET_ARGS, TALK, ffmpeg, fsth
 
-from fsth.cli import app
 from fsth.dataset import Dataset, DatasetSettings, find_videos
 from fsth.dataset.build import allocate, shard_of, spread
 from fsth.dataset.store import record_path
 from fsth.landmarks import CropPolicy
-
-runner = CliRunner()
-
-
-def fsth(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
 
 def build(tree, out, *extra):
     result = fsth("landmarks", tree, "--dataset", out, *DATASET_ARGS, *extra)

@@ -14,17 +14,15 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import fsth
 from safetensors.torch import load_file
 from torch.utils.data import default_collate
-from typer.testing import CliRunner
 
 from fsth.checkpoint import load_checkpoint
-from fsth.cli import app
 from fsth.data import EpisodeDataset, episode_loader, to_model_input
 from fsth.dataset import Dataset
 from fsth.video import read_image
 
-runner = CliRunner()
 # The tiny preset, K = 2, batch 2, no VGG weights on this machine: a step takes ~0.1 s on 2 CPU cores.
 TINY = ("--preset", "tiny", "--batch-size", "2", "--shots", "2", "--no-content-loss", "--workers", "0",
         "--log-every", "1", "--num-samples", "2")
@@ -37,10 +35,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def fsth(*args, env=None):
-    return runner.invoke(app, [str(a) for a in args], env=env)
 
 
 def train(dataset, run, *extra):
@@ -155,10 +149,10 @@ def test_two_processes_with_gloo_equal_one_process_with_the_double_batch(dataset
 def test_training_with_the_content_loss_reads_the_given_vgg_files(dataset_dir, tmp_path):
     """The content-loss path of the loop, with VGG19 / VGGFace files in their standard layouts (random weights:
     the real ones cannot be downloaded here)."""
-    from test_perceptual import _torchvision_vgg19_state, _vgg_face_dag_state
+    from conftest import torchvision_vgg19_state, vgg_face_dag_state
 
-    torch.save(_torchvision_vgg19_state(), tmp_path / "vgg19.pth")
-    torch.save(_vgg_face_dag_state(), tmp_path / "vggface.pth")
+    torch.save(torchvision_vgg19_state(), tmp_path / "vgg19.pth")
+    torch.save(vgg_face_dag_state(), tmp_path / "vggface.pth")
     args = [a for a in TINY if a != "--no-content-loss"]
     result = fsth("train", dataset_dir, "--run-dir", tmp_path / "run", *args, "--max-steps", "1",
                   "--vgg19-weights", tmp_path / "vgg19.pth", "--vggface-weights", tmp_path / "vggface.pth")
