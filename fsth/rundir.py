@@ -33,15 +33,13 @@ import numpy as np
 import torch
 
 from fsth import console
-from fsth.checkpoint import KINDS, KindSpec, load_checkpoint, register_kind, save_checkpoint
+from fsth.checkpoint import KINDS, load_checkpoint, save_checkpoint
 from fsth.dataset.store import read_jsonl, write_jsonl
 from fsth.errors import InputError
 from fsth.files import atomic_write
 from fsth.video import write_image
 
-STATE_KIND = register_kind(
-    KindSpec("train_state", "a resumable training state (E, G, D and optimizer states)", networks=KINDS["meta"].networks)
-)
+STATE_KIND = KINDS["train_state"]  # declared in fsth.checkpoint with the other kinds
 
 
 def optimizer_content(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
