@@ -83,9 +83,7 @@ def content_networks(cfg: TrainConfig, device=None):
     a ``MissingWeightsError`` that also says how to fine-tune without them."""
     from fsth.models import load_content_networks
 
-    if not cfg.content_loss:
-        return None  # the loss warns once that it has no content term
-    try:
+    try:  # switched off: None, and the one warning that says so
         return load_content_networks(cfg, device=device)
     except MissingWeightsError as exc:
         raise MissingWeightsError(

@@ -286,7 +286,8 @@ class ContentNetworks(NamedTuple):
 def load_content_networks(train_cfg, device=None, download: bool = True) -> ContentNetworks | None:
     """The two networks L_CNT needs, per ``TrainConfig`` (paths ``vgg19_weights``/``vggface_weights``).
 
-    Returns None, with a warning, when ``train_cfg.content_loss`` is off.
+    Returns None, with a warning, when ``train_cfg.content_loss`` is off: the one place that says so, once per
+    command that trains (train, finetune, animate --finetune-steps, evaluate --finetune-steps).
     """
     if not train_cfg.content_loss:
         console.warn("the content loss L_CNT (VGG19 + VGGFace) is switched off: training without it")
