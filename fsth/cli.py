@@ -15,13 +15,46 @@ from pathlib import Path
 from typing import Annotated, Callable, Optional
 
 import typer
+import typer.core
 
 from fsth import __version__, console
 from fsth.errors import FsthError, InputError
 from fsth.landmarks.crop import CropPolicy
 
+class _OneLineErrors(typer.core.TyperGroup):
+    """Usage errors (a bad option value, a missing argument) as one ``error:`` line too, like every other problem
+    with the user's input, with the command's --help named; not typer's usage text and boxed panel."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _USAGE_ERRORS as exc:
+            ctx = getattr(exc, "ctx", None)
+            if type(exc).__name__ == "NoArgsIsHelpError":  # plain `fsth`: the help, as --help shows it
+                typer.echo(ctx.get_help())
+                sys.exit(exc.exit_code)
+            message = " ".join(exc.format_message().split()).rstrip(".")
+            where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+            console.error(f"{message}{where}")
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            console.error("interrupted")
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+try:
+    _USAGE_ERRORS: tuple[type[Exception], ...] = (typer.TyperException,)  # typer's own click (typer >= 0.2x)
+except AttributeError:  # an older typer over click
+    import click
+
+    _USAGE_ERRORS = (click.ClickException,)
+
 app = typer.Typer(
     name="fsth",
+    cls=_OneLineErrors,
     help="Few-shot neural talking heads: landmarks, training, embedding, fine-tuning, animation, evaluation.",
     no_args_is_help=True,
     add_completion=False,
@@ -302,6 +335,10 @@ def landmarks(
         from fsth.dataset.store import DatasetSettings
 
         shard_ = parse_shard(shard)
+        from fsth.files import check_writable, refuse_inputs
+
+        refuse_inputs(dataset, (inputs[0], fan_weights), "--dataset")
+        check_writable(dataset, "--dataset", directory=True)
         detector = make_detector(backend.value, fan_weights)
         smoothing_ = Smoothing(strength=smoothing)
         settings = DatasetSettings(
@@ -509,6 +546,11 @@ def train(
         "vggface_weights": vggface_weights, "lr_EG": lr_eg, "lr_D": lr_d,
     }  # fmt: skip
     given = {k: v for k, v in given.items() if v is not None}
+    if not dry_run:
+        from fsth.files import check_writable, refuse_inputs
+
+        refuse_inputs(run_dir, (dataset, vgg19_weights, vggface_weights), "--run-dir")
+        check_writable(run_dir, "--run-dir", directory=True)
     result = run_training(dataset, run_dir, given, resume=resume, dry_run=dry_run)
     if dry_run:
         typer.echo(dry_run_text(result))
@@ -571,21 +613,37 @@ Vgg19Option = _weights_option("vgg19-dcbb9e9d.pth")
 VggFaceOption = _weights_option("vgg_face_dag.pth")
 
 
-def _checkpoint_output(path: Path, force: bool) -> Path:
+def _checkpoint_output(path: Path, force: bool, inputs=()) -> Path:
     """An output checkpoint path: .safetensors, in an existing directory, not overwritten unless ``force``."""
-    return _output_file(path, force, ".safetensors", "checkpoints are safetensors files")
+    return _output_file(path, force, ".safetensors", "checkpoints are safetensors files", inputs)
 
 
-def _output_file(path: Path, force: bool, suffix: str, kind: str) -> Path:
-    """An output path: named ``suffix`` (``kind`` says why), in an existing directory, not overwritten unless
-    ``force``."""
+def _output_file(path: Path, force: bool, suffix: str, kind: str, inputs=()) -> Path:
+    """An output path: named ``suffix`` (``kind`` says why), in an existing directory where a file can be
+    written, never one of ``inputs``, not overwritten unless ``force``. Checked before any work."""
+    from fsth.files import check_writable, refuse_inputs
+
     if path.suffix.lower() != suffix:
         raise InputError(f"-o {path}: {kind}; name it {suffix}")
+    refuse_inputs(path, inputs, "-o")
+    check_writable(path, "-o")  # also names a file that stands where a directory should be
     if not path.parent.is_dir():
         raise InputError(f"-o {path}: output directory {path.parent} does not exist")
     if path.exists() and not force:
         raise InputError(f"{path} already exists; use --force to overwrite it")
     return path
+
+
+def _meta_path(checkpoint: Optional[Path]) -> Optional[Path]:
+    """The meta checkpoint a command will read (--checkpoint, $FSTH_CHECKPOINT or the default place), to keep
+    outputs off it; None when there is none (loading it reports that)."""
+    from fsth.checkpoint import find_meta_checkpoint
+    from fsth.errors import CheckpointError
+
+    try:
+        return find_meta_checkpoint(checkpoint)
+    except CheckpointError:
+        return checkpoint
 
 
 def _train_config(content_loss: bool, vgg19: Optional[Path], vggface: Optional[Path]):
@@ -630,7 +688,7 @@ def embed(
     from fsth.person import crop_policy_of, detector_for, load_meta
     from fsth.shots import load_shots
 
-    _checkpoint_output(output, force)
+    _checkpoint_output(output, force, inputs=(*shots, _meta_path(checkpoint), fan_weights))
     meta = load_meta(checkpoint, only=("E",))
     detector = detector_for(meta.landmark_backend, _backend(backend), fan_weights)
     person = load_shots(shots, detector, meta.config.image_size, crop_policy_of(meta), k)
@@ -688,7 +746,8 @@ def finetune(
 
     if steps is not None and epochs is not None:
         raise InputError("give --steps or --epochs, not both")
-    _checkpoint_output(output, force)
+    _checkpoint_output(output, force, inputs=(*shots, _meta_path(checkpoint), vgg19_weights, vggface_weights,
+                                              fan_weights))
     train_cfg = _train_config(content_loss, vgg19_weights, vggface_weights)
     device = get_device()
     if checkpoint is not None and checkpoint_kind(checkpoint) == "person":
@@ -793,7 +852,8 @@ def animate(
     if preview:
         require_display()
     if output is not None:
-        check_output(output, force, inputs=(source, driver))
+        check_output(output, force, inputs=(source, driver, _meta_path(checkpoint), vgg19_weights, vggface_weights,
+                                            fan_weights))
     elif not preview:
         raise InputError("give -o OUT.mp4 (or --preview to watch without writing)")
     if reference not in ("auto", "first", "closest") and not reference.isdigit():
@@ -838,7 +898,10 @@ def _samples_dir(path: Optional[Path], force: bool) -> Optional[Path]:
         raise InputError(f"--samples {path}: directory is not empty; use --force to write into it")
     if not path.parent.is_dir():
         raise InputError(f"--samples {path}: directory {path.parent} does not exist")
-    path.mkdir(exist_ok=True)
+    try:
+        path.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--samples {path}: cannot create it ({exc.strerror or exc})") from None
     return path
 
 
@@ -937,8 +1000,15 @@ def evaluate(
 
     options = EvalOptions(shots=parse_shots(shots), targets=targets, finetune_steps=finetune_steps,
                           metrics=tuple(parse_metric_names(metrics)), seed=seed)
+    inputs = (*videos, _meta_path(checkpoint), *(cross or ()), fid_weights, arcface_weights, vgg19_weights,
+              vggface_weights, fan_weights)
     if output is not None:
-        _output_file(output, force, ".json", "the report is JSON")
+        _output_file(output, force, ".json", "the report is JSON", inputs)
+    if samples is not None:
+        from fsth.files import check_writable, refuse_inputs
+
+        refuse_inputs(samples, inputs, "--samples")
+        check_writable(samples, "--samples", directory=True)
     for source in cross or ():
         if not Path(source).exists():
             raise InputError(f"--cross {source}: no such file or directory")

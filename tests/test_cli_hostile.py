@@ -1,0 +1,132 @@
+"""Hostile inputs, as a new user tries them (issue 12): each ends in one ``error:`` line naming the problem, a
+non-zero exit, no traceback, nothing lost or half-written, and, where a run could only fail at its end, before
+the work starts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import OFFLINE, PORTRAIT, TALK, fsth, ok, one_error_line
+
+UNWRITABLE = [d for d in ("/sys", "/proc") if os.path.isdir(d)]
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    for name, value in OFFLINE.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def work(tmp_path, tiny_meta_checkpoint):
+    """A folder with a meta checkpoint, a photo and a video in it (and a symlink to the checkpoint)."""
+    (tmp_path / "ck").mkdir()
+    meta = tmp_path / "ck" / "meta.safetensors"
+    shutil.copy(tiny_meta_checkpoint, meta)
+    shutil.copy(PORTRAIT, tmp_path / "portrait.jpg")
+    shutil.copy(TALK, tmp_path / "talk.mp4")
+    (tmp_path / "link.safetensors").symlink_to(meta)
+    return tmp_path
+
+
+def unchanged(path: Path, before: bytes) -> bool:
+    return path.read_bytes() == before
+
+
+# -- an output that is an input: refused for every command, --force or not, through .. and symlinks ---------
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_embed_and_finetune_never_write_over_their_checkpoint(work, force):
+    meta = work / "ck" / "meta.safetensors"
+    before = meta.read_bytes()
+    for target in (meta, work / "ck" / ".." / "ck" / "meta.safetensors", work / "link.safetensors"):
+        one_error_line(fsth("embed", "--shots", work / "portrait.jpg", "-c", meta, "-o", target, *force),
+                       "would overwrite an input")
+        one_error_line(fsth("finetune", "--shots", work / "portrait.jpg", "-c", meta, "-o", target, "--steps", "1",
+                            "--no-content-loss", *force), "would overwrite an input")
+    # the checkpoint found through $FSTH_CHECKPOINT (no -c) counts too
+    one_error_line(fsth("embed", "--shots", work / "portrait.jpg", "-o", meta, *force,
+                        env={"FSTH_CHECKPOINT": str(meta)}), "would overwrite an input")
+    assert unchanged(meta, before)
+
+
+def test_finetune_never_writes_over_the_person_file_it_continues(work):
+    person = work / "person.safetensors"
+    ok("finetune", "--shots", work / "portrait.jpg", "-c", work / "ck" / "meta.safetensors", "-o", person,
+       "--steps", "1", "--no-content-loss")
+    before = person.read_bytes()
+    one_error_line(fsth("finetune", "--shots", work / "portrait.jpg", "-c", person, "-o", person, "--steps", "1",
+                        "--no-content-loss", "--force"), "would overwrite an input")
+    assert unchanged(person, before)
+
+
+def test_animate_landmarks_evaluate_train_never_write_over_an_input(work, dataset_dir):
+    talk, before = work / "talk.mp4", (work / "talk.mp4").read_bytes()
+    (work / "talk_link.mp4").symlink_to(talk)
+    for target in (talk, work / "ck" / ".." / "talk.mp4", work / "talk_link.mp4"):
+        one_error_line(fsth("animate", work / "portrait.jpg", talk, "-c", work / "ck" / "meta.safetensors", "-o",
+                            target, "--force"), "would overwrite an input")
+        one_error_line(fsth("landmarks", talk, "-o", work / "x.npz", "--sketch", target, "--force"),
+                       "would overwrite an input")
+    assert unchanged(talk, before)
+    one_error_line(fsth("landmarks", work / "ck" / "..", "--dataset", work), "would overwrite an input")
+    one_error_line(fsth("evaluate", "-c", work / "ck" / "meta.safetensors", work, "--samples", work / "ck" / "..",
+                        "--force"), "--samples", "would overwrite an input")
+    one_error_line(fsth("train", dataset_dir, "--run-dir", dataset_dir / "videos" / "..", "--preset", "tiny"),
+                   "--run-dir", "would overwrite an input")
+
+
+# -- outputs that cannot be written: refused before the work -------------------------------------------------
+
+
+@pytest.mark.skipif(not UNWRITABLE, reason="no /sys or /proc here")
+@pytest.mark.parametrize("where", UNWRITABLE)
+def test_outputs_under_sys_or_proc_are_refused_before_the_work(work, where):
+    meta, photo, talk = work / "ck" / "meta.safetensors", work / "portrait.jpg", work / "talk.mp4"
+    cases = [
+        (("landmarks", talk, "-o", f"{where}/x.npz"), "-o"),
+        (("landmarks", talk, "-o", work / "x.npz", "--sketch", f"{where}/s.mp4"), "--sketch"),
+        (("landmarks", work, "-o", f"{where}/out/"), "-o"),
+        (("landmarks", work, "--dataset", f"{where}/ds"), "--dataset"),
+        (("train", work, "--run-dir", f"{where}/run"), "--run-dir"),
+        (("embed", "--shots", photo, "-c", meta, "-o", f"{where}/e.safetensors"), "-o"),
+        (("finetune", "--shots", photo, "-c", meta, "-o", f"{where}/x.safetensors", "--no-content-loss"), "-o"),
+        (("animate", photo, talk, "-c", meta, "-o", f"{where}/a.mp4"), "-o"),
+        (("evaluate", "-c", meta, talk, "-o", f"{where}/r.json"), "-o"),
+        (("evaluate", "-c", meta, talk, "--samples", f"{where}/s"), "--samples"),
+    ]
+    for args, option in cases:
+        one_error_line(fsth(*args), f"{option} {where}/", f"cannot write in {where}")
+
+
+def test_a_file_used_as_a_directory_is_refused_before_the_work(work):
+    meta, photo, talk = work / "ck" / "meta.safetensors", work / "portrait.jpg", work / "talk.mp4"
+    for args in [("landmarks", talk, "-o", talk / "x.npz"), ("landmarks", photo, talk, "-o", talk / "out"),
+                 ("embed", "--shots", photo, "-c", meta, "-o", talk / "e.safetensors"),
+                 ("animate", photo, talk, "-c", meta, "-o", photo / "a.mp4"),
+                 ("evaluate", "-c", meta, talk, "-o", talk / "sub" / "r.json"),
+                 ("evaluate", "-c", meta, talk, "--samples", photo)]:
+        one_error_line(fsth(*args), "is a file, not a directory")
+
+
+def test_animate_into_an_existing_directory_is_refused_before_rendering(work):
+    (work / "clip.mp4").mkdir()
+    one_error_line(fsth("animate", work / "portrait.jpg", work / "talk.mp4", "-c", work / "ck" / "meta.safetensors",
+                        "-o", work / "clip.mp4", "--force"), "clip.mp4: is a directory")
+
+
+# -- usage errors ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [("embed", "--k", "0", "--shots", "x.jpg", "-o", "e.safetensors"),
+                                  ("finetune", "--steps", "-1", "--shots", "x.jpg", "-o", "p.safetensors"),
+                                  ("embed", "--shots", "x.jpg"), ("landmarks",), ("nope",),
+                                  ("landmarks", "x.jpg", "--sketch-size", "abc")])
+def test_usage_errors_are_one_error_line(args):
+    result = fsth(*args)
+    one_error_line(result, "--help")
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
