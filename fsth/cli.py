@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import math
 import os
 import sys
 from pathlib import Path
@@ -144,6 +145,18 @@ def main() -> None:
         sys.exit(0)
 
 
+def _between(low: float, high: float) -> Callable[[Optional[float]], Optional[float]]:
+    """Option callback for a float option: a finite number in [low, high] (typer's min=/max= let NaN through and
+    would call NaN "not <= high"); the range is stated in the option's help."""
+
+    def check(value: Optional[float]) -> Optional[float]:
+        if value is not None and not (math.isfinite(value) and low <= value <= high):
+            raise typer.BadParameter(f"must be a finite number from {low:g} to {high:g}, not {value:g}")
+        return value
+
+    return check
+
+
 # ---------------------------------------------------------------------------------------------- landmarks
 
 
@@ -219,8 +232,8 @@ def landmarks(
         float,
         typer.Option(
             help="Temporal smoothing strength of video landmarks (One-Euro filter): 0 = off, 1 = default, "
-            "higher = smoother. Adaptive: fast mouth motion is not delayed.",
-            min=0.0, rich_help_panel=_LM,
+            "higher = smoother (up to 100). Adaptive: fast mouth motion is not delayed.",
+            callback=_between(0, 100), rich_help_panel=_LM,
         ),
     ] = 1.0,
     redetect_every: Annotated[
@@ -229,13 +242,15 @@ def landmarks(
     ] = 10,
     crop_scale: Annotated[
         float,
-        typer.Option(help="Crop box side as a multiple of the face size (jaw width).", min=0.1, rich_help_panel=_CROP),
+        typer.Option(help="Crop box side as a multiple of the face size (jaw width), 0.5 to 10.",
+                     callback=_between(0.5, 10), rich_help_panel=_CROP),
     ] = CropPolicy.scale,
     crop_y_offset: Annotated[
         float,
         typer.Option(
-            help="Crop box centre below the eyes-nose midpoint, in face sizes (negative: towards the forehead).",
-            rich_help_panel=_CROP,
+            help="Crop box centre below the eyes-nose midpoint, in face sizes (negative: towards the forehead), "
+            "-2 to 2.",
+            callback=_between(-2, 2), rich_help_panel=_CROP,
         ),
     ] = CropPolicy.y_offset,
     sketch: Annotated[
@@ -247,7 +262,8 @@ def landmarks(
         ),
     ] = None,
     sketch_size: Annotated[
-        int, typer.Option(help="Side of the landmark images (the crop the networks see).", min=16, rich_help_panel=_SKETCH)
+        int, typer.Option(help="Side of the landmark images (the crop the networks see).", min=16, max=2048,
+                          rich_help_panel=_SKETCH)
     ] = 256,
     overlay: Annotated[
         bool,
@@ -269,7 +285,7 @@ def landmarks(
     ] = 32,
     size: Annotated[
         int, typer.Option(help="Side of the stored face crops (training resizes them to the model's size).",
-                          min=16, rich_help_panel=_DATA)
+                          min=16, max=2048, rich_help_panel=_DATA)
     ] = 256,
     workers: Annotated[
         Optional[int],
@@ -511,12 +527,14 @@ def train(
                                     rich_help_panel=_METHOD, show_default=False, metavar="PATH")
     ] = None,
     lr_eg: Annotated[
-        Optional[float], typer.Option("--lr-eg", help="Adam learning rate of E and G. " + _default_cfg("lr_EG"),
-                                      min=0.0, rich_help_panel=_METHOD, show_default=False)
+        Optional[float], typer.Option("--lr-eg", help="Adam learning rate of E and G, 0 to 1. " + _default_cfg("lr_EG"),
+                                      callback=_between(0, 1), rich_help_panel=_METHOD,
+                                      show_default=False)
     ] = None,
     lr_d: Annotated[
-        Optional[float], typer.Option("--lr-d", help="Adam learning rate of D (and W). " + _default_cfg("lr_D"),
-                                      min=0.0, rich_help_panel=_METHOD, show_default=False)
+        Optional[float], typer.Option("--lr-d", help="Adam learning rate of D (and W), 0 to 1. " + _default_cfg("lr_D"),
+                                      callback=_between(0, 1), rich_help_panel=_METHOD,
+                                      show_default=False)
     ] = None,
 ) -> None:
     """Meta-learn E, G and D on a dataset of videos (the paper's stage 1) into a run directory.
@@ -711,8 +729,9 @@ def finetune(
     ] = None,
     steps: Annotated[Optional[int], typer.Option(help="Number of steps (instead of --epochs).", min=1,
                                                  show_default=False, rich_help_panel=_TUNE)] = None,
-    epochs: Annotated[Optional[float], typer.Option(help="Passes over the shots (default 40, the paper's).",
-                                                    min=0.01, show_default=False, rich_help_panel=_TUNE)] = None,
+    epochs: Annotated[Optional[float], typer.Option(help="Passes over the shots, 0.01 to 100000 (default 40, the "
+                                                    "paper's).", callback=_between(0.01, 100_000),
+                                                    show_default=False, rich_help_panel=_TUNE)] = None,
     batch_size: Annotated[int, typer.Option(help="Shots per step.", min=1, rich_help_panel=_TUNE)] = 1,
     k: KOption = None,
     content_loss: ContentLossOption = True,

@@ -86,6 +86,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     _check_file(path)
     data = np.fromfile(path, dtype=np.uint8)  # bytes, so non-ASCII paths work too
+    if data.size == 0:  # cv2.imdecode raises on an empty buffer
+        raise InputError(f"{path}: empty file (0 bytes), not an image")
     if data[:2].tobytes() == b"\xff\xd8":  # JPEG: 8-bit, no alpha; IMREAD_COLOR applies the EXIF orientation
         img = cv2.imdecode(data, cv2.IMREAD_COLOR)
     else:

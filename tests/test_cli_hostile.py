@@ -130,3 +130,59 @@ def test_usage_errors_are_one_error_line(args):
     result = fsth(*args)
     one_error_line(result, "--help")
     assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+# -- files that are not what they are named ------------------------------------------------------------------
+
+
+def test_an_empty_jpg_is_one_line_and_a_batch_goes_on(work, no_face_image):
+    empty = work / "empty.jpg"
+    empty.write_bytes(b"")
+    out = work / "lm"
+    result = fsth("landmarks", work / "talk.mp4", work / "portrait.jpg", empty, no_face_image, "-o", f"{out}/")
+    one_error_line(result, "empty.jpg: empty file (0 bytes)", "2 of 4 inputs failed")
+    assert sorted(p.name for p in out.iterdir()) == ["portrait.npz", "talk.npz"]
+    meta = work / "ck" / "meta.safetensors"
+    one_error_line(fsth("embed", "--shots", empty, "-c", meta, "-o", work / "e.safetensors"), "empty.jpg: empty file")
+    one_error_line(fsth("animate", empty, work / "talk.mp4", "-c", meta, "-o", work / "a.mp4"), "empty.jpg: empty file")
+    result = fsth("evaluate", "-c", meta, work / "talk.mp4", "--cross", empty, "--shots", "1", "--targets", "1",
+                  "--metrics", "l1")
+    one_error_line(result, "empty.jpg: empty file")
+    assert not (work / "e.safetensors").exists() and not (work / "a.mp4").exists()
+
+
+@pytest.mark.parametrize("option", ["--fan-weights", "--vgg19-weights", "--arcface-weights"])
+def test_a_text_file_given_as_weights_says_what_it_is_not(work, option):
+    text = work / "weights.pth"
+    text.write_text("hello, I am a text file\n")
+    meta = work / "ck" / "meta.safetensors"
+    args = {
+        "--fan-weights": ("landmarks", work / "portrait.jpg", "--backend", "fan", "--fan-weights", text),
+        "--vgg19-weights": ("finetune", "--shots", work / "portrait.jpg", "-c", meta, "-o", work / "p.safetensors",
+                            "--vgg19-weights", text, "--vggface-weights", text),
+        "--arcface-weights": ("evaluate", "-c", meta, work / "talk.mp4", "--csim-network", "arcface",
+                              "--arcface-weights", text),
+    }[option]
+    result = fsth(*args)
+    one_error_line(result, "weights.pth", "holds text ('hello, I am '...), not weights")
+    assert "101" not in result.stderr
+
+
+# -- numbers ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (("landmarks", "x.jpg", "--crop-y-offset", "nan"), "--crop-y-offset': must be a finite number from -2 to 2, not nan"),
+    (("landmarks", "x.jpg", "--crop-scale", "1e9"), "--crop-scale': must be a finite number from 0.5 to 10"),
+    (("landmarks", "x.jpg", "--smoothing", "inf"), "--smoothing': must be a finite number"),
+    (("landmarks", "x.jpg", "--sketch-size", "100000"), "--sketch-size"),
+    (("landmarks", "x", "--dataset", "d", "--size", "100000"), "--size"),
+    (("finetune", "--shots", "x.jpg", "-o", "p.safetensors", "--epochs", "inf"), "--epochs': must be a finite number"),
+    (("train", "ds", "--run-dir", "run", "--lr-eg", "inf"), "--lr-eg': must be a finite number from 0 to 1"),
+    (("train", "ds", "--run-dir", "run", "--lr-d", "1e6"), "--lr-d'"),
+    (("train", "ds", "--run-dir", "run", "--lr-d", "nan"), "--lr-d'"),
+])
+def test_float_options_take_finite_numbers_in_a_sane_range(args, fragment):
+    result = fsth(*args)
+    one_error_line(result, fragment)
+    assert result.exit_code == 2
