@@ -131,6 +131,17 @@ def command(func: Callable) -> Callable:
     return app.command()(wrapper)
 
 
+def _ignore_further_interrupts() -> None:
+    """A command that is ending on Ctrl-C or SIGTERM ignores further ones, so that they cannot cut short its exit
+    (a default SIGTERM would end it unreported; a KeyboardInterrupt in the interpreter's exit, with a traceback)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+
+
 def main() -> None:
     """Console-script entry point."""
     # OpenMP threads that spin while waiting stall for milliseconds at every parallel region when another
@@ -366,10 +377,14 @@ def landmarks(
         )  # fmt: skip
         if workers is None:
             workers = 1 if detector.name == "fan" else os.cpu_count() or 1
-        summary = build_dataset(
-            inputs[0], dataset, settings, detector, workers=workers, shard=shard_, retry_failed=retry_failed,
-            force=force, fan_weights=str(fan_weights) if fan_weights else None,
-        )  # fmt: skip
+        try:
+            summary = build_dataset(
+                inputs[0], dataset, settings, detector, workers=workers, shard=shard_, retry_failed=retry_failed,
+                force=force, fan_weights=str(fan_weights) if fan_weights else None,
+            )  # fmt: skip
+        except KeyboardInterrupt:
+            _ignore_further_interrupts()  # the workers are ended, the lists written: only the exit is left
+            raise
         log_summary(summary, dataset, shard_)
         if summary.stored + summary.before == 0:
             raise InputError(f"{dataset}: no video of {inputs[0]} could be stored")
