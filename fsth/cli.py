@@ -579,6 +579,9 @@ def train(
         "vggface_weights": vggface_weights, "lr_EG": lr_eg, "lr_D": lr_d,
     }  # fmt: skip
     given = {k: v for k, v in given.items() if v is not None}
+    if max_steps == 0 and not resume and not dry_run:
+        raise InputError("--max-steps 0 trains nothing and writes no checkpoint; give at least 1 (or --dry-run to see "
+                         "the configuration)")
     if not dry_run:
         from fsth.files import check_writable, refuse_inputs
 

@@ -10,11 +10,12 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import fsth
+from conftest import fsth, one_error_line
 from safetensors.torch import load_file
 from torch.utils.data import default_collate
 
@@ -75,6 +76,56 @@ def test_tiny_training_writes_the_run_directory(dataset_dir, tmp_path):
     E, G = ckpt.embedder().eval(), ckpt.generator().eval()
     x = torch.rand(1, 2, 3, 64, 64) * 2 - 1
     assert G(x[:, 0], E.embed_shots(x, x)).shape == (1, 3, 64, 64)
+
+
+def strict_json_rows(path) -> list[dict]:
+    """The rows of a JSONL file, read as strict JSON (NaN and Infinity are not JSON)."""
+    def refuse(name):
+        raise ValueError(f"{name} in {path}")
+
+    return [json.loads(line, parse_constant=refuse) for line in Path(path).read_text().splitlines()]
+
+
+def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(dataset_dir, tmp_path, monkeypatch):
+    """Issue 12: with --lr-eg inf the run trained on NaN from the first step, saved a NaN checkpoint and exited 0."""
+    import fsth.train as training
+
+    real_step, calls = training.train_step, []
+
+    def step(batch, EG, *args):
+        calls.append(1)
+        if len(calls) == 4:  # the weights go bad before the 4th step: its losses are NaN
+            with torch.no_grad():
+                next(EG.parameters()).fill_(float("nan"))
+        return real_step(batch, EG, *args)
+
+    monkeypatch.setattr(training, "train_step", step)
+    run = tmp_path / "run"
+    result = fsth("train", dataset_dir, "--run-dir", run, *TINY, "--max-steps", "10", "--checkpoint-every", "2")
+    one_error_line(result, "training diverged: a loss is NaN or infinite at step 4",
+                   f"{run / 'meta.safetensors'} at step 2, is kept")
+    assert result.exit_code == 1 and len(calls) == 4
+    assert load_checkpoint(run / "meta.safetensors", "meta").step == 2  # loads: its weights are finite
+    assert load_checkpoint(run / "train_state.safetensors", "train_state").step == 2
+    assert [r["step"] for r in strict_json_rows(run / "stats.jsonl")] == [0, 1, 2, 3]
+    assert "at step 4" in (run / "log.txt").read_text().splitlines()[-1]
+    monkeypatch.setattr(training, "train_step", real_step)
+    assert "resumed at step 2" in train(dataset_dir, run, "--resume", "--max-steps", "3").stderr
+
+
+def test_stats_rows_stay_strict_json(tmp_path):
+    from fsth.rundir import RunDir
+
+    run = RunDir(tmp_path)
+    run.append_stats({"step": 1, "G_total": float("nan"), "D_hinge": float("inf"), "lr_EG": 1e-4})
+    assert strict_json_rows(tmp_path / "stats.jsonl") == [{"step": 1, "G_total": None, "D_hinge": None, "lr_EG": 1e-4}]
+
+
+def test_max_steps_0_is_refused_and_leaves_no_run_directory(dataset_dir, tmp_path):
+    run = tmp_path / "run"
+    one_error_line(fsth("train", dataset_dir, "--run-dir", run, *TINY, "--max-steps", "0"),
+                   "--max-steps 0 trains nothing")
+    assert not run.exists()
 
 
 def test_stopped_and_resumed_equals_uninterrupted_bit_for_bit(dataset_dir, tmp_path):
