@@ -587,6 +587,12 @@ def train(
 
         refuse_inputs(run_dir, (dataset, vgg19_weights, vggface_weights), "--run-dir")
         check_writable(run_dir, "--run-dir", directory=True)
+    if not resume:  # a resumed run keeps the K it was started with
+        from fsth.config import TrainConfig
+        from fsth.data import check_shots
+        from fsth.dataset import Dataset
+
+        check_shots(Dataset(dataset), shots if shots is not None else TrainConfig().shots)
     result = run_training(dataset, run_dir, given, resume=resume, dry_run=dry_run)
     if dry_run:
         typer.echo(dry_run_text(result))

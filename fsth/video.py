@@ -181,7 +181,8 @@ def _first_problem(text: str) -> str | None:
 
 
 def _last_error(text: str) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith(" ")]
+    lines = [ln.strip() for ln in text.replace("\r", "\n").splitlines()
+             if ln.strip() and not ln.startswith(" ") and not ln.lstrip().startswith(("frame=", "size="))]
     for line in reversed(lines):
         if "rror" in line or "not found" in line or "Invalid" in line:
             return re.sub(r"^(\[[^\]]*\]\s*)+", "", line)
@@ -208,9 +209,9 @@ def _parse_header(text: str) -> VideoInfo | None:
     if video is None:
         return None
     codec, rest = video.group(1), video.group(2)
-    size = re.search(r"\s(\d{2,5})x(\d{2,5})[\s,]", rest)
+    size = re.search(r"\s(\d{1,5})x(\d{1,5})[\s,]", rest)
     width, height = (int(size.group(1)), int(size.group(2))) if size else (0, 0)
-    out_video = re.search(r"Stream #.*Video: .*?\s(\d{2,5})x(\d{2,5})[\s,]", output_part)
+    out_video = re.search(r"Stream #.*Video: .*?\s(\d{1,5})x(\d{1,5})[\s,]", output_part)
     if out_video:  # the size of the frames actually delivered (ffmpeg applies rotation metadata)
         width, height = int(out_video.group(1)), int(out_video.group(2))
     else:

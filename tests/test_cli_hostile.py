@@ -186,3 +186,54 @@ def test_float_options_take_finite_numbers_in_a_sane_range(args, fragment):
     result = fsth(*args)
     one_error_line(result, fragment)
     assert result.exit_code == 2
+
+
+# -- messages that name the real problem ----------------------------------------------------------------------
+
+
+def test_face_index_beyond_the_faces_of_a_video_says_so(work):
+    one_error_line(fsth("landmarks", work / "talk.mp4", "--face-index", "1", "-o", work / "x.npz"),
+                   "--face-index 1 asks for face 2, found at most 1 in any of its 60 frames")
+
+
+def test_a_1x1_video_says_its_frames_are_too_small(work):
+    from conftest import ffmpeg
+
+    tiny = work / "one.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=c=red:s=1x1:d=1", "-r", "30", "-c:v", "libx264", "-pix_fmt", "yuv444p", str(tiny))
+    result = fsth("landmarks", tiny, "-o", work / "x.npz")
+    one_error_line(result, "one.mp4: its frames are 1x1 pixels, too small to hold a face")
+    assert "frame=" not in result.stderr
+
+
+def test_skip_existing_resumes_an_input_whose_sketch_is_missing(work):
+    npz, sketch = work / "talk.npz", work / "talk_sketch.mp4"
+    ok("landmarks", work / "talk.mp4", "-o", npz)  # as if interrupted before the sketch was written
+    result = ok("landmarks", work / "talk.mp4", "-o", npz, "--sketch", sketch, "--skip-existing")
+    assert sketch.is_file() and npz.is_file() and "talk.mp4: 60/60 frames" in result.stderr
+    result = ok("landmarks", work / "talk.mp4", "-o", npz, "--sketch", sketch, "--skip-existing")
+    assert "nothing to do" in result.stderr
+
+
+def test_more_shots_asked_for_than_given_is_said(work):
+    result = ok("embed", "--shots", work / "portrait.jpg", "--k", "100", "-c", work / "ck" / "meta.safetensors",
+                "-o", work / "e.safetensors")
+    assert "--k 100 asks for 100 shots, but the shots are 1 photo(s): using it" in result.stderr
+    assert "e_hat of 1 shot(s)" in result.stderr
+
+
+def test_shots_of_different_people_are_warned_about(work):
+    from conftest import OBAMA, OBAMA_BIDEN
+
+    meta = work / "ck" / "meta.safetensors"
+    mixed = ok("embed", "--shots", work / "portrait.jpg", "--shots", OBAMA, "-c", meta, "-o", work / "a.safetensors")
+    assert "do not look like one person" in mixed.stderr
+    same = ok("embed", "--shots", OBAMA, "--shots", OBAMA_BIDEN, "-c", meta, "-o", work / "b.safetensors")
+    assert "one person" not in same.stderr  # Obama's official portrait and the largest face beside Biden
+
+
+def test_train_shots_beyond_the_frames_of_the_videos_are_refused(dataset_dir, tmp_path):
+    run = tmp_path / "run"
+    one_error_line(fsth("train", dataset_dir, "--run-dir", run, "--preset", "tiny", "--shots", "100"),
+                   "--shots 100: an episode takes K + 1 = 101 frames of one video", "at most 10")
+    assert not run.exists()
