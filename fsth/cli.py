@@ -60,7 +60,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    # --help in click's plain layout: typer's rich panels cut option names short at 80 columns or in a pipe
+    # ("--frames-per-vid…") and mark every flag "<bool>" as if it took a value.
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -338,15 +340,13 @@ def landmarks(
     give one row. The .npz holds landmarks (frames, 68, 2) in source pixels, valid (frames,), crop boxes
     (frames, 4), fps, frame size, backend, source and the crop policy.
 
-    [bold]Examples[/bold]
+    Examples:
 
-    [cyan]fsth landmarks talk.mp4 -o talk.npz --sketch talk_sketch.mp4[/cyan]
-
-    [cyan]fsth landmarks talk.mp4 | head -1[/cyan]   (JSONL on stdout, one object per frame)
-
-    [cyan]fsth landmarks videos/ photos/ -o landmarks/[/cyan]   (one .npz per input)
-
-    [cyan]fsth landmarks voxceleb2/dev/mp4 --dataset data/vox2 --workers 16[/cyan]   (a training dataset)
+    \b
+      fsth landmarks talk.mp4 -o talk.npz --sketch talk_sketch.mp4
+      fsth landmarks talk.mp4 | head -1        # JSONL on stdout, a row per frame
+      fsth landmarks videos/ photos/ -o landmarks/        # one .npz per input
+      fsth landmarks voxceleb2/dev/mp4 --dataset data/vox2 --workers 16
     """
     from fsth.landmarks import CropPolicy, Smoothing, make_detector
     from fsth.landmarks.extract import plan_jobs, run_job
@@ -560,13 +560,13 @@ def train(
     animate and evaluate take); checkpoints are written every --checkpoint-every steps, at the end, and on
     Ctrl-C or SIGTERM, and --resume continues exactly.
 
-    [bold]Examples[/bold]
+    Examples:
 
-    [cyan]fsth train data/vox2 --run-dir runs/vox2[/cyan]   (paper256; bf16 on a GPU)
-
-    [cyan]fsth train data/clips --run-dir runs/tiny --preset tiny --batch-size 4 --no-content-loss[/cyan]
-
-    [cyan]torchrun --nproc_per_node 8 -m fsth train data/vox2 --run-dir runs/vox2[/cyan]   (8 GPUs)
+    \b
+      fsth train data/vox2 --run-dir runs/vox2        # paper256; bf16 on a GPU
+      fsth train data/clips --run-dir runs/tiny --preset tiny --batch-size 4 \\
+          --no-content-loss --max-steps 2000
+      torchrun --nproc_per_node 8 -m fsth train data/vox2 --run-dir runs/vox2
     """
     from fsth.train import dry_run_text
     from fsth.train import train as run_training
@@ -713,16 +713,15 @@ def embed(
     """A person's embedding e_hat from a few photos (or frames of a video), feed-forward: no training.
 
     Each shot is cropped with the checkpoint's crop policy at its model size and paired with its landmark image;
-    e_hat is the mean of the embedder's outputs. The file (kind [bold]embedding[/bold]) also keeps the shots'
+    e_hat is the mean of the embedder's outputs. The file (kind 'embedding') also keeps the shots'
     landmarks, so `fsth animate` keeps this face's shape.
 
-    [bold]Examples[/bold]
+    Examples:
 
-    [cyan]fsth embed --shots photos/ -o me.safetensors[/cyan]
-
-    [cyan]fsth embed --shots talk.mp4 --k 8 -o me.safetensors[/cyan]
-
-    [cyan]fsth animate me.safetensors driver.mp4 -o out.mp4[/cyan]
+    \b
+      fsth embed --shots photos/ -o me.safetensors
+      fsth embed --shots talk.mp4 --k 8 -o me.safetensors
+      fsth animate me.safetensors driver.mp4 -o out.mp4
     """
     from fsth.device import get_device
     from fsth.embed import embed as embed_shots
@@ -771,13 +770,14 @@ def finetune(
     G' starts with its own AdaIN coefficients psi' = P e_hat, D' with w' = w0 + e_hat; both are trained on the
     shots with the meta-learning losses without the match term, by default for 40 passes over the shots. The
     progress bar shows the losses; Ctrl-C saves what has been trained so far. The file (kind
-    [bold]person[/bold]) is all `fsth animate` needs.
+    'person') is all `fsth animate` needs.
 
-    [bold]Examples[/bold]
+    Examples:
 
-    [cyan]fsth finetune --shots photos/ -o me.safetensors[/cyan]
-
-    [cyan]fsth finetune --shots talk.mp4 --k 8 --steps 200 --no-content-loss -o me.safetensors[/cyan]
+    \b
+      fsth finetune --shots photos/ -o me.safetensors
+      fsth finetune --shots talk.mp4 --k 8 --steps 200 --no-content-loss \\
+          -o me.safetensors
     """
     from fsth.checkpoint import load_checkpoint
     from fsth.device import get_device
@@ -873,15 +873,14 @@ def animate(
     --finetune-steps fine-tunes first); for the best likeness fine-tune with `fsth finetune` once and animate the
     person file.
 
-    [bold]Examples[/bold]
+    Examples:
 
-    [cyan]fsth animate portrait.jpg driver.mp4 -o out.mp4[/cyan]
-
-    [cyan]fsth animate me.safetensors driver.mp4 -o out.mp4 --side-by-side[/cyan]
-
-    [cyan]fsth animate portrait.jpg driver.mp4 -o out.mp4 --paste-back --no-head-motion[/cyan]
-
-    [cyan]fsth animate me.safetensors 0[/cyan]   (webcam, preview window; add -o rec.mp4 to record)
+    \b
+      fsth animate portrait.jpg driver.mp4 -o out.mp4
+      fsth animate me.safetensors driver.mp4 -o out.mp4 --side-by-side
+      fsth animate portrait.jpg driver.mp4 -o out.mp4 --paste-back \\
+          --no-head-motion
+      fsth animate me.safetensors 0        # webcam; -o rec.mp4 records
     """
     from fsth.animate import AnimateOptions, check_output, parse_driver, require_display
     from fsth.animate import animate as run_animate
@@ -1024,13 +1023,14 @@ def evaluate(
     retargeted landmarks). A table goes to stderr, the report (JSON) to -o or stdout; a video that cannot be
     evaluated is reported and skipped.
 
-    [bold]Examples[/bold]
+    Examples:
 
-    [cyan]fsth evaluate -c meta.safetensors test_videos/ --shots 1,8,32 -o report.json[/cyan]
-
-    [cyan]fsth evaluate -c meta.safetensors a.mp4 b.mp4 --finetune-steps 40 --no-content-loss --samples grids/[/cyan]
-
-    [cyan]fsth evaluate -c meta.safetensors drivers/ --cross portrait.jpg --shots 8 | jq .settings[/cyan]
+    \b
+      fsth evaluate -c meta.safetensors test_videos/ --shots 1,8,32 -o report.json
+      fsth evaluate -c meta.safetensors a.mp4 b.mp4 --finetune-steps 40 \\
+          --no-content-loss --samples grids/
+      fsth evaluate -c meta.safetensors drivers/ --cross portrait.jpg \\
+          --shots 8 | jq .settings
     """
     import json
 

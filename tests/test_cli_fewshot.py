@@ -184,7 +184,7 @@ def test_help_explains_the_commands():
                              ("finetune", ("--steps", "--epochs", "--no-content-loss")),
                              ("animate", ("--side-by-side", "--paste-back", "--no-audio", "--absolute", "--reference",
                                           "--finetune-steps", "--live", "--preview"))):
-        text = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"}).stdout
+        text = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "80"}).stdout
         for option in options:
             assert option in text, (command, option)
 

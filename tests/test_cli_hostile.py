@@ -237,3 +237,25 @@ def test_train_shots_beyond_the_frames_of_the_videos_are_refused(dataset_dir, tm
     one_error_line(fsth("train", dataset_dir, "--run-dir", run, "--preset", "tiny", "--shots", "100"),
                    "--shots 100: an episode takes K + 1 = 101 frames of one video", "at most 10")
     assert not run.exists()
+
+
+# -- help --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [(), ("landmarks",), ("train",), ("embed",), ("finetune",), ("animate",),
+                                     ("evaluate",)])
+def test_help_is_readable_at_80_columns_and_in_a_pipe(command):
+    """Every option name whole, no flag shown as taking a <bool>, no line wider than the terminal, no box or markup."""
+    from typer.main import get_command
+
+    from fsth.cli import app
+
+    text = fsth(*command, "--help", env={"COLUMNS": "80"}).stdout
+    assert "…" not in text and "<bool>" not in text and "[cyan]" not in text and "╭" not in text
+    assert max(len(line) for line in text.splitlines()) <= 80, text
+    click_command = get_command(app)
+    for name in command:
+        click_command = click_command.commands[name]
+    for param in click_command.params:
+        for option in param.opts if param.param_type_name == "option" else ():
+            assert option in text, (option, text)
