@@ -779,6 +779,8 @@ def finetune(
       fsth finetune --shots talk.mp4 --k 8 --steps 200 --no-content-loss \\
           -o me.safetensors
     """
+    import torch
+
     from fsth.checkpoint import load_checkpoint
     from fsth.device import get_device
     from fsth.embed import embed as embed_shots
@@ -805,6 +807,9 @@ def finetune(
     total = plan_steps(len(person), batch_size, steps=steps, epochs=epochs, cfg=train_cfg)
     result = run_finetune(G, D, person, total, train_cfg, content_nets=content_nets, batch_size=batch_size,
                           device=device, seed=seed)
+    if not all(bool(torch.isfinite(p).all()) for p in result.G.parameters()):
+        raise InputError(f"fine-tuning diverged: G' holds NaN or infinite weights after {result.steps} steps; "
+                         f"{output} was not written (try fewer --steps, or the content loss)")
     save_person(output, result, person, e_hat, start, train_cfg)
     per_step = result.seconds / max(result.steps, 1)
     console.log(f"{output}: {result.steps} steps on {len(person)} shot(s) in {result.seconds:.0f} s "

@@ -259,3 +259,38 @@ def test_help_is_readable_at_80_columns_and_in_a_pipe(command):
     for param in click_command.params:
         for option in param.opts if param.param_type_name == "option" else ():
             assert option in text, (option, text)
+
+
+# -- NaN --------------------------------------------------------------------------------------------------------
+
+
+def test_a_non_finite_embedding_is_refused_not_animated_black(work, tiny):
+    import torch
+
+    from fsth.checkpoint import save_checkpoint
+
+    bad = save_checkpoint(work / "nan.safetensors", "embedding",
+                          {"e_hat": torch.full((tiny.embedding_dim,), float("nan")), "landmarks": torch.zeros(1, 68, 2)},
+                          tiny)
+    one_error_line(fsth("animate", bad, work / "talk.mp4", "-c", work / "ck" / "meta.safetensors", "-o",
+                        work / "a.mp4"), "e_hat holds NaN or infinite values")
+    assert not (work / "a.mp4").exists()
+
+
+def test_fine_tuning_that_diverges_writes_no_person_file(work, monkeypatch):
+    import torch
+
+    import fsth.finetune as ft
+
+    real_step = ft.finetune_step
+
+    def step(G, *args):
+        with torch.no_grad():
+            next(G.parameters()).fill_(float("nan"))
+        return real_step(G, *args)
+
+    monkeypatch.setattr(ft, "finetune_step", step)
+    out = work / "p.safetensors"
+    one_error_line(fsth("finetune", "--shots", work / "portrait.jpg", "-c", work / "ck" / "meta.safetensors", "-o", out,
+                        "--steps", "2", "--no-content-loss"), "fine-tuning diverged", "was not written")
+    assert not out.exists()
