@@ -4,7 +4,8 @@
     python examples/fewshot_walkthrough.py --preset paper256        # the paper's size (slower on a CPU)
     python examples/fewshot_walkthrough.py --checkpoint meta.safetensors   # a trained meta checkpoint
 
-Everything is written into out/fewshot/. Without --checkpoint it first saves a meta checkpoint made from
+Everything is written into out/fewshot/ (``--out DIR`` elsewhere); a directory that holds files already is refused
+unless ``--force``, which deletes them first. Without --checkpoint it first saves a meta checkpoint made from
 randomly initialised networks: it runs every step for real, but **the faces it generates look like nothing, no
 likeness at all**. A meta checkpoint trained with `fsth train` on VoxCeleb-scale data (paper256) is what makes the
 generated face look like the person. What you can check with a random checkpoint is the machinery: the crops and
@@ -39,6 +40,8 @@ from fsth.animate import AnimateOptions, Renderer, animate  # noqa: E402
 from fsth.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from fsth.config import ModelConfig, TrainConfig  # noqa: E402
 from fsth.embed import embed, save_embedding  # noqa: E402
+from fsth.errors import InputError  # noqa: E402
+from fsth.files import fresh_output_dir  # noqa: E402
 from fsth.finetune import finetune, person_networks, save_person  # noqa: E402
 from fsth.landmarks import CropPolicy  # noqa: E402
 from fsth.models import Discriminator, Embedder, Generator  # noqa: E402
@@ -47,7 +50,8 @@ from fsth.shots import load_shots  # noqa: E402
 from fsth.video import VideoReader, write_image  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media"
-OUT = ROOT / "out" / "fewshot"
+DEFAULT_OUT = ROOT / "out" / "fewshot"
+OUT = DEFAULT_OUT
 
 
 def contact_sheet(video: Path, png: Path, count: int = 6) -> None:
@@ -77,8 +81,15 @@ def main() -> None:
                         help="a video of the same person (liveportrait_d19.jpg shows the man of d18.mp4)")
     parser.add_argument("--driver", type=Path, default=MEDIA / "videos" / "lia_vox_driving2.mp4")
     parser.add_argument("--finetune-steps", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"where to write (default: {DEFAULT_OUT})")
+    parser.add_argument("--force", action="store_true", help="delete what --out holds and run again")
     args = parser.parse_args()
-    OUT.mkdir(parents=True, exist_ok=True)
+    global OUT
+    OUT = args.out
+    try:
+        fresh_output_dir(OUT, args.force)
+    except InputError as exc:
+        sys.exit(f"error: {exc}")
     if not args.photo.is_file():
         sys.exit(f"{args.photo} not found: this walkthrough uses ../shared/media beside the repository")
     meta_path = args.checkpoint or random_meta_checkpoint(OUT / f"meta_random_{args.preset}.safetensors", args.preset)
@@ -106,7 +117,6 @@ def main() -> None:
 
     # 3. animate the embedding, side by side: driver | landmark image | result
     out = OUT / "side_by_side.mp4"
-    out.unlink(missing_ok=True)
     person = load_person(OUT / "embedding.safetensors", meta_path)
     stats = animate(person, args.driver, out, detector, AnimateOptions(side_by_side=True))
     print(f"3. animate: {stats.frames} frames at {stats.fps:g} fps, {stats.frames_per_second:.1f} frames/s, "
@@ -115,7 +125,6 @@ def main() -> None:
 
     # 4. the face pasted back into the photo (expression only: the head stays where it is in the photo)
     out = OUT / "pasted.mp4"
-    out.unlink(missing_ok=True)
     person = load_person([args.photo], meta_path)
     animate(person, args.driver, out, detector, AnimateOptions(paste_back=True, side_by_side=True, head_motion=False))
     print(f"4. paste-back -> {out}")

@@ -1,6 +1,6 @@
 """Walkthrough of the landmark stage on the bundled clip, with the Python API that `fsth landmarks` uses.
 
-    python examples/landmarks_walkthrough.py            # writes into out/walkthrough/
+    python examples/landmarks_walkthrough.py            # writes into out/walkthrough/ (again: --force)
 
 1. track the 68 landmarks of a video (`track_video`) and save them (.npz);
 2. turn one frame into what the networks will see: the crop (`CropPolicy.crop`) and its landmark image
@@ -21,15 +21,29 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fsth.landmarks import LandmarkTrack, LandmarkTracker, draw_overlay, draw_sketch, make_detector, track_video  # noqa: E402
+from fsth.errors import InputError  # noqa: E402
+from fsth.files import fresh_output_dir  # noqa: E402
 from fsth.landmarks.extract import write_sketch  # noqa: E402
 from fsth.video import VideoReader, write_image  # noqa: E402
 
 CLIP = ROOT / "tests" / "assets" / "talk.mp4"
-OUT = ROOT / "out" / "walkthrough"
+DEFAULT_OUT = ROOT / "out" / "walkthrough"
+OUT = DEFAULT_OUT
 
 
 def main() -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"where to write (default: {DEFAULT_OUT})")
+    parser.add_argument("--force", action="store_true", help="delete what --out holds and run again")
+    args = parser.parse_args()
+    global OUT
+    OUT = args.out
+    try:
+        fresh_output_dir(OUT, args.force)
+    except InputError as exc:
+        sys.exit(f"error: {exc}")
     detector = make_detector("auto")  # FAN if its weights are on disk, else dlib (offline)
 
     # 1. Landmarks of every frame, crop boxes smoothed over time.

@@ -2,6 +2,7 @@
 
     python examples/train_tiny.py                 # writes into out/train_tiny/ (1-2 minutes on 2 CPU cores)
     python examples/train_tiny.py --steps 1000    # longer
+    python examples/train_tiny.py --force         # again: an existing out/train_tiny/ is refused without it
 
 1. a VoxCeleb-style tree (person/video/clip.mp4) of the three bundled clips, built into a dataset with the API
    that `fsth landmarks TREE --dataset DIR` runs;
@@ -37,7 +38,9 @@ sys.path.insert(0, str(ROOT))
 from fsth.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from fsth.data import EpisodeDataset, to_model_input  # noqa: E402
 from fsth.dataset import Dataset, DatasetSettings, build_dataset  # noqa: E402
+from fsth.errors import InputError  # noqa: E402
 from fsth.evaluate import EvalOptions, evaluate  # noqa: E402
+from fsth.files import fresh_output_dir  # noqa: E402
 from fsth.landmarks import CropPolicy, face_pair, full_box, make_detector  # noqa: E402
 from fsth.models import Discriminator, Embedder, Generator, tensor_to_images  # noqa: E402
 from fsth.rundir import image_grid  # noqa: E402
@@ -45,15 +48,22 @@ from fsth.train import train  # noqa: E402
 from fsth.video import write_image  # noqa: E402
 
 ASSETS = ROOT / "tests" / "assets"
-OUT = ROOT / "out" / "train_tiny"
+DEFAULT_OUT = ROOT / "out" / "train_tiny"
+OUT = DEFAULT_OUT
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"where to write (default: {DEFAULT_OUT})")
+    parser.add_argument("--force", action="store_true", help="delete what --out holds and run again")
     args = parser.parse_args()
-    if OUT.exists():
-        shutil.rmtree(OUT)
+    global OUT
+    OUT = args.out
+    try:
+        fresh_output_dir(OUT, args.force)
+    except InputError as exc:
+        sys.exit(f"error: {exc}")
 
     # 1. The tree and its dataset: 16 frames per video, 128x128 crops.
     for person, clip in (("man_hoodie", "talk.mp4"), ("man_glasses", "smile.mp4"), ("vox_closeup", "vox.mp4")):

@@ -14,6 +14,8 @@ Tensors (flat names; a network's state dict sits under its name and a dot):
 - ``embedding`` (a person's e_hat, from ``fsth embed``): ``e_hat`` (512,) and ``landmarks`` (K, 68, 2), the
   shots' landmarks in crop coordinates; for a warp-guided model also ``crops`` (K, S, S, 3) uint8, the shots
   themselves (what its G warps). A warp-guided ``person`` file carries them too.
+- ``train_state`` (what ``fsth train --resume`` reads): E, G and D, plus the optimizers' state under ``opt.*``
+  (layout in ``fsth.rundir``).
 - any kind may carry further tensors under other names (optimizer state, RNG state ...), stored as given.
 
 Metadata (safetensors' string map): ``format`` = ``"fsth"``, ``format_version`` (an integer, currently 1),
@@ -22,11 +24,12 @@ Metadata (safetensors' string map): ``format`` = ``"fsth"``, ``format_version`` 
 and whatever other JSON-safe values the writer passed.
 
 Loading checks format, version (newer than this code reads: refused), kind, the stored config and that
-every network's weights match what that config builds, and names exactly what does not match. Every
+every network's weights match what that config builds, and names exactly what does not match; a tensor that
+holds NaN or infinite values is refused too (it would render black frames). Every
 problem is a ``CheckpointError`` with one line that names the file. Writes are atomic: a temporary file
 in the same directory, fsync, then ``os.replace``.
 
-New kinds (e.g. a resumable training state) are added with ``register_kind``.
+Every kind is declared here, so any of them loads in a fresh interpreter; ``register_kind`` adds more.
 """
 
 from __future__ import annotations
@@ -130,6 +133,11 @@ register_kind(KindSpec(
     check=_check_crops,
 ))
 register_kind(KindSpec("embedding", "a person's embedding e_hat and the shots' landmarks", check=_check_embedding))
+# What `fsth train --resume` reads (layout in fsth.rundir): the meta networks plus every optimizer's state.
+register_kind(KindSpec(
+    "train_state", "a resumable training state (E, G, D and optimizer states)",
+    networks={**KINDS["meta"].networks, **KINDS["meta"].optional_networks},
+))
 
 
 # -- validation ------------------------------------------------------------------------------------
@@ -372,6 +380,11 @@ def load_checkpoint(
 
     with safe_open(str(path), framework="pt") as f:
         tensors = {k: f.get_tensor(k) for k in f.keys() if names is None or k.split(".")[0] in names}
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        more = f" (and {len(bad) - 1} more tensors)" if len(bad) > 1 else ""
+        raise CheckpointError(f"{path}: {bad[0]}{more} holds NaN or infinite values (the training or fine-tuning "
+                              "that wrote it diverged); refusing to use it")
     return Checkpoint(path, file_kind, config, meta, tensors, version, dict(shapes))
 
 

@@ -9,24 +9,60 @@ from __future__ import annotations
 
 import enum
 import functools
+import math
 import os
 import sys
 from pathlib import Path
 from typing import Annotated, Callable, Optional
 
 import typer
+import typer.core
 
 from fsth import __version__, console
 from fsth.errors import FsthError, InputError
 from fsth.landmarks.crop import CropPolicy
 
+class _OneLineErrors(typer.core.TyperGroup):
+    """Usage errors (a bad option value, a missing argument) as one ``error:`` line too, like every other problem
+    with the user's input, with the command's --help named; not typer's usage text and boxed panel."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _USAGE_ERRORS as exc:
+            ctx = getattr(exc, "ctx", None)
+            if type(exc).__name__ == "NoArgsIsHelpError":  # plain `fsth`: the help, as --help shows it
+                typer.echo(ctx.get_help())
+                sys.exit(exc.exit_code)
+            message = " ".join(exc.format_message().split()).rstrip(".")
+            where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+            console.error(f"{message}{where}")
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            console.error("interrupted")
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+try:
+    _USAGE_ERRORS: tuple[type[Exception], ...] = (typer.TyperException,)  # typer's own click (typer >= 0.2x)
+except AttributeError:  # an older typer over click
+    import click
+
+    _USAGE_ERRORS = (click.ClickException,)
+
 app = typer.Typer(
     name="fsth",
+    cls=_OneLineErrors,
     help="Few-shot neural talking heads: landmarks, training, embedding, fine-tuning, animation, evaluation.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    # --help in click's plain layout: typer's rich panels cut option names short at 80 columns or in a pipe
+    # ("--frames-per-vid…") and mark every flag "<bool>" as if it took a value.
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -97,6 +133,17 @@ def command(func: Callable) -> Callable:
     return app.command()(wrapper)
 
 
+def _ignore_further_interrupts() -> None:
+    """A command that is ending on Ctrl-C or SIGTERM ignores further ones, so that they cannot cut short its exit
+    (a default SIGTERM would end it unreported; a KeyboardInterrupt in the interpreter's exit, with a traceback)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+
+
 def main() -> None:
     """Console-script entry point."""
     # OpenMP threads that spin while waiting stall for milliseconds at every parallel region when another
@@ -109,6 +156,18 @@ def main() -> None:
     except BrokenPipeError:  # `fsth landmarks x.mp4 | head` closes stdout early: not an error
         sys.stderr.close()
         sys.exit(0)
+
+
+def _between(low: float, high: float) -> Callable[[Optional[float]], Optional[float]]:
+    """Option callback for a float option: a finite number in [low, high] (typer's min=/max= let NaN through and
+    would call NaN "not <= high"); the range is stated in the option's help."""
+
+    def check(value: Optional[float]) -> Optional[float]:
+        if value is not None and not (math.isfinite(value) and low <= value <= high):
+            raise typer.BadParameter(f"must be a finite number from {low:g} to {high:g}, not {value:g}")
+        return value
+
+    return check
 
 
 # ---------------------------------------------------------------------------------------------- landmarks
@@ -186,8 +245,8 @@ def landmarks(
         float,
         typer.Option(
             help="Temporal smoothing strength of video landmarks (One-Euro filter): 0 = off, 1 = default, "
-            "higher = smoother. Adaptive: fast mouth motion is not delayed.",
-            min=0.0, rich_help_panel=_LM,
+            "higher = smoother (up to 100). Adaptive: fast mouth motion is not delayed.",
+            callback=_between(0, 100), rich_help_panel=_LM,
         ),
     ] = 1.0,
     redetect_every: Annotated[
@@ -196,13 +255,15 @@ def landmarks(
     ] = 10,
     crop_scale: Annotated[
         float,
-        typer.Option(help="Crop box side as a multiple of the face size (jaw width).", min=0.1, rich_help_panel=_CROP),
+        typer.Option(help="Crop box side as a multiple of the face size (jaw width), 0.5 to 10.",
+                     callback=_between(0.5, 10), rich_help_panel=_CROP),
     ] = CropPolicy.scale,
     crop_y_offset: Annotated[
         float,
         typer.Option(
-            help="Crop box centre below the eyes-nose midpoint, in face sizes (negative: towards the forehead).",
-            rich_help_panel=_CROP,
+            help="Crop box centre below the eyes-nose midpoint, in face sizes (negative: towards the forehead), "
+            "-2 to 2.",
+            callback=_between(-2, 2), rich_help_panel=_CROP,
         ),
     ] = CropPolicy.y_offset,
     sketch: Annotated[
@@ -214,7 +275,8 @@ def landmarks(
         ),
     ] = None,
     sketch_size: Annotated[
-        int, typer.Option(help="Side of the landmark images (the crop the networks see).", min=16, rich_help_panel=_SKETCH)
+        int, typer.Option(help="Side of the landmark images (the crop the networks see).", min=16, max=2048,
+                          rich_help_panel=_SKETCH)
     ] = 256,
     overlay: Annotated[
         bool,
@@ -236,7 +298,7 @@ def landmarks(
     ] = 32,
     size: Annotated[
         int, typer.Option(help="Side of the stored face crops (training resizes them to the model's size).",
-                          min=16, rich_help_panel=_DATA)
+                          min=16, max=2048, rich_help_panel=_DATA)
     ] = 256,
     workers: Annotated[
         Optional[int],
@@ -278,15 +340,13 @@ def landmarks(
     give one row. The .npz holds landmarks (frames, 68, 2) in source pixels, valid (frames,), crop boxes
     (frames, 4), fps, frame size, backend, source and the crop policy.
 
-    [bold]Examples[/bold]
+    Examples:
 
-    [cyan]fsth landmarks talk.mp4 -o talk.npz --sketch talk_sketch.mp4[/cyan]
-
-    [cyan]fsth landmarks talk.mp4 | head -1[/cyan]   (JSONL on stdout, one object per frame)
-
-    [cyan]fsth landmarks videos/ photos/ -o landmarks/[/cyan]   (one .npz per input)
-
-    [cyan]fsth landmarks voxceleb2/dev/mp4 --dataset data/vox2 --workers 16[/cyan]   (a training dataset)
+    \b
+      fsth landmarks talk.mp4 -o talk.npz --sketch talk_sketch.mp4
+      fsth landmarks talk.mp4 | head -1        # JSONL on stdout, a row per frame
+      fsth landmarks videos/ photos/ -o landmarks/        # one .npz per input
+      fsth landmarks voxceleb2/dev/mp4 --dataset data/vox2 --workers 16
     """
     from fsth.landmarks import CropPolicy, Smoothing, make_detector
     from fsth.landmarks.extract import plan_jobs, run_job
@@ -302,6 +362,10 @@ def landmarks(
         from fsth.dataset.store import DatasetSettings
 
         shard_ = parse_shard(shard)
+        from fsth.files import check_writable, refuse_inputs
+
+        refuse_inputs(dataset, (inputs[0], fan_weights), "--dataset")
+        check_writable(dataset, "--dataset", directory=True)
         detector = make_detector(backend.value, fan_weights)
         smoothing_ = Smoothing(strength=smoothing)
         settings = DatasetSettings(
@@ -313,10 +377,14 @@ def landmarks(
         )  # fmt: skip
         if workers is None:
             workers = 1 if detector.name == "fan" else os.cpu_count() or 1
-        summary = build_dataset(
-            inputs[0], dataset, settings, detector, workers=workers, shard=shard_, retry_failed=retry_failed,
-            force=force, fan_weights=str(fan_weights) if fan_weights else None,
-        )  # fmt: skip
+        try:
+            summary = build_dataset(
+                inputs[0], dataset, settings, detector, workers=workers, shard=shard_, retry_failed=retry_failed,
+                force=force, fan_weights=str(fan_weights) if fan_weights else None,
+            )  # fmt: skip
+        except KeyboardInterrupt:
+            _ignore_further_interrupts()  # the workers are ended, the lists written: only the exit is left
+            raise
         log_summary(summary, dataset, shard_)
         if summary.stored + summary.before == 0:
             raise InputError(f"{dataset}: no video of {inputs[0]} could be stored")
@@ -483,12 +551,14 @@ def train(
                                     rich_help_panel=_METHOD, show_default=False, metavar="PATH")
     ] = None,
     lr_eg: Annotated[
-        Optional[float], typer.Option("--lr-eg", help="Adam learning rate of E and G. " + _default_cfg("lr_EG"),
-                                      min=0.0, rich_help_panel=_METHOD, show_default=False)
+        Optional[float], typer.Option("--lr-eg", help="Adam learning rate of E and G, 0 to 1. " + _default_cfg("lr_EG"),
+                                      callback=_between(0, 1), rich_help_panel=_METHOD,
+                                      show_default=False)
     ] = None,
     lr_d: Annotated[
-        Optional[float], typer.Option("--lr-d", help="Adam learning rate of D (and W). " + _default_cfg("lr_D"),
-                                      min=0.0, rich_help_panel=_METHOD, show_default=False)
+        Optional[float], typer.Option("--lr-d", help="Adam learning rate of D (and W), 0 to 1. " + _default_cfg("lr_D"),
+                                      callback=_between(0, 1), rich_help_panel=_METHOD,
+                                      show_default=False)
     ] = None,
 ) -> None:
     """Meta-learn E, G and D on a dataset of videos (the paper's stage 1) into a run directory.
@@ -499,13 +569,13 @@ def train(
     animate and evaluate take); checkpoints are written every --checkpoint-every steps, at the end, and on
     Ctrl-C or SIGTERM, and --resume continues exactly.
 
-    [bold]Examples[/bold]
+    Examples:
 
-    [cyan]fsth train data/vox2 --run-dir runs/vox2[/cyan]   (paper256; bf16 on a GPU)
-
-    [cyan]fsth train data/clips --run-dir runs/tiny --preset tiny --batch-size 4 --no-content-loss[/cyan]
-
-    [cyan]torchrun --nproc_per_node 8 -m fsth train data/vox2 --run-dir runs/vox2[/cyan]   (8 GPUs)
+    \b
+      fsth train data/vox2 --run-dir runs/vox2        # paper256; bf16 on a GPU
+      fsth train data/clips --run-dir runs/tiny --preset tiny --batch-size 4 \\
+          --no-content-loss --max-steps 2000
+      torchrun --nproc_per_node 8 -m fsth train data/vox2 --run-dir runs/vox2
     """
     from fsth.train import dry_run_text
     from fsth.train import train as run_training
@@ -518,6 +588,20 @@ def train(
         "vggface_weights": vggface_weights, "lr_EG": lr_eg, "lr_D": lr_d,
     }  # fmt: skip
     given = {k: v for k, v in given.items() if v is not None}
+    if max_steps == 0 and not resume and not dry_run:
+        raise InputError("--max-steps 0 trains nothing and writes no checkpoint; give at least 1 (or --dry-run to see "
+                         "the configuration)")
+    if not dry_run:
+        from fsth.files import check_writable, refuse_inputs
+
+        refuse_inputs(run_dir, (dataset, vgg19_weights, vggface_weights), "--run-dir")
+        check_writable(run_dir, "--run-dir", directory=True)
+    if not resume:  # a resumed run keeps the K it was started with
+        from fsth.config import TrainConfig
+        from fsth.data import check_shots
+        from fsth.dataset import Dataset
+
+        check_shots(Dataset(dataset), shots if shots is not None else TrainConfig().shots)
     result = run_training(dataset, run_dir, given, resume=resume, dry_run=dry_run)
     if dry_run:
         typer.echo(dry_run_text(result))
@@ -582,21 +666,37 @@ Vgg19Option = _weights_option("vgg19-dcbb9e9d.pth")
 VggFaceOption = _weights_option("vgg_face_dag.pth")
 
 
-def _checkpoint_output(path: Path, force: bool) -> Path:
+def _checkpoint_output(path: Path, force: bool, inputs=()) -> Path:
     """An output checkpoint path: .safetensors, in an existing directory, not overwritten unless ``force``."""
-    return _output_file(path, force, ".safetensors", "checkpoints are safetensors files")
+    return _output_file(path, force, ".safetensors", "checkpoints are safetensors files", inputs)
 
 
-def _output_file(path: Path, force: bool, suffix: str, kind: str) -> Path:
-    """An output path: named ``suffix`` (``kind`` says why), in an existing directory, not overwritten unless
-    ``force``."""
+def _output_file(path: Path, force: bool, suffix: str, kind: str, inputs=()) -> Path:
+    """An output path: named ``suffix`` (``kind`` says why), in an existing directory where a file can be
+    written, never one of ``inputs``, not overwritten unless ``force``. Checked before any work."""
+    from fsth.files import check_writable, refuse_inputs
+
     if path.suffix.lower() != suffix:
         raise InputError(f"-o {path}: {kind}; name it {suffix}")
+    refuse_inputs(path, inputs, "-o")
+    check_writable(path, "-o")  # also names a file that stands where a directory should be
     if not path.parent.is_dir():
         raise InputError(f"-o {path}: output directory {path.parent} does not exist")
     if path.exists() and not force:
         raise InputError(f"{path} already exists; use --force to overwrite it")
     return path
+
+
+def _meta_path(checkpoint: Optional[Path]) -> Optional[Path]:
+    """The meta checkpoint a command will read (--checkpoint, $FSTH_CHECKPOINT or the default place), to keep
+    outputs off it; None when there is none (loading it reports that)."""
+    from fsth.checkpoint import find_meta_checkpoint
+    from fsth.errors import CheckpointError
+
+    try:
+        return find_meta_checkpoint(checkpoint)
+    except CheckpointError:
+        return checkpoint
 
 
 def _train_config(content_loss: Optional[bool], vgg19: Optional[Path], vggface: Optional[Path], model=None):
@@ -628,16 +728,15 @@ def embed(
     """A person's embedding e_hat from a few photos (or frames of a video), feed-forward: no training.
 
     Each shot is cropped with the checkpoint's crop policy at its model size and paired with its landmark image;
-    e_hat is the mean of the embedder's outputs. The file (kind [bold]embedding[/bold]) also keeps the shots'
+    e_hat is the mean of the embedder's outputs. The file (kind 'embedding') also keeps the shots'
     landmarks, so `fsth animate` keeps this face's shape.
 
-    [bold]Examples[/bold]
+    Examples:
 
-    [cyan]fsth embed --shots photos/ -o me.safetensors[/cyan]
-
-    [cyan]fsth embed --shots talk.mp4 --k 8 -o me.safetensors[/cyan]
-
-    [cyan]fsth animate me.safetensors driver.mp4 -o out.mp4[/cyan]
+    \b
+      fsth embed --shots photos/ -o me.safetensors
+      fsth embed --shots talk.mp4 --k 8 -o me.safetensors
+      fsth animate me.safetensors driver.mp4 -o out.mp4
     """
     from fsth.device import get_device
     from fsth.embed import embed as embed_shots
@@ -645,7 +744,7 @@ def embed(
     from fsth.person import crop_policy_of, detector_for, load_meta
     from fsth.shots import load_shots
 
-    _checkpoint_output(output, force)
+    _checkpoint_output(output, force, inputs=(*shots, _meta_path(checkpoint), fan_weights))
     meta = load_meta(checkpoint, only=("E",))
     detector = detector_for(meta.landmark_backend, _backend(backend), fan_weights)
     person = load_shots(shots, detector, meta.config.image_size, crop_policy_of(meta), k)
@@ -669,8 +768,9 @@ def finetune(
     ] = None,
     steps: Annotated[Optional[int], typer.Option(help="Number of steps (instead of --epochs).", min=1,
                                                  show_default=False, rich_help_panel=_TUNE)] = None,
-    epochs: Annotated[Optional[float], typer.Option(help="Passes over the shots (default 40, the paper's).",
-                                                    min=0.01, show_default=False, rich_help_panel=_TUNE)] = None,
+    epochs: Annotated[Optional[float], typer.Option(help="Passes over the shots, 0.01 to 100000 (default 40, the "
+                                                    "paper's).", callback=_between(0.01, 100_000),
+                                                    show_default=False, rich_help_panel=_TUNE)] = None,
     batch_size: Annotated[int, typer.Option(help="Shots per step.", min=1, rich_help_panel=_TUNE)] = 1,
     k: KOption = None,
     content_loss: ContentLossOption = None,
@@ -686,14 +786,17 @@ def finetune(
     G' starts with its own AdaIN coefficients psi' = P e_hat, D' with w' = w0 + e_hat; both are trained on the
     shots with the meta-learning losses without the match term, by default for 40 passes over the shots. The
     progress bar shows the losses; Ctrl-C saves what has been trained so far. The file (kind
-    [bold]person[/bold]) is all `fsth animate` needs.
+    'person') is all `fsth animate` needs.
 
-    [bold]Examples[/bold]
+    Examples:
 
-    [cyan]fsth finetune --shots photos/ -o me.safetensors[/cyan]
-
-    [cyan]fsth finetune --shots talk.mp4 --k 8 --steps 200 --no-content-loss -o me.safetensors[/cyan]
+    \b
+      fsth finetune --shots photos/ -o me.safetensors
+      fsth finetune --shots talk.mp4 --k 8 --steps 200 --no-content-loss \\
+          -o me.safetensors
     """
+    import torch
+
     from fsth.checkpoint import load_checkpoint
     from fsth.device import get_device
     from fsth.embed import embed as embed_shots
@@ -704,7 +807,8 @@ def finetune(
 
     if steps is not None and epochs is not None:
         raise InputError("give --steps or --epochs, not both")
-    _checkpoint_output(output, force)
+    _checkpoint_output(output, force, inputs=(*shots, _meta_path(checkpoint), vgg19_weights, vggface_weights,
+                                              fan_weights))
     device = get_device()
     if checkpoint is not None and checkpoint_kind(checkpoint) == "person":
         start = load_checkpoint(checkpoint, "person")
@@ -719,6 +823,9 @@ def finetune(
     total = plan_steps(len(person), batch_size, steps=steps, epochs=epochs, cfg=train_cfg)
     result = run_finetune(G, D, person, total, train_cfg, content_nets=content_nets, batch_size=batch_size,
                           device=device, seed=seed)
+    if not all(bool(torch.isfinite(p).all()) for p in result.G.parameters()):
+        raise InputError(f"fine-tuning diverged: G' holds NaN or infinite weights after {result.steps} steps; "
+                         f"{output} was not written (try fewer --steps, or the content loss)")
     save_person(output, result, person, e_hat, start, train_cfg)
     per_step = result.seconds / max(result.steps, 1)
     console.log(f"{output}: {result.steps} steps on {len(person)} shot(s) in {result.seconds:.0f} s "
@@ -793,15 +900,14 @@ def animate(
     --finetune-steps fine-tunes first); for the best likeness fine-tune with `fsth finetune` once and animate the
     person file.
 
-    [bold]Examples[/bold]
+    Examples:
 
-    [cyan]fsth animate portrait.jpg driver.mp4 -o out.mp4[/cyan]
-
-    [cyan]fsth animate me.safetensors driver.mp4 -o out.mp4 --side-by-side[/cyan]
-
-    [cyan]fsth animate portrait.jpg driver.mp4 -o out.mp4 --paste-back --no-head-motion[/cyan]
-
-    [cyan]fsth animate me.safetensors 0[/cyan]   (webcam, preview window; add -o rec.mp4 to record)
+    \b
+      fsth animate portrait.jpg driver.mp4 -o out.mp4
+      fsth animate me.safetensors driver.mp4 -o out.mp4 --side-by-side
+      fsth animate portrait.jpg driver.mp4 -o out.mp4 --paste-back \\
+          --no-head-motion
+      fsth animate me.safetensors 0        # webcam; -o rec.mp4 records
     """
     from fsth.animate import AnimateOptions, check_output, parse_driver, require_display
     from fsth.animate import animate as run_animate
@@ -815,7 +921,8 @@ def animate(
     if preview:
         require_display()
     if output is not None:
-        check_output(output, force, inputs=(source, driver))
+        check_output(output, force, inputs=(source, driver, _meta_path(checkpoint), vgg19_weights, vggface_weights,
+                                            fan_weights))
     elif not preview:
         raise InputError("give -o OUT.mp4 (or --preview to watch without writing)")
     if reference not in ("auto", "first", "closest") and not reference.isdigit():
@@ -866,7 +973,10 @@ def _samples_dir(path: Optional[Path], force: bool) -> Optional[Path]:
         raise InputError(f"--samples {path}: directory is not empty; use --force to write into it")
     if not path.parent.is_dir():
         raise InputError(f"--samples {path}: directory {path.parent} does not exist")
-    path.mkdir(exist_ok=True)
+    try:
+        path.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--samples {path}: cannot create it ({exc.strerror or exc})") from None
     return path
 
 
@@ -951,13 +1061,14 @@ def evaluate(
     retargeted landmarks). A table goes to stderr, the report (JSON) to -o or stdout; a video that cannot be
     evaluated is reported and skipped.
 
-    [bold]Examples[/bold]
+    Examples:
 
-    [cyan]fsth evaluate -c meta.safetensors test_videos/ --shots 1,8,32 -o report.json[/cyan]
-
-    [cyan]fsth evaluate -c meta.safetensors a.mp4 b.mp4 --finetune-steps 40 --no-content-loss --samples grids/[/cyan]
-
-    [cyan]fsth evaluate -c meta.safetensors drivers/ --cross portrait.jpg --shots 8 | jq .settings[/cyan]
+    \b
+      fsth evaluate -c meta.safetensors test_videos/ --shots 1,8,32 -o report.json
+      fsth evaluate -c meta.safetensors a.mp4 b.mp4 --finetune-steps 40 \\
+          --no-content-loss --samples grids/
+      fsth evaluate -c meta.safetensors drivers/ --cross portrait.jpg \\
+          --shots 8 | jq .settings
     """
     import json
 
@@ -970,8 +1081,15 @@ def evaluate(
 
     options = EvalOptions(shots=parse_shots(shots), targets=targets, finetune_steps=finetune_steps,
                           metrics=tuple(parse_metric_names(metrics)), seed=seed, baselines=baselines)
+    inputs = (*videos, _meta_path(checkpoint), *(cross or ()), fid_weights, arcface_weights, vgg19_weights,
+              vggface_weights, fan_weights)
     if output is not None:
-        _output_file(output, force, ".json", "the report is JSON")
+        _output_file(output, force, ".json", "the report is JSON", inputs)
+    if samples is not None:
+        from fsth.files import check_writable, refuse_inputs
+
+        refuse_inputs(samples, inputs, "--samples")
+        check_writable(samples, "--samples", directory=True)
     for source in cross or ():
         if not Path(source).exists():
             raise InputError(f"--cross {source}: no such file or directory")

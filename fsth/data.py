@@ -35,6 +35,23 @@ _MAX_TRIES = 16
 _OPEN_RECORDS = 64
 
 
+def check_shots(dataset: Dataset, shots: int) -> None:
+    """An episode takes K + 1 frames of one video: refuse a K that no video of ``dataset`` has frames for (every
+    episode would repeat frames, its target among its shots), warn when some videos are too short for it (their
+    episodes repeat frames)."""
+    counts = [v.num_frames for v in dataset.videos]
+    if shots + 1 > max(counts):
+        raise InputError(
+            f"--shots {shots}: an episode takes K + 1 = {shots + 1} frames of one video, and the videos of "
+            f"{dataset.root} have at most {max(counts)} (--frames-per-video {dataset.settings.frames_per_video}); "
+            f"give --shots {max(counts) - 1} or fewer, or build the dataset with more frames per video"
+        )
+    short = sum(1 for n in counts if n < shots + 1)
+    if short:
+        console.warn(f"--shots {shots}: {short} of the {len(counts)} videos have fewer than K + 1 = {shots + 1} "
+                     "frames; their episodes repeat frames")
+
+
 class EpisodeDataset(torch.utils.data.Dataset):
     """Map-style dataset whose items are addressed by ``(step, slot)``; see the module docstring."""
 

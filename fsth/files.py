@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 from fsth.errors import InputError
 
@@ -52,3 +53,61 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     with atomic_output(path) as tmp, open(tmp, "wb") as f:
         write(f)
     return Path(path)
+
+
+# -- outputs checked before the work ----------------------------------------------------------------------
+
+
+def check_writable(path: str | os.PathLike, option: str, *, directory: bool = False) -> Path:
+    """Refuse, before any work, an output that could not be written at the end: ``path`` is a file to create or
+    replace (``directory``: a directory to create or write into). Its nearest existing ancestor must be a
+    directory in which a file can really be created (tried: permissions say nothing for root under /sys or
+    /proc); a file to write must not be an existing directory, a directory not an existing file."""
+    path = Path(path)
+    if directory and path.exists() and not path.is_dir():
+        raise InputError(f"{option} {path}: is a file, not a directory")
+    if not directory and path.is_dir():
+        raise InputError(f"{option} {path}: is a directory; name the file to write")
+    where = path if directory else path.parent
+    where = Path(os.path.abspath(where))
+    while not os.path.lexists(where) and where != where.parent:
+        where = where.parent
+    if not where.is_dir():
+        raise InputError(f"{option} {path}: {where} is a file, not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".fsth-write-test.", dir=where)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = "it takes no new files" if exc.errno == errno.ENOENT else exc.strerror or str(exc)  # /proc: ENOENT
+        raise InputError(f"{option} {path}: cannot write in {where} ({reason})") from None
+    return path
+
+
+def refuse_inputs(path: str | os.PathLike, inputs: Iterable, option: str) -> Path:
+    """Refuse an output that is one of the command's inputs (``--force`` or not), compared after resolving
+    ``..`` and symbolic links; ``inputs`` may hold None and non-paths (a camera index), which are skipped."""
+    path = Path(path)
+    target = os.path.realpath(path)
+    for other in inputs:
+        if isinstance(other, (str, os.PathLike)) and str(other) and os.path.realpath(other) == target:
+            raise InputError(f"{option} {path}: would overwrite an input ({other}); write to another file")
+    return path
+
+
+def fresh_output_dir(path: str | os.PathLike, force: bool = False) -> Path:
+    """A directory for a script to fill from scratch (the examples): created if missing; one that holds anything
+    is refused (``InputError``) unless ``force``, which empties it first. Nothing is deleted without ``force``."""
+    import shutil
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{path}: exists and is not a directory")
+    if path.is_dir() and any(path.iterdir()):
+        if not force:
+            raise InputError(f"{path} already holds files (an earlier run, or yours); --force deletes them and "
+                             "runs again, --out DIR writes elsewhere")
+        shutil.rmtree(path)
+    check_writable(path, "--out", directory=True)
+    path.mkdir(parents=True, exist_ok=True)
+    return path

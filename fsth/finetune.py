@@ -31,7 +31,7 @@ from rich.progress import TextColumn
 from fsth import console
 from fsth.checkpoint import Checkpoint, save_checkpoint
 from fsth.config import TrainConfig
-from fsth.errors import CheckpointError, MissingWeightsError
+from fsth.errors import CheckpointError, InputError, MissingWeightsError
 from fsth.losses import discriminator_hinge_loss, generator_loss
 from fsth.models import PersonDiscriminator, PersonGenerator, person_discriminator, person_generator
 from fsth.shots import Shots
@@ -60,6 +60,8 @@ def plan_steps(num_shots: int, batch_size: int, *, steps: int | None = None, epo
     if steps is not None:
         return steps
     epochs = cfg.finetune_epochs if epochs is None else epochs
+    if not (math.isfinite(epochs) and epochs > 0):
+        raise InputError(f"--epochs must be a positive finite number, not {epochs}")
     return max(1, math.ceil(epochs * num_shots / batch_size))
 
 
@@ -90,9 +92,7 @@ def content_networks(cfg: TrainConfig, device=None):
     a ``MissingWeightsError`` that also says how to fine-tune without them."""
     from fsth.models import load_content_networks
 
-    if not cfg.content_loss:
-        return None  # the loss warns once that it has no content term
-    try:
+    try:  # switched off: None, and the one warning that says so
         return load_content_networks(cfg, device=device)
     except MissingWeightsError as exc:
         raise MissingWeightsError(

@@ -3,8 +3,8 @@
 E and G minimise L = L_CNT + L_ADV + L_MCH; D minimises the hinge loss. Every L1 distance here is a mean
 absolute difference over the elements of a tensor (summed over the listed layers), the usual reading of
 the paper's L1 terms. ``generator_loss`` returns a dict of named terms plus ``"total"``, so what was
-optimised is visible in logs; when the content term is switched off, its keys are absent and a warning
-says so once per process.
+optimised is visible in logs; when the content term is switched off, its keys are absent (loading the content
+networks warns about it, once per command: ``load_content_networks``).
 """
 
 from __future__ import annotations
@@ -12,10 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from fsth import console
 from fsth.config import TrainConfig
-
-_warned_content_off = False
 
 
 def l1_features(feats_a: list[torch.Tensor], feats_b: list[torch.Tensor]) -> torch.Tensor:
@@ -113,15 +110,11 @@ def generator_loss(
     Returns the named terms (``content_vgg19``, ``content_vggface``, ``adv``, ``fm``, ``match``, ``l1``, ``ssim``,
     ``mouth``) and their sum as ``total``. ``content_nets`` must be given when ``cfg.content_loss`` is on.
     """
-    global _warned_content_off
     terms: dict[str, torch.Tensor] = {}
     if cfg.content_loss:
         if content_nets is None:
             raise ValueError("cfg.content_loss is on but no content networks were given")
         terms.update(content_loss(x_hat, x, content_nets, cfg.weight_vgg19, cfg.weight_vggface))
-    elif not _warned_content_off:
-        console.warn("the content loss L_CNT is switched off: the generator loss has no content_* terms")
-        _warned_content_off = True
     terms.update(adversarial_loss(score_fake, feats_fake, feats_real, cfg.weight_fm))
     terms.update(pixel_loss(cfg, x_hat, x, points))
     if W_rows is not None and e_hat is not None:

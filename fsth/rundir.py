@@ -25,6 +25,7 @@ generator at each step are functions of (seed, step, rank) (see ``fsth.data`` an
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -33,15 +34,13 @@ import numpy as np
 import torch
 
 from fsth import console
-from fsth.checkpoint import KINDS, KindSpec, load_checkpoint, register_kind, save_checkpoint
+from fsth.checkpoint import KINDS, load_checkpoint, save_checkpoint
 from fsth.dataset.store import read_jsonl, write_jsonl
 from fsth.errors import InputError
 from fsth.files import atomic_write
 from fsth.video import write_image
 
-STATE_KIND = register_kind(
-    KindSpec("train_state", "a resumable training state (E, G, D and optimizer states)", networks=KINDS["meta"].networks)
-)
+STATE_KIND = KINDS["train_state"]  # declared in fsth.checkpoint with the other kinds
 
 
 def optimizer_content(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -123,9 +122,11 @@ class RunDir:
             f.write(line + "\n")
 
     def append_stats(self, row: dict) -> None:
+        """One row of stats.jsonl: strict JSON, a value that is not finite written as null (JSON has no NaN)."""
         if self.writer:
+            row = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()}
             with open(self.stats, "a", encoding="utf-8") as f:
-                f.write(json.dumps(row, separators=(",", ":")) + "\n")
+                f.write(json.dumps(row, separators=(",", ":"), allow_nan=False) + "\n")
 
     def write_samples(self, step: int, rows: list[list[np.ndarray]]) -> Path | None:
         """A grid PNG: one row per episode, its images (H, W, 3) uint8 side by side, 2 px grey between cells."""

@@ -144,6 +144,9 @@ def load_shots(
         return _video_shots(video, detector, size, policy, k or DEFAULT_VIDEO_SHOTS)
     if k is not None and k < len(photos):
         photos = [photos[i] for i in spread(len(photos), k)]
+    elif k is not None and k > len(photos):
+        console.warn(f"--k {k} asks for {k} shots, but the shots are {len(photos)} photo(s): using "
+                     f"{'it' if len(photos) == 1 else 'all of them'}")
     images, points, boxes = [], [], []
     for path in photos:
         image = read_image(path)
@@ -152,7 +155,41 @@ def load_shots(
         points.append(track.landmarks[0])
         boxes.append(track.boxes[0])
     console.debug(f"shots: {len(photos)} photo(s) at {size}x{size}")
+    warn_unless_one_person(images, points, [str(p) for p in photos])
     return shots_from_frames(images, np.stack(points), size, policy, np.stack(boxes), [str(p) for p in photos])
+
+
+# dlib's face-recognition network (fsth.metrics.identity): on the test media, photos of one person scored a cosine
+# similarity of 0.95-0.99, photos of different people 0.72-0.92.
+SAME_PERSON_SIMILARITY = 0.93
+
+
+def warn_unless_one_person(images: Sequence[np.ndarray], landmarks: Sequence[np.ndarray], names: Sequence[str],
+                           threshold: float = SAME_PERSON_SIMILARITY) -> list[str]:
+    """Warn when photos given as one person's shots do not look like one person (e_hat would average the faces
+    of several): each photo's median cosine similarity to the others, in dlib's face-recognition embedding,
+    must reach ``threshold``. Returns the names of the photos that do not (nothing to say with one photo, or
+    without dlib's network)."""
+    if len(images) < 2:
+        return []
+    from fsth.errors import FsthError
+    from fsth.metrics.identity import DlibFaceEmbedder
+
+    try:
+        embeddings = DlibFaceEmbedder().embed(list(images), list(landmarks))  # (N, 128), unit rows
+    except FsthError as exc:
+        console.debug(f"shots: not checked for one person ({exc})")
+        return []
+    similarity = embeddings @ embeddings.T
+    np.fill_diagonal(similarity, np.nan)
+    typical = np.nanmedian(similarity, axis=1)
+    odd = [name for name, value in zip(names, typical) if value < threshold]
+    if odd:
+        more = f" and {len(odd) - 3} more" if len(odd) > 3 else ""
+        console.warn(f"the {len(names)} shots do not look like one person (dlib's face distance): "
+                     f"{', '.join(odd[:3])}{more} look{'s' if len(odd) == 1 else ''} unlike the others; the "
+                     "embedding averages every face it is given")
+    return odd
 
 
 def _video_shots(path: Path, detector: LandmarkDetector, size: int, policy: CropPolicy, k: int) -> Shots:

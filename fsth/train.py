@@ -51,7 +51,7 @@ from fsth import __version__, console
 from fsth.config import ModelConfig, TrainConfig, TrainOptions
 from fsth.data import EpisodeDataset, episode_loader, to_model_input
 from fsth.dataset.store import Dataset
-from fsth.errors import InputError, MissingWeightsError
+from fsth.errors import FsthError, InputError, MissingWeightsError
 from fsth.losses import discriminator_hinge_loss, generator_loss
 from fsth.models import (Discriminator, Embedder, Generator, count_parameters, load_content_networks, tensor_to_images,
                          warped_source)
@@ -387,9 +387,13 @@ def _train(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume
 
     echo_steps = not console.err.is_terminal  # a terminal has the progress line; a log file gets the lines
 
+    last_saved = step if resume else None  # the last checkpoint in the run directory (it holds finite weights)
+
     def save(at: int) -> None:
+        nonlocal last_saved
         run.save(nets, optimizers, cfg, step=at, meta=meta, state_meta=state_meta)
         procs.barrier()
+        last_saved = at
 
     def sample(at: int, row: dict) -> None:
         rows, error = render_samples(E, G, fixed, autocast)
@@ -400,6 +404,7 @@ def _train(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume
     loader = episode_loader(episodes, step, opts.max_steps, opts.batch_size, procs.rank, workers,
                             pin_memory=device.type == "cuda")
     meter = LossMeter(samples_per_step=opts.batch_size * procs.world)
+    diverged = FirstNonFinite(device)
     with StopRequest() as stop, console.progress(_InfoColumn()) as bar:
         task = bar.add_task("train", total=opts.max_steps, completed=step, info="")
         if step == 0 and procs.rank == 0 and opts.max_steps > 0:
@@ -408,13 +413,22 @@ def _train(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume
             run.append_stats(row)
         for batch in loader:
             torch.manual_seed(_step_seed(opts.seed, step, procs.rank))
-            meter.add(train_step(to_model_input(batch, device), EG, D_train, opt_EG, opt_D, opt_W, train_cfg,
-                                 content, autocast, channels_last))
+            losses = train_step(to_model_input(batch, device), EG, D_train, opt_EG, opt_D, opt_W, train_cfg,
+                                content, autocast, channels_last)
+            meter.add(losses)
             step += 1
+            diverged.add(losses, step)
             bar.update(task, completed=step)
             if meter.seconds_since_shown() > 2.0:  # the progress line: at most every 2 s (it syncs a GPU)
                 bar.update(task, info=meter.show())
             stopping = procs.any(stop.signal is not None)
+            # A non-finite loss stops the run before anything of this step is written. Checked every step on the
+            # CPU; on a GPU (a sync) before every log row, sample grid and checkpoint, naming the first bad step.
+            if (device.type != "cuda" or stopping or step % opts.log_every == 0 or step % opts.sample_every == 0
+                    or step % opts.checkpoint_every == 0 or step == opts.max_steps):
+                bad = diverged.step()
+                if procs.any(bad is not None):
+                    raise TrainingDiverged(run, bad or step, last_saved)
             with meter.paused():  # writing samples and checkpoints does not count against samples/s
                 row = {}
                 if step % opts.log_every == 0:
@@ -437,6 +451,33 @@ def _train(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume
     run.log(f"{'stopped by ' + stopped_by if stopped_by else 'finished'} at step {step}; meta checkpoint "
             f"{run.meta}" + ("; --resume continues" if step < opts.max_steps else ""))
     return TrainResult(step, stopped_by, run.path)
+
+
+class FirstNonFinite:
+    """The first step whose losses were not all finite, kept on the device: adding a step costs no GPU sync."""
+
+    def __init__(self, device):
+        self._first = torch.full((), -1, dtype=torch.long, device=device)
+
+    def add(self, losses: dict[str, torch.Tensor], step: int) -> None:
+        finite = torch.stack([v.detach().float().reshape(()) for v in losses.values()]).isfinite().all()
+        self._first = torch.where((self._first < 0) & ~finite, torch.full_like(self._first, step), self._first)
+
+    def step(self) -> int | None:
+        first = int(self._first)
+        return first if first >= 0 else None
+
+
+class TrainingDiverged(FsthError):
+    """A loss became NaN or infinite: the run stops, keeps its last good checkpoint, and says at which step."""
+
+    def __init__(self, run: RunDir, step: int, last_saved: int | None):
+        kept = (f"the last good checkpoint, {run.meta} at step {last_saved}, is kept (--resume continues from it)"
+                if last_saved else "no checkpoint had been written yet")
+        message = (f"training diverged: a loss is NaN or infinite at step {step}; stopped without saving it, {kept}. "
+                   "Lower --lr-eg / --lr-d, or check the dataset")
+        run.log(message, echo=False)
+        super().__init__(message)
 
 
 class LossMeter:

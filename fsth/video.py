@@ -86,6 +86,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     _check_file(path)
     data = np.fromfile(path, dtype=np.uint8)  # bytes, so non-ASCII paths work too
+    if data.size == 0:  # cv2.imdecode raises on an empty buffer
+        raise InputError(f"{path}: empty file (0 bytes), not an image")
     if data[:2].tobytes() == b"\xff\xd8":  # JPEG: 8-bit, no alpha; IMREAD_COLOR applies the EXIF orientation
         img = cv2.imdecode(data, cv2.IMREAD_COLOR)
     else:
@@ -179,7 +181,8 @@ def _first_problem(text: str) -> str | None:
 
 
 def _last_error(text: str) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith(" ")]
+    lines = [ln.strip() for ln in text.replace("\r", "\n").splitlines()
+             if ln.strip() and not ln.startswith(" ") and not ln.lstrip().startswith(("frame=", "size="))]
     for line in reversed(lines):
         if "rror" in line or "not found" in line or "Invalid" in line:
             return re.sub(r"^(\[[^\]]*\]\s*)+", "", line)
@@ -206,9 +209,9 @@ def _parse_header(text: str) -> VideoInfo | None:
     if video is None:
         return None
     codec, rest = video.group(1), video.group(2)
-    size = re.search(r"\s(\d{2,5})x(\d{2,5})[\s,]", rest)
+    size = re.search(r"\s(\d{1,5})x(\d{1,5})[\s,]", rest)
     width, height = (int(size.group(1)), int(size.group(2))) if size else (0, 0)
-    out_video = re.search(r"Stream #.*Video: .*?\s(\d{2,5})x(\d{2,5})[\s,]", output_part)
+    out_video = re.search(r"Stream #.*Video: .*?\s(\d{1,5})x(\d{1,5})[\s,]", output_part)
     if out_video:  # the size of the frames actually delivered (ffmpeg applies rotation metadata)
         width, height = int(out_video.group(1)), int(out_video.group(2))
     else:

@@ -170,6 +170,72 @@ def fid_weights(tmp_path_factory):
     return path
 
 
+# -- weights files in their standard layouts (random values) ------------------------------------------
+
+
+def _conv_shapes(layers):
+    """(index in the features stack, c_in, c_out) of every conv of a VGG layer list."""
+    index, c_in, out = 0, 3, []
+    for v in layers:
+        if v == "M":
+            index += 1
+        else:
+            out.append((index, c_in, v))
+            index, c_in = index + 2, v
+    return out
+
+
+def torchvision_vgg19_state(seed=0):
+    """A state dict in torchvision's vgg19 layout with random weights (the classifier kept small:
+    the loader never reads it, and its real 4096 x 25088 matrix would make a 0.5 GB test file)."""
+    import torch
+
+    from fsth.models.perceptual import VGG19_LAYERS
+
+    g = torch.Generator().manual_seed(seed)
+    state = {}
+    for index, c_in, c_out in _conv_shapes(VGG19_LAYERS):
+        state[f"features.{index}.weight"] = torch.randn(c_out, c_in, 3, 3, generator=g) * 0.05
+        state[f"features.{index}.bias"] = torch.randn(c_out, generator=g) * 0.05
+    for i in (0, 3, 6):
+        state[f"classifier.{i}.weight"], state[f"classifier.{i}.bias"] = torch.zeros(2, 2), torch.zeros(2)
+    return state
+
+
+def vgg_face_dag_state(seed=0):
+    """A state dict in vgg_face_dag.pth's layout (conv1_1 ... conv5_3, fc6-fc8) with random weights."""
+    import torch
+
+    from fsth.models.perceptual import VGG16_LAYERS
+
+    g = torch.Generator().manual_seed(seed)
+    state, block, conv, last = {}, 1, 1, None
+    for index, c_in, c_out in _conv_shapes(VGG16_LAYERS):
+        if last is not None and index - last > 2:
+            block, conv = block + 1, 1
+        state[f"conv{block}_{conv}.weight"] = torch.randn(c_out, c_in, 3, 3, generator=g) * 0.05
+        state[f"conv{block}_{conv}.bias"] = torch.randn(c_out, generator=g) * 0.05
+        conv, last = conv + 1, index
+    for i in (6, 7, 8):
+        state[f"fc{i}.weight"], state[f"fc{i}.bias"] = torch.zeros(2, 2), torch.zeros(2)
+    return state
+
+
+def interrupt_finetuning_at(monkeypatch, call: int) -> None:
+    """Make the ``call``-th fine-tuning step raise KeyboardInterrupt, as Ctrl-C would."""
+    import fsth.finetune as ft
+
+    calls, real_step = [], ft.finetune_step
+
+    def step(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            raise KeyboardInterrupt
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(ft, "finetune_step", step)
+
+
 # -- datasets ------------------------------------------------------------------------------------------
 
 
@@ -218,3 +284,40 @@ def tiny_meta_checkpoint(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("meta") / "tiny_meta.safetensors"
     nets = {"E": Embedder(cfg), "G": Generator(cfg), "D": Discriminator(cfg, num_videos=4)}
     return save_checkpoint(path, "meta", nets, cfg, step=0, crop_policy=CropPolicy().to_dict(), landmark_backend="dlib")
+
+
+# -- the CLI as a user runs it ---------------------------------------------------------------------------
+# One copy of the helpers every CLI test uses: ``from conftest import fsth, ok, one_error_line``. ``env`` adds to
+# (or, with "" values, blanks) the test process's environment; a test module sets its own with an autouse fixture
+# and ``monkeypatch.setenv``.
+
+OFFLINE = {"FSTH_OFFLINE": "1", "FSTH_CHECKPOINT": "", "DISPLAY": "", "WAYLAND_DISPLAY": ""}
+
+
+def fsth(*args, env: dict | None = None):
+    """``fsth ARGS`` in this process (typer's CliRunner): a Result with exit_code, stdout, stderr, exception."""
+    from typer.testing import CliRunner
+
+    from fsth.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args], env=env)
+
+
+def ok(*args, env: dict | None = None):
+    """``fsth ARGS``, which must succeed; the Result."""
+    result = fsth(*args, env=env)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    return result
+
+
+def one_error_line(result, *fragments: str) -> None:
+    """The failure contract: a non-zero exit, no traceback (neither printed nor escaped: typer.Exit is a
+    SystemExit), and an ``error:`` line; every fragment appears in stderr."""
+    assert result.exit_code != 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and (
+        result.exception is None or isinstance(result.exception, SystemExit)
+    ), (result.exception, result.stderr)
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    assert lines, result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, (fragment, result.stderr)

@@ -191,3 +191,38 @@ def test_no_pickle_in_a_checkpoint(meta_file):
     header = json.loads(path.read_bytes()[8 : 8 + header_len])
     assert header["__metadata__"]["format"] == "fsth" and header["__metadata__"]["format_version"] == "1"
     assert json.loads(header["__metadata__"]["meta"])["crop_policy"] == CROP
+
+
+def test_every_kind_loads_in_a_fresh_interpreter(tiny, tmp_path):
+    """train_state included: no kind waits for another module (fsth.rundir) to be imported first."""
+    import subprocess
+    import sys
+
+    nets = {"E": Embedder(tiny), "G": Generator(tiny), "D": Discriminator(tiny, num_videos=3)}
+    path = save_checkpoint(tmp_path / "train_state.safetensors", "train_state",
+                           {**nets, "opt.EG": {"0.exp_avg": torch.ones(2)}}, tiny, step=5)
+    code = ("import sys\nfrom fsth.checkpoint import KINDS, load_checkpoint\n"
+            "assert 'fsth.rundir' not in sys.modules\n"
+            "ck = load_checkpoint(sys.argv[1], kind='train_state')\n"
+            "print(ck.kind, ck.step, sorted(KINDS))")
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split(" ", 2)[:2] == ["train_state", "5"]
+    assert {"meta", "person", "embedding", "train_state"} <= set(eval(proc.stdout.split(" ", 2)[2]))
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused(meta_file, tiny, tmp_path, value):
+    path, nets = meta_file
+    G = nets["G"]
+    with torch.no_grad():
+        next(p for n, p in G.named_parameters() if n.endswith("weight")).view(-1)[3] = value
+    bad = save_checkpoint(tmp_path / "bad.safetensors", "meta", nets, tiny, step=9)
+    with pytest.raises(CheckpointError, match=r"bad.safetensors: G\.\S+ holds NaN or infinite values"):
+        load_checkpoint(bad)
+    load_checkpoint(bad, only=("E",))  # only what is loaded is checked: E is fine
+    embedding = save_checkpoint(tmp_path / "e.safetensors", "embedding",
+                                {"e_hat": torch.full((tiny.embedding_dim,), value), "landmarks": torch.zeros(1, 68, 2)},
+                                tiny)
+    with pytest.raises(CheckpointError, match="e_hat holds NaN or infinite values"):
+        load_checkpoint(embedding)

@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import PORTRAIT, PORTRAIT_RGBA, TALK, ffmpeg
-from test_cli_landmarks import one_error_line
-from test_embed_finetune import interrupt_finetuning_at
+from conftest import OFFLINE, PORTRAIT, PORTRAIT_RGBA, TALK, ffmpeg, fsth, interrupt_finetuning_at, ok, one_error_line
 from typer.testing import CliRunner
 
 from fsth.cli import app
 from fsth.video import VideoReader, probe_video, read_image
 
-runner = CliRunner()
-OFFLINE = {"FSTH_OFFLINE": "1", "FSTH_CHECKPOINT": "", "DISPLAY": "", "WAYLAND_DISPLAY": ""}
 
-
-def fsth(*args, env=None):
-    return runner.invoke(app, [str(a) for a in args], env={**OFFLINE, **(env or {})})
-
-
-def ok(*args, env=None):
-    result = fsth(*args, env=env)
-    assert result.exit_code == 0, result.stdout + result.stderr
-    return result
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    """No downloads, no default checkpoint, no display: what these tests assume of the machine."""
+    for name, value in OFFLINE.items():
+        monkeypatch.setenv(name, value)
 
 
 def video_facts(path):
@@ -44,13 +36,12 @@ def files(tmp_path_factory, tiny_meta_checkpoint):
     """An embedding (two photos) and a person file (2 fine-tuning steps on 3 frames of talk.mp4), made by the CLI."""
     d = tmp_path_factory.mktemp("fewshot")
     embedding, person = d / "embedding.safetensors", d / "person.safetensors"
-    ok("embed", "-c", tiny_meta_checkpoint, "--shots", PORTRAIT, "--shots", PORTRAIT_RGBA, "-o", embedding)
-    import fsth.losses
-
-    fsth.losses._warned_content_off = False  # it warns once per process; each command is a process of its own
+    ok("embed", "-c", tiny_meta_checkpoint, "--shots", PORTRAIT, "--shots", PORTRAIT_RGBA, "-o", embedding,
+       env=OFFLINE)
     result = ok("finetune", "-c", tiny_meta_checkpoint, "--shots", TALK, "-k", "3", "--steps", "2",
-                "--no-content-loss", "-o", person)
-    assert "2 steps on 3 shot(s)" in result.stderr and "content loss L_CNT is switched off" in result.stderr
+                "--no-content-loss", "-o", person, env=OFFLINE)
+    assert "2 steps on 3 shot(s)" in result.stderr
+    assert result.stderr.count("content loss L_CNT (VGG19 + VGGFace) is switched off") == 1
     return {"meta": tiny_meta_checkpoint, "embedding": embedding, "person": person}
 
 
@@ -199,7 +190,7 @@ def test_help_explains_the_commands():
                              ("finetune", ("--steps", "--epochs", "--no-content-loss")),
                              ("animate", ("--side-by-side", "--paste-back", "--no-audio", "--absolute", "--reference",
                                           "--finetune-steps", "--live", "--preview"))):
-        text = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"}).stdout
+        text = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "80"}).stdout
         for option in options:
             assert option in text, (command, option)
 

@@ -9,34 +9,10 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import GROUP, PORTRAIT, TALK
-from typer.testing import CliRunner
+from conftest import GROUP, PORTRAIT, TALK, fsth, ok, one_error_line
 
-from fsth.cli import app
 from fsth.landmarks import LandmarkTrack
 from fsth.video import VideoReader, probe_video, read_image
-
-runner = CliRunner()
-
-
-def fsth(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def ok(*args):
-    result = fsth(*args)
-    assert result.exit_code == 0, result.stdout + result.stderr
-    return result
-
-
-def one_error_line(result, *fragments):
-    """The failure contract: non-zero exit, no traceback, an ``error:`` line naming the problem."""
-    assert result.exit_code != 0
-    assert "Traceback" not in result.stderr and result.exception is None or isinstance(result.exception, SystemExit)
-    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
-    assert lines, result.stderr
-    for fragment in fragments:
-        assert fragment in result.stderr, (fragment, result.stderr)
 
 
 def test_npz_output(tmp_path):

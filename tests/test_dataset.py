@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DATASET_ARGS, TALK, ffmpeg
-from typer.testing import CliRunner
+from conftest import DATASET_ARGS, TALK, ffmpeg, fsth
 
-from fsth.cli import app
 from fsth.dataset import Dataset, DatasetSettings, find_videos
 from fsth.dataset.build import allocate, shard_of, spread
 from fsth.dataset.store import record_path
 from fsth.landmarks import CropPolicy
-
-runner = CliRunner()
-
-
-def fsth(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
 
 def build(tree, out, *extra):
     result = fsth("landmarks", tree, "--dataset", out, *DATASET_ARGS, *extra)
@@ -177,3 +169,78 @@ def one_error(result, *fragments):
         assert fragment in result.stderr, (fragment, result.stderr)
 
 
+
+
+def _children(pid: int) -> list[int]:
+    """Pids of the live processes whose parent is ``pid`` (from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"  # a zombie has ended; whoever adopted it reaps it
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to see the worker processes")
+@pytest.mark.parametrize("signals", [("SIGINT", "SIGINT"), ("SIGINT",) * 5, ("SIGTERM",), ("SIGINT", "SIGTERM")])
+def test_ctrl_c_twice_or_sigterm_ends_the_workers_and_keeps_finished_videos(tmp_path, signals):
+    """Issue 12: two Ctrl-Cs 0.3 s apart hung forever (the workers waited for work, this process joined them at
+    exit); a SIGTERM left the workers orphaned. Any number must end the run within seconds, workers gone."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    tree = tmp_path / "tree"
+    for i in range(40):
+        (tree / f"p{i:02d}" / "v").mkdir(parents=True)
+        shutil.copy(TALK, tree / f"p{i:02d}" / "v" / "00001.mp4")
+    out = tmp_path / "ds"
+    cmd = [sys.executable, "-m", "fsth", "landmarks", str(tree), "--dataset", str(out), "--workers", "2",
+           "--size", "64", "--frames-per-video", "4", "--min-frames", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not list((out / "videos").glob("*/*.safetensors")) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()[1]
+            time.sleep(0.1)
+        workers = _children(proc.pid)
+        assert len([w for w in workers if "spawn_main" in Path(f"/proc/{w}/cmdline").read_text()]) == 2  # + the resource tracker
+        for name in signals:  # Ctrl-C reaches the whole process group, as from a terminal; SIGTERM the main process
+            if name == "SIGINT":
+                os.killpg(proc.pid, signal.SIGINT)
+            else:
+                os.kill(proc.pid, signal.SIGTERM)
+            time.sleep(0.3)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 130, stderr
+    assert "error: interrupted" in stderr and "Traceback" not in stderr
+    deadline = time.monotonic() + 10
+    while not all(_gone(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert all(_gone(w) for w in workers), [w for w in workers if not _gone(w)]
+    from fsth.dataset.build import entry_from_record
+    from fsth.dataset.store import read_jsonl
+
+    stored = sorted(p.parent.name + "/v" for p in (out / "videos").glob("*/v.safetensors"))
+    assert 1 <= len(stored) < 40 and not list(out.rglob("*.partial"))
+    # every finished video is complete, as a re-run reads it back; the manifest lists those whose result had
+    # come back (one in flight at the interrupt is taken up by the next run)
+    assert all(entry_from_record(out, video_id) is not None for video_id in stored)
+    assert {row["video_id"] for row in read_jsonl(out / "manifest.jsonl")} <= set(stored)

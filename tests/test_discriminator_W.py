@@ -1,4 +1,5 @@
-"""D's table W: a step touches only the batch's rows, also across processes (DDP with gloo)."""
+"""D's table W: a step touches only the batch's rows (SparseAdam: rows that left the batch stay put), also across
+processes (DDP with gloo)."""
 
 import pytest
 import torch
@@ -10,32 +11,54 @@ from fsth.losses import discriminator_hinge_loss
 from fsth.models import Discriminator
 
 
-def _d_step(D, x, y, idx, world_sync: bool = False):
-    """One discriminator update: hinge loss on real x vs. a made-up fake, Adam + SparseAdam."""
-    dense = torch.optim.Adam(D.dense_parameters(), lr=1e-2)
-    sparse = torch.optim.SparseAdam(D.W.parameters(), lr=1e-2)
+def _d_step(D, optimizers, x, y, idx, world_sync: bool = False):
+    """One discriminator update: hinge loss on real x vs. a made-up fake, with the given Adam + SparseAdam."""
+    for opt in optimizers:
+        opt.zero_grad(set_to_none=True)
     score_real, _ = D(x, y, idx)
     score_fake, _ = D(x.flip(-1), y, idx)
     discriminator_hinge_loss(score_real, score_fake).backward()
     if world_sync:
         D.all_reduce_W_grad()
-    dense.step()
-    sparse.step()
+    for opt in optimizers:
+        opt.step()
+
+
+# Rows 2 and 7 are in the first batch only, 3 and 5 in the later ones, the others never. With one optimizer kept
+# across the steps, a dense Adam would go on moving rows 2 and 7 after they left the batch (their moments are not
+# zero); SparseAdam leaves them where the first step put them.
+SCHEDULE = [torch.tensor([2, 7]), torch.tensor([3, 5]), torch.tensor([3, 5])]
 
 
 def test_a_step_leaves_rows_outside_the_batch_exactly_unchanged(frames):
     torch.manual_seed(0)
     D = Discriminator(ModelConfig.preset("tiny"), num_videos=10)
-    before = D.W.weight.detach().clone()
-    idx = torch.tensor([2, 7])
+    optimizers = (torch.optim.Adam(D.dense_parameters(), lr=1e-2), torch.optim.SparseAdam(D.W.parameters(), lr=1e-2))
     x, y = frames
-    for _ in range(3):  # also after Adam has built up moments for the touched rows
-        _d_step(D, x, y, idx)
-    after = D.W.weight.detach()
-    untouched = [i for i in range(10) if i not in (2, 7)]
-    assert torch.equal(after[untouched], before[untouched])
-    assert not torch.equal(after[2], before[2]) and not torch.equal(after[7], before[7])
-    assert D.W.weight.grad.is_sparse
+    tables = [D.W.weight.detach().clone()]
+    for idx in SCHEDULE:
+        _d_step(D, optimizers, x, y, idx)
+        tables.append(D.W.weight.detach().clone())
+        assert D.W.weight.grad.is_sparse
+    never = [0, 1, 4, 6, 8, 9]
+    assert torch.equal(tables[-1][never], tables[0][never])
+    assert not torch.equal(tables[1][[2, 7]], tables[0][[2, 7]])  # moved while in the batch
+    assert torch.equal(tables[3][[2, 7]], tables[1][[2, 7]])  # and not after it left
+    assert not torch.equal(tables[2][[3, 5]], tables[1][[3, 5]]) and not torch.equal(tables[3][[3, 5]], tables[2][[3, 5]])
+
+
+def test_the_schedule_tells_sparse_from_dense_adam():
+    """The control: under the same schedule a dense Adam moves rows that have left the batch."""
+    torch.manual_seed(0)
+    table = torch.nn.Embedding(10, 4)
+    opt = torch.optim.Adam(table.parameters(), lr=1e-2)
+    after = []
+    for idx in SCHEDULE:
+        opt.zero_grad()
+        table(idx).square().sum().backward()
+        opt.step()
+        after.append(table.weight.detach().clone())
+    assert not torch.equal(after[2][[2, 7]], after[0][[2, 7]])
 
 
 def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TALK
+from conftest import TALK, interrupt_finetuning_at
 
 
 @pytest.fixture(scope="module")
@@ -94,21 +94,6 @@ def test_finetune_trains_psi_and_w_and_the_person_file_renders_the_same(tmp_path
         expected = tensor_to_images(result.G.eval()(images_to_tensor(y)))
     rendered = Renderer.of(person, dtype=torch.float32).generate(y).faces
     assert np.abs(rendered.astype(int) - expected.astype(int)).max() <= 1
-
-
-def interrupt_finetuning_at(monkeypatch, call: int) -> None:
-    """Make the ``call``-th fine-tuning step raise KeyboardInterrupt, as Ctrl-C would."""
-    import fsth.finetune as ft
-
-    calls, real_step = [], ft.finetune_step
-
-    def step(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == call:
-            raise KeyboardInterrupt
-        return real_step(*args, **kwargs)
-
-    monkeypatch.setattr(ft, "finetune_step", step)
 
 
 def test_ctrl_c_stops_after_the_current_step(monkeypatch, meta, shots, e_hat):

@@ -3,50 +3,11 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import torchvision_vgg19_state, vgg_face_dag_state
 
 from fsth.errors import MissingWeightsError
 from fsth.models import perceptual
-from fsth.models.perceptual import VGG16_LAYERS, VGG19_LAYERS, load_vgg19, load_vggface
-
-
-def _conv_shapes(layers):
-    """(index in the features stack, c_in, c_out) of every conv of a VGG layer list."""
-    index, c_in, out = 0, 3, []
-    for v in layers:
-        if v == "M":
-            index += 1
-        else:
-            out.append((index, c_in, v))
-            index, c_in = index + 2, v
-    return out
-
-
-def _torchvision_vgg19_state(seed=0):
-    """A state dict in torchvision's vgg19 layout with random weights (the classifier kept small:
-    the loader never reads it, and its real 4096 x 25088 matrix would make a 0.5 GB test file)."""
-    g = torch.Generator().manual_seed(seed)
-    state = {}
-    for index, c_in, c_out in _conv_shapes(VGG19_LAYERS):
-        state[f"features.{index}.weight"] = torch.randn(c_out, c_in, 3, 3, generator=g) * 0.05
-        state[f"features.{index}.bias"] = torch.randn(c_out, generator=g) * 0.05
-    for i in (0, 3, 6):
-        state[f"classifier.{i}.weight"], state[f"classifier.{i}.bias"] = torch.zeros(2, 2), torch.zeros(2)
-    return state
-
-
-def _vgg_face_dag_state(seed=0):
-    """A state dict in vgg_face_dag.pth's layout (conv1_1 ... conv5_3, fc6-fc8) with random weights."""
-    g = torch.Generator().manual_seed(seed)
-    state, block, conv, last = {}, 1, 1, None
-    for index, c_in, c_out in _conv_shapes(VGG16_LAYERS):
-        if last is not None and index - last > 2:
-            block, conv = block + 1, 1
-        state[f"conv{block}_{conv}.weight"] = torch.randn(c_out, c_in, 3, 3, generator=g) * 0.05
-        state[f"conv{block}_{conv}.bias"] = torch.randn(c_out, generator=g) * 0.05
-        conv, last = conv + 1, index
-    for i in (6, 7, 8):
-        state[f"fc{i}.weight"], state[f"fc{i}.bias"] = torch.zeros(2, 2), torch.zeros(2)
-    return state
+from fsth.models.perceptual import load_vgg19, load_vggface
 
 
 def imagenet_normalised(x):
@@ -64,8 +25,8 @@ def vgg_face_dag_normalised(x):
 @pytest.mark.parametrize(
     "make_state, filename, load, normalise, first_conv, conv5_1",
     [
-        (_torchvision_vgg19_state, "vgg19-dcbb9e9d.pth", load_vgg19, imagenet_normalised, "features.0", "features.28"),
-        (_vgg_face_dag_state, "vgg_face_dag.pth", load_vggface, vgg_face_dag_normalised, "conv1_1", "conv5_1"),
+        (torchvision_vgg19_state, "vgg19-dcbb9e9d.pth", load_vgg19, imagenet_normalised, "features.0", "features.28"),
+        (vgg_face_dag_state, "vgg_face_dag.pth", load_vggface, vgg_face_dag_normalised, "conv1_1", "conv5_1"),
     ],
     ids=["vgg19", "vggface"],
 )
@@ -89,7 +50,7 @@ def test_standard_layout_loads_with_its_own_normalisation(tmp_path, make_state, 
 def test_weights_are_found_in_the_torch_hub_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
-    torch.save(_vgg_face_dag_state(), tmp_path / "hub" / "checkpoints" / "vgg_face_dag.pth")
+    torch.save(vgg_face_dag_state(), tmp_path / "hub" / "checkpoints" / "vgg_face_dag.pth")
     assert load_vggface(download=False).features[0].weight.shape == (64, 3, 3, 3)
 
 
@@ -117,7 +78,7 @@ def test_a_failed_download_is_the_same_clear_error(tmp_path, monkeypatch):
 
 
 def test_a_file_of_another_layout_is_named(tmp_path):
-    state = _torchvision_vgg19_state()
+    state = torchvision_vgg19_state()
     state["features.0.weight"] = torch.zeros(64, 4, 3, 3)
     del state["features.2.bias"]
     state["fc.weight"] = torch.zeros(1)

@@ -10,21 +10,20 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import fsth, one_error_line
 from safetensors.torch import load_file
 from torch.utils.data import default_collate
-from typer.testing import CliRunner
 
 from fsth.checkpoint import load_checkpoint
-from fsth.cli import app
 from fsth.data import EpisodeDataset, episode_loader, to_model_input
 from fsth.dataset import Dataset
 from fsth.video import read_image
 
-runner = CliRunner()
 # The tiny preset, K = 2, batch 2, no VGG weights on this machine: a step takes ~0.1 s on 2 CPU cores.
 TINY = ("--preset", "tiny", "--batch-size", "2", "--shots", "2", "--no-content-loss", "--workers", "0",
         "--log-every", "1", "--num-samples", "2")
@@ -37,10 +36,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def fsth(*args, env=None):
-    return runner.invoke(app, [str(a) for a in args], env=env)
 
 
 def train(dataset, run, *extra):
@@ -56,7 +51,7 @@ def tensors(path) -> dict[str, torch.Tensor]:
 def test_tiny_training_writes_the_run_directory(dataset_dir, tmp_path):
     run = tmp_path / "run"
     result = train(dataset_dir, run, "--max-steps", "3", "--sample-every", "2")
-    assert "content loss L_CNT (VGG19 + VGGFace) is switched off" in result.stderr  # warned, not silent
+    assert result.stderr.count("content loss L_CNT (VGG19 + VGGFace) is switched off") == 1  # warned once, not silent
     assert "finished at step 3" in result.stderr and result.stdout == ""
     names = sorted(p.name for p in run.iterdir())
     assert names == ["config.json", "log.txt", "meta.safetensors", "samples", "stats.jsonl", "train_state.safetensors",
@@ -81,6 +76,56 @@ def test_tiny_training_writes_the_run_directory(dataset_dir, tmp_path):
     E, G = ckpt.embedder().eval(), ckpt.generator().eval()
     x = torch.rand(1, 2, 3, 64, 64) * 2 - 1
     assert G(x[:, 0], E.embed_shots(x, x)).shape == (1, 3, 64, 64)
+
+
+def strict_json_rows(path) -> list[dict]:
+    """The rows of a JSONL file, read as strict JSON (NaN and Infinity are not JSON)."""
+    def refuse(name):
+        raise ValueError(f"{name} in {path}")
+
+    return [json.loads(line, parse_constant=refuse) for line in Path(path).read_text().splitlines()]
+
+
+def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(dataset_dir, tmp_path, monkeypatch):
+    """Issue 12: with --lr-eg inf the run trained on NaN from the first step, saved a NaN checkpoint and exited 0."""
+    import fsth.train as training
+
+    real_step, calls = training.train_step, []
+
+    def step(batch, EG, *args):
+        calls.append(1)
+        if len(calls) == 4:  # the weights go bad before the 4th step: its losses are NaN
+            with torch.no_grad():
+                next(EG.parameters()).fill_(float("nan"))
+        return real_step(batch, EG, *args)
+
+    monkeypatch.setattr(training, "train_step", step)
+    run = tmp_path / "run"
+    result = fsth("train", dataset_dir, "--run-dir", run, *TINY, "--max-steps", "10", "--checkpoint-every", "2")
+    one_error_line(result, "training diverged: a loss is NaN or infinite at step 4",
+                   f"{run / 'meta.safetensors'} at step 2, is kept")
+    assert result.exit_code == 1 and len(calls) == 4
+    assert load_checkpoint(run / "meta.safetensors", "meta").step == 2  # loads: its weights are finite
+    assert load_checkpoint(run / "train_state.safetensors", "train_state").step == 2
+    assert [r["step"] for r in strict_json_rows(run / "stats.jsonl")] == [0, 1, 2, 3]
+    assert "at step 4" in (run / "log.txt").read_text().splitlines()[-1]
+    monkeypatch.setattr(training, "train_step", real_step)
+    assert "resumed at step 2" in train(dataset_dir, run, "--resume", "--max-steps", "3").stderr
+
+
+def test_stats_rows_stay_strict_json(tmp_path):
+    from fsth.rundir import RunDir
+
+    run = RunDir(tmp_path)
+    run.append_stats({"step": 1, "G_total": float("nan"), "D_hinge": float("inf"), "lr_EG": 1e-4})
+    assert strict_json_rows(tmp_path / "stats.jsonl") == [{"step": 1, "G_total": None, "D_hinge": None, "lr_EG": 1e-4}]
+
+
+def test_max_steps_0_is_refused_and_leaves_no_run_directory(dataset_dir, tmp_path):
+    run = tmp_path / "run"
+    one_error_line(fsth("train", dataset_dir, "--run-dir", run, *TINY, "--max-steps", "0"),
+                   "--max-steps 0 trains nothing")
+    assert not run.exists()
 
 
 def test_stopped_and_resumed_equals_uninterrupted_bit_for_bit(dataset_dir, tmp_path):
@@ -155,10 +200,10 @@ def test_two_processes_with_gloo_equal_one_process_with_the_double_batch(dataset
 def test_training_with_the_content_loss_reads_the_given_vgg_files(dataset_dir, tmp_path):
     """The content-loss path of the loop, with VGG19 / VGGFace files in their standard layouts (random weights:
     the real ones cannot be downloaded here)."""
-    from test_perceptual import _torchvision_vgg19_state, _vgg_face_dag_state
+    from conftest import torchvision_vgg19_state, vgg_face_dag_state
 
-    torch.save(_torchvision_vgg19_state(), tmp_path / "vgg19.pth")
-    torch.save(_vgg_face_dag_state(), tmp_path / "vggface.pth")
+    torch.save(torchvision_vgg19_state(), tmp_path / "vgg19.pth")
+    torch.save(vgg_face_dag_state(), tmp_path / "vggface.pth")
     args = [a for a in TINY if a != "--no-content-loss"]
     result = fsth("train", dataset_dir, "--run-dir", tmp_path / "run", *args, "--max-steps", "1",
                   "--vgg19-weights", tmp_path / "vgg19.pth", "--vggface-weights", tmp_path / "vggface.pth")

@@ -39,9 +39,11 @@ videos whose id hashes to i modulo n: n machines build disjoint parts of the sam
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import threading
 import time
 import traceback
 import zlib
@@ -339,7 +341,8 @@ def build_dataset(
 
     ``detector`` runs the work when ``workers`` is 1; with more, each worker process makes its own detector of
     the same backend. The manifest and report of this shard are rewritten atomically as videos finish (every
-    30 s) and at the end, also on Ctrl-C.
+    30 s) and at the end, also on Ctrl-C. Ctrl-C or SIGTERM (any number of them) ends the worker processes at
+    once and keeps the videos finished so far; a re-run continues from them.
     """
     start = time.monotonic()
     root = Path(root)
@@ -381,7 +384,7 @@ def build_dataset(
             failures[spec.video_id] = {"video_id": spec.video_id, "sources": spec.sources, "reason": value}
             console.warn(f"skipped {value}")
 
-    with console.progress() as bar:
+    with console.progress() as bar, _sigterm_as_interrupt():
         task = bar.add_task(f"dataset {root.name}", total=len(todo), visible=bool(todo))
         last_save = time.monotonic()
         try:
@@ -392,7 +395,8 @@ def build_dataset(
                     save_lists()
                     last_save = time.monotonic()
         finally:
-            save_lists()
+            with _signals_held():
+                save_lists()
     summary.seconds = time.monotonic() - start
     return summary
 
@@ -423,9 +427,63 @@ def _results(todo: list[VideoSpec], root: Path, settings, detector, workers: int
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
                 yield (pending.pop(future), *future.result())
+    except BaseException:  # Ctrl-C, SIGTERM, an error, or the consumer stopped (GeneratorExit)
+        _stop_workers(pool, root)
+        raise
+    pool.shutdown(wait=True)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """During a build, SIGTERM stops it as Ctrl-C does (the workers are ended, the finished videos kept); by
+    default it would end this process alone and leave the workers orphaned."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
     finally:
-        # Ctrl-C or an error: drop what has not started, let running videos finish (each writes atomically).
-        pool.shutdown(wait=True, cancel_futures=True)
+        signal.signal(signal.SIGTERM, old)
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Ctrl-C and SIGTERM ignored for a moment: while the workers are ended and the lists written (seconds at
+    most), so that a second Ctrl-C cannot cut that short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def _stop_workers(pool: ProcessPoolExecutor, root: Path) -> None:
+    """End the worker processes now and remove what the videos they were on had half-written. Further Ctrl-Cs and
+    SIGTERMs are ignored meanwhile (a second Ctrl-C during ``shutdown(wait=True)`` used to leave the workers
+    waiting for work and this process joining them at exit, forever); this takes at most a few seconds."""
+    with _signals_held():
+        # ProcessPoolExecutor has no public way to end its workers before Python 3.14 (terminate_workers)
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        deadline = time.monotonic() + 5
+        for process in processes:
+            process.join(timeout=max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join(timeout=1)
+        for partial in (root / "videos").rglob(".*.partial") if (root / "videos").is_dir() else ():
+            partial.unlink(missing_ok=True)
 
 
 def log_summary(summary: BuildSummary, root: Path, shard: tuple[int, int]) -> None:

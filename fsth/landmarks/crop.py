@@ -49,9 +49,11 @@ class CropPolicy:
     padding: str = "constant"  # box parts outside the image: "constant" (black) or "replicate" (edge pixels)
 
     def __post_init__(self):
-        if not self.scale > 0:
-            raise InputError(f"crop scale must be positive, not {self.scale}")
-        if self.smooth_seconds < 0:
+        if not (self.scale > 0 and math.isfinite(self.scale)):
+            raise InputError(f"crop scale must be a positive finite number, not {self.scale}")
+        if not math.isfinite(self.y_offset):
+            raise InputError(f"crop y_offset must be a finite number, not {self.y_offset}")
+        if not self.smooth_seconds >= 0:
             raise InputError(f"crop smooth_seconds must be >= 0, not {self.smooth_seconds}")
         if self.padding not in PADDINGS:
             raise InputError(f"crop padding must be one of {', '.join(PADDINGS)}, not {self.padding!r}")

@@ -302,6 +302,11 @@ class FanDetector(LandmarkDetector):
             net = FAN(4)
             net.load_state_dict(state)
         except Exception as exc:
+            from fsth.models.perceptual import not_a_weights_file
+
+            why = not_a_weights_file(fan_path)
+            if why is not None:
+                raise MissingWeightsError(f"{fan_path}: not usable 2DFAN4 weights: it {why}") from None
             raise MissingWeightsError(f"{fan_path}: not usable 2DFAN4 weights ({type(exc).__name__}: {exc})") from None
         self._net = net.to(self.device).eval()
         self._sfd = None
@@ -312,6 +317,11 @@ class FanDetector(LandmarkDetector):
             try:
                 self._sfd = SFDDetector(device=str(self.device), path_to_detector=str(sfd_path))
             except Exception as exc:
+                from fsth.models.perceptual import not_a_weights_file
+
+                why = not_a_weights_file(sfd_path)
+                if why is not None:
+                    raise MissingWeightsError(f"{sfd_path}: not usable S3FD weights: it {why}") from None
                 raise MissingWeightsError(f"{sfd_path}: not usable S3FD weights ({type(exc).__name__}: {exc})") from None
         else:
             console.log("fan: no S3FD face-detector weights on disk; finding faces with dlib's detector")

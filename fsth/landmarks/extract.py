@@ -157,7 +157,8 @@ def plan_jobs(
     (below the directory's own name when several inputs are given: ``videos/ images/`` -> ``videos/...``,
     ``images/...``). Two inputs that would write the same file, and existing outputs unless ``force``, are
     errors before any work. ``skip_existing`` drops the inputs whose files all exist already (outputs are
-    written atomically, so an existing one is complete): an interrupted batch run resumes where it stopped.
+    written atomically, so an existing one is complete) and writes all outputs of the others again (an .npz
+    without its --sketch): an interrupted batch run resumes where it stopped.
     """
     if fmt is not None and fmt not in FORMATS:
         raise InputError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
@@ -199,7 +200,7 @@ def plan_jobs(
         jobs.append(Job(path, target, sketch_target))
     if skip_existing:
         jobs = [j for j in jobs if not _done(j)]
-    _check_targets(jobs, force)
+    _check_targets(jobs, force, resuming=skip_existing)
     return jobs, fmt
 
 
@@ -208,12 +209,18 @@ def _done(job: Job) -> bool:
     return job.output is not None and all(t.exists() for t in targets)
 
 
-def _check_targets(jobs: list[Job], force: bool) -> None:
+def _check_targets(jobs: list[Job], force: bool, resuming: bool = False) -> None:
+    """Refuse outputs that are inputs, that two inputs would both write, that cannot be written (checked before
+    any work: under /sys, a file where a directory should be) and, unless ``force``, that exist. ``resuming``
+    (--skip-existing): an unfinished input's own outputs that exist are written again, not refused."""
+    from fsth.files import check_writable
+
     inputs = {j.input.resolve() for j in jobs}
     seen: dict[Path, Path] = {}
     existing = []
+    probed: set[Path] = set()
     for job in jobs:
-        for target in (job.output, job.sketch):
+        for target, option in ((job.output, "-o"), (job.sketch, "--sketch")):
             if target is None:
                 continue
             key = target.resolve()
@@ -222,7 +229,12 @@ def _check_targets(jobs: list[Job], force: bool) -> None:
             if key in seen:
                 raise InputError(f"{seen[key]} and {job.input} would both write {target}")
             seen[key] = job.input
-            if target.exists() and not force:
+            if key.parent not in probed:
+                check_writable(target, option)
+                probed.add(key.parent)
+            elif target.is_dir():
+                raise InputError(f"{option} {target}: is a directory; name the file to write")
+            if target.exists() and not force and not resuming:
                 existing.append(target)
     if existing:
         more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""

@@ -58,6 +58,7 @@ class LandmarkTracker:
             raise ValueError("redetect_every must be >= 1")
         self.detector = detector
         self.face_index = face_index
+        self.most_faces = 0  # the most faces one search found (says why --face-index found nothing)
         self.redetect_every = redetect_every
         self.smoothing = smoothing or Smoothing(strength=0.0)
         self.max_misses = max_misses
@@ -105,6 +106,7 @@ class LandmarkTracker:
     def _search(self, frame: np.ndarray) -> np.ndarray | None:
         self.searches += 1
         faces = self.detector.detect(frame, min_faces=self.face_index + 1)
+        self.most_faces = max(self.most_faces, len(faces))
         return faces[self.face_index] if len(faces) > self.face_index else None
 
     def update(self, frame: np.ndarray, t: float | None = None) -> np.ndarray | None:
@@ -148,6 +150,9 @@ def _bbox(points: np.ndarray) -> np.ndarray:
     return np.concatenate([points.min(axis=0), points.max(axis=0)])
 
 
+MIN_FACE_FRAME = 16  # frames smaller than this on a side cannot show a face a detector finds
+
+
 def track_video(
     source: str | os.PathLike | int,
     detector: LandmarkDetector,
@@ -160,6 +165,8 @@ def track_video(
 ) -> LandmarkTrack:
     """Landmarks of every frame of a video, with smoothed crop boxes. ``NoFaceError`` if no frame has a face."""
     with VideoReader(source) as video:
+        if min(video.width, video.height) < MIN_FACE_FRAME:
+            raise NoFaceError(f"{source}: its frames are {video.width}x{video.height} pixels, too small to hold a face")
         tracker = LandmarkTracker(
             detector, face_index=face_index, redetect_every=redetect_every, smoothing=smoothing, fps=video.fps
         )
@@ -175,6 +182,9 @@ def track_video(
     n = len(rows)
     valid = np.array([r is not None for r in rows], bool)
     if not valid.any():
+        if face_index > 0 and tracker.most_faces > 0:
+            raise NoFaceError(f"{source}: --face-index {face_index} asks for face {face_index + 1}, found at most "
+                              f"{tracker.most_faces} in any of its {n} frames")
         raise NoFaceError(f"{source}: no face found in any of its {n} frames")
     landmarks = np.full((n, 68, 2), np.nan, np.float32)
     landmarks[valid] = np.stack([r for r in rows if r is not None])

@@ -195,6 +195,27 @@ def _download(url: str, dest: Path, sha256_prefix: str = "") -> None:
         tmp.unlink(missing_ok=True)
 
 
+def not_a_weights_file(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot be a weights file, from its first bytes (None when it looks like one): a torch .pth is a
+    zip archive or a pickle, a .safetensors file starts with its header's length and a JSON object. torch.load of a
+    text file says only ``KeyError: '101'`` (the pickle opcode of its first letter)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if not head:
+        return "is empty (0 bytes), not a weights file"
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80" or (len(head) > 8 and head[8:9] == b"{"):
+        return None
+    try:
+        first = head.decode("utf-8").splitlines()[0] if head.strip() else ""
+        what = f"text ({first[:12]!r}...)" if first.isprintable() else "other data"
+    except UnicodeDecodeError:
+        what = "other data"
+    return f"holds {what}, not weights (a .pth is a zip archive or a pickle; or give a .safetensors file)"
+
+
 def read_state_dict(path: Path, name: str) -> dict[str, torch.Tensor]:
     """The tensors of a ``.pth`` (weights-only loader; a ``state_dict`` entry is unwrapped) or ``.safetensors``
     file; ``MissingWeightsError`` naming ``name`` and the file if it is unreadable or not a dict of tensors."""
@@ -205,6 +226,9 @@ def read_state_dict(path: Path, name: str) -> dict[str, torch.Tensor]:
             return load_file(str(path))
         state = torch.load(path, map_location="cpu", weights_only=True)  # no arbitrary code from the file
     except Exception as exc:  # corrupt, truncated or not a weights file at all
+        why = not_a_weights_file(path)
+        if why is not None:
+            raise MissingWeightsError(f"cannot read {name} weights from {path}: it {why}") from None
         raise MissingWeightsError(f"cannot read {name} weights from {path}: {exc}".splitlines()[0]) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
@@ -286,7 +310,8 @@ class ContentNetworks(NamedTuple):
 def load_content_networks(train_cfg, device=None, download: bool = True) -> ContentNetworks | None:
     """The two networks L_CNT needs, per ``TrainConfig`` (paths ``vgg19_weights``/``vggface_weights``).
 
-    Returns None, with a warning, when ``train_cfg.content_loss`` is off.
+    Returns None, with a warning, when ``train_cfg.content_loss`` is off: the one place that says so, once per
+    command that trains (train, finetune, animate --finetune-steps, evaluate --finetune-steps).
     """
     if not train_cfg.content_loss:
         console.warn("the content loss L_CNT (VGG19 + VGGFace) is switched off: training without it")
