@@ -37,11 +37,12 @@ def content_loss(x_hat, x, content_nets, weight_vgg19: float, weight_vggface: fl
     return terms
 
 
-def adversarial_loss(score_fake, feats_fake, feats_real, weight_fm: float) -> dict[str, torch.Tensor]:
+def adversarial_loss(score_fake, feats_fake, feats_real, weight_fm: float, weight_adv: float = 1.0
+                     ) -> dict[str, torch.Tensor]:
     """L_ADV = -D(x_hat) + L_FM, with L_FM = weight_fm * sum of L1 between D's activations on the
     generated and the real frame (the real ones as constants)."""
     return {
-        "adv": -score_fake.mean(),
+        "adv": -weight_adv * score_fake.mean(),
         "fm": weight_fm * l1_features(feats_fake, [f.detach() for f in feats_real]),
     }
 
@@ -115,7 +116,7 @@ def generator_loss(
         if content_nets is None:
             raise ValueError("cfg.content_loss is on but no content networks were given")
         terms.update(content_loss(x_hat, x, content_nets, cfg.weight_vgg19, cfg.weight_vggface))
-    terms.update(adversarial_loss(score_fake, feats_fake, feats_real, cfg.weight_fm))
+    terms.update(adversarial_loss(score_fake, feats_fake, feats_real, cfg.weight_fm, cfg.weight_adv))
     terms.update(pixel_loss(cfg, x_hat, x, points))
     if W_rows is not None and e_hat is not None:
         terms["match"] = match_loss(W_rows, e_hat, cfg.weight_match)

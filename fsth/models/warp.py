@@ -78,11 +78,28 @@ def apply_tps(ctrl: torch.Tensor, coef: torch.Tensor, query: torch.Tensor) -> to
     return U @ coef[:, :n] + affine[:, :1] + query @ affine[:, 1:]
 
 
+def _fp32(fn):
+    """Run ``fn`` in float32 even under autocast: in bfloat16 the spline's kernel sums cancel (r^2 log r^2 times
+    large coefficients) and the warp moved pixels by several px (a training run under bf16 autocast learned to
+    blur those errors away)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        devices = {a.device.type for a in args if isinstance(a, torch.Tensor)} or {"cpu"}
+        with torch.autocast(next(iter(devices)), enabled=False):
+            return fn(*[a.float() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args],
+                      **kwargs)
+
+    return wrapper
+
+
+@_fp32
 def warp_grid(target_points: torch.Tensor, source_points: torch.Tensor, size: int, out_size: int | None = None
               ) -> torch.Tensor:
     """The sampling grid (B, S, S, 2) of ``grid_sample`` that takes an image whose landmarks are
     ``source_points`` to one whose landmarks are ``target_points`` (both (B, 68, 2) in pixels of a ``size``-sided
-    image). ``out_size``: the side of the grid (default ``size``)."""
+    image). ``out_size``: the side of the grid (default ``size``). Always float32, autocast or not."""
     out_size = out_size or size
     ctrl, coef = solve_tps(to_unit(target_points, size), to_unit(source_points, size))
     # A coarse lattice from the first to the last pixel centre, interpolated with align_corners=True: exact for the
@@ -98,9 +115,12 @@ def warp_grid(target_points: torch.Tensor, source_points: torch.Tensor, size: in
 
 def warp(image: torch.Tensor, source_points: torch.Tensor, target_points: torch.Tensor) -> torch.Tensor:
     """``image`` (B, C, S, S) with landmarks ``source_points`` (B, 68, 2), warped so that they move to
-    ``target_points`` (B, 68, 2); pixels from outside the image repeat its border."""
-    grid = warp_grid(target_points, source_points, image.shape[-1]).to(image.dtype)
-    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    ``target_points`` (B, 68, 2); pixels from outside the image repeat its border. The grid and the sampling run
+    in float32 under autocast too; the result has the image's dtype."""
+    grid = warp_grid(target_points, source_points, image.shape[-1])
+    with torch.autocast(image.device.type, enabled=False):
+        out = F.grid_sample(image.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return out.to(image.dtype)
 
 
 def normalised_shape(points: torch.Tensor) -> torch.Tensor:
@@ -122,6 +142,7 @@ def warp_shots(shots: torch.Tensor, shots_points: torch.Tensor, target_points: t
     return warp(shots[rows, pick], shots_points[rows, pick], target_points)
 
 
+@_fp32
 def warp_region(photo: torch.Tensor, box, source_points: torch.Tensor, target_points: torch.Tensor, size: int,
                 region: tuple[int, int, int, int]) -> torch.Tensor:
     """Warp a photo at its own resolution with the spline of its crop.
