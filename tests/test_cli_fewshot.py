@@ -140,10 +140,11 @@ def test_the_meta_checkpoint_is_found_by_option_variable_or_default_location(tmp
 
     out, data = tmp_path / "e.safetensors", tmp_path / "data"
     no_default = {"XDG_DATA_HOME": str(data), "FSTH_CHECKPOINT": ""}
-    ok("embed", "--shots", PORTRAIT, "-o", out, env=no_default)  # nothing given, nothing there: the shipped model
-    assert load_checkpoint(out, "embedding").meta["meta_checkpoint"] == str(shipped_model())
+    shipped = tmp_path / "shipped.safetensors"
+    ok("embed", "--shots", PORTRAIT, "-o", shipped, env=no_default)  # nothing given, nothing there: the shipped model
+    assert load_checkpoint(shipped, "embedding").meta["meta_checkpoint"] == str(shipped_model())
     monkeypatch.setattr("fsth.weights.SHIPPED_NAME", "not_installed.safetensors")
-    result = fsth("embed", "--shots", PORTRAIT, "-o", out, "--force", env=no_default)
+    result = fsth("embed", "--shots", PORTRAIT, "-o", out, env=no_default)
     default = str(data / "fsth" / "meta.safetensors")
     one_error_line(result, "no meta checkpoint", "--checkpoint", "FSTH_CHECKPOINT", default, "reinstall")
     gone = {**no_default, "FSTH_CHECKPOINT": "gone.safetensors"}
