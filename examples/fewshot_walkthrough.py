@@ -40,8 +40,7 @@ from fsth.animate import AnimateOptions, Renderer, animate  # noqa: E402
 from fsth.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from fsth.config import ModelConfig, TrainConfig  # noqa: E402
 from fsth.embed import embed, save_embedding  # noqa: E402
-from fsth.errors import InputError  # noqa: E402
-from fsth.files import fresh_output_dir  # noqa: E402
+from fsth.files import parse_with_out_dir  # noqa: E402
 from fsth.finetune import finetune, person_networks, save_person  # noqa: E402
 from fsth.landmarks import CropPolicy  # noqa: E402
 from fsth.models import Discriminator, Embedder, Generator  # noqa: E402
@@ -81,15 +80,8 @@ def main() -> None:
                         help="a video of the same person (liveportrait_d19.jpg shows the man of d18.mp4)")
     parser.add_argument("--driver", type=Path, default=MEDIA / "videos" / "lia_vox_driving2.mp4")
     parser.add_argument("--finetune-steps", type=int, default=10)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"where to write (default: {DEFAULT_OUT})")
-    parser.add_argument("--force", action="store_true", help="delete what --out holds and run again")
-    args = parser.parse_args()
     global OUT
-    OUT = args.out
-    try:
-        fresh_output_dir(OUT, args.force)
-    except InputError as exc:
-        sys.exit(f"error: {exc}")
+    args, OUT = parse_with_out_dir(parser, DEFAULT_OUT)
     if not args.photo.is_file():
         sys.exit(f"{args.photo} not found: this walkthrough uses ../shared/media beside the repository")
     meta_path = args.checkpoint or random_meta_checkpoint(OUT / f"meta_random_{args.preset}.safetensors", args.preset)

@@ -21,8 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fsth.landmarks import LandmarkTrack, LandmarkTracker, draw_overlay, draw_sketch, make_detector, track_video  # noqa: E402
-from fsth.errors import InputError  # noqa: E402
-from fsth.files import fresh_output_dir  # noqa: E402
+from fsth.files import parse_with_out_dir  # noqa: E402
 from fsth.landmarks.extract import write_sketch  # noqa: E402
 from fsth.video import VideoReader, write_image  # noqa: E402
 
@@ -35,15 +34,8 @@ def main() -> None:
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"where to write (default: {DEFAULT_OUT})")
-    parser.add_argument("--force", action="store_true", help="delete what --out holds and run again")
-    args = parser.parse_args()
     global OUT
-    OUT = args.out
-    try:
-        fresh_output_dir(OUT, args.force)
-    except InputError as exc:
-        sys.exit(f"error: {exc}")
+    args, OUT = parse_with_out_dir(parser, DEFAULT_OUT)
     detector = make_detector("auto")  # FAN if its weights are on disk, else dlib (offline)
 
     # 1. Landmarks of every frame, crop boxes smoothed over time.

@@ -38,9 +38,8 @@ sys.path.insert(0, str(ROOT))
 from fsth.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from fsth.data import EpisodeDataset, to_model_input  # noqa: E402
 from fsth.dataset import Dataset, DatasetSettings, build_dataset  # noqa: E402
-from fsth.errors import InputError  # noqa: E402
 from fsth.evaluate import EvalOptions, evaluate  # noqa: E402
-from fsth.files import fresh_output_dir  # noqa: E402
+from fsth.files import parse_with_out_dir  # noqa: E402
 from fsth.landmarks import CropPolicy, face_pair, full_box, make_detector  # noqa: E402
 from fsth.models import Discriminator, Embedder, Generator, tensor_to_images  # noqa: E402
 from fsth.rundir import image_grid  # noqa: E402
@@ -55,15 +54,8 @@ OUT = DEFAULT_OUT
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=500)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"where to write (default: {DEFAULT_OUT})")
-    parser.add_argument("--force", action="store_true", help="delete what --out holds and run again")
-    args = parser.parse_args()
     global OUT
-    OUT = args.out
-    try:
-        fresh_output_dir(OUT, args.force)
-    except InputError as exc:
-        sys.exit(f"error: {exc}")
+    args, OUT = parse_with_out_dir(parser, DEFAULT_OUT)
 
     # 1. The tree and its dataset: 16 frames per video, 128x128 crops.
     for person, clip in (("man_hoodie", "talk.mp4"), ("man_glasses", "smile.mp4"), ("vox_closeup", "vox.mp4")):

@@ -95,6 +95,11 @@ class Rendered:
     drawn: np.ndarray | None = None  # (B, S, S, 3) uint8: what G drew (warp-guided G only)
     mask: np.ndarray | None = None  # (B, S, S) float32 in [0, 1]: where the warp is kept (None with the warp alone)
 
+    def frame(self, j: int) -> "FaceLayers":
+        """Frame ``j`` of the batch."""
+        return FaceLayers(self.faces[j], None if self.drawn is None else self.drawn[j],
+                          None if self.mask is None else self.mask[j])
+
 
 class Renderer:
     """One person's landmarks -> generated frames, through the generator's fast inference form.
@@ -154,6 +159,7 @@ class Renderer:
         """Frames for landmark images ``sketches`` (B, S, S, 3) uint8 of the landmarks ``points`` (B, 68, 2) (a
         warp-guided generator and the warp alone need them)."""
         from fsth.models import images_to_tensor, tensor_to_images
+        from fsth.models.generator import blend
 
         if not self.warps:
             return Rendered(tensor_to_images(self.generator(images_to_tensor(sketches, self.device))))
@@ -163,7 +169,7 @@ class Renderer:
         if self.generator is None:
             return Rendered(tensor_to_images(warped))
         drawn, mask = self.generator.layers(images_to_tensor(sketches, self.device), warped)
-        face = mask * warped.float() + (1 - mask) * drawn
+        face = blend(warped.float(), drawn, mask)
         return Rendered(tensor_to_images(face), tensor_to_images(drawn), mask[:, 0].float().cpu().numpy())
 
     def render(self, points: np.ndarray) -> np.ndarray:
@@ -192,26 +198,41 @@ def face_mask(points: Iterable[np.ndarray], size: int) -> np.ndarray:
     return cv2.GaussianBlur(mask, (0, 0), sigma).astype(np.float32) / 255.0
 
 
+def _photo_region(box: np.ndarray, shape, pad: int) -> tuple[int, int, int, int]:
+    """The photo pixels (ix0, iy0, ix1, iy1) that crop box ``box`` covers (``pad`` more on the far sides), clipped
+    to a photo of ``shape``."""
+    h, w = shape[:2]
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return (max(int(np.floor(x0)), 0), max(int(np.floor(y0)), 0), min(int(np.ceil(x1)) + pad, w),
+            min(int(np.ceil(y1)) + pad, h))
+
+
+def _into_region(image: np.ndarray, box: np.ndarray, region, border: int, value: float = 0.0) -> np.ndarray:
+    """A crop-sized image (S, S[, C]) that shows ``box`` of a photo, resampled to that photo's pixels ``region``
+    (photo pixel p <-> crop pixel q = (p - x0) * S / side, CropPolicy's convention); outside the crop ``border``
+    (an OpenCV border mode) with ``value``."""
+    import cv2
+
+    size = image.shape[0]
+    x0, y0, x1, y1 = (float(v) for v in box)
+    ix0, iy0, ix1, iy1 = region
+    s, t = size / (x1 - x0), size / (y1 - y0)
+    M = np.array([[s, 0.0, (ix0 - x0) * s], [0.0, t, (iy0 - y0) * t]])
+    return cv2.warpAffine(image, M, (ix1 - ix0, iy1 - iy0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=border, borderValue=value)
+
+
 def paste_back(photo: np.ndarray, face: np.ndarray, box: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``photo`` (H, W, 3) with the crop ``face`` (S, S, 3), which shows ``box`` of it, blended in through ``mask``
     (S, S) in [0, 1]. Only the box's part of the photo is touched; returns a new image."""
     import cv2
 
     out = photo.copy()
-    h, w = photo.shape[:2]
-    size = face.shape[0]
-    x0, y0, x1, y1 = (float(v) for v in box)
-    ix0, iy0 = max(int(np.floor(x0)), 0), max(int(np.floor(y0)), 0)
-    ix1, iy1 = min(int(np.ceil(x1)) + 1, w), min(int(np.ceil(y1)) + 1, h)
+    ix0, iy0, ix1, iy1 = region = _photo_region(box, photo.shape, pad=1)
     if ix1 <= ix0 or iy1 <= iy0:
         return out
-    # photo pixel p <-> crop pixel q = (p - x0) * size / side (CropPolicy's convention); warp the ROI's pixels
-    s = size / (x1 - x0)
-    M = np.array([[s, 0.0, (ix0 - x0) * s], [0.0, size / (y1 - y0), (iy0 - y0) * size / (y1 - y0)]])
-    roi = (ix1 - ix0, iy1 - iy0)
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    face_roi = cv2.warpAffine(face, M, roi, flags=flags, borderMode=cv2.BORDER_REPLICATE)
-    alpha = cv2.warpAffine(mask, M, roi, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    face_roi = _into_region(face, box, region, cv2.BORDER_REPLICATE)
+    alpha = _into_region(mask, box, region, cv2.BORDER_CONSTANT, 0.0)
     out[iy0:iy1, ix0:ix1] = cv2.blendLinear(face_roi, photo[iy0:iy1, ix0:ix1], alpha, 1.0 - alpha)
     return out
 
@@ -281,11 +302,7 @@ class Compositor:
         from fsth.models.warp import warp_region
 
         torch = self._torch
-        h, w = self.photo.shape[:2]
-        x0, y0, x1, y1 = (float(v) for v in self.box)
-        region = (max(int(np.floor(x0)), 0), max(int(np.floor(y0)), 0), min(int(np.ceil(x1)), w),
-                  min(int(np.ceil(y1)), h))
-        ix0, iy0, ix1, iy1 = region
+        ix0, iy0, ix1, iy1 = region = _photo_region(self.box, self.photo.shape, pad=0)
         out = self.photo.copy()
         if ix1 <= ix0 or iy1 <= iy0:
             return out
@@ -294,13 +311,8 @@ class Compositor:
         with torch.inference_mode():
             warped = tensor_to_images(warp_region(self._photo_tensor, self.box, src, dst, self.size, region))[0]
         if layers.mask is not None:
-            # crop pixel q <-> photo pixel p = q * side / size + x0: resample the layers into the region
-            s = self.size / (x1 - x0)
-            M = np.array([[s, 0.0, (ix0 - x0) * s], [0.0, self.size / (y1 - y0), (iy0 - y0) * self.size / (y1 - y0)]])
-            roi = (ix1 - ix0, iy1 - iy0)
-            flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-            drawn = cv2.warpAffine(layers.drawn, M, roi, flags=flags, borderMode=cv2.BORDER_REPLICATE)
-            alpha = cv2.warpAffine(layers.mask, M, roi, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=1.0)
+            drawn = _into_region(layers.drawn, self.box, region, cv2.BORDER_REPLICATE)
+            alpha = _into_region(layers.mask, self.box, region, cv2.BORDER_CONSTANT, 1.0)
             warped = cv2.blendLinear(warped, drawn, alpha, 1.0 - alpha)
         out[iy0:iy1, ix0:ix1] = warped
         return out
@@ -706,11 +718,6 @@ def _batches(items: Iterable[_Frame], size: int) -> Iterator[list[_Frame]]:
         yield batch
 
 
-def _layers(rendered: Rendered, j: int) -> "FaceLayers":
-    return FaceLayers(rendered.faces[j], None if rendered.drawn is None else rendered.drawn[j],
-                      None if rendered.mask is None else rendered.mask[j])
-
-
 def _render_loop(frames, renderer: Renderer, compose: Compositor, writer: VideoWriter | None,
                  preview: Preview | None, batch_size: int, stats: AnimateStats, total: int | None,
                  on_key: Callable[[str], None] = lambda key: None, check: Callable[[], None] = lambda: None) -> None:
@@ -737,7 +744,7 @@ def _render_loop(frames, renderer: Renderer, compose: Compositor, writer: VideoW
             for batch in _batches(frames, batch_size):
                 rendered = renderer.generate(np.stack([f.sketch for f in batch]), np.stack([f.points for f in batch]))
                 for j, frame in enumerate(batch):
-                    face = _layers(rendered, j)
+                    face = rendered.frame(j)
                     out = None
                     if preview is not None:
                         result = compose.result(face, frame.points)

@@ -201,9 +201,9 @@ def baseline_renderers(crops: np.ndarray, points: np.ndarray, device=None) -> It
     yield "warp", Renderer(None, source=(crops, points), device=device)
 
 
-def _generator_renderer(make_renderer: MakeRenderer, G, e_hat, shots: Shots, device):
-    """``make_renderer`` for G (and e_hat); a warp-guided G also gets the shots it warps."""
-    extra = {"source": (shots.crops, shots.points)} if G.cfg.warp else {}
+def _generator_renderer(make_renderer: MakeRenderer, G, e_hat, crops, points, device):
+    """``make_renderer`` for G (and e_hat); a warp-guided G also gets the shots it warps (crops, points)."""
+    extra = {"source": (crops, points)} if G.cfg.warp else {}
     return make_renderer(G, e_hat, device=device, dtype=EVAL_DTYPE, **extra)
 
 
@@ -217,14 +217,14 @@ def person_renderers(nets: MetaNetworks, shots: Shots, options: EvalOptions, *, 
     from fsth.finetune import finetune, person_networks
 
     e_hat = embed(nets.E, shots, nets.device)
-    yield "FF", _generator_renderer(make_renderer, nets.G, e_hat, shots, nets.device)
+    yield "FF", _generator_renderer(make_renderer, nets.G, e_hat, shots.crops, shots.points, nets.device)
     if options.finetune_steps:
         G_prime, D_prime = person_networks(nets.checkpoint, e_hat, nets.device)
         result = finetune(G_prime, D_prime, shots, options.finetune_steps, train_cfg, content_nets=content_nets,
                           batch_size=options.finetune_batch_size, device=nets.device, seed=options.seed, label=label)
         if result.interrupted:
             raise KeyboardInterrupt
-        yield "FT", _generator_renderer(make_renderer, result.G.eval(), None, shots, nets.device)
+        yield "FT", _generator_renderer(make_renderer, result.G.eval(), None, shots.crops, shots.points, nets.device)
     if options.baselines:
         yield from baseline_renderers(shots.crops, shots.points, nets.device)
 
@@ -275,8 +275,8 @@ def _cross_source_file(path: Path, nets: MetaNetworks, detector, policy, make_re
         raise InputError(f"{path}: made for another model configuration or crop policy than {nets.checkpoint.path}")
     recorded = [str(s) for s in load_checkpoint(path, only=()).meta.get("shots") or []]
     mode = "FF" if person.e_hat is not None else "FT"
-    extra = {"source": (person.crops, person.points)} if person.crops is not None else {}
-    renderer = make_renderer(person.generator, person.e_hat, device=nets.device, dtype=EVAL_DTYPE, **extra)
+    renderer = _generator_renderer(make_renderer, person.generator, person.e_hat, person.crops, person.points,
+                                   nets.device)
     identity, reason = None, None
     try:
         identity = recorded_shot(recorded, detector, nets.size, policy)

@@ -95,6 +95,20 @@ def refuse_inputs(path: str | os.PathLike, inputs: Iterable, option: str) -> Pat
     return path
 
 
+def parse_with_out_dir(parser, default: Path):
+    """An example's command line: ``parser`` plus ``--out DIR`` (default ``default``) and ``--force``, parsed; the
+    arguments and ``--out`` made a fresh directory (``fresh_output_dir``), or one ``error:`` line and exit 1."""
+    import sys
+
+    parser.add_argument("--out", type=Path, default=default, help=f"where to write (default: {default})")
+    parser.add_argument("--force", action="store_true", help="delete what --out holds and run again")
+    args = parser.parse_args()
+    try:
+        return args, fresh_output_dir(args.out, args.force)
+    except InputError as exc:
+        sys.exit(f"error: {exc}")
+
+
 def fresh_output_dir(path: str | os.PathLike, force: bool = False) -> Path:
     """A directory for a script to fill from scratch (the examples): created if missing; one that holds anything
     is refused (``InputError``) unless ``force``, which empties it first. Nothing is deleted without ``force``."""

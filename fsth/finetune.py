@@ -140,14 +140,12 @@ def finetune_step(G, D, opt_G, opt_D, x, y, cfg: TrainConfig, content_nets=None,
     return out
 
 
-def warp_sources(shots: Shots, device=None) -> torch.Tensor:
-    """For a warp-guided G': per shot (as a target), the nearest *other* shot warped to its landmarks (the shot
-    itself when there is only one): (K, 3, S, S) in [-1, 1]."""
+def warp_sources(x: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """For a warp-guided G': per shot x (K, 3, S, S) with landmarks ``points`` (K, 68, 2), taken as a target, the
+    nearest *other* shot warped to its landmarks (the shot itself when there is only one): (K, 3, S, S)."""
     from fsth.models.warp import nearest_shot, warp
 
-    x, _ = shots.tensors(device)
-    points = torch.from_numpy(np.asarray(shots.points, np.float32)).to(x.device)
-    k = len(shots)
+    k = len(x)
     if k == 1:
         return x.clone()
     others = torch.stack([torch.cat([points[:i], points[i + 1:]]) for i in range(k)])  # (K, K - 1, 68, 2)
@@ -179,8 +177,8 @@ def finetune(
     opt_G = torch.optim.Adam(G.parameters(), lr=cfg.lr_EG, betas=cfg.adam_betas)
     opt_D = torch.optim.Adam(D.parameters(), lr=cfg.lr_D, betas=cfg.adam_betas)
     x_all, y_all = shots.tensors(device)  # (K, 3, S, S) each
-    warped_all = warp_sources(shots, device) if G.cfg.warp else None
     points_all = torch.from_numpy(np.asarray(shots.points, np.float32)).to(device)
+    warped_all = warp_sources(x_all, points_all) if G.cfg.warp else None
     batches = _batches(len(shots), batch_size, np.random.default_rng(seed))
     result = FinetuneResult(G, D, 0, steps, batch_size, cfg.content_loss)
     start = time.perf_counter()

@@ -149,10 +149,16 @@ def person_from_shots(
         result = finetune(G, D, shots, finetune_steps, train_cfg, content_nets=nets, batch_size=batch_size,
                           device=device)
         generator, person_e_hat = result.G.cpu().eval(), None
+    return Person(generator, person_e_hat, meta.config, policy, meta.landmark_backend, shots.points,
+                  *_source_photo(shots), crops=shots.crops)
+
+
+def _source_photo(shots) -> tuple[str, Path | None, np.ndarray | None]:
+    """A person's name, photo and crop box in it (for --paste-back), from its shots: the first shot's file; no
+    photo or box when that is a video."""
     first = Path(shots.sources[0])
     photo = first if is_image(first) else None
-    return Person(generator, person_e_hat, meta.config, policy, meta.landmark_backend, shots.points,
-                  first.name, photo, shots.boxes[0] if photo else None, crops=shots.crops)
+    return first.name, photo, shots.boxes[0] if photo else None
 
 
 def person_for_warp(
@@ -170,10 +176,7 @@ def person_for_warp(
     config = config or ModelConfig.preset("warp256")
     policy = crop_policy or CropPolicy()
     shots = load_shots(paths, detector or make_detector("auto"), config.image_size, policy, k)
-    first = Path(shots.sources[0])
-    photo = first if is_image(first) else None
-    return Person(None, None, config, policy, None, shots.points, first.name, photo,
-                  shots.boxes[0] if photo else None, crops=shots.crops)
+    return Person(None, None, config, policy, None, shots.points, *_source_photo(shots), crops=shots.crops)
 
 
 def load_person(

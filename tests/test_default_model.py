@@ -17,7 +17,7 @@ TALK = ASSETS / "talk.mp4"  # mouth closed (frames 0-9), opens wide (~10-18), ho
 
 
 def test_the_shipped_model_is_a_small_warp256_meta_checkpoint_of_E_and_G():
-    from fsth.checkpoint import find_meta_checkpoint, load_checkpoint
+    from fsth.checkpoint import load_checkpoint
 
     path = shipped_model()
     assert path.is_file() and path.stat().st_size <= 25 * 2**20

@@ -35,6 +35,11 @@ from fsth.models.layers import AdaIN, DownPath, ResBlock, ResBlockUp, SelfAttent
 MASK_OFFSET = 0.0  # added to the mask logit: an untrained warp-guided G's mask is 0.5 (and its correction 0)
 
 
+def blend(warped: torch.Tensor, drawn: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The warp-guided G's frame: mask * warped + (1 - mask) * drawn (mask (B, 1, H, W) in [0, 1])."""
+    return mask * warped + (1 - mask) * drawn
+
+
 class _AdaINRenderer(nn.Module):
     """G's convolutional body: renders y with given AdaIN coefficients psi. Shared by the meta generator
     (psi_hat = P e_hat) and the person generator (psi' its own parameter)."""
@@ -79,7 +84,7 @@ class _AdaINRenderer(nn.Module):
                 raise ValueError("the paper's generator takes no warped source")
             return torch.tanh(self.body(y, psi))
         drawn, mask = self.layers(y, psi, warped)
-        return mask * warped + (1 - mask) * drawn
+        return blend(warped, drawn, mask)
 
     def layers(self, y: torch.Tensor, psi: torch.Tensor, warped: torch.Tensor, size: int | None = None
                ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from fsth.models.generator import Generator, PersonGenerator, _AdaINRenderer
+from fsth.models.generator import Generator, PersonGenerator, _AdaINRenderer, blend
 
 
 @functools.cache
@@ -93,7 +93,7 @@ class InferenceGenerator(nn.Module):
         # y: (B, 3, H, W) in [-1, 1]; warped (B, 3, H, W) for a warp-guided G -> x_hat: (B, 3, H, W) float32
         if warped is not None:
             drawn, mask = self.layers(y, warped)
-            return mask * warped.to(self.device, torch.float32) + (1 - mask) * drawn
+            return blend(warped.to(self.device, torch.float32), drawn, mask)
         return self._render(self._input(y), self.psi).float().contiguous()
 
     @torch.inference_mode()

@@ -102,15 +102,21 @@ def warp_grid(target_points: torch.Tensor, source_points: torch.Tensor, size: in
     image). ``out_size``: the side of the grid (default ``size``). Always float32, autocast or not."""
     out_size = out_size or size
     ctrl, coef = solve_tps(to_unit(target_points, size), to_unit(source_points, size))
-    # A coarse lattice from the first to the last pixel centre, interpolated with align_corners=True: exact for the
-    # spline's affine part, and no extrapolation at the border.
     n = max(out_size // GRID_DIVISOR, 8) + 1
-    axis = torch.linspace(-1 + 1 / out_size, 1 - 1 / out_size, n, device=ctrl.device)
-    gy, gx = torch.meshgrid(axis, axis, indexing="ij")
+    axis = torch.linspace(-1 + 1 / out_size, 1 - 1 / out_size, n, device=ctrl.device)  # first to last pixel centre
+    return _spline_grid(ctrl, coef, axis, axis, out_size, out_size)
+
+
+def _spline_grid(ctrl: torch.Tensor, coef: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor, rows: int, cols: int
+                 ) -> torch.Tensor:
+    """The spline at every pixel of a rows x cols image, (B, rows, cols, 2): evaluated on the coarse lattice xs x
+    ys ([-1, 1] units of the spline's image, evenly spaced from the first to the last pixel centre), then
+    interpolated with align_corners=True, which is exact at the lattice and for the spline's affine part, with no
+    extrapolation at the border."""
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
     query = torch.stack([gx, gy], dim=-1).reshape(1, -1, 2).expand(ctrl.shape[0], -1, -1)
-    grid = apply_tps(ctrl, coef, query).reshape(-1, n, n, 2).permute(0, 3, 1, 2)
-    grid = F.interpolate(grid, size=(out_size, out_size), mode="bilinear", align_corners=True)
-    return grid.permute(0, 2, 3, 1)
+    mapped = apply_tps(ctrl, coef, query).reshape(-1, len(ys), len(xs), 2).permute(0, 3, 1, 2)
+    return F.interpolate(mapped, size=(rows, cols), mode="bilinear", align_corners=True).permute(0, 2, 3, 1)
 
 
 def warp(image: torch.Tensor, source_points: torch.Tensor, target_points: torch.Tensor) -> torch.Tensor:
@@ -156,18 +162,13 @@ def warp_region(photo: torch.Tensor, box, source_points: torch.Tensor, target_po
     h, w = photo.shape[-2:]
     device = photo.device
     rows, cols = iy1 - iy0, ix1 - ix0
-    # The spline is evaluated on a coarse lattice spanning the region's first to last pixel, then interpolated
-    # (align_corners=True is exact for such a lattice).
-    n_rows, n_cols = rows // GRID_DIVISOR + 2, cols // GRID_DIVISOR + 2
-    ys = torch.linspace(iy0, iy1 - 1, n_rows, device=device)
-    xs = torch.linspace(ix0, ix1 - 1, n_cols, device=device)
-    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-    # photo pixel p -> crop pixel q = (p - x0) * size / side (CropPolicy's convention) -> [-1, 1] of the crop
+    # the region's first to last pixel, coarsely; photo pixel p -> crop pixel q = (p - x0) * size / side
+    # (CropPolicy's convention) -> [-1, 1] of the crop
     sx, sy = size / (x1 - x0), size / (y1 - y0)
-    query = torch.stack([to_unit((gx - x0) * sx, size), to_unit((gy - y0) * sy, size)], dim=-1)
+    xs = to_unit((torch.linspace(ix0, ix1 - 1, cols // GRID_DIVISOR + 2, device=device) - x0) * sx, size)
+    ys = to_unit((torch.linspace(iy0, iy1 - 1, rows // GRID_DIVISOR + 2, device=device) - y0) * sy, size)
     ctrl, coef = solve_tps(to_unit(target_points, size), to_unit(source_points, size))
-    mapped = apply_tps(ctrl, coef, query.reshape(1, -1, 2)).reshape(1, n_rows, n_cols, 2).permute(0, 3, 1, 2)
-    mapped = F.interpolate(mapped, size=(rows, cols), mode="bilinear", align_corners=True).permute(0, 2, 3, 1)
+    mapped = _spline_grid(ctrl, coef, xs, ys, rows, cols)
     # crop [-1, 1] -> crop pixels -> photo pixels -> photo [-1, 1]
     px = ((mapped[..., 0] + 1) * size - 1) / 2 / sx + x0
     py = ((mapped[..., 1] + 1) * size - 1) / 2 / sy + y0
