@@ -26,7 +26,8 @@ import torch
 
 from fsth.config import ModelConfig, TrainConfig
 from fsth.models import VGG19, ContentNetworks, VGGFace
-from fsth.train import EmbedGenerate, build_training, train_step
+from fsth.data import ModelInput
+from fsth.train import EmbedGenerate, Trainer, build_training, train_step
 
 ASSETS = Path(__file__).resolve().parents[1] / "tests" / "assets"
 
@@ -39,17 +40,17 @@ def make_step(preset: str, batch: int, device, content: bool, bf16: bool, shots:
     nets = ContentNetworks(VGG19().to(device), VGGFace().to(device)) if content else None
     networks, optimizers = build_training(cfg, train_cfg, 1000, device, nets)
     E, G, D = networks.values()
-    opt_EG, opt_D, opt_W = optimizers.values()
     g = torch.Generator().manual_seed(1)
 
     def images(*shape):  # (..., 3, S, S) in [-1, 1] on the device
         return (torch.rand(*shape, 3, cfg.image_size, cfg.image_size, generator=g) * 2 - 1).to(device)
 
-    batch_ = (images(batch, shots), images(batch, shots), images(batch), images(batch),
-              torch.randint(0, 1000, (batch,), generator=g).to(device))
+    batch_ = ModelInput(images(batch, shots), images(batch, shots), images(batch), images(batch),
+                        torch.randint(0, 1000, (batch,), generator=g).to(device), None, None)
     EG = EmbedGenerate(E, G)
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
-    return lambda: train_step(batch_, EG, D, opt_EG, opt_D, opt_W, train_cfg, nets, autocast, device.type == "cuda")
+    trainer = Trainer(EG, D, optimizers, train_cfg, nets, autocast, device.type == "cuda")
+    return lambda: train_step(batch_, trainer)
 
 
 def seconds_per_call(fns: dict, repeats: int, sync=lambda: None) -> dict[str, float]:

@@ -28,11 +28,10 @@ import numpy as np
 import torch
 from rich.progress import TextColumn
 
-from fsth import console
+from fsth import console, gan
 from fsth.checkpoint import Checkpoint, save_checkpoint
 from fsth.config import TrainConfig
 from fsth.errors import CheckpointError, InputError, MissingWeightsError
-from fsth.losses import discriminator_hinge_loss, generator_loss
 from fsth.models import PersonDiscriminator, PersonGenerator, person_discriminator, person_generator
 from fsth.shots import Shots
 
@@ -114,29 +113,15 @@ def _batches(num_shots: int, batch_size: int, rng: np.random.Generator) -> Itera
 def finetune_step(G, D, opt_G, opt_D, x, y, cfg: TrainConfig, content_nets=None, warped=None, points=None
                   ) -> dict[str, float]:
     """One fine-tuning step on shots x, y (B, 3, S, S): a G' update on L_CNT + L_ADV (+ the pixel terms ``cfg``
-    switches on; ``points`` (B, 68, 2): the shots' landmarks), then the D' updates. ``warped`` (B, 3, S, S): what a
-    warp-guided G' takes (``warp_sources``). Returns the named loss terms (G's and ``disc``, D's hinge loss at its
-    last update)."""
+    switches on; ``points`` (B, 68, 2): the shots' landmarks), then the D' updates, with ``fsth.gan``'s halves of a
+    GAN step (as meta-learning). ``warped`` (B, 3, S, S): what a warp-guided G' takes (``warp_sources``). Returns
+    the named loss terms (G's and ``disc``, D's hinge loss at its last update)."""
     x_hat = G(y, warped)  # (B, 3, S, S)
-    D.requires_grad_(False)  # G's update needs gradients through D, not for D
-    with torch.no_grad():
-        _, feats_real = D(x, y)
-    score_fake, feats_fake = D(x_hat, y)
-    terms = generator_loss(cfg, x_hat, x, score_fake, feats_fake, feats_real, content_nets, points=points)
-    opt_G.zero_grad(set_to_none=True)
-    terms["total"].backward()
-    opt_G.step()
-    D.requires_grad_(True)
-    fake = x_hat.detach()
-    for _ in range(cfg.d_steps_per_g_step):
-        score_real, _ = D(x, y)
-        score_fake, _ = D(fake, y)
-        disc = discriminator_hinge_loss(score_real, score_fake)
-        opt_D.zero_grad(set_to_none=True)
-        disc.backward()
-        opt_D.step()
+    terms = gan.g_objective(D, cfg, x_hat, x, y, content_nets=content_nets, points=points)
+    gan.step(terms["total"], [opt_G])
+    d = gan.d_update(D, [opt_D], x, x_hat, y, steps=cfg.d_steps_per_g_step)
     out = {name: float(value.detach()) for name, value in terms.items()}
-    out["disc"] = float(disc.detach())
+    out["disc"] = float(d["hinge"])
     return out
 
 

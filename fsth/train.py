@@ -8,20 +8,20 @@ One step (``train_step``), as in the paper (DESIGN section 2), on a batch of epi
 
 1. E and G forward: e_hat = mean_k E(x_k, y_k) over the K shots; x_hat = G(y, e_hat) for the target's
    landmark image y. The graph is kept for step 3.
-2. ``d_steps_per_g_step`` (2) discriminator updates with the hinge loss on the target x against x_hat
+2. ``d_steps_per_g_step`` (2) discriminator updates (``fsth.gan.d_update``) with the hinge loss on the target x against x_hat
    (detached): D runs once per update on real and fake concatenated (spectral norm does one power iteration
    per training-mode call). D's grads are zeroed before each update. Adam for D's dense parameters and
    SparseAdam for W (only the batch's rows change). Both D updates use this step's episodes: fresh episodes
    for each would cost two more E passes over K shots, the most expensive part of a step.
-3. One E/G update with the updated D: L = L_CNT + L_ADV + L_MCH (``generator_loss``). D's parameters are
+3. One E/G update with the updated D: L = L_CNT + L_ADV + L_MCH (``fsth.gan.g_objective``). D's parameters are
    frozen for this backward, except that L_MCH(phi, W) = 80 ||W_i - e_hat_i||_1 moves W_i as well as E (the
    paper writes L_MCH as a function of both; W gets this gradient only through the match term, never from
    -D(x_hat), and takes its step with the same SparseAdam).
 
 On CUDA: bf16 autocast (no loss scaling needed) and channels_last. With ``torchrun`` (one process per GPU,
 NCCL; gloo on CPU): E and G are wrapped together in one DistributedDataParallel, D in another with W left out
-(``D.prepare_ddp()``) and W's sparse gradient averaged by ``D.all_reduce_W_grad()`` after every backward that
-reaches it, so every process takes the same SparseAdam step and W stays identical everywhere. Each process
+(``fsth.distributed.exclude_from_ddp``) and W's sparse gradient averaged by ``all_reduce_sparse_grad`` after every
+backward that reaches it, so every process takes the same SparseAdam step and W stays identical everywhere. Each process
 draws its own episodes (``fsth.data``); only rank 0 writes files. A stop request (Ctrl-C, SIGTERM) is agreed
 on by all processes at the end of a step, then rank 0 saves and all exit.
 
@@ -36,10 +36,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import signal
 import time
 from dataclasses import dataclass
+from typing import Callable
 from itertools import chain
 from pathlib import Path
 
@@ -52,7 +52,8 @@ from fsth.config import ModelConfig, TrainConfig, TrainOptions
 from fsth.data import EpisodeDataset, episode_loader, to_model_input
 from fsth.dataset.store import Dataset
 from fsth.errors import FsthError, InputError, MissingWeightsError
-from fsth.losses import discriminator_hinge_loss, generator_loss
+from fsth import gan
+from fsth.distributed import Processes, StopRequest, exclude_from_ddp
 from fsth.models import (Discriminator, Embedder, Generator, count_parameters, load_content_networks, tensor_to_images,
                          warped_source)
 from fsth.rundir import RunDir
@@ -91,86 +92,6 @@ def resolve_options(given: dict, saved: dict | None = None) -> tuple[TrainOption
 # ---------------------------------------------------------------------------------------------- processes
 
 
-@dataclass
-class Processes:
-    """This process's place in a (possibly distributed) run and its device."""
-
-    rank: int
-    world: int
-    device: torch.device
-
-    @classmethod
-    def from_env(cls) -> "Processes":
-        """One process, or ``torchrun``'s: WORLD_SIZE/RANK/LOCAL_RANK from the environment, NCCL on CUDA else gloo."""
-        from fsth.device import get_device
-
-        device = get_device()
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        if world == 1:
-            return cls(0, 1, device)
-        import torch.distributed as dist
-
-        if device.type == "cuda":
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-            torch.cuda.set_device(device)
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        return cls(dist.get_rank(), dist.get_world_size(), device)
-
-    def any(self, flag: bool) -> bool:
-        """True in every process if ``flag`` is true in any (a stop request must be agreed on)."""
-        if self.world == 1:
-            return flag
-        import torch.distributed as dist
-
-        t = torch.tensor([int(flag)], device=self.device)
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
-        return bool(t.item())
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            import torch.distributed as dist
-
-            dist.barrier()
-
-    def close(self) -> None:
-        if self.world > 1:
-            import torch.distributed as dist
-
-            if dist.is_initialized():
-                dist.destroy_process_group()
-
-
-class StopRequest:
-    """Ctrl-C or SIGTERM during training: finish the step, save, stop. A second Ctrl-C stops at once."""
-
-    def __init__(self):
-        self.signal: int | None = None
-        self._old = {}
-
-    def _handle(self, signum, frame):
-        if self.signal == signal.SIGINT and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.signal = signum
-        console.log(f"{signal.Signals(signum).name}: stopping after this step and saving (Ctrl-C again stops at once)")
-
-    def __enter__(self) -> "StopRequest":
-        if threading_main():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self._old.items():
-            signal.signal(sig, handler)
-
-
-def threading_main() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
-
-
 # ---------------------------------------------------------------------------------------------- networks
 
 
@@ -186,11 +107,6 @@ class EmbedGenerate(nn.Module):
         # the warp-guided G -> e_hat (B, D), x_hat (B, 3, H, W)
         e_hat = self.E.embed_shots(shots_x, shots_y)
         return e_hat, self.G(y, e_hat, warped_source(self.G.cfg, shots_x, shots_points, points))
-
-
-def requires_grad(module: nn.Module, flag: bool) -> None:
-    for p in module.parameters():
-        p.requires_grad_(flag)
 
 
 def build_training(cfg: ModelConfig, train_cfg: TrainConfig, num_videos: int, device, content=None):
@@ -230,52 +146,44 @@ def load_content(train_cfg: TrainConfig, device) -> object:
 # ---------------------------------------------------------------------------------------------- one step
 
 
-def train_step(batch, EG, D, opt_EG, opt_D, opt_W, train_cfg: TrainConfig, content, autocast, channels_last):
-    """One meta-learning step on a batch of episodes (see the module docstring); returns the losses (detached).
+@dataclass
+class Trainer:
+    """What a meta-learning step works with: E + G as one module and D (either may be a DistributedDataParallel
+    wrapper), their optimizers ({"EG", "D", "W"}, as ``build_training`` makes them), the losses' settings, the
+    content networks of L_CNT (None when it is off), the autocast context and whether inputs go channels_last."""
 
-    ``EG`` and ``D`` may be DistributedDataParallel wrappers; ``D_`` below is always the plain module.
-    """
-    D_ = D.module if isinstance(D, nn.parallel.DistributedDataParallel) else D
-    shots_x, shots_y, x, y, idx, shots_points, points = batch  # fsth.data.ModelInput
-    if channels_last:
+    EG: nn.Module
+    D: nn.Module
+    optimizers: dict[str, torch.optim.Optimizer]
+    cfg: TrainConfig
+    content: object = None
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+    channels_last: bool = False
+
+
+def train_step(batch, t: Trainer) -> dict[str, torch.Tensor]:
+    """One meta-learning step on a batch of episodes (``fsth.data.ModelInput``; see the module docstring):
+    ``fsth.gan``'s D updates, then the E/G update. Returns the losses (detached)."""
+    shots_x, shots_y, x, y, idx, shots_points, points = batch
+    if t.channels_last:
         x, y = x.contiguous(memory_format=torch.channels_last), y.contiguous(memory_format=torch.channels_last)
-    y2, idx2 = torch.cat([y, y]), torch.cat([idx, idx])
+    opt = t.optimizers
 
     # 1. E and G: the person's embedding from the K shots, the target frame rendered from its landmarks.
-    with autocast():
-        e_hat, x_hat = EG(shots_x, shots_y, y, shots_points, points)  # (B, D), (B, 3, H, W)
+    with t.autocast():
+        e_hat, x_hat = t.EG(shots_x, shots_y, y, shots_points, points)  # (B, D), (B, 3, H, W)
 
     # 2. D updates: hinge loss, real target vs generated, one D call on both halves.
-    for _ in range(train_cfg.d_steps_per_g_step):
-        opt_D.zero_grad(set_to_none=True)
-        opt_W.zero_grad(set_to_none=True)
-        with autocast():
-            scores, _ = D(torch.cat([x, x_hat.detach()]), y2, idx2)
-        score_real, score_fake = scores.float().chunk(2)
-        loss_D = discriminator_hinge_loss(score_real, score_fake)
-        loss_D.backward()
-        D_.all_reduce_W_grad()
-        opt_D.step()
-        opt_W.step()
+    d = gan.d_update(t.D, (opt["D"], opt["W"]), x, x_hat, y, idx, steps=t.cfg.d_steps_per_g_step,
+                     autocast=t.autocast)
 
     # 3. E/G update against the updated D: L_CNT + L_ADV + L_MCH; D frozen except W through L_MCH.
-    requires_grad(D_, False)
-    with autocast():
-        scores, feats = D_(torch.cat([x_hat, x]), y2, idx2)
-        feats_fake, feats_real = zip(*(f.chunk(2) for f in feats))
-        requires_grad(D_.W, True)
-        terms = generator_loss(train_cfg, x_hat, x, scores.float().chunk(2)[0], list(feats_fake), list(feats_real),
-                               content_nets=content, W_rows=D_.W_rows(idx), e_hat=e_hat, points=points)
-    opt_EG.zero_grad(set_to_none=True)
-    opt_W.zero_grad(set_to_none=True)
-    terms["total"].backward()
-    D_.all_reduce_W_grad()
-    opt_EG.step()
-    opt_W.step()
-    requires_grad(D_, True)
+    terms = gan.g_objective(t.D, t.cfg, x_hat, x, y, idx, e_hat=e_hat, content_nets=t.content, points=points,
+                            autocast=t.autocast)
+    gan.step(terms["total"], (opt["EG"], opt["W"]), t.D)
 
     losses = {f"G_{k}": v.detach() for k, v in terms.items()}
-    losses.update(D_hinge=loss_D.detach(), D_real=score_real.mean().detach(), D_fake=score_fake.mean().detach())
+    losses.update(D_hinge=d["hinge"], D_real=d["real"], D_fake=d["fake"])
     return losses
 
 
@@ -350,7 +258,6 @@ def _train(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume
     torch.manual_seed(opts.seed)
     nets, optimizers = build_training(cfg, train_cfg, len(dataset), device, content)
     E, G, D = nets.values()
-    opt_EG, opt_D, opt_W = optimizers.values()
     channels_last = device.type == "cuda"
     step = 0
     if resume:
@@ -369,11 +276,12 @@ def _train(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume
 
     EG, D_train = EmbedGenerate(E, G), D
     if procs.world > 1:
-        D.prepare_ddp()
+        exclude_from_ddp(D, ["W.weight"])
         ids = [device.index] if device.type == "cuda" else None
         EG = nn.parallel.DistributedDataParallel(EG, device_ids=ids)
         D_train = nn.parallel.DistributedDataParallel(D, device_ids=ids)
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+    trainer = Trainer(EG, D_train, optimizers, train_cfg, content, autocast, channels_last)
     episodes = EpisodeDataset(dataset, cfg.image_size, train_cfg.shots, seed=opts.seed)
     fixed = None
     if procs.rank == 0:
@@ -413,8 +321,7 @@ def _train(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume
             run.append_stats(row)
         for batch in loader:
             torch.manual_seed(_step_seed(opts.seed, step, procs.rank))
-            losses = train_step(to_model_input(batch, device), EG, D_train, opt_EG, opt_D, opt_W, train_cfg,
-                                content, autocast, channels_last)
+            losses = train_step(to_model_input(batch, device), trainer)
             meter.add(losses)
             step += 1
             diverged.add(losses, step)
@@ -434,7 +341,8 @@ def _train(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume
                 if step % opts.log_every == 0:
                     bar.update(task, info=meter.show())
                     row = {"time": round(time.time(), 3), "samples_per_s": round(meter.rate(), 3),
-                           "lr_EG": opt_EG.param_groups[0]["lr"], "lr_D": opt_D.param_groups[0]["lr"],
+                           "lr_EG": optimizers["EG"].param_groups[0]["lr"],
+                           "lr_D": optimizers["D"].param_groups[0]["lr"],
                            **{k: round(v, 6) for k, v in meter.means().items()}}
                     run.log(f"step {step}: {meter.show()}", echo=echo_steps)
                     meter.reset()

@@ -7,6 +7,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from fsth.config import ModelConfig
+from fsth.distributed import all_reduce_sparse_grad, exclude_from_ddp
 from fsth.losses import discriminator_hinge_loss
 from fsth.models import Discriminator
 
@@ -19,7 +20,7 @@ def _d_step(D, optimizers, x, y, idx, world_sync: bool = False):
     score_fake, _ = D(x.flip(-1), y, idx)
     discriminator_hinge_loss(score_real, score_fake).backward()
     if world_sync:
-        D.all_reduce_W_grad()
+        all_reduce_sparse_grad(D.W.weight)
     for opt in optimizers:
         opt.step()
 
@@ -63,9 +64,9 @@ def test_the_schedule_tells_sparse_from_dense_adam():
 
 def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
-    torch.manual_seed(rank)  # different initial weights on each rank: DDP and prepare_ddp must align them
+    torch.manual_seed(rank)  # different initial weights on each rank: DDP and exclude_from_ddp must align them
     D = Discriminator(ModelConfig.preset("tiny"), num_videos=10).eval()  # eval: no power-iteration drift
-    D.prepare_ddp()
+    exclude_from_ddp(D, ["W.weight"])
     ddp = torch.nn.parallel.DistributedDataParallel(D)
     torch.manual_seed(100 + rank)
     x, y = torch.rand(2, 2, 3, 64, 64) * 2 - 1
@@ -77,7 +78,7 @@ def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
     score_real, _ = ddp(x, y, idx)
     score_fake, _ = ddp(x.flip(-1), y, idx)
     discriminator_hinge_loss(score_real, score_fake).backward()
-    D.all_reduce_W_grad()
+    all_reduce_sparse_grad(D.W.weight)
     dense.step()
     sparse.step()
     torch.save({k: v.detach().clone() for k, v in D.state_dict().items()}, f"{out_dir}/out{rank}.pt")
@@ -89,7 +90,7 @@ def test_W_stays_consistent_across_ddp_processes(tmp_path):
     mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
     ins = [torch.load(tmp_path / f"in{r}.pt") for r in range(2)]
     outs = [torch.load(tmp_path / f"out{r}.pt") for r in range(2)]
-    assert torch.equal(ins[0]["W0"], ins[1]["W0"])  # prepare_ddp broadcast rank 0's table
+    assert torch.equal(ins[0]["W0"], ins[1]["W0"])  # exclude_from_ddp broadcast rank 0's table
     for key in outs[0]:
         assert torch.equal(outs[0][key], outs[1][key]), f"{key} differs between the processes"
     # the same step in one process on the union of both batches (DDP averages the two losses)

@@ -92,12 +92,12 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(dat
 
     real_step, calls = training.train_step, []
 
-    def step(batch, EG, *args):
+    def step(batch, trainer):
         calls.append(1)
         if len(calls) == 4:  # the weights go bad before the 4th step: its losses are NaN
             with torch.no_grad():
-                next(EG.parameters()).fill_(float("nan"))
-        return real_step(batch, EG, *args)
+                next(trainer.EG.parameters()).fill_(float("nan"))
+        return real_step(batch, trainer)
 
     monkeypatch.setattr(training, "train_step", step)
     run = tmp_path / "run"

@@ -13,15 +13,8 @@ backward gives a *sparse* gradient holding only those rows, and ``torch.optim.Sp
 those rows and their Adam moments; every other row stays bit-identical. ``D.W_rows(i)`` reads rows for
 the match loss L_MCH = 80 ||W_i - e_hat_i||_1. No spectral norm on W: that would touch the whole table.
 
-Under DistributedDataParallel: DDP all-reduces sparse gradients only with the gloo backend (NCCL has
-no sparse all-reduce), and would otherwise treat W like any dense parameter. So, on every backend,
-call ``D.prepare_ddp()`` *before* wrapping D (it marks W as ignored by DDP and broadcasts W from rank 0
-so all processes start equal), then after each backward that reached W call ``D.all_reduce_W_grad()``:
-it all-gathers every process's (row index, gradient row) pairs with dense collectives (NCCL and gloo),
-sums them into one sparse gradient divided by the world size (DDP's averaging) that is identical on
-every process, so SparseAdam takes the same step everywhere and W stays consistent without the table
-ever being sent. Each process holds the whole table (145k x 512 float32 = 0.3 GB, plus twice that for
-SparseAdam's moments).
+Under DistributedDataParallel, W is left out of DDP and its sparse gradient averaged by hand: see
+``fsth.distributed`` (``exclude_from_ddp``, ``all_reduce_sparse_grad``).
 """
 
 from __future__ import annotations
@@ -79,48 +72,6 @@ class Discriminator(_DiscriminatorTrunk):
     def dense_parameters(self) -> Iterator[nn.Parameter]:
         """Every parameter but W (for a dense optimizer; W goes to SparseAdam)."""
         return (p for name, p in self.named_parameters() if name != "W.weight")
-
-    def prepare_ddp(self, group=None) -> None:
-        """Call before ``DistributedDataParallel(D)``: DDP ignores W; W is broadcast from rank 0."""
-        import torch.distributed as dist
-
-        nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(self, ["W.weight"])
-        if dist.is_available() and dist.is_initialized():
-            dist.broadcast(self.W.weight.data, src=dist.get_global_rank(group, 0) if group else 0, group=group)
-
-    @torch.no_grad()
-    def all_reduce_W_grad(self, group=None) -> None:
-        """Average W's sparse gradient over the processes of a distributed run (see the module docstring).
-
-        A no-op in a single process. Every process must call it, also one whose W got no gradient.
-        """
-        import torch.distributed as dist
-
-        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size(group) == 1:
-            return
-        world = dist.get_world_size(group)
-        weight = self.W.weight
-        grad = weight.grad
-        if grad is None:
-            rows = torch.zeros(0, dtype=torch.long, device=weight.device)
-            values = weight.new_zeros(0, weight.shape[1])
-        else:
-            grad = grad.coalesce()
-            rows, values = grad.indices()[0], grad.values()
-        counts = [torch.zeros(1, dtype=torch.long, device=weight.device) for _ in range(world)]
-        dist.all_gather(counts, torch.tensor([rows.numel()], device=weight.device), group=group)
-        n_max = int(max(c.item() for c in counts))
-        pad = n_max - rows.numel()  # all_gather needs equal sizes; padding is cut off again below
-        rows = torch.cat([rows, rows.new_zeros(pad)])
-        values = torch.cat([values, values.new_zeros(pad, values.shape[1])])
-        all_rows = [torch.empty_like(rows) for _ in range(world)]
-        all_values = [torch.empty_like(values) for _ in range(world)]
-        dist.all_gather(all_rows, rows, group=group)
-        dist.all_gather(all_values, values, group=group)
-        rows = torch.cat([r[: int(c.item())] for r, c in zip(all_rows, counts)])
-        values = torch.cat([v[: int(c.item())] for v, c in zip(all_values, counts)])
-        weight.grad = torch.sparse_coo_tensor(rows[None], values / world, weight.shape, check_invariants=False).coalesce()
-
 
 class PersonDiscriminator(_DiscriminatorTrunk):
     """D' for one person (fine-tuning): r = V^T w' + b with w' = w0 + e_hat; no W.

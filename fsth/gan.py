@@ -1,0 +1,94 @@
+"""One GAN step's two halves, shared by meta-learning (``fsth.train``) and fine-tuning (``fsth.finetune``).
+
+``d_update``: D's hinge-loss updates on the real frames against the generated ones (detached), with D called once
+per update on both halves concatenated (spectral norm runs one power iteration per training-mode call, so real and
+fake see the same normalised weights). ``g_objective``: the E/G (or G') terms against D frozen: one D call on
+generated and real concatenated, D's dense weights get no gradient, and the meta discriminator's table W only
+through the embedding match term L_MCH (never from -D(x_hat)). ``step`` zeroes, backpropagates and steps a set of
+optimizers, averaging W's sparse gradient over the processes of a distributed run.
+
+The meta discriminator takes the batch's video indices ``idx``; D' (``PersonDiscriminator``) takes none.
+``D`` may be a DistributedDataParallel wrapper; D's frozen half always runs on the plain module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+
+from fsth.config import TrainConfig
+from fsth.distributed import all_reduce_sparse_grad, plain_module
+from fsth.losses import discriminator_hinge_loss, generator_loss
+
+Autocast = Callable[[], contextlib.AbstractContextManager]
+
+
+def _table(D: nn.Module) -> nn.Embedding | None:
+    """The meta discriminator's per-video table W (None for D')."""
+    return getattr(plain_module(D), "W", None)
+
+
+def step(loss: torch.Tensor, optimizers: Iterable[torch.optim.Optimizer], D: nn.Module | None = None) -> None:
+    """Zero the optimizers' gradients, backpropagate ``loss``, average W's gradient across processes (when ``D``
+    has a W), and step every optimizer (SparseAdam skips W when the loss did not reach it)."""
+    optimizers = list(optimizers)
+    for opt in optimizers:
+        opt.zero_grad(set_to_none=True)
+    loss.backward()
+    table = _table(D) if D is not None else None
+    if table is not None:
+        all_reduce_sparse_grad(table.weight)
+    for opt in optimizers:
+        opt.step()
+
+
+def d_update(D: nn.Module, optimizers: Iterable[torch.optim.Optimizer], x: torch.Tensor, x_hat: torch.Tensor,
+             y: torch.Tensor, idx: torch.Tensor | None = None, *, steps: int = 1,
+             autocast: Autocast = contextlib.nullcontext) -> dict[str, torch.Tensor]:
+    """``steps`` hinge-loss updates of D on real ``x`` against ``x_hat`` (detached), both (B, 3, S, S) with
+    landmark images ``y``; returns the last update's ``hinge`` loss and mean ``real`` / ``fake`` scores
+    (detached)."""
+    optimizers = list(optimizers)
+    pair, y2 = torch.cat([x, x_hat.detach()]), torch.cat([y, y])
+    idx2 = torch.cat([idx, idx]) if idx is not None else None
+    out: dict[str, torch.Tensor] = {}
+    for _ in range(steps):
+        with autocast():
+            scores, _ = D(pair, y2, idx2)
+        score_real, score_fake = scores.float().chunk(2)
+        loss = discriminator_hinge_loss(score_real, score_fake)
+        step(loss, optimizers, D)
+        out = {"hinge": loss.detach(), "real": score_real.mean().detach(), "fake": score_fake.mean().detach()}
+    return out
+
+
+def g_objective(D: nn.Module, cfg: TrainConfig, x_hat: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+                idx: torch.Tensor | None = None, *, e_hat: torch.Tensor | None = None, content_nets=None,
+                points: torch.Tensor | None = None, autocast: Autocast = contextlib.nullcontext
+                ) -> dict[str, torch.Tensor]:
+    """The generator's terms (``fsth.losses.generator_loss``) for ``x_hat`` against real ``x`` with D frozen: its
+    backward gives D's dense parameters no gradient. With the meta discriminator, ``idx`` and ``e_hat``, and
+    ``cfg.weight_match`` on, L_MCH(W_idx, e_hat) is in the terms and its gradient reaches W's batch rows (and E)."""
+    D_ = plain_module(D)
+    table = _table(D)
+    with_match = table is not None and idx is not None and e_hat is not None and cfg.weight_match > 0
+    flags = [p.requires_grad for p in D_.parameters()]
+    D_.requires_grad_(False)  # the graph built below holds no path into D's weights
+    try:
+        with autocast():
+            idx2 = torch.cat([idx, idx]) if idx is not None else None
+            scores, feats = D_(torch.cat([x_hat, x]), torch.cat([y, y]), idx2)
+            feats_fake, feats_real = zip(*(f.chunk(2) for f in feats))
+            W_rows = None
+            if with_match:
+                table.weight.requires_grad_(True)
+                W_rows = table(idx)
+            return generator_loss(cfg, x_hat, x, scores.float().chunk(2)[0], list(feats_fake),
+                                  [f.detach() for f in feats_real], content_nets=content_nets, W_rows=W_rows,
+                                  e_hat=e_hat, points=points)
+    finally:
+        for p, flag in zip(D_.parameters(), flags):
+            p.requires_grad_(flag)
