@@ -739,19 +739,16 @@ def embed(
       fsth animate me.safetensors driver.mp4 -o out.mp4
     """
     from fsth.device import get_device
-    from fsth.embed import embed as embed_shots
     from fsth.embed import save_embedding
-    from fsth.person import crop_policy_of, detector_for, load_meta
-    from fsth.shots import load_shots
+    from fsth.fewshot import FewShotModel
 
     _checkpoint_output(output, force, inputs=(*shots, _meta_path(checkpoint), fan_weights))
-    meta = load_meta(checkpoint, only=("E",))
-    detector = detector_for(meta.landmark_backend, _backend(backend), fan_weights)
-    person = load_shots(shots, detector, meta.config.image_size, crop_policy_of(meta), k)
-    e_hat = embed_shots(meta.embedder(), person, get_device())
-    save_embedding(output, e_hat, person, meta)
+    model = FewShotModel.load(checkpoint, only=("E",), device=get_device())
+    person = model.shots(shots, model.detector(_backend(backend), fan_weights), k)
+    e_hat = model.embed(person)
+    save_embedding(output, e_hat, person, model.checkpoint)
     console.log(f"{output}: e_hat of {len(person)} shot(s) at {person.size}x{person.size} "
-                f"(meta checkpoint {meta.path})")
+                f"(meta checkpoint {model.path})")
 
 
 @command
@@ -797,36 +794,27 @@ def finetune(
     """
     import torch
 
-    from fsth.checkpoint import load_checkpoint
     from fsth.device import get_device
-    from fsth.embed import embed as embed_shots
-    from fsth.finetune import content_networks, format_losses, person_networks, plan_steps, save_person
-    from fsth.finetune import finetune as run_finetune
-    from fsth.person import checkpoint_kind, crop_policy_of, detector_for, load_meta
-    from fsth.shots import load_shots
+    from fsth.fewshot import FewShotModel
+    from fsth.finetune import format_losses, plan_steps, save_person
+    from fsth.models import load_content_networks
 
     if steps is not None and epochs is not None:
         raise InputError("give --steps or --epochs, not both")
     _checkpoint_output(output, force, inputs=(*shots, _meta_path(checkpoint), vgg19_weights, vggface_weights,
                                               fan_weights))
-    device = get_device()
-    if checkpoint is not None and checkpoint_kind(checkpoint) == "person":
-        start = load_checkpoint(checkpoint, "person")
-    else:
-        start = load_meta(checkpoint)
-    train_cfg = _train_config(content_loss, vgg19_weights, vggface_weights, start.config)
-    content_nets = content_networks(train_cfg, device)  # before the slow part: a missing file fails at once
-    detector = detector_for(start.landmark_backend, _backend(backend), fan_weights)
-    person = load_shots(shots, detector, start.config.image_size, crop_policy_of(start), k)
-    e_hat = start.e_hat.float() if start.kind == "person" else embed_shots(start.embedder(), person, device)
-    G, D = person_networks(start, e_hat, device)
+    model = FewShotModel.load(checkpoint, device=get_device(), person=True)
+    train_cfg = _train_config(content_loss, vgg19_weights, vggface_weights, model.config)
+    content_nets = load_content_networks(train_cfg, model.device)  # before the slow part: a missing file fails now
+    person = model.shots(shots, model.detector(_backend(backend), fan_weights), k)
+    e_hat = model.embed(person)
     total = plan_steps(len(person), batch_size, steps=steps, epochs=epochs, cfg=train_cfg)
-    result = run_finetune(G, D, person, total, train_cfg, content_nets=content_nets, batch_size=batch_size,
-                          device=device, seed=seed)
+    result = model.finetune(person, total, train_cfg, e_hat=e_hat, content_nets=content_nets,
+                            batch_size=batch_size, seed=seed)
     if not all(bool(torch.isfinite(p).all()) for p in result.G.parameters()):
         raise InputError(f"fine-tuning diverged: G' holds NaN or infinite weights after {result.steps} steps; "
                          f"{output} was not written (try fewer --steps, or the content loss)")
-    save_person(output, result, person, e_hat, start, train_cfg)
+    save_person(output, result, person, e_hat, model.checkpoint, train_cfg)
     per_step = result.seconds / max(result.steps, 1)
     console.log(f"{output}: {result.steps} steps on {len(person)} shot(s) in {result.seconds:.0f} s "
                 f"({per_step:.2f} s/step); last losses {format_losses(result.losses)}")
@@ -1106,9 +1094,9 @@ def evaluate(
     train_cfg = _train_config(content_loss, vgg19_weights, vggface_weights, meta.config)
     content_nets = None
     if finetune_steps:
-        from fsth.finetune import content_networks
+        from fsth.models import load_content_networks
 
-        content_nets = content_networks(train_cfg, device)  # before the slow part: a missing file fails at once
+        content_nets = load_content_networks(train_cfg, device)  # before the slow part: a missing file fails now
     samples = _samples_dir(samples, force)
     detector = detector_for(meta.landmark_backend, _backend(backend), fan_weights)
     report = run_evaluation(meta, videos, detector, options, cross=cross or (), train_cfg=train_cfg,

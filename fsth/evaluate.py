@@ -53,6 +53,7 @@ from fsth.animate import AnimateOptions, Renderer, plan_targets
 from fsth.checkpoint import Checkpoint
 from fsth.config import TrainConfig
 from fsth.errors import FsthError, InputError, NoFaceError
+from fsth.fewshot import FewShotModel
 from fsth.landmarks.detectors import LandmarkDetector
 from fsth.landmarks.sketch import draw_sketch
 from fsth.landmarks.track import LandmarkTrack
@@ -159,25 +160,6 @@ def load_test_video(path: Path, detector: LandmarkDetector, size: int, meta_poli
 # ---------------------------------------------------------------------------------------------- generators
 
 
-@dataclass
-class MetaNetworks:
-    """The meta checkpoint's networks, loaded once for the whole evaluation."""
-
-    checkpoint: Checkpoint
-    E: torch.nn.Module  # the embedder (eval mode)
-    G: torch.nn.Module  # the meta generator (eval mode; fine-tuning copies it)
-    device: torch.device
-
-    @classmethod
-    def load(cls, meta: Checkpoint, device) -> "MetaNetworks":
-        device = torch.device(device)
-        return cls(meta, meta.embedder(device).eval(), meta.generator(device).eval(), device)
-
-    @property
-    def size(self) -> int:
-        return self.checkpoint.config.image_size
-
-
 MakeRenderer = Callable[..., Renderer]  # Renderer(G, e_hat, device=, dtype=) or a stand-in with its signature
 
 
@@ -201,32 +183,22 @@ def baseline_renderers(crops: np.ndarray, points: np.ndarray, device=None) -> It
     yield "warp", Renderer(None, source=(crops, points), device=device)
 
 
-def _generator_renderer(make_renderer: MakeRenderer, G, e_hat, crops, points, device):
-    """``make_renderer`` for G (and e_hat); a warp-guided G also gets the shots it warps (crops, points)."""
-    extra = {"source": (crops, points)} if G.cfg.warp else {}
-    return make_renderer(G, e_hat, device=device, dtype=EVAL_DTYPE, **extra)
-
-
-def person_renderers(nets: MetaNetworks, shots: Shots, options: EvalOptions, *, train_cfg: TrainConfig,
+def person_renderers(model: FewShotModel, shots: Shots, options: EvalOptions, *, train_cfg: TrainConfig,
                      content_nets=None, make_renderer: MakeRenderer = Renderer, label: str = "fine-tuning"
                      ) -> Iterator[tuple[str, Renderer]]:
     """(mode, renderer) for one person from their shots, made as they are asked for: FF (G with e_hat) and, with
     fine-tuning steps, FT (G' and D' from the same e_hat, fine-tuned on the shots). Ctrl-C during fine-tuning
     stops the evaluation."""
-    from fsth.embed import embed
-    from fsth.finetune import finetune, person_networks
-
-    e_hat = embed(nets.E, shots, nets.device)
-    yield "FF", _generator_renderer(make_renderer, nets.G, e_hat, shots.crops, shots.points, nets.device)
+    e_hat = model.embed(shots)
+    yield "FF", model.renderer(shots, e_hat=e_hat, make_renderer=make_renderer, dtype=EVAL_DTYPE)
     if options.finetune_steps:
-        G_prime, D_prime = person_networks(nets.checkpoint, e_hat, nets.device)
-        result = finetune(G_prime, D_prime, shots, options.finetune_steps, train_cfg, content_nets=content_nets,
-                          batch_size=options.finetune_batch_size, device=nets.device, seed=options.seed, label=label)
+        result = model.finetune(shots, options.finetune_steps, train_cfg, e_hat=e_hat, content_nets=content_nets,
+                                batch_size=options.finetune_batch_size, seed=options.seed, label=label)
         if result.interrupted:
             raise KeyboardInterrupt
-        yield "FT", _generator_renderer(make_renderer, result.G.eval(), None, shots.crops, shots.points, nets.device)
+        yield "FT", model.renderer(shots, G=result.G.eval(), make_renderer=make_renderer, dtype=EVAL_DTYPE)
     if options.baselines:
-        yield from baseline_renderers(shots.crops, shots.points, nets.device)
+        yield from baseline_renderers(shots.crops, shots.points, model.device)
 
 
 # ---------------------------------------------------------------------------------------------- cross sources
@@ -246,7 +218,7 @@ class CrossSource:
     sources: list[str] = field(default_factory=list)  # where the shots came from
 
 
-def load_cross_source(source: str | os.PathLike, nets: MetaNetworks, detector: LandmarkDetector,
+def load_cross_source(source: str | os.PathLike, model: FewShotModel, detector: LandmarkDetector,
                       options: EvalOptions, **renderer_options) -> CrossSource:
     """A source as ``fsth animate`` takes it: photos, a directory of them or a video (shots, embedded here and
     fine-tuned with the evaluation's steps), or an ``embedding`` / ``person`` file (``load_person``)."""
@@ -255,31 +227,31 @@ def load_cross_source(source: str | os.PathLike, nets: MetaNetworks, detector: L
 
     path = Path(source)
     name = path.name or str(path)
-    policy = crop_policy_of(nets.checkpoint)
+    policy = crop_policy_of(model.checkpoint)
     if is_checkpoint(path):
-        return _cross_source_file(path, nets, detector, policy, renderer_options.get("make_renderer", Renderer))
-    shots = load_shots([path], detector, nets.size, policy)
-    renderers = dict(person_renderers(nets, shots, options, label=f"fine-tune on {name}", **renderer_options))
+        return _cross_source_file(path, model, detector, policy, renderer_options.get("make_renderer", Renderer))
+    shots = load_shots([path], detector, model.size, policy)
+    renderers = dict(person_renderers(model, shots, options, label=f"fine-tune on {name}", **renderer_options))
     return CrossSource(name, str(source), renderers, shots.points[0], len(shots), shots.select([0]),
                        sources=list(shots.sources))
 
 
-def _cross_source_file(path: Path, nets: MetaNetworks, detector, policy, make_renderer) -> CrossSource:
+def _cross_source_file(path: Path, model: FewShotModel, detector, policy, make_renderer) -> CrossSource:
     """An embedding (FF, with the meta generator) or person file (its fine-tuned G': FT); its identity photo is
     the first shot it records, read again when it is still on disk."""
     from fsth.checkpoint import load_checkpoint
     from fsth.person import load_person
 
-    person = load_person(path, nets.checkpoint.path)
-    if person.config != nets.checkpoint.config or person.crop_policy != policy:
-        raise InputError(f"{path}: made for another model configuration or crop policy than {nets.checkpoint.path}")
+    person = load_person(path, model.checkpoint.path)
+    if person.config != model.checkpoint.config or person.crop_policy != policy:
+        raise InputError(f"{path}: made for another model configuration or crop policy than {model.checkpoint.path}")
     recorded = [str(s) for s in load_checkpoint(path, only=()).meta.get("shots") or []]
     mode = "FF" if person.e_hat is not None else "FT"
-    renderer = _generator_renderer(make_renderer, person.generator, person.e_hat, person.crops, person.points,
-                                   nets.device)
+    renderer = model.renderer(G=person.generator, e_hat=person.e_hat, source=(person.crops, person.points),
+                              make_renderer=make_renderer, dtype=EVAL_DTYPE)
     identity, reason = None, None
     try:
-        identity = recorded_shot(recorded, detector, nets.size, policy)
+        identity = recorded_shot(recorded, detector, model.size, policy)
     except FsthError as exc:
         reason = f"CSIM not computed: the source's first shot cannot be read again ({exc})"
     return CrossSource(path.name, str(path), {mode: renderer}, person.points[0], len(person.points), identity,
@@ -500,7 +472,7 @@ def evaluate(
     start = time.perf_counter()
     device = get_device() if device is None else torch.device(device)
     torch.manual_seed(options.seed)
-    run = _Evaluation(MetaNetworks.load(meta, device), detector, options, _Metrics(options.metrics, detector, device,
+    run = _Evaluation(FewShotModel(meta, device), detector, options, _Metrics(options.metrics, detector, device,
                       metric_options), Path(samples) if samples is not None else None,
                       dict(train_cfg=train_cfg, content_nets=content_nets, make_renderer=make_renderer), cross)
     files = expand_inputs(videos)
@@ -532,14 +504,14 @@ def evaluate(
 class _Evaluation:
     """The settings of one run and what they share; ``video`` evaluates one test video in all of them."""
 
-    def __init__(self, nets: MetaNetworks, detector: LandmarkDetector, options: EvalOptions, metrics: _Metrics,
+    def __init__(self, model: FewShotModel, detector: LandmarkDetector, options: EvalOptions, metrics: _Metrics,
                  samples: Path | None, renderer_options: dict, cross: Sequence[str | os.PathLike]):
         from fsth.person import crop_policy_of
 
-        self.nets, self.detector, self.options, self.metrics = nets, detector, options, metrics
+        self.model, self.detector, self.options, self.metrics = model, detector, options, metrics
         self.samples, self.renderer_options = samples, renderer_options
-        self.policy = crop_policy_of(nets.checkpoint)
-        self.sources = [load_cross_source(s, nets, detector, options, **renderer_options) for s in cross]
+        self.policy = crop_policy_of(model.checkpoint)
+        self.sources = [load_cross_source(s, model, detector, options, **renderer_options) for s in cross]
         _unique_names(self.sources)
         self.self_settings = {(k, mode): Setting("self", mode, k, metrics.make(options.metrics))
                               for k in options.shots for mode in options.modes}
@@ -561,7 +533,7 @@ class _Evaluation:
     def video(self, index: int, path: Path, advance: Callable[[int], None]) -> dict:
         """The video's row of the report (skipped with its reason when it cannot be evaluated)."""
         try:
-            video = _load(path, self.detector, self.nets.size, self.policy, self.options)
+            video = _load(path, self.detector, self.model.size, self.policy, self.options)
         except FsthError as exc:
             console.warn(f"skipping {exc}")
             advance(self.units_per_video)
@@ -587,7 +559,7 @@ class _Evaluation:
         for k in self.options.shots:
             shots = video.shots[k]
             clock = time.perf_counter()
-            made = person_renderers(self.nets, shots, self.options, label=f"fine-tune K={k} on {video.path.name}",
+            made = person_renderers(self.model, shots, self.options, label=f"fine-tune K={k} on {video.path.name}",
                                     **self.renderer_options)
             for mode, renderer in made:  # FT is fine-tuned here, after FF is scored: its time counts for FT
                 setting = self.self_settings[(k, mode)]
@@ -602,7 +574,7 @@ class _Evaluation:
 
     def cross_reenactment(self, index: int, video: TestVideo, source: CrossSource, row: dict) -> None:
         """``source`` driven by ``video``: retargeted as ``fsth animate`` does, ``targets`` driver frames scored."""
-        track, size = video.track, self.nets.size
+        track, size = video.track, self.model.size
         planned, reference = plan_targets(track, source.points, size, self.options.motion)
         with_face = np.flatnonzero(track.valid)
         frames = with_face[spread(len(with_face), self.options.targets)]

@@ -86,20 +86,6 @@ def person_networks(
     return G, person_discriminator(source.discriminator(device), e_hat)
 
 
-def content_networks(cfg: TrainConfig, device=None):
-    """The VGG19 / VGGFace networks of L_CNT (None when ``cfg.content_loss`` is off); a missing weights file is
-    a ``MissingWeightsError`` that also says how to fine-tune without them."""
-    from fsth.models import load_content_networks
-
-    try:  # switched off: None, and the one warning that says so
-        return load_content_networks(cfg, device=device)
-    except MissingWeightsError as exc:
-        raise MissingWeightsError(
-            f"{exc} (--vgg19-weights / --vggface-weights); or fine-tune without the content loss: "
-            "--no-content-loss (worse likeness)"
-        ) from None
-
-
 def _batches(num_shots: int, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
     """Endless shot indices in batches: random permutations one after another (one per epoch)."""
     stream = np.empty(0, int)
@@ -154,7 +140,7 @@ def finetune(
     label: str = "fine-tuning",
 ) -> FinetuneResult:
     """Train G' and D' on ``shots`` for ``steps`` steps (module docstring), with a progress bar showing the
-    losses. ``content_nets`` must be given when ``cfg.content_loss`` is on (``content_networks``). Ctrl-C stops
+    losses. ``content_nets`` must be given when ``cfg.content_loss`` is on (``fsth.models.load_content_networks``). Ctrl-C stops
     after the current step; the result then has fewer ``steps`` than ``planned``."""
     device = torch.device(device) if device is not None else next(G.parameters()).device
     G, D = G.to(device).train(), D.to(device).train()

@@ -129,27 +129,19 @@ def person_from_shots(
 
     ``train_cfg``: fine-tuning's configuration, or a dict of changes to the model's defaults
     (``TrainConfig.for_model``), or None for those defaults."""
-    from fsth.embed import embed
-    from fsth.shots import load_shots
+    from fsth.fewshot import FewShotModel
 
-    meta = load_meta(checkpoint, only=None if finetune_steps else ("E", "G"))
-    policy = crop_policy_of(meta)
-    detector = detector or detector_for(meta.landmark_backend)
-    shots = load_shots(paths, detector, meta.config.image_size, policy, k)
-    e_hat = embed(meta.embedder(), shots, device)
+    model = FewShotModel.load(checkpoint, only=None if finetune_steps else ("E", "G"), device=device)
+    shots = model.shots(paths, detector, k)
+    e_hat = model.embed(shots)
     console.debug(f"e_hat of {len(shots)} shot(s): norm {float(e_hat.norm()):.3g}")
-    generator, person_e_hat = meta.generator(), e_hat
     if not isinstance(train_cfg, TrainConfig):
-        train_cfg = TrainConfig.for_model(meta.config, **(train_cfg or {}))
+        train_cfg = model.train_config(**(train_cfg or {}))
+    generator, person_e_hat = model.G, e_hat
     if finetune_steps:
-        from fsth.finetune import content_networks, finetune, person_networks
-
-        G, D = person_networks(meta, e_hat, device)
-        nets = content_networks(train_cfg, device)
-        result = finetune(G, D, shots, finetune_steps, train_cfg, content_nets=nets, batch_size=batch_size,
-                          device=device)
+        result = model.finetune(shots, finetune_steps, train_cfg, e_hat=e_hat, batch_size=batch_size)
         generator, person_e_hat = result.G.cpu().eval(), None
-    return Person(generator, person_e_hat, meta.config, policy, meta.landmark_backend, shots.points,
+    return Person(generator, person_e_hat, model.config, model.crop_policy, model.landmark_backend, shots.points,
                   *_source_photo(shots), crops=shots.crops)
 
 

@@ -133,16 +133,6 @@ def parameter_counts(cfg: ModelConfig, num_videos: int) -> dict[str, int]:
             "D.W": num_videos * cfg.embedding_dim}
 
 
-def load_content(train_cfg: TrainConfig, device) -> object:
-    """VGG19 + VGGFace for L_CNT, or a clear error naming the missing file and the way around it."""
-    try:
-        return load_content_networks(train_cfg, device=device)
-    except MissingWeightsError as exc:
-        flag = "--vggface-weights" if str(exc).startswith("VGGFace") else "--vgg19-weights"
-        message = str(exc).replace("or pass its path", f"or pass its path with {flag}")
-        raise MissingWeightsError(f"{message}; or train without the content loss: --no-content-loss") from None
-
-
 # ---------------------------------------------------------------------------------------------- one step
 
 
@@ -254,7 +244,7 @@ def _train(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume
         resolved["parameters"] = parameter_counts(cfg, len(dataset))
         return resolved
 
-    content = load_content(train_cfg, device)  # first: a missing weights file fails before anything is written
+    content = load_content_networks(train_cfg, device)  # first: a missing weights file fails before anything is written
     torch.manual_seed(opts.seed)
     nets, optimizers = build_training(cfg, train_cfg, len(dataset), device, content)
     E, G, D = nets.values()

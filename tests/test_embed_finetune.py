@@ -109,12 +109,12 @@ def test_ctrl_c_stops_after_the_current_step(monkeypatch, meta, shots, e_hat):
 def test_missing_vgg_weights_say_which_file_and_the_way_out(monkeypatch, tmp_path):
     from fsth.config import TrainConfig
     from fsth.errors import MissingWeightsError
-    from fsth.finetune import content_networks
+    from fsth.models import load_content_networks
 
     monkeypatch.setenv("FSTH_OFFLINE", "1")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(MissingWeightsError, match=r"vgg19-dcbb9e9d\.pth.*https://.*--no-content-loss"):
-        content_networks(TrainConfig())
+        load_content_networks(TrainConfig())
 
 
 def test_a_fan_model_without_fan_weights_falls_back_to_dlib_with_a_warning(monkeypatch, tmp_path, capsys):

@@ -311,12 +311,19 @@ def load_content_networks(train_cfg, device=None, download: bool = True) -> Cont
     """The two networks L_CNT needs, per ``TrainConfig`` (paths ``vgg19_weights``/``vggface_weights``).
 
     Returns None, with a warning, when ``train_cfg.content_loss`` is off: the one place that says so, once per
-    command that trains (train, finetune, animate --finetune-steps, evaluate --finetune-steps).
+    command that trains (train, finetune, animate --finetune-steps, evaluate --finetune-steps). A missing file is
+    a ``MissingWeightsError`` that names it, the option that passes it and ``--no-content-loss``.
     """
     if not train_cfg.content_loss:
         console.warn("the content loss L_CNT (VGG19 + VGGFace) is switched off: training without it")
         return None
-    return ContentNetworks(
-        load_vgg19(train_cfg.vgg19_weights, download=download, device=device),
-        load_vggface(train_cfg.vggface_weights, download=download, device=device),
-    )
+    try:
+        return ContentNetworks(
+            load_vgg19(train_cfg.vgg19_weights, download=download, device=device),
+            load_vggface(train_cfg.vggface_weights, download=download, device=device),
+        )
+    except MissingWeightsError as exc:  # name the option that passes the file, and the way around it
+        flag = "--vggface-weights" if str(exc).startswith("VGGFace") else "--vgg19-weights"
+        message = str(exc).replace("or pass its path", f"or pass its path with {flag}")
+        raise MissingWeightsError(f"{message}; or train without the content loss: --no-content-loss (worse "
+                                  "likeness)") from None
