@@ -527,6 +527,15 @@ def train(
         typer.Option(help="Steps between checkpoints (also written at the end, on Ctrl-C and SIGTERM). "
                      + _default_opts("checkpoint_every"), min=1, rich_help_panel=_SCHED, show_default=False),
     ] = None,
+    snapshot_every: Annotated[
+        Optional[int],
+        typer.Option(help="Steps between snapshots: copies of the meta checkpoint in snapshots/. "
+                     + _default_opts("snapshot_every"), min=1, rich_help_panel=_SCHED, show_default=False),
+    ] = None,
+    keep: Annotated[
+        Optional[int], typer.Option(help="Snapshots to keep, the latest (0: all). " + _default_opts("keep"), min=0,
+                                    rich_help_panel=_SCHED, show_default=False)
+    ] = None,
     num_samples: Annotated[
         Optional[int], typer.Option(help="Fixed episodes shown in each sample grid. " + _default_opts("num_samples"),
                                     min=1, rich_help_panel=_SCHED, show_default=False)
@@ -583,7 +592,8 @@ def train(
     given = {
         "preset": preset.value if preset else None, "batch_size": batch_size, "max_steps": max_steps, "seed": seed,
         "workers": workers, "precision": precision.value if precision else None, "log_every": log_every,
-        "sample_every": sample_every, "checkpoint_every": checkpoint_every, "num_samples": num_samples,
+        "sample_every": sample_every, "checkpoint_every": checkpoint_every, "snapshot_every": snapshot_every,
+        "keep": keep, "num_samples": num_samples,
         "shots": shots, "content_loss": content_loss, "vgg19_weights": vgg19_weights,
         "vggface_weights": vggface_weights, "lr_EG": lr_eg, "lr_D": lr_d,
     }  # fmt: skip

@@ -314,6 +314,8 @@ class TrainOptions:
     log_every: int = 50  # steps between log lines / stats.jsonl rows
     sample_every: int = 1000  # steps between sample grids (and at step 0)
     checkpoint_every: int = 1000  # steps between checkpoints (also at the end, on Ctrl-C and on SIGTERM)
+    snapshot_every: int = 10_000  # steps between snapshots: copies of the meta checkpoint kept in snapshots/
+    keep: int = 0  # snapshots kept: the latest this many (0: all)
     num_samples: int = 8  # fixed episodes in a sample grid
     workers: int | None = None  # DataLoader processes per training process (None: 4 on CUDA; 0 on CPU, where
     # loading in the training process (~5 ms per episode) costs less than a worker competing for its cores)
@@ -322,7 +324,8 @@ class TrainOptions:
     def __post_init__(self):
         problems = [f"--{name.replace('_', '-')} must be at least {low}, not {getattr(self, name)}"
                     for name, low in (("batch_size", 1), ("max_steps", 0), ("log_every", 1), ("sample_every", 1),
-                                      ("checkpoint_every", 1), ("num_samples", 1))
+                                      ("checkpoint_every", 1), ("snapshot_every", 1), ("keep", 0),
+                                      ("num_samples", 1))
                     if getattr(self, name) < low]
         if self.workers is not None and self.workers < 0:
             problems.append(f"--workers must be >= 0, not {self.workers}")

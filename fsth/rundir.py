@@ -10,6 +10,8 @@
     RUN/meta.safetensors          the latest meta checkpoint (kind "meta": E, G, D, crop policy, landmark
                                   backend): what embed, finetune, animate and evaluate take
     RUN/train_state.safetensors   the latest training state (kind "train_state", below): what --resume reads
+    RUN/snapshots/meta_00010000.safetensors   the meta checkpoint every --snapshot-every steps (the latest
+                                  --keep of them; all by default), to pick or compare steps afterwards
 
 Checkpoints and samples are written atomically (temp file + rename); log.txt and stats.jsonl are appended
 line by line, and on resume stats.jsonl is cut back to the resumed step (atomically).
@@ -79,6 +81,7 @@ class RunDir:
         self.samples = self.path / "samples"
         self.meta = self.path / "meta.safetensors"
         self.state = self.path / "train_state.safetensors"
+        self.snapshots = self.path / "snapshots"
 
     # -- starting and resuming
 
@@ -149,6 +152,20 @@ class RunDir:
         save_checkpoint(self.state, STATE_KIND.name, content, cfg, step=step, optimizer_scalars=scalars,
                         **meta, **state_meta)
         save_checkpoint(self.meta, "meta", nets, cfg, step=step, **meta)
+
+    def snapshot(self, step: int, keep: int = 0) -> Path | None:
+        """Copy the meta checkpoint just saved to snapshots/meta_<step>.safetensors (atomically), then delete the
+        oldest snapshots beyond the latest ``keep`` (0 keeps all)."""
+        if not self.writer:
+            return None
+        self.snapshots.mkdir(exist_ok=True)
+        path = self.snapshots / f"meta_{step:08d}.safetensors"
+        data = self.meta.read_bytes()
+        atomic_write(path, lambda f: f.write(data))
+        if keep:
+            for old in sorted(self.snapshots.glob("meta_*.safetensors"))[:-keep]:
+                old.unlink()
+        return path
 
     def load(self, nets: dict, optimizers: dict, cfg) -> dict:
         """Load the training state into ``nets`` and ``optimizers``; returns its JSON metadata (with ``step``)."""

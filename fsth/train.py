@@ -59,8 +59,8 @@ from fsth.models import (Discriminator, Embedder, Generator, count_parameters, l
 from fsth.rundir import RunDir
 
 # Options a resumed run may change; any other must stay as the run started (or the resume is not exact).
-CHANGEABLE_ON_RESUME = frozenset({"max_steps", "log_every", "sample_every", "checkpoint_every", "num_samples",
-                                  "workers", "precision", "vgg19_weights", "vggface_weights"})
+CHANGEABLE_ON_RESUME = frozenset({"max_steps", "log_every", "sample_every", "checkpoint_every", "snapshot_every",
+                                  "keep", "num_samples", "workers", "precision", "vgg19_weights", "vggface_weights"})
 
 
 def resolve_options(given: dict, saved: dict | None = None) -> tuple[TrainOptions, TrainConfig]:
@@ -74,7 +74,8 @@ def resolve_options(given: dict, saved: dict | None = None) -> tuple[TrainOption
         opts = TrainOptions()
         cfg = TrainConfig.for_preset(given.get("preset", opts.preset))
     else:
-        opts, cfg = TrainOptions(**saved["options"]), TrainConfig.from_dict(saved["train"])
+        known = {k: v for k, v in saved["options"].items() if k in opt_names}  # a run from before an option existed
+        opts, cfg = TrainOptions(**known), TrainConfig.from_dict(saved["train"])
         for name, value in given.items():
             old = getattr(opts if name in opt_names else cfg, name)
             if name not in CHANGEABLE_ON_RESUME and value != old:
@@ -340,9 +341,13 @@ def _train(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume
                     sample(step, row)
                 if row:
                     run.append_stats({"step": step, **row})
-                if stopping or step % opts.checkpoint_every == 0 or step == opts.max_steps:
+                snapshot = step % opts.snapshot_every == 0
+                if stopping or step % opts.checkpoint_every == 0 or step == opts.max_steps or snapshot:
                     save(step)
                     run.log(f"step {step}: checkpoint -> {run.meta}", echo=echo_steps)
+                    if snapshot:
+                        path = run.snapshot(step, opts.keep)
+                        run.log(f"step {step}: snapshot -> {path}", echo=echo_steps)
             if stopping:
                 break
     stopped_by = signal.Signals(stop.signal).name if stop.signal is not None else None

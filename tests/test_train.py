@@ -113,6 +113,21 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(dat
     assert "resumed at step 2" in train(dataset_dir, run, "--resume", "--max-steps", "3").stderr
 
 
+def test_snapshots_keep_the_latest_meta_checkpoints(dataset_dir, tmp_path):
+    """--snapshot-every copies the meta checkpoint into snapshots/ (each loads, at its own step); --keep prunes the
+    oldest; a resumed run goes on snapshotting, with --keep changed."""
+    run = tmp_path / "run"
+    train(dataset_dir, run, "--max-steps", "6", "--snapshot-every", "2", "--checkpoint-every", "5")
+    snaps = sorted(p.name for p in (run / "snapshots").iterdir())
+    assert snaps == ["meta_00000002.safetensors", "meta_00000004.safetensors", "meta_00000006.safetensors"]
+    assert [load_checkpoint(run / "snapshots" / n, "meta").step for n in snaps] == [2, 4, 6]
+    assert tensors(run / "snapshots" / snaps[-1]).keys() == tensors(run / "meta.safetensors").keys()
+    train(dataset_dir, run, "--resume", "--max-steps", "8", "--snapshot-every", "2", "--keep", "2")
+    assert sorted(p.name for p in (run / "snapshots").iterdir()) == ["meta_00000006.safetensors",
+                                                                     "meta_00000008.safetensors"]
+    assert "snapshot -> " in (run / "log.txt").read_text()
+
+
 def test_stats_rows_stay_strict_json(tmp_path):
     from fsth.rundir import RunDir
 
