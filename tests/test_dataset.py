@@ -11,9 +11,10 @@ import pytest
 from conftest import DATASET_ARGS, TALK, ffmpeg, fsth
 
 from fsth.dataset import Dataset, DatasetSettings, find_videos
-from fsth.dataset.build import allocate, shard_of, spread
+from fsth.dataset.build import allocate, shard_of
 from fsth.dataset.store import record_path
 from fsth.landmarks import CropPolicy
+from fsth.shots import spread
 
 def build(tree, out, *extra):
     result = fsth("landmarks", tree, "--dataset", out, *DATASET_ARGS, *extra)

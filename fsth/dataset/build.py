@@ -74,6 +74,7 @@ from fsth.dataset.store import (
     write_jsonl,
     write_record,
 )
+from fsth.shots import spread
 from fsth.video import VideoReader, is_video, probe_video
 
 
@@ -132,13 +133,6 @@ def parse_shard(text: str | None) -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------------------------------------- one video
-
-
-def spread(n: int, k: int) -> list[int]:
-    """``k`` frame numbers spread evenly over ``n`` frames (the centres of k equal parts); all if k >= n."""
-    if k >= n:
-        return list(range(n))
-    return sorted({int((j + 0.5) * n / k) for j in range(k)})
 
 
 def allocate(lengths: list[int], k: int) -> list[int]:
