@@ -45,16 +45,19 @@ RIGID_POINTS = np.array([36, 39, 42, 45, 27, 28, 29, 30, 31, 32, 33, 34, 35])
 
 
 def similarity_fit(
-    src: np.ndarray, dst: np.ndarray, points: np.ndarray = RIGID_POINTS
+    src: np.ndarray, dst: np.ndarray, points: np.ndarray | None = RIGID_POINTS
 ) -> tuple[np.ndarray, np.ndarray]:
     """The similarity ``x -> L x + t`` that best maps ``src[points]`` onto ``dst[points]`` (least squares).
 
-    ``src``, ``dst``: (..., 68, 2). Returns ``L`` (..., 2, 2) (rotation times scale, no reflection) and ``t``
-    (..., 2). Umeyama's closed form in 2-D: with centred points a (src) and b (dst), the best ``L`` is
+    ``src``, ``dst``: (..., N, 2), by default 68 landmarks of which the rigid ones are fitted; ``points=None``
+    fits all N (ArcFace's 5-point alignment). Returns ``L`` (..., 2, 2) (rotation times scale, no reflection)
+    and ``t`` (..., 2). Umeyama's closed form in 2-D: with centred points a (src) and b (dst), the best ``L`` is
     ``[[p, -q], [q, p]]`` with ``p = sum(a . b) / sum|a|^2`` and ``q = sum(a x b) / sum|a|^2``.
     """
-    a = np.asarray(src, np.float64)[..., points, :]
-    b = np.asarray(dst, np.float64)[..., points, :]
+    a = np.asarray(src, np.float64)
+    b = np.asarray(dst, np.float64)
+    if points is not None:
+        a, b = a[..., points, :], b[..., points, :]
     ca, cb = a.mean(axis=-2), b.mean(axis=-2)
     a, b = a - ca[..., None, :], b - cb[..., None, :]
     norm = np.maximum((a * a).sum(axis=(-2, -1)), 1e-12)
