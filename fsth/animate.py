@@ -43,7 +43,7 @@ from fsth import console
 from fsth.errors import InputError, NoFaceError
 from fsth.landmarks.crop import CropPolicy
 from fsth.landmarks.detectors import LandmarkDetector
-from fsth.landmarks.retarget import MotionTransfer, choose_reference, retarget
+from fsth.landmarks.retarget import MotionTransfer, choose_reference, hold_last, retarget
 from fsth.landmarks.sketch import draw_landmarks, draw_sketch, sketch_thickness
 from fsth.landmarks.tracker import LandmarkTracker, track_video
 from fsth.person import Person
@@ -434,18 +434,6 @@ def parse_driver(driver: str | os.PathLike | int) -> str | int:
     return int(text) if text.isdigit() and not Path(text).exists() else text
 
 
-def _fill_missing(points: np.ndarray, valid: np.ndarray, before_first: np.ndarray) -> np.ndarray:
-    """Frames without a face repeat the last good landmarks; those before the first face get ``before_first``."""
-    out = np.array(points, np.float32, copy=True)
-    last = np.asarray(before_first, np.float32)
-    for i in range(len(out)):
-        if valid[i]:
-            last = out[i]
-        else:
-            out[i] = last
-    return out
-
-
 def plan_targets(track, source: np.ndarray, size: int, options: AnimateOptions) -> tuple[np.ndarray, int | None]:
     """Landmarks to render for every frame of a tracked driver (N, 68, 2) in crop pixels, and the reference frame.
 
@@ -456,7 +444,7 @@ def plan_targets(track, source: np.ndarray, size: int, options: AnimateOptions) 
     valid = track.valid
     if options.absolute:
         crop = CropPolicy.to_crop(track.landmarks, track.boxes, size)
-        return _fill_missing(crop, valid, crop[np.argmax(valid)]), None
+        return hold_last(crop, valid, crop[np.argmax(valid)]), None
     ref = options.reference
     if ref in ("auto", "closest"):
         ref = choose_reference(track.landmarks, valid, source)
@@ -468,7 +456,7 @@ def plan_targets(track, source: np.ndarray, size: int, options: AnimateOptions) 
             raise InputError(f"--reference {ref}: the driver has no face in frame {ref} (it has {len(track)} frames)")
     out = np.empty_like(track.landmarks)
     out[valid] = retarget(source, track.landmarks[valid], track.landmarks[ref], head_motion=options.head_motion)
-    return _fill_missing(out, valid, source), ref
+    return hold_last(out, valid, source), ref
 
 
 def _file_frames(driver: Path, targets: np.ndarray, size: int, fps: float, with_frames: bool) -> Iterator[_Frame]:

@@ -33,7 +33,8 @@ The driver's reference frame: by default, for a driver file, the frame whose exp
 source's (``choose_reference``, on scale-free measures: mouth opening and width, eye opening, brow height), so
 that a source photographed with an open mouth closes it when the driver closes theirs; for a live camera, the
 first frame with a face (``MotionTransfer.reset`` takes a new one). ``MotionTransfer`` is the per-frame, causal
-wrapper that also repeats the last good landmarks when the driver's face is lost.
+wrapper that also repeats the last good landmarks when the driver's face is lost (``HoldLast``, which
+``hold_last`` runs over a tracked driver file).
 """
 
 from __future__ import annotations
@@ -142,14 +143,38 @@ def choose_reference(driver: np.ndarray, valid: np.ndarray, source: np.ndarray) 
 # -- frame by frame ----------------------------------------------------------------------------------------
 
 
+class HoldLast:
+    """Landmarks through a face's absence: ``hold(points)`` returns ``points`` and keeps them; ``hold(None)`` (no face
+    in this frame) returns the last ones kept, ``before_first`` until there are any. The one way a lost face is
+    bridged, live (``MotionTransfer``) and over a tracked driver file (``hold_last``)."""
+
+    def __init__(self, before_first: np.ndarray):
+        self.last = np.asarray(before_first, np.float32)
+
+    def __call__(self, points: np.ndarray | None) -> np.ndarray:
+        if points is not None:
+            self.last = np.asarray(points, np.float32)
+        return self.last
+
+
+def hold_last(points: np.ndarray, valid: np.ndarray, before_first: np.ndarray) -> np.ndarray:
+    """(N, 68, 2) float32: ``points`` where ``valid``, elsewhere the last valid frame's (``before_first`` before
+    the first valid one); ``HoldLast`` over the frames."""
+    hold = HoldLast(before_first)
+    out = np.array(points, np.float32, copy=True)
+    for i in range(len(out)):
+        out[i] = hold(out[i] if valid[i] else None)
+    return out
+
+
 class MotionTransfer:
     """Per-frame motion transfer for a stream of driver landmarks (causal: works on a live camera).
 
     ``update(points)`` takes the driver's landmarks of the next frame (68, 2), or None when it has no face, and
     returns the landmarks to render in the source crop's pixels (68, 2). Without a face, the last good result
-    is repeated (the source's own landmarks before the first face). ``reference`` fixes the driver's reference
-    frame; None takes the first frame with a face (``reset()`` forgets it, so the next face becomes the new
-    reference). ``absolute=True`` passes the driver's landmarks through unchanged (the caller has mapped them
+    is repeated (the source's own landmarks before the first face: ``HoldLast``). ``reference`` fixes the driver's
+    reference frame; None takes the first frame with a face (``reset()`` forgets it, so the next face becomes the
+    new reference). ``absolute=True`` passes the driver's landmarks through unchanged (the caller has mapped them
     into the crop); ``head_motion=False`` transfers the expression only (``retarget``).
     """
 
@@ -165,7 +190,12 @@ class MotionTransfer:
         self.reference = None if reference is None else np.asarray(reference, np.float32)
         self.absolute = absolute
         self.head_motion = head_motion
-        self.last = self.source.copy()
+        self.hold = HoldLast(self.source.copy())
+
+    @property
+    def last(self) -> np.ndarray:
+        """The landmarks returned last (the source's before the first face)."""
+        return self.hold.last
 
     def reset(self) -> None:
         """Take the next frame with a face as the driver's new reference (a live user's "this is neutral")."""
@@ -173,11 +203,9 @@ class MotionTransfer:
 
     def update(self, points: np.ndarray | None) -> np.ndarray:
         if points is None or not np.isfinite(points).all():
-            return self.last
+            return self.hold(None)
         if self.absolute:
-            self.last = np.asarray(points, np.float32)
-            return self.last
+            return self.hold(points)
         if self.reference is None:
             self.reference = np.asarray(points, np.float32)
-        self.last = retarget(self.source, points, self.reference, head_motion=self.head_motion)
-        return self.last
+        return self.hold(retarget(self.source, points, self.reference, head_motion=self.head_motion))
