@@ -41,7 +41,7 @@ import numpy as np
 
 from fsth import console
 from fsth.errors import InputError, NoFaceError
-from fsth.landmarks.crop import CropPolicy
+from fsth.landmarks.crop import BoxFollower, CropPolicy
 from fsth.landmarks.detectors import LandmarkDetector
 from fsth.landmarks.retarget import MotionTransfer, choose_reference, hold_last, retarget
 from fsth.landmarks.sketch import draw_landmarks, draw_sketch, sketch_thickness
@@ -474,23 +474,6 @@ def _file_frames(driver: Path, targets: np.ndarray, size: int, fps: float, with_
             frames.close()
 
 
-class _BoxFollower:
-    """Crop boxes for a live driver in absolute mode: each frame's policy box, smoothed causally (exponential
-    moving average of centre and side, time constant ``policy.smooth_seconds``)."""
-
-    def __init__(self, policy: CropPolicy, fps: float):
-        self.policy = policy
-        self.alpha = 1.0 if policy.smooth_seconds <= 0 else 1.0 - np.exp(-1.0 / (policy.smooth_seconds * fps))
-        self.state: np.ndarray | None = None
-
-    def __call__(self, points: np.ndarray) -> np.ndarray:
-        box = self.policy.box(points).astype(np.float64)
-        ccs = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2, box[2] - box[0]])
-        self.state = ccs if self.state is None else self.state + self.alpha * (ccs - self.state)
-        cx, cy, side = self.state
-        return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], np.float32)
-
-
 def _newest(frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, float]]:
     """(frame, capture time) from a camera, dropping frames that came while the consumer was busy."""
     slot: queue.Queue = queue.Queue(maxsize=1)
@@ -525,7 +508,7 @@ class _LiveDriver:
         self.reader, self.size, self.options = reader, person.size, options
         self.tracker = LandmarkTracker(detector, fps=reader.fps)
         self.motion = MotionTransfer(person.points[0], absolute=options.absolute, head_motion=options.head_motion)
-        self.boxes = _BoxFollower(person.crop_policy, reader.fps)
+        self.boxes = BoxFollower(person.crop_policy, reader.fps)
         self.faces = 0
         self.reference: int | None = None
 
