@@ -43,6 +43,7 @@ from fsth import console
 from fsth.errors import InputError, NoFaceError
 from fsth.landmarks.crop import BoxFollower, CropPolicy
 from fsth.landmarks.detectors import LandmarkDetector
+from fsth.landmarks.parts import BROWS, JAW
 from fsth.landmarks.retarget import MotionTransfer, choose_reference, hold_last, retarget
 from fsth.landmarks.sketch import draw_landmarks, draw_sketch, sketch_thickness
 from fsth.landmarks.tracker import LandmarkTracker, track_video
@@ -192,7 +193,7 @@ def face_mask(points: Iterable[np.ndarray], size: int) -> np.ndarray:
         height = float(np.linalg.norm(p[8] - 0.5 * (p[19] + p[24])))
         up = 0.5 * (p[19] + p[24]) - p[8]
         up /= max(float(np.linalg.norm(up)), 1e-6)
-        outline = np.concatenate([p[0:17], p[17:27] + up * 0.2 * height])
+        outline = np.concatenate([p[JAW], p[BROWS] + up * 0.2 * height])
         cv2.fillConvexPoly(mask, cv2.convexHull(np.round(outline * 16).astype(np.int32)), 255, cv2.LINE_AA, 4)
     sigma = 0.03 * size
     return cv2.GaussianBlur(mask, (0, 0), sigma).astype(np.float32) / 255.0

@@ -210,3 +210,17 @@ def test_overlay_draws_on_a_copy():
     assert np.array_equal(draw_overlay(frame, None, None), frame)
     auto = draw_overlay(frame, pts * 4, np.array([80.0, 80.0, 960.0, 960.0]))  # a big face: thicker lines
     assert int((auto[400, 500:530].max(axis=1) > 40).sum()) >= 5
+
+
+def test_the_named_index_slices_are_the_parts():
+    from fsth.landmarks import parts
+
+    def span(*names):
+        ps = [parts.PART_BY_NAME[n] for n in names]
+        return slice(ps[0].start, ps[-1].stop)
+
+    assert parts.JAW == span("jaw") and parts.BROWS == span("right_brow", "left_brow")
+    assert parts.NOSE == span("nose_ridge", "nose_base") and parts.NOSE_BASE == span("nose_base")
+    assert (parts.RIGHT_EYE, parts.LEFT_EYE, parts.EYES) == (span("right_eye"), span("left_eye"),
+                                                             span("right_eye", "left_eye"))
+    assert parts.MOUTH == span("outer_lips", "inner_lips") and parts.INNER_LIPS == span("inner_lips")

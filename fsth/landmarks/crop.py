@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from fsth.errors import InputError
+from fsth.landmarks.parts import LEFT_EYE, NOSE_BASE, RIGHT_EYE
 
 PADDINGS = ("constant", "replicate")
 
@@ -79,9 +80,9 @@ class CropPolicy:
     def face_frame(landmarks: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
         """(anchor (..., 2), extent E (...), unit down vector (..., 2)) of landmarks (..., 68, 2)."""
         L = np.asarray(landmarks, dtype=np.float64)
-        eyes = 0.5 * (L[..., 36:42, :].mean(-2) + L[..., 42:48, :].mean(-2))
-        right_eye, left_eye = L[..., 36:42, :].mean(-2), L[..., 42:48, :].mean(-2)
-        nose_base = L[..., 31:36, :].mean(-2)
+        eyes = 0.5 * (L[..., RIGHT_EYE, :].mean(-2) + L[..., LEFT_EYE, :].mean(-2))
+        right_eye, left_eye = L[..., RIGHT_EYE, :].mean(-2), L[..., LEFT_EYE, :].mean(-2)
+        nose_base = L[..., NOSE_BASE, :].mean(-2)
         jaw_width = np.linalg.norm(L[..., 16, :] - L[..., 0, :], axis=-1)
         eye_nose = np.linalg.norm(nose_base - eyes, axis=-1)
         extent = np.maximum(jaw_width, 2.5 * eye_nose)

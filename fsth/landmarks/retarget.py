@@ -41,8 +41,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from fsth.landmarks.parts import BROWS, EYES, NOSE
+
 # Points that expression does not move: eye corners (36, 39, 42, 45) and the nose (ridge 27-30, base 31-35).
-RIGID_POINTS = np.array([36, 39, 42, 45, 27, 28, 29, 30, 31, 32, 33, 34, 35])
+RIGID_POINTS = np.r_[[36, 39, 42, 45], NOSE]
 
 
 def similarity_fit(
@@ -121,7 +123,7 @@ def expression_features(points: np.ndarray) -> np.ndarray:
     mouth_width = _dist(P, 48, 54)
     right_eye = (_dist(P, 37, 41) + _dist(P, 38, 40)) / 2
     left_eye = (_dist(P, 43, 47) + _dist(P, 44, 46)) / 2
-    brows = np.linalg.norm(P[..., 17:27, :].mean(-2) - P[..., 36:48, :].mean(-2), axis=-1)
+    brows = np.linalg.norm(P[..., BROWS, :].mean(-2) - P[..., EYES, :].mean(-2), axis=-1)
     return np.stack([mouth_open, mouth_width, right_eye, left_eye, brows], -1) / eye_dist[..., None]
 
 

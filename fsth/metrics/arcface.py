@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from fsth.errors import MissingWeightsError
+from fsth.landmarks.parts import LEFT_EYE, RIGHT_EYE
 from fsth.landmarks.retarget import similarity_fit
 from fsth.metrics.identity import FaceEmbedder
 from fsth.models.perceptual import check_layout, read_state_dict
@@ -122,7 +123,7 @@ def iresnet_depth(state: dict) -> str:
 def five_points(landmarks: np.ndarray) -> np.ndarray:
     """(68, 2) iBUG landmarks -> (5, 2): eye centres (image left, then right), nose tip, mouth corners."""
     L = np.asarray(landmarks, np.float64)
-    return np.stack([L[36:42].mean(0), L[42:48].mean(0), L[30], L[48], L[54]])
+    return np.stack([L[RIGHT_EYE].mean(0), L[LEFT_EYE].mean(0), L[30], L[48], L[54]])
 
 
 def align_arcface(image: np.ndarray, landmarks: np.ndarray, size: int = ARCFACE_SIZE) -> np.ndarray:
