@@ -64,9 +64,9 @@ from fsth.landmarks.tracker import LandmarkTracker
 from fsth.dataset.store import (
     DatasetSettings,
     VideoEntry,
-    VideoRecord,
     encode_jpeg,
     manifest_path,
+    open_record,
     read_jsonl,
     record_path,
     report_path,
@@ -273,7 +273,7 @@ def process_video(spec: VideoSpec, root: Path, settings: DatasetSettings, detect
 def entry_from_record(root: Path, video_id: str) -> VideoEntry | None:
     """The manifest row stored inside a finished record (None if the record is not readable)."""
     try:
-        meta = VideoRecord(record_path(root, video_id)).meta
+        meta = open_record(root, video_id).meta
         return VideoEntry(**json.loads(meta["entry"]))
     except (FsthError, KeyError, TypeError, json.JSONDecodeError):
         return None
@@ -370,8 +370,7 @@ def build_dataset(
             done[spec.video_id] = value
             summary.stored += 1
             summary.frames += value.num_frames
-            record = record_path(root, spec.video_id)
-            summary.jpeg_bytes += int(VideoRecord(record).offsets[-1])
+            summary.jpeg_bytes += int(open_record(root, spec.video_id).offsets[-1])
             failures.pop(spec.video_id, None)
         else:
             summary.failed[spec.video_id] = value
