@@ -570,20 +570,11 @@ class Preview:
 
 
 def check_output(path: str | os.PathLike, force: bool = False, inputs: Iterable = ()) -> Path:
-    """An output video path that may be written: an .mp4 in an existing directory where a file can be created,
-    never an input (after resolving ``..`` and links, ``force`` or not), not an existing file unless ``force``."""
-    from fsth.files import check_writable, refuse_inputs
+    """An output video path that may be written (``fsth.files.check_output_file``): an .mp4 in an existing
+    directory where a file can be created, never an input, not an existing file unless ``force``."""
+    from fsth.files import check_output_file
 
-    path = Path(path)
-    if path.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise InputError(f"-o {path}: the output is an mp4 video; name it .mp4")
-    refuse_inputs(path, inputs, "-o")
-    check_writable(path, "-o")  # before the rendering: a directory, /sys, a file where a directory should be
-    if not path.parent.is_dir():
-        raise InputError(f"-o {path}: output directory {path.parent} does not exist")
-    if path.exists() and not force:
-        raise InputError(f"{path} already exists; use --force to overwrite it")
-    return path
+    return check_output_file(path, force, suffixes=OUTPUT_SUFFIXES, kind="the output is an mp4 video", inputs=inputs)
 
 
 def animate(
