@@ -41,9 +41,10 @@ import numpy as np
 
 from fsth import console
 from fsth.errors import InputError, NoFaceError
-from fsth.landmarks.crop import CropPolicy
+from fsth.landmarks.crop import BoxFollower, CropPolicy
 from fsth.landmarks.detectors import LandmarkDetector
-from fsth.landmarks.retarget import MotionTransfer, choose_reference, retarget
+from fsth.landmarks.parts import BROWS, JAW
+from fsth.landmarks.retarget import MotionTransfer, choose_reference, hold_last, retarget
 from fsth.landmarks.sketch import draw_landmarks, draw_sketch, sketch_thickness
 from fsth.landmarks.tracker import LandmarkTracker, track_video
 from fsth.person import Person
@@ -192,7 +193,7 @@ def face_mask(points: Iterable[np.ndarray], size: int) -> np.ndarray:
         height = float(np.linalg.norm(p[8] - 0.5 * (p[19] + p[24])))
         up = 0.5 * (p[19] + p[24]) - p[8]
         up /= max(float(np.linalg.norm(up)), 1e-6)
-        outline = np.concatenate([p[0:17], p[17:27] + up * 0.2 * height])
+        outline = np.concatenate([p[JAW], p[BROWS] + up * 0.2 * height])
         cv2.fillConvexPoly(mask, cv2.convexHull(np.round(outline * 16).astype(np.int32)), 255, cv2.LINE_AA, 4)
     sigma = 0.03 * size
     return cv2.GaussianBlur(mask, (0, 0), sigma).astype(np.float32) / 255.0
@@ -434,18 +435,6 @@ def parse_driver(driver: str | os.PathLike | int) -> str | int:
     return int(text) if text.isdigit() and not Path(text).exists() else text
 
 
-def _fill_missing(points: np.ndarray, valid: np.ndarray, before_first: np.ndarray) -> np.ndarray:
-    """Frames without a face repeat the last good landmarks; those before the first face get ``before_first``."""
-    out = np.array(points, np.float32, copy=True)
-    last = np.asarray(before_first, np.float32)
-    for i in range(len(out)):
-        if valid[i]:
-            last = out[i]
-        else:
-            out[i] = last
-    return out
-
-
 def plan_targets(track, source: np.ndarray, size: int, options: AnimateOptions) -> tuple[np.ndarray, int | None]:
     """Landmarks to render for every frame of a tracked driver (N, 68, 2) in crop pixels, and the reference frame.
 
@@ -456,7 +445,7 @@ def plan_targets(track, source: np.ndarray, size: int, options: AnimateOptions) 
     valid = track.valid
     if options.absolute:
         crop = CropPolicy.to_crop(track.landmarks, track.boxes, size)
-        return _fill_missing(crop, valid, crop[np.argmax(valid)]), None
+        return hold_last(crop, valid, crop[np.argmax(valid)]), None
     ref = options.reference
     if ref in ("auto", "closest"):
         ref = choose_reference(track.landmarks, valid, source)
@@ -468,7 +457,7 @@ def plan_targets(track, source: np.ndarray, size: int, options: AnimateOptions) 
             raise InputError(f"--reference {ref}: the driver has no face in frame {ref} (it has {len(track)} frames)")
     out = np.empty_like(track.landmarks)
     out[valid] = retarget(source, track.landmarks[valid], track.landmarks[ref], head_motion=options.head_motion)
-    return _fill_missing(out, valid, source), ref
+    return hold_last(out, valid, source), ref
 
 
 def _file_frames(driver: Path, targets: np.ndarray, size: int, fps: float, with_frames: bool) -> Iterator[_Frame]:
@@ -484,23 +473,6 @@ def _file_frames(driver: Path, targets: np.ndarray, size: int, fps: float, with_
     finally:
         if frames is not None:
             frames.close()
-
-
-class _BoxFollower:
-    """Crop boxes for a live driver in absolute mode: each frame's policy box, smoothed causally (exponential
-    moving average of centre and side, time constant ``policy.smooth_seconds``)."""
-
-    def __init__(self, policy: CropPolicy, fps: float):
-        self.policy = policy
-        self.alpha = 1.0 if policy.smooth_seconds <= 0 else 1.0 - np.exp(-1.0 / (policy.smooth_seconds * fps))
-        self.state: np.ndarray | None = None
-
-    def __call__(self, points: np.ndarray) -> np.ndarray:
-        box = self.policy.box(points).astype(np.float64)
-        ccs = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2, box[2] - box[0]])
-        self.state = ccs if self.state is None else self.state + self.alpha * (ccs - self.state)
-        cx, cy, side = self.state
-        return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], np.float32)
 
 
 def _newest(frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, float]]:
@@ -537,7 +509,7 @@ class _LiveDriver:
         self.reader, self.size, self.options = reader, person.size, options
         self.tracker = LandmarkTracker(detector, fps=reader.fps)
         self.motion = MotionTransfer(person.points[0], absolute=options.absolute, head_motion=options.head_motion)
-        self.boxes = _BoxFollower(person.crop_policy, reader.fps)
+        self.boxes = BoxFollower(person.crop_policy, reader.fps)
         self.faces = 0
         self.reference: int | None = None
 
@@ -598,20 +570,11 @@ class Preview:
 
 
 def check_output(path: str | os.PathLike, force: bool = False, inputs: Iterable = ()) -> Path:
-    """An output video path that may be written: an .mp4 in an existing directory where a file can be created,
-    never an input (after resolving ``..`` and links, ``force`` or not), not an existing file unless ``force``."""
-    from fsth.files import check_writable, refuse_inputs
+    """An output video path that may be written (``fsth.files.check_output_file``): an .mp4 in an existing
+    directory where a file can be created, never an input, not an existing file unless ``force``."""
+    from fsth.files import check_output_file
 
-    path = Path(path)
-    if path.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise InputError(f"-o {path}: the output is an mp4 video; name it .mp4")
-    refuse_inputs(path, inputs, "-o")
-    check_writable(path, "-o")  # before the rendering: a directory, /sys, a file where a directory should be
-    if not path.parent.is_dir():
-        raise InputError(f"-o {path}: output directory {path.parent} does not exist")
-    if path.exists() and not force:
-        raise InputError(f"{path} already exists; use --force to overwrite it")
-    return path
+    return check_output_file(path, force, suffixes=OUTPUT_SUFFIXES, kind="the output is an mp4 video", inputs=inputs)
 
 
 def animate(

@@ -682,19 +682,10 @@ def _checkpoint_output(path: Path, force: bool, inputs=()) -> Path:
 
 
 def _output_file(path: Path, force: bool, suffix: str, kind: str, inputs=()) -> Path:
-    """An output path: named ``suffix`` (``kind`` says why), in an existing directory where a file can be
-    written, never one of ``inputs``, not overwritten unless ``force``. Checked before any work."""
-    from fsth.files import check_writable, refuse_inputs
+    """An output path checked before any work (``fsth.files.check_output_file``)."""
+    from fsth.files import check_output_file
 
-    if path.suffix.lower() != suffix:
-        raise InputError(f"-o {path}: {kind}; name it {suffix}")
-    refuse_inputs(path, inputs, "-o")
-    check_writable(path, "-o")  # also names a file that stands where a directory should be
-    if not path.parent.is_dir():
-        raise InputError(f"-o {path}: output directory {path.parent} does not exist")
-    if path.exists() and not force:
-        raise InputError(f"{path} already exists; use --force to overwrite it")
-    return path
+    return check_output_file(path, force, suffixes=suffix, kind=kind, inputs=inputs)
 
 
 def _meta_path(checkpoint: Optional[Path]) -> Optional[Path]:

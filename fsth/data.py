@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from fsth import console
-from fsth.dataset.store import Dataset, VideoRecord, record_path
+from fsth.dataset.store import Dataset, VideoRecord
 from fsth.errors import InputError
 from fsth.landmarks.pair import face_pair, full_box
 
@@ -100,7 +100,7 @@ class EpisodeDataset(torch.utils.data.Dataset):
 
     def _record(self, index: int) -> VideoRecord:
         """The record of video ``index``, from a small cache of open files (per process)."""
-        record = self._open.pop(index, None) or VideoRecord(record_path(self.dataset.root, self.dataset.videos[index].video_id))
+        record = self._open.pop(index, None) or self.dataset.record(index)
         self._open[index] = record  # most recently used last
         if len(self._open) > _OPEN_RECORDS:
             self._open.pop(next(iter(self._open)))

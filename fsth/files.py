@@ -95,6 +95,24 @@ def refuse_inputs(path: str | os.PathLike, inputs: Iterable, option: str) -> Pat
     return path
 
 
+def check_output_file(path: str | os.PathLike, force: bool = False, *, suffixes: str | tuple[str, ...], kind: str,
+                      inputs: Iterable = (), option: str = "-o") -> Path:
+    """An output file checked before the long work: named with one of ``suffixes`` (``kind`` says why), never one
+    of ``inputs`` (``force`` or not: ``refuse_inputs``), in an existing directory where a file can be created
+    (``check_writable``), not an existing file unless ``force``. Returns it as a ``Path``."""
+    path = Path(path)
+    suffixes = (suffixes,) if isinstance(suffixes, str) else tuple(suffixes)
+    if path.suffix.lower() not in suffixes:
+        raise InputError(f"{option} {path}: {kind}; name it {suffixes[0]}")
+    refuse_inputs(path, inputs, option)
+    check_writable(path, option)  # also names a directory, /sys, a file where a directory should be
+    if not path.parent.is_dir():
+        raise InputError(f"{option} {path}: output directory {path.parent} does not exist")
+    if path.exists() and not force:
+        raise InputError(f"{path} already exists; use --force to overwrite it")
+    return path
+
+
 def parse_with_out_dir(parser, default: Path):
     """An example's command line: ``parser`` plus ``--out DIR`` (default ``default``) and ``--force``, parsed; the
     arguments and ``--out`` made a fresh directory (``fresh_output_dir``), or one ``error:`` line and exit 1."""

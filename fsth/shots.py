@@ -65,11 +65,13 @@ class Shots:
         return images_to_tensor(self.crops, device), images_to_tensor(self.sketches, device)
 
 
-def spread(n: int, k: int) -> np.ndarray:
-    """``k`` indices spread evenly over ``range(n)`` (the centres of k equal parts; all of them if k >= n)."""
+def spread(n: int, k: int) -> list[int]:
+    """``k`` indices spread evenly over ``range(n)`` (the centres of k equal parts; all of them if k >= n), in
+    increasing order: the shots of a video or of photos, the frames kept of a clip (``fsth.dataset.build``), the
+    targets of an evaluation. A list, so that it indexes an array and compares with a list alike."""
     if k >= n:
-        return np.arange(n)
-    return np.floor((np.arange(k) + 0.5) * n / k).astype(int)
+        return list(range(n))
+    return [int((j + 0.5) * n / k) for j in range(k)]  # k < n: a step of n / k > 1, so no two are the same
 
 
 def shots_from_frames(

@@ -29,6 +29,25 @@ def ffmpeg(*args: str) -> None:
     assert proc.returncode == 0, proc.stderr.decode()
 
 
+def serve_downloads(monkeypatch, serve) -> None:
+    """Answer first-use downloads (``torch.hub.download_url_to_file``, through which ``fsth.weights_files``
+    fetches) with ``serve(url)``: the bytes of the file, or an exception it raises. torch's own download code runs,
+    temp file, checksum and rename included; only the network is replaced."""
+    import email.message
+    import io
+
+    import torch.hub
+
+    class Response(io.BytesIO):
+        def info(self):
+            return email.message.Message()  # no Content-Length
+
+    def urlopen(request, *args, **kwargs):
+        return Response(serve(request.full_url))
+
+    monkeypatch.setattr(torch.hub, "urlopen", urlopen)
+
+
 # -- media and landmarks -----------------------------------------------------------------------------
 
 

@@ -84,6 +84,21 @@ def test_smooth_boxes_follow_motion_and_fill_gaps():
     np.testing.assert_allclose(CropPolicy(smooth_seconds=0).smooth_boxes(truth, np.ones(n, bool), fps), truth, atol=1e-4)
 
 
+def test_the_live_box_follower_smooths_causally(talk_track):
+    from fsth.landmarks.crop import BoxFollower
+
+    L = talk_track.landmarks[0]
+    np.testing.assert_allclose(BoxFollower(CropPolicy(smooth_seconds=0), 25)(L), CropPolicy().box(L), atol=1e-4)
+    policy, fps = CropPolicy(smooth_seconds=0.2), 25.0
+    follow = BoxFollower(policy, fps)
+    np.testing.assert_allclose(follow(L), policy.box(L), atol=1e-4)  # the first box as it is
+    moved = L + [40.0, 0.0]  # the face jumps 40 px to the right and stays there
+    steps = [follow(moved)[0] - policy.box(L)[0] for _ in range(25)]
+    assert 0 < steps[0] < 40 * 0.3 and (np.diff(steps) > 0).all()  # moves towards it without overshoot
+    assert steps[4] == pytest.approx(40 * (1 - np.exp(-5 / (0.2 * fps))), abs=1e-3)  # one time constant: 63%
+    assert steps[-1] == pytest.approx(40 * (1 - np.exp(-25 / (0.2 * fps))), abs=1e-3)  # 99% after five
+
+
 def test_crop_puts_pixels_where_to_crop_says():
     """A single bright pixel lands in the crop exactly where to_crop maps its coordinates (down- and upscaling)."""
     image = np.zeros((600, 800, 3), np.uint8)
@@ -195,3 +210,17 @@ def test_overlay_draws_on_a_copy():
     assert np.array_equal(draw_overlay(frame, None, None), frame)
     auto = draw_overlay(frame, pts * 4, np.array([80.0, 80.0, 960.0, 960.0]))  # a big face: thicker lines
     assert int((auto[400, 500:530].max(axis=1) > 40).sum()) >= 5
+
+
+def test_the_named_index_slices_are_the_parts():
+    from fsth.landmarks import parts
+
+    def span(*names):
+        ps = [parts.PART_BY_NAME[n] for n in names]
+        return slice(ps[0].start, ps[-1].stop)
+
+    assert parts.JAW == span("jaw") and parts.BROWS == span("right_brow", "left_brow")
+    assert parts.NOSE == span("nose_ridge", "nose_base") and parts.NOSE_BASE == span("nose_base")
+    assert (parts.RIGHT_EYE, parts.LEFT_EYE, parts.EYES) == (span("right_eye"), span("left_eye"),
+                                                             span("right_eye", "left_eye"))
+    assert parts.MOUTH == span("outer_lips", "inner_lips") and parts.INNER_LIPS == span("inner_lips")

@@ -11,9 +11,10 @@ import pytest
 from conftest import DATASET_ARGS, TALK, ffmpeg, fsth
 
 from fsth.dataset import Dataset, DatasetSettings, find_videos
-from fsth.dataset.build import allocate, shard_of, spread
-from fsth.dataset.store import record_path
+from fsth.dataset.build import allocate, shard_of
+from fsth.dataset.store import open_record, record_path
 from fsth.landmarks import CropPolicy
+from fsth.shots import spread
 
 def build(tree, out, *extra):
     result = fsth("landmarks", tree, "--dataset", out, *DATASET_ARGS, *extra)
@@ -45,6 +46,7 @@ def test_manifest_metadata_and_records(dataset_dir):
     assert info["crop_policy"] == CropPolicy().to_dict() and info["landmark_backend"] == "dlib"
     assert (info["size"], info["frames_per_video"], info["track_every_frame"]) == (128, 10, False)
     a, c = ds.record(0), ds.record(2)
+    assert a.path == open_record(dataset_dir, "A/v1").path == record_path(dataset_dir, "A/v1")
     frames = a.frames(range(len(a)))
     assert frames.shape == (10, 128, 128, 3) and frames.dtype == np.uint8
     assert a.tensor("frame").tolist() == spread(60, 10)  # spread over the clip: 3, 9, 15, ... 57

@@ -14,8 +14,8 @@ from fsth.metrics.arcface import (
     align_arcface,
     five_points,
     load_arcface,
-    similarity_transform,
 )
+from fsth.landmarks.retarget import similarity_fit
 from fsth.video import read_image
 
 
@@ -65,8 +65,8 @@ def test_arcface_gives_512d_unit_embeddings_of_aligned_faces(arcface_file, dlib_
 def test_alignment_puts_the_five_points_on_the_template(dlib_detector):
     photo = read_image(PORTRAIT)
     points = dlib_detector.detect(photo)[0]
-    m = similarity_transform(five_points(points), ARCFACE_TEMPLATE)
-    moved = five_points(points) @ m[:, :2].T + m[:, 2]
+    L, t = similarity_fit(five_points(points), ARCFACE_TEMPLATE, points=None)
+    moved = five_points(points) @ L.T + t
     assert np.abs(moved - ARCFACE_TEMPLATE).max() < 6  # a real face is not exactly the template
     assert np.linalg.norm(moved[0] - moved[1]) == pytest.approx(35.2, abs=3)  # eyes ~35 px apart at 112
     assert align_arcface(photo, points).shape == (112, 112, 3)
@@ -74,8 +74,8 @@ def test_alignment_puts_the_five_points_on_the_template(dlib_detector):
     angle, scale, shift = 0.3, 1.7, np.array([5.0, -2.0])
     rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     src = np.random.default_rng(0).normal(size=(5, 2)) * 30
-    np.testing.assert_allclose(similarity_transform(src, src @ rot.T + shift), np.hstack([rot, shift[:, None]]),
-                               atol=1e-10)
+    L, t = similarity_fit(src, src @ rot.T + shift, points=None)
+    np.testing.assert_allclose(np.hstack([L, t[:, None]]), np.hstack([rot, shift[:, None]]), atol=1e-10)
 
 
 def test_a_missing_or_foreign_arcface_file_is_a_clear_error(tmp_path, arcface_file):

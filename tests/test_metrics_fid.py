@@ -3,19 +3,17 @@ and a clear 'not computed' when its weights are absent while every other metric 
 
 import dataclasses
 import hashlib
-import io
 import json
 
 import numpy as np
 import pytest
 import torch
-from conftest import PORTRAIT
+from conftest import PORTRAIT, serve_downloads
 
 from fsth.errors import MissingWeightsError
 from fsth.metrics import FID, FeatureStats, frechet_distance, make_metrics
 from fsth.metrics import inception
 from fsth.metrics.inception import FIDInceptionV3, load_fid_inception
-from fsth.models import perceptual
 from fsth.video import read_image
 
 
@@ -161,11 +159,11 @@ def test_first_use_downloads_into_the_hub_cache_and_checks_the_file(fid_weights,
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     data = fid_weights.read_bytes()
 
-    def serve(url, timeout):
+    def serve(url):
         assert url == inception.FID_WEIGHTS_URL
-        return io.BytesIO(data)
+        return data
 
-    monkeypatch.setattr(perceptual.urllib.request, "urlopen", serve)
+    serve_downloads(monkeypatch, serve)
     with pytest.raises(MissingWeightsError, match="checksum mismatch"):  # the real file's sha256 starts 6726825d
         load_fid_inception()
     cached = tmp_path / "hub" / "checkpoints" / "pt_inception-2015-12-05-6726825d.pth"

@@ -3,10 +3,9 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import torchvision_vgg19_state, vgg_face_dag_state
+from conftest import serve_downloads, torchvision_vgg19_state, vgg_face_dag_state
 
 from fsth.errors import MissingWeightsError
-from fsth.models import perceptual
 from fsth.models.perceptual import load_vgg19, load_vggface
 
 
@@ -68,10 +67,10 @@ def test_missing_weights_name_the_file_where_and_how(tmp_path, monkeypatch):
 def test_a_failed_download_is_the_same_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
 
-    def unreachable(url, timeout):
+    def unreachable(url):
         raise OSError("network is unreachable")
 
-    monkeypatch.setattr(perceptual.urllib.request, "urlopen", unreachable)
+    serve_downloads(monkeypatch, unreachable)
     with pytest.raises(MissingWeightsError, match="download failed .network is unreachable.*vgg_face_dag.pth"):
         load_vggface()
     assert not list((tmp_path / "hub" / "checkpoints").iterdir())  # no partial file left behind

@@ -64,9 +64,9 @@ from fsth.landmarks.tracker import LandmarkTracker
 from fsth.dataset.store import (
     DatasetSettings,
     VideoEntry,
-    VideoRecord,
     encode_jpeg,
     manifest_path,
+    open_record,
     read_jsonl,
     record_path,
     report_path,
@@ -74,6 +74,7 @@ from fsth.dataset.store import (
     write_jsonl,
     write_record,
 )
+from fsth.shots import spread
 from fsth.video import VideoReader, is_video, probe_video
 
 
@@ -132,13 +133,6 @@ def parse_shard(text: str | None) -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------------------------------------- one video
-
-
-def spread(n: int, k: int) -> list[int]:
-    """``k`` frame numbers spread evenly over ``n`` frames (the centres of k equal parts); all if k >= n."""
-    if k >= n:
-        return list(range(n))
-    return sorted({int((j + 0.5) * n / k) for j in range(k)})
 
 
 def allocate(lengths: list[int], k: int) -> list[int]:
@@ -279,7 +273,7 @@ def process_video(spec: VideoSpec, root: Path, settings: DatasetSettings, detect
 def entry_from_record(root: Path, video_id: str) -> VideoEntry | None:
     """The manifest row stored inside a finished record (None if the record is not readable)."""
     try:
-        meta = VideoRecord(record_path(root, video_id)).meta
+        meta = open_record(root, video_id).meta
         return VideoEntry(**json.loads(meta["entry"]))
     except (FsthError, KeyError, TypeError, json.JSONDecodeError):
         return None
@@ -376,8 +370,7 @@ def build_dataset(
             done[spec.video_id] = value
             summary.stored += 1
             summary.frames += value.num_frames
-            record = record_path(root, spec.video_id)
-            summary.jpeg_bytes += int(VideoRecord(record).offsets[-1])
+            summary.jpeg_bytes += int(open_record(root, spec.video_id).offsets[-1])
             failures.pop(spec.video_id, None)
         else:
             summary.failed[spec.video_id] = value

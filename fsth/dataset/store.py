@@ -231,6 +231,11 @@ class VideoRecord:
         return self._file.get_tensor(name)
 
 
+def open_record(root: str | os.PathLike, video_id: str) -> VideoRecord:
+    """The stored record of video ``video_id`` in the dataset directory ``root`` (``InputError`` if unreadable)."""
+    return VideoRecord(record_path(Path(root), video_id))
+
+
 # ---------------------------------------------------------------------------------------------- manifests
 
 
@@ -318,7 +323,8 @@ class Dataset:
         return len(self.videos)
 
     def record(self, index: int) -> VideoRecord:
-        return VideoRecord(record_path(self.root, self.videos[index].video_id))
+        """The record of video ``index``."""
+        return open_record(self.root, self.videos[index].video_id)
 
     @property
     def num_persons(self) -> int:

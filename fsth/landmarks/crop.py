@@ -23,7 +23,8 @@ keeps hair and chin inside with a margin in all of them, with the neck and colla
 
 Over a video, ``smooth_boxes`` replaces each frame's box by a Gaussian-weighted local straight-line fit over
 time (``smooth_seconds`` sigma) and bridges frames without a face, so the crop does not shake with landmark
-jitter but follows real head motion without lag.
+jitter but follows real head motion without lag. A live driver, whose later frames are not there yet, has the
+causal ``BoxFollower`` instead: an exponential moving average of time constant ``smooth_seconds``.
 
 Coordinates: pixel centres at integers, x right, y down; a box is ``[x0, y0, x1, y1]`` and maps onto the
 crop's ``[0, size]`` so that ``to_crop`` / ``from_crop`` agree exactly with the pixels ``crop`` produces.
@@ -37,6 +38,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from fsth.errors import InputError
+from fsth.landmarks.parts import LEFT_EYE, NOSE_BASE, RIGHT_EYE
 
 PADDINGS = ("constant", "replicate")
 
@@ -78,9 +80,9 @@ class CropPolicy:
     def face_frame(landmarks: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
         """(anchor (..., 2), extent E (...), unit down vector (..., 2)) of landmarks (..., 68, 2)."""
         L = np.asarray(landmarks, dtype=np.float64)
-        eyes = 0.5 * (L[..., 36:42, :].mean(-2) + L[..., 42:48, :].mean(-2))
-        right_eye, left_eye = L[..., 36:42, :].mean(-2), L[..., 42:48, :].mean(-2)
-        nose_base = L[..., 31:36, :].mean(-2)
+        eyes = 0.5 * (L[..., RIGHT_EYE, :].mean(-2) + L[..., LEFT_EYE, :].mean(-2))
+        right_eye, left_eye = L[..., RIGHT_EYE, :].mean(-2), L[..., LEFT_EYE, :].mean(-2)
+        nose_base = L[..., NOSE_BASE, :].mean(-2)
         jaw_width = np.linalg.norm(L[..., 16, :] - L[..., 0, :], axis=-1)
         eye_nose = np.linalg.norm(nose_base - eyes, axis=-1)
         extent = np.maximum(jaw_width, 2.5 * eye_nose)
@@ -120,9 +122,7 @@ class CropPolicy:
         n = len(boxes)
         if not valid.any():
             return np.full((n, 4), np.nan, np.float32)
-        ccs = np.stack(
-            [(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2, boxes[:, 2] - boxes[:, 0]], axis=1
-        )
+        ccs = center_side(boxes)
         ccs[~valid] = 0.0
         sigma = self.smooth_seconds * float(fps)
         out = _local_linear_fit(ccs, valid, sigma) if sigma > 0 and n > 1 else ccs.copy()
@@ -130,8 +130,7 @@ class CropPolicy:
             idx = np.arange(n)
             for k in range(3):
                 out[~valid, k] = np.interp(idx[~valid], idx[valid], out[valid, k])
-        half = out[:, 2] / 2
-        return np.stack([out[:, 0] - half, out[:, 1] - half, out[:, 0] + half, out[:, 1] + half], 1).astype(np.float32)
+        return box_of(out)
 
     # -- pixels and coordinates
 
@@ -186,6 +185,35 @@ class CropPolicy:
         origin = box[..., None, :2]
         scale = (box[..., None, 2:] - box[..., None, :2]) / size
         return (np.asarray(points, np.float32) * scale + origin).astype(np.float32)
+
+
+class BoxFollower:
+    """The causal twin of ``smooth_boxes``, for a live driver (a camera) in absolute mode: ``follower(points)`` is
+    the policy's box of this frame's landmarks, its centre and side smoothed by an exponential moving average of
+    time constant ``policy.smooth_seconds`` (no smoothing at 0). ``smooth_boxes`` needs the frames to come."""
+
+    def __init__(self, policy: CropPolicy, fps: float):
+        self.policy = policy
+        self.alpha = 1.0 if policy.smooth_seconds <= 0 else 1.0 - np.exp(-1.0 / (policy.smooth_seconds * fps))
+        self.state: np.ndarray | None = None  # centre x, centre y, side
+
+    def __call__(self, points: np.ndarray) -> np.ndarray:
+        ccs = center_side(self.policy.box(points).astype(np.float64))
+        self.state = ccs if self.state is None else self.state + self.alpha * (ccs - self.state)
+        return box_of(self.state)
+
+
+def center_side(boxes: np.ndarray) -> np.ndarray:
+    """Boxes (..., 4) ``[x0, y0, x1, y1]`` -> (..., 3) float64 (centre x, centre y, side): what the smoothers
+    smooth."""
+    b = np.asarray(boxes, np.float64)
+    return np.stack([(b[..., 0] + b[..., 2]) / 2, (b[..., 1] + b[..., 3]) / 2, b[..., 2] - b[..., 0]], axis=-1)
+
+
+def box_of(ccs: np.ndarray) -> np.ndarray:
+    """(..., 3) (centre x, centre y, side) -> square boxes (..., 4) float32; the inverse of ``center_side``."""
+    cx, cy, half = ccs[..., 0], ccs[..., 1], ccs[..., 2] / 2
+    return np.stack([cx - half, cy - half, cx + half, cy + half], axis=-1).astype(np.float32)
 
 
 def _local_linear_fit(x: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray:

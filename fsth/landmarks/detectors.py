@@ -36,6 +36,7 @@ import numpy as np
 from fsth import console
 from fsth.errors import InputError, MissingWeightsError
 from fsth.landmarks.crop import CropPolicy
+from fsth.weights_files import download_file, hub_checkpoint_dir
 
 BACKENDS = ("auto", "dlib", "fan")
 
@@ -210,15 +211,6 @@ class DlibDetector(LandmarkDetector):
 # ---------------------------------------------------------------------------------------------- fan
 
 
-def torch_hub_checkpoints() -> Path:
-    """torch.hub's checkpoint cache, located the way torch.hub.get_dir() does (without importing torch)."""
-    if os.environ.get("TORCH_HOME"):
-        home = Path(os.environ["TORCH_HOME"])
-    else:
-        home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "torch"
-    return home.expanduser() / "hub" / "checkpoints"
-
-
 def _url_name(url: str) -> str:
     return url.rsplit("/", 1)[-1]
 
@@ -229,7 +221,7 @@ def find_fan_weights(fan_weights: str | os.PathLike | None = None) -> tuple[Path
     ``fan_weights`` is the FAN file itself, or a directory holding face-alignment's files; without it the torch
     hub cache is searched. S3FD is looked for beside the FAN file, then in the cache.
     """
-    cache = torch_hub_checkpoints()
+    cache = hub_checkpoint_dir()
     fan = sfd = None
     if fan_weights is not None:
         p = Path(fan_weights).expanduser()
@@ -259,25 +251,15 @@ def find_fan_weights(fan_weights: str | os.PathLike | None = None) -> tuple[Path
 
 def download_weights(url: str) -> Path:
     """Download ``url`` into the torch hub cache (first use); ``MissingWeightsError`` if that fails."""
-    import socket
-
-    import torch.hub
-
-    dest = torch_hub_checkpoints() / _url_name(url)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    console.log(f"downloading {url} -> {dest}")
-    old = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(30)
+    dest = hub_checkpoint_dir() / _url_name(url)
     try:
-        torch.hub.download_url_to_file(url, str(dest), progress=console.verbosity >= 1)
-    except Exception as exc:  # no network, proxy, HTTP error: all mean "not available here"
+        download_file(url, dest)
+    except OSError as exc:  # no network, proxy, HTTP error: all mean "not available here"
         raise MissingWeightsError(
             f"the fan backend needs {dest.name}, which is not in {dest.parent} and could not be downloaded "
-            f"from {url} ({type(exc).__name__}: {exc}); download it on a machine with internet and pass "
+            f"from {url} ({exc}); download it on a machine with internet and pass "
             f"--fan-weights PATH (or copy it into {dest.parent}), or use --backend dlib"
         ) from None
-    finally:
-        socket.setdefaulttimeout(old)
     return dest
 
 
@@ -407,7 +389,7 @@ def make_detector(backend: str = "auto", fan_weights: str | os.PathLike | None =
     if backend == "auto":
         if fan is None:
             console.log(
-                f"landmarks: dlib backend (no FAN weights in {torch_hub_checkpoints()}; "
+                f"landmarks: dlib backend (no FAN weights in {hub_checkpoint_dir()}; "
                 "--backend fan downloads them, --fan-weights uses a local copy)"
             )
             return DlibDetector()

@@ -32,10 +32,13 @@ PARTS: tuple[Part, ...] = (
 
 PART_BY_NAME = {p.name: p for p in PARTS}
 
-# Index slices of the parts that stages use by name.
+# Index slices of the parts that stages use by name (every landmark index range in fsth comes from here).
 JAW = slice(0, 17)
-BROWS = slice(17, 27)
+BROWS = slice(17, 27)  # right and left brow
+NOSE = slice(27, 36)  # ridge and base
+NOSE_BASE = slice(31, 36)
 RIGHT_EYE = slice(36, 42)
 LEFT_EYE = slice(42, 48)
+EYES = slice(36, 48)  # right and left eye
 MOUTH = slice(48, 68)  # outer and inner lips
 INNER_LIPS = slice(60, 68)

@@ -33,28 +33,34 @@ The driver's reference frame: by default, for a driver file, the frame whose exp
 source's (``choose_reference``, on scale-free measures: mouth opening and width, eye opening, brow height), so
 that a source photographed with an open mouth closes it when the driver closes theirs; for a live camera, the
 first frame with a face (``MotionTransfer.reset`` takes a new one). ``MotionTransfer`` is the per-frame, causal
-wrapper that also repeats the last good landmarks when the driver's face is lost.
+wrapper that also repeats the last good landmarks when the driver's face is lost (``HoldLast``, which
+``hold_last`` runs over a tracked driver file).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from fsth.landmarks.parts import BROWS, EYES, NOSE
+
 # Points that expression does not move: eye corners (36, 39, 42, 45) and the nose (ridge 27-30, base 31-35).
-RIGID_POINTS = np.array([36, 39, 42, 45, 27, 28, 29, 30, 31, 32, 33, 34, 35])
+RIGID_POINTS = np.r_[[36, 39, 42, 45], NOSE]
 
 
 def similarity_fit(
-    src: np.ndarray, dst: np.ndarray, points: np.ndarray = RIGID_POINTS
+    src: np.ndarray, dst: np.ndarray, points: np.ndarray | None = RIGID_POINTS
 ) -> tuple[np.ndarray, np.ndarray]:
     """The similarity ``x -> L x + t`` that best maps ``src[points]`` onto ``dst[points]`` (least squares).
 
-    ``src``, ``dst``: (..., 68, 2). Returns ``L`` (..., 2, 2) (rotation times scale, no reflection) and ``t``
-    (..., 2). Umeyama's closed form in 2-D: with centred points a (src) and b (dst), the best ``L`` is
+    ``src``, ``dst``: (..., N, 2), by default 68 landmarks of which the rigid ones are fitted; ``points=None``
+    fits all N (ArcFace's 5-point alignment). Returns ``L`` (..., 2, 2) (rotation times scale, no reflection)
+    and ``t`` (..., 2). Umeyama's closed form in 2-D: with centred points a (src) and b (dst), the best ``L`` is
     ``[[p, -q], [q, p]]`` with ``p = sum(a . b) / sum|a|^2`` and ``q = sum(a x b) / sum|a|^2``.
     """
-    a = np.asarray(src, np.float64)[..., points, :]
-    b = np.asarray(dst, np.float64)[..., points, :]
+    a = np.asarray(src, np.float64)
+    b = np.asarray(dst, np.float64)
+    if points is not None:
+        a, b = a[..., points, :], b[..., points, :]
     ca, cb = a.mean(axis=-2), b.mean(axis=-2)
     a, b = a - ca[..., None, :], b - cb[..., None, :]
     norm = np.maximum((a * a).sum(axis=(-2, -1)), 1e-12)
@@ -117,7 +123,7 @@ def expression_features(points: np.ndarray) -> np.ndarray:
     mouth_width = _dist(P, 48, 54)
     right_eye = (_dist(P, 37, 41) + _dist(P, 38, 40)) / 2
     left_eye = (_dist(P, 43, 47) + _dist(P, 44, 46)) / 2
-    brows = np.linalg.norm(P[..., 17:27, :].mean(-2) - P[..., 36:48, :].mean(-2), axis=-1)
+    brows = np.linalg.norm(P[..., BROWS, :].mean(-2) - P[..., EYES, :].mean(-2), axis=-1)
     return np.stack([mouth_open, mouth_width, right_eye, left_eye, brows], -1) / eye_dist[..., None]
 
 
@@ -139,14 +145,38 @@ def choose_reference(driver: np.ndarray, valid: np.ndarray, source: np.ndarray) 
 # -- frame by frame ----------------------------------------------------------------------------------------
 
 
+class HoldLast:
+    """Landmarks through a face's absence: ``hold(points)`` returns ``points`` and keeps them; ``hold(None)`` (no face
+    in this frame) returns the last ones kept, ``before_first`` until there are any. The one way a lost face is
+    bridged, live (``MotionTransfer``) and over a tracked driver file (``hold_last``)."""
+
+    def __init__(self, before_first: np.ndarray):
+        self.last = np.asarray(before_first, np.float32)
+
+    def __call__(self, points: np.ndarray | None) -> np.ndarray:
+        if points is not None:
+            self.last = np.asarray(points, np.float32)
+        return self.last
+
+
+def hold_last(points: np.ndarray, valid: np.ndarray, before_first: np.ndarray) -> np.ndarray:
+    """(N, 68, 2) float32: ``points`` where ``valid``, elsewhere the last valid frame's (``before_first`` before
+    the first valid one); ``HoldLast`` over the frames."""
+    hold = HoldLast(before_first)
+    out = np.array(points, np.float32, copy=True)
+    for i in range(len(out)):
+        out[i] = hold(out[i] if valid[i] else None)
+    return out
+
+
 class MotionTransfer:
     """Per-frame motion transfer for a stream of driver landmarks (causal: works on a live camera).
 
     ``update(points)`` takes the driver's landmarks of the next frame (68, 2), or None when it has no face, and
     returns the landmarks to render in the source crop's pixels (68, 2). Without a face, the last good result
-    is repeated (the source's own landmarks before the first face). ``reference`` fixes the driver's reference
-    frame; None takes the first frame with a face (``reset()`` forgets it, so the next face becomes the new
-    reference). ``absolute=True`` passes the driver's landmarks through unchanged (the caller has mapped them
+    is repeated (the source's own landmarks before the first face: ``HoldLast``). ``reference`` fixes the driver's
+    reference frame; None takes the first frame with a face (``reset()`` forgets it, so the next face becomes the
+    new reference). ``absolute=True`` passes the driver's landmarks through unchanged (the caller has mapped them
     into the crop); ``head_motion=False`` transfers the expression only (``retarget``).
     """
 
@@ -162,7 +192,12 @@ class MotionTransfer:
         self.reference = None if reference is None else np.asarray(reference, np.float32)
         self.absolute = absolute
         self.head_motion = head_motion
-        self.last = self.source.copy()
+        self.hold = HoldLast(self.source.copy())
+
+    @property
+    def last(self) -> np.ndarray:
+        """The landmarks returned last (the source's before the first face)."""
+        return self.hold.last
 
     def reset(self) -> None:
         """Take the next frame with a face as the driver's new reference (a live user's "this is neutral")."""
@@ -170,11 +205,9 @@ class MotionTransfer:
 
     def update(self, points: np.ndarray | None) -> np.ndarray:
         if points is None or not np.isfinite(points).all():
-            return self.last
+            return self.hold(None)
         if self.absolute:
-            self.last = np.asarray(points, np.float32)
-            return self.last
+            return self.hold(points)
         if self.reference is None:
             self.reference = np.asarray(points, np.float32)
-        self.last = retarget(self.source, points, self.reference, head_motion=self.head_motion)
-        return self.last
+        return self.hold(retarget(self.source, points, self.reference, head_motion=self.head_motion))

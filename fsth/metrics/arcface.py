@@ -15,8 +15,8 @@ Blocks per layer: iresnet18 (2, 2, 2, 2), iresnet34 (3, 4, 6, 3), iresnet50 (3, 
 (3, 13, 30, 3), iresnet200 (6, 26, 60, 6); the loader reads the depth from the file. All BatchNorm eps 1e-5.
 
 Input: the face aligned to 112x112 by the similarity transform (rotation, uniform scale, translation; least
-squares, Umeyama 1991) that maps its eye centres, nose tip and mouth corners onto insightface's template
-``ARCFACE_TEMPLATE``; RGB scaled to [-1, 1] ((x / 255 - 0.5) / 0.5).
+squares, Umeyama 1991: ``fsth.landmarks.retarget.similarity_fit``) that maps its eye centres, nose tip and
+mouth corners onto insightface's template ``ARCFACE_TEMPLATE``; RGB scaled to [-1, 1] ((x / 255 - 0.5) / 0.5).
 
 Weights: there is no single official download URL (insightface links its model zoo from
 ``recognition/arcface_torch``'s README: e.g. ``ms1mv3_arcface_r100_fp16/backbone.pth``); pass the file's path.
@@ -33,6 +33,8 @@ import torch
 from torch import nn
 
 from fsth.errors import MissingWeightsError
+from fsth.landmarks.parts import LEFT_EYE, RIGHT_EYE
+from fsth.landmarks.retarget import similarity_fit
 from fsth.metrics.identity import FaceEmbedder
 from fsth.models.perceptual import check_layout, read_state_dict
 
@@ -121,24 +123,13 @@ def iresnet_depth(state: dict) -> str:
 def five_points(landmarks: np.ndarray) -> np.ndarray:
     """(68, 2) iBUG landmarks -> (5, 2): eye centres (image left, then right), nose tip, mouth corners."""
     L = np.asarray(landmarks, np.float64)
-    return np.stack([L[36:42].mean(0), L[42:48].mean(0), L[30], L[48], L[54]])
-
-
-def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """The (2, 3) similarity transform (no reflection) mapping ``src`` points onto ``dst`` in least squares."""
-    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s, d = src - mu_s, dst - mu_d
-    u, sv, vt = np.linalg.svd(d.T @ s / len(src))
-    sign = np.diag([1.0, np.sign(np.linalg.det(u) * np.linalg.det(vt)) or 1.0])
-    rotation = u @ sign @ vt
-    scale = float((sv * np.diag(sign)).sum() / (s**2).sum(axis=1).mean())
-    return np.hstack([scale * rotation, (mu_d - scale * rotation @ mu_s)[:, None]])
+    return np.stack([L[RIGHT_EYE].mean(0), L[LEFT_EYE].mean(0), L[30], L[48], L[54]])
 
 
 def align_arcface(image: np.ndarray, landmarks: np.ndarray, size: int = ARCFACE_SIZE) -> np.ndarray:
     """The face of ``image`` warped to ArcFace's 112x112 input (uint8 RGB), from its 68 landmarks."""
-    m = similarity_transform(five_points(landmarks), ARCFACE_TEMPLATE * (size / ARCFACE_SIZE))
+    L, t = similarity_fit(five_points(landmarks), ARCFACE_TEMPLATE * (size / ARCFACE_SIZE), points=None)
+    m = np.hstack([L, t[:, None]])  # (2, 3), as cv2 takes it
     return cv2.warpAffine(np.ascontiguousarray(image), m, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
 
 

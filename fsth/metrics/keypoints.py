@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fsth.landmarks.parts import LEFT_EYE, RIGHT_EYE
 from fsth.metrics.registry import PairMetric, register_metric
 from fsth.models.images import as_image_batch
 
@@ -30,7 +31,7 @@ def mouth_opening(points: np.ndarray) -> np.ndarray:
     against 67-65) over the distance between the eyes' centres. points (..., 68, 2) -> (...)."""
     p = np.asarray(points, np.float64)
     gap = np.linalg.norm(p[..., [61, 62, 63], :] - p[..., [67, 66, 65], :], axis=-1).mean(-1)
-    eyes = np.linalg.norm(p[..., 36:42, :].mean(-2) - p[..., 42:48, :].mean(-2), axis=-1)
+    eyes = np.linalg.norm(p[..., RIGHT_EYE, :].mean(-2) - p[..., LEFT_EYE, :].mean(-2), axis=-1)
     return gap / np.maximum(eyes, 1e-6)
 
 

@@ -22,17 +22,16 @@ fetched raises ``MissingWeightsError`` naming the file, where it was looked for 
 
 from __future__ import annotations
 
-import hashlib
 import os
-import urllib.request
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from fsth import console
 from fsth.errors import MissingWeightsError
+from fsth.weights_files import find_weights
 
 M = "M"  # max-pool in a VGG layer list
 VGG19_LAYERS = [64, 64, M, 128, 128, M, 256, 256, 256, 256, M, 512, 512, 512, 512, M, 512, 512, 512, 512, M]
@@ -169,30 +168,7 @@ class VGGFace(_VGGFeatures):
         return {f"fc{i}.{p}" for i in (6, 7, 8) for p in ("weight", "bias")}
 
 
-# -- finding, downloading and reading weights files -------------------------------------------------
-
-
-def hub_checkpoint_dir() -> Path:
-    """The torch hub cache for weights: ``$TORCH_HOME/hub/checkpoints`` (default ``~/.cache/torch/...``)."""
-    return Path(torch.hub.get_dir()) / "checkpoints"
-
-
-def _download(url: str, dest: Path, sha256_prefix: str = "") -> None:
-    """Fetch ``url`` to ``dest`` atomically (temp file + rename), checking the sha256 prefix if given."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
-    digest = hashlib.sha256()
-    console.log(f"downloading {url} -> {dest}")
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response, open(tmp, "wb") as out:
-            while chunk := response.read(1 << 20):
-                digest.update(chunk)
-                out.write(chunk)
-        if sha256_prefix and not digest.hexdigest().startswith(sha256_prefix):
-            raise OSError(f"checksum mismatch (sha256 {digest.hexdigest()[:8]}..., expected {sha256_prefix}...)")
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+# -- reading weights files (found and fetched by fsth.weights_files) ---------------------------------
 
 
 def not_a_weights_file(path: str | os.PathLike) -> str | None:
@@ -249,39 +225,6 @@ def check_layout(state: dict, wanted: dict, path, what: str, allowed=()) -> None
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise MissingWeightsError(f"{path} is not {what}: {'; '.join(problems[:3])}{more}")
-
-
-class WeightsFile(Protocol):
-    """What ``find_weights`` needs to know about a standard weights file (the VGG classes, FID's Inception ...)."""
-
-    name: str  # the network, as messages name it
-    filename: str  # the file's standard name, in the torch hub cache
-    url: str  # where it is downloaded from on first use
-    sha256_prefix: str  # the start of its sha256 ("" = not checked)
-
-
-def find_weights(cls: WeightsFile, path: str | os.PathLike | None = None, download: bool = True) -> Path:
-    """The weights file of ``cls``: ``path`` if given, else the hub cache, else a first-use download."""
-    if path is not None:
-        path = Path(path).expanduser()
-        if not path.is_file():
-            raise MissingWeightsError(
-                f"{cls.name} weights file {path} does not exist; get {cls.filename} from {cls.url}"
-            )
-        return path
-    cached = hub_checkpoint_dir() / cls.filename
-    if cached.is_file():
-        return cached
-    how = f"download {cls.url} on a machine with internet and put it at {cached}, or pass its path"
-    if not download or os.environ.get("FSTH_OFFLINE"):
-        raise MissingWeightsError(f"{cls.name} weights {cls.filename} not found at {cached}: {how}")
-    try:
-        _download(cls.url, cached, cls.sha256_prefix)
-    except OSError as exc:
-        raise MissingWeightsError(
-            f"{cls.name} weights {cls.filename} not found at {cached} and the download failed ({exc}): {how}"
-        ) from None
-    return cached
 
 
 def _load(cls, path, download: bool, device) -> _VGGFeatures:
