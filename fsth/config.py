@@ -2,7 +2,7 @@
 
 Every default of the method is visible and commented here, in one place. ``ModelConfig`` describes the
 architecture and is stored, as JSON, inside every checkpoint, so a checkpoint rebuilds its own networks;
-``TrainConfig`` holds the loss weights, learning rates and schedule of the paper (DESIGN section 2).
+``TrainConfig`` holds the loss weights, learning rates and schedule of the paper (the paper's section 3).
 
 ``TrainOptions`` holds how one ``fsth train`` run goes (preset, batch size, steps, intervals, precision).
 
@@ -244,7 +244,7 @@ PRESETS: dict[str, ModelConfig] = {
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Loss weights, learning rates and schedule of meta-learning and fine-tuning (DESIGN section 2)."""
+    """Loss weights, learning rates and schedule of meta-learning and fine-tuning (the paper's section 3)."""
 
     lr_EG: float = 5e-5  # Adam learning rate of the embedder E and generator G (incl. P)
     lr_D: float = 2e-4  # Adam learning rate of the discriminator D (incl. W, w0, b)

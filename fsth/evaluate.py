@@ -1,4 +1,4 @@
-"""Stage 7, evaluation: a meta checkpoint and held-out videos -> the paper's figures, per setting (``fsth evaluate``).
+"""Evaluation: a meta checkpoint and held-out videos -> the paper's figures, per setting (``fsth evaluate``).
 
 In: a meta checkpoint (``Checkpoint``), test videos of people it was not trained on, the landmark detector, the
 metrics (``fsth.metrics``, by name) and ``EvalOptions``; optionally cross-reenactment sources. Out: a report, a

@@ -1,4 +1,4 @@
-"""Fine-tuning: the meta networks specialised to one person on its T shots (DESIGN section 2).
+"""Fine-tuning: the meta networks specialised to one person on its T shots (the paper's section 3).
 
 Stage: few-shot use (``fsth finetune``, ``fsth animate --finetune-steps``) and evaluation. In: the meta
 checkpoint's G and D, the person's e_hat (``fsth.embed``) and their ``Shots``. Out: G' and D' (``FinetuneResult``),

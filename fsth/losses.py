@@ -1,4 +1,4 @@
-"""The losses of meta-learning and fine-tuning (DESIGN section 2), as small pure functions.
+"""The losses of meta-learning and fine-tuning (the paper's section 3), as small pure functions.
 
 E and G minimise L = L_CNT + L_ADV + L_MCH; D minimises the hinge loss. Every L1 distance here is a mean
 absolute difference over the elements of a tensor (summed over the listed layers), the usual reading of
@@ -26,7 +26,7 @@ def content_loss(x_hat, x, content_nets, weight_vgg19: float, weight_vggface: fl
     """L_CNT: L1 between VGG19 and VGGFace activations of the generated x_hat and the real x.
 
     ``content_nets``: ``fsth.models.perceptual.ContentNetworks``. The real image's activations carry no
-    gradient; the generated image's do (never detach x_hat here: that was lesson 1 of DESIGN section 3).
+    gradient; the generated image's do (never detach x_hat here: G would learn nothing from the term).
     """
     terms = {}
     for name, net, weight in (("content_vgg19", content_nets.vgg19, weight_vgg19),

@@ -10,7 +10,7 @@ the pipeline (``fsth.animate``). In: SOURCE, one of
 
 Out: ``Person``: the generator (training form; ``fsth.animate.Renderer`` makes the fast form), the person's
 landmarks in crop pixels (the face that retargeting keeps), the crop policy and model config every later step must
-use (DESIGN lesson 2), and for a photo source the photo and its crop box (for pasting the face back).
+use (a model must see the crop it was trained on), and for a photo source the photo and its crop box (for pasting the face back).
 """
 
 from __future__ import annotations

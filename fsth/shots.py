@@ -1,7 +1,7 @@
 """Shots: the K photos or frames of one person, as the networks see them.
 
 Stage: few-shot use (embed, finetune, animate) and evaluation. In: photos (files or directories of them) or one
-video, a landmark detector, the model's crop policy and image size (both from the checkpoint: DESIGN lesson 2).
+video, a landmark detector, the model's crop policy and image size (both from the checkpoint: a model must see the crop it was trained on).
 Out: ``Shots``: per shot the face crop x, its landmark image y, the landmarks in crop pixels, the crop box in
 source pixels and where it came from.
 

@@ -1,10 +1,10 @@
-"""Stage 3, meta-learning: a dataset of videos -> the meta checkpoint (E, G, and D with one row W_i per video).
+"""Meta-learning: a dataset of videos -> the meta checkpoint (E, G, and D with one row W_i per video).
 
 What ``fsth train DATASET --run-dir RUN`` runs. In: a dataset built by ``fsth landmarks TREE --dataset``. Out:
 the run directory (``fsth.rundir``): config, log, stats, sample grids, ``meta.safetensors`` and the training
 state that ``--resume`` continues from.
 
-One step (``train_step``), as in the paper (DESIGN section 2), on a batch of episodes (K shots + 1 target):
+One step (``train_step``), as in the paper (the paper's section 3), on a batch of episodes (K shots + 1 target):
 
 1. E and G forward: e_hat = mean_k E(x_k, y_k) over the K shots; x_hat = G(y, e_hat) for the target's
    landmark image y. The graph is kept for step 3.

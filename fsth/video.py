@@ -1,4 +1,4 @@
-"""Stage 0, the one video and image layer: files and cameras in, RGB uint8 frames out; frames in, mp4 out.
+"""The one video and image layer: files and cameras in, RGB uint8 frames out; frames in, mp4 out.
 
 Reading
     ``read_image(path)``          any image OpenCV decodes -> (H, W, 3) uint8 RGB (alpha composited on white,

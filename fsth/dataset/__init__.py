@@ -1,4 +1,4 @@
-"""Stage 2, the dataset of meta-learning: a tree of videos -> face crops (JPEG) + landmarks, one file per video.
+"""The dataset of meta-learning: a tree of videos -> face crops (JPEG) + landmarks, one file per video.
 
 ``build``  ``find_videos`` (tree -> videos and persons), ``process_video`` (one video -> its record) and
            ``build_dataset`` (a whole tree: parallel, resumable, sharded, bad videos skipped and reported);

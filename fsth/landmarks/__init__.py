@@ -1,4 +1,4 @@
-"""Stage 1, landmarks: faces in frames -> 68 points -> the crop the networks see and their sketch image y(t).
+"""Landmarks: faces in frames -> 68 points -> the crop the networks see and their sketch image y(t).
 
 Modules, in data-flow order:
 

@@ -2,7 +2,7 @@
 
 Every command that turns frames into network inputs (dataset building, embed, finetune, animate, evaluate) uses
 this policy, and its parameters travel with the outputs (landmark files, checkpoints): a model trained on one
-crop must be fed the same crop (DESIGN section 3, lesson 2).
+crop must be fed the same crop.
 
 The box, from one frame's landmarks ``L`` (68, 2) in source pixels:
 
@@ -15,7 +15,7 @@ The box, from one frame's landmarks ``L`` (68, 2) in source pixels:
   down direction (perpendicular to the line through the eyes; negative = towards the forehead).
 
 Defaults ``scale=2.2, y_offset=-0.15`` frame the whole head with some margin, like VoxCeleb's face-centred
-crops. Measured with dlib on the VoxCeleb-style clips in ../shared/media (lia_vox_*, tpsmm_driving,
+crops. Measured with dlib on the VoxCeleb-style clips of the shared test media (lia_vox_*, tpsmm_driving,
 rnthm_test_video), their frame side is 1.3-2.3x this extent (mean ~1.8x, several of them cut the top of the
 head) and their centre lies within about 0.25 E of the anchor. Contact sheets of 14 shared photos and videos
 (frontal, tilted, looking up, long hair, curly hair, a child) at 2.0/-0.1, 2.2/-0.15 and 2.3/-0.25: 2.2/-0.15

@@ -5,7 +5,7 @@ Stage: animate (and cross-reenactment in evaluate). In: the source's landmarks `
 reference frame ``D_ref``. Out: landmarks (68, 2) in the source crop's pixels, to draw with ``draw_sketch``.
 
 Driving a face with someone else's landmarks as they are puts the driver's face shape (jaw width, eye distance,
-nose length) into the result: the "identity gap" of DESIGN section 3, lesson 8. So by default only the driver's
+nose length) into the result: the "identity gap" of cross-person reenactment. So by default only the driver's
 *motion* is transferred, split into a rigid part and an expression part:
 
 * rigid motion ``A_t``: the similarity transform (translation, in-plane rotation, uniform scale) that best maps

@@ -1,4 +1,4 @@
-"""The one sketch renderer: 68 landmarks -> the 3-channel landmark image y(t) the networks see (DESIGN section 2).
+"""The one sketch renderer: 68 landmarks -> the 3-channel landmark image y(t) the networks see (the paper's section 3).
 
 ``draw_sketch(points, size)`` draws each facial part as an anti-aliased polyline in its own fixed colour
 (``SKETCH_COLORS``) on a black square: jaw, both brows, nose ridge, nose base, both eyes (closed), outer and inner

@@ -1,4 +1,4 @@
-"""Stage 7, evaluation metrics: generated frames vs real ones -> named figures (``fsth evaluate`` builds on these).
+"""Evaluation metrics: generated frames vs real ones -> named figures (``fsth evaluate`` builds on these).
 
 Modules, one per metric family:
 

@@ -1,4 +1,4 @@
-"""Person mode, for fine-tuning on T shots of one unseen person (DESIGN section 2).
+"""Person mode, for fine-tuning on T shots of one unseen person (the paper's section 3).
 
 In: the meta networks and the person's embedding e_hat (512,) from ``Embedder.embed_shots``. Out:
 G' with psi' = P e_hat as its own parameter (P no longer used) and D' with w' = w0 + e_hat, b' = b and
