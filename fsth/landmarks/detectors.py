@@ -311,6 +311,11 @@ class FanDetector(LandmarkDetector):
 
     # FAN's input convention (face-alignment): the box centre moved up by 12% of its height, a square region of
     # side 200 x scale with scale = (w + h) / 195, resampled to 256x256; the 64x64 heatmaps cover the same region.
+    # Not face-alignment's FaceAlignment.get_landmarks_from_image(image, detected_faces=[box]): in 1.5 it returns
+    # every point truncated to whole pixels (transform_np's astype(int32)), crops at whole-pixel corners with a
+    # plain bilinear resize (no area averaging for large faces), and its constructor loads the weights from its own
+    # URL cache (no --fan-weights file) and compiles the network. On the test photos its points differ from these
+    # by a median 0.8 px; tracking and the crop's smoothing want the sub-pixel points.
     def _landmarks(self, image: np.ndarray, box) -> tuple[np.ndarray, float]:
         """FAN's 68 points (source pixels) for a face box, and their mean heatmap peak (confidence, 0-1)."""
         torch = self._torch

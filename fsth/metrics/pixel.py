@@ -4,30 +4,29 @@ In: two images of the same size, uint8 RGB (H, W, 3) in [0, 255], or float in [0
 ``data_range``); or batches (N, H, W, 3) / lists of them. Out: a float per pair (a float for one pair, an
 array (N,) for a batch).
 
-- ``ssim``: the SSIM of Wang, Bovik, Sheikh and Simoncelli (IEEE TIP 2004): an 11x11 Gaussian window with
-  sigma 1.5, K1 = 0.01, K2 = 0.03, L = the data range; local statistics over the window positions that lie
-  inside the image (no padding), SSIM averaged over them. Colour: ``channels="rgb"`` (default) averages the
-  SSIM of R, G and B computed separately, like scikit-image's ``structural_similarity(channel_axis=-1,
-  gaussian_weights=True, use_sample_covariance=False)``; ``channels="luma"`` computes it once on the BT.601
-  luma Y = 0.299 R + 0.587 G + 0.114 B, as the paper's grey-level definition does for colour images.
-  (Wang's later ``ssim.m`` also downsamples images larger than 256 px by round(min(H, W) / 256); this does
-  not: at the model's 256x256 the two agree.) Identical images give exactly 1.
-- ``psnr``: 10 log10(L^2 / MSE) in dB, the MSE over all pixels and channels; identical images give +inf
-  (``MetricResult.to_dict`` writes it as "inf").
+- ``ssim``: the SSIM of Wang, Bovik, Sheikh and Simoncelli (IEEE TIP 2004), computed by scikit-image's
+  ``structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False)``: an 11x11 Gaussian
+  window with sigma 1.5, K1 = 0.01, K2 = 0.03, L = the data range; local statistics over the window positions
+  that lie inside the image (no padding), SSIM averaged over them. Colour: ``channels="rgb"`` (default)
+  averages the SSIM of R, G and B computed separately (``channel_axis=-1``); ``channels="luma"`` computes it
+  once on the BT.601 luma Y = 0.299 R + 0.587 G + 0.114 B, as the paper's grey-level definition does for colour
+  images. (Wang's later ``ssim.m`` also downsamples images larger than 256 px by round(min(H, W) / 256); this
+  does not: at the model's 256x256 the two agree.) Identical images give 1.
+- ``psnr``: 10 log10(L^2 / MSE) in dB, the MSE over all pixels and channels (scikit-image's
+  ``peak_signal_noise_ratio``); identical images give +inf (``MetricResult.to_dict`` writes it as "inf").
 - ``mean_l1``: mean absolute difference over all pixels and channels, as a fraction of the data range
   (0 = identical, 1 = black against white).
 """
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from fsth.metrics.registry import PairMetric, register_metric
 from fsth.models.images import as_image_batch
 
 SSIM_WINDOW = 11
-SSIM_SIGMA = 1.5
+SSIM_SIGMA = 1.5  # scikit-image makes the window 2 * int(3.5 * sigma + 0.5) + 1 = 11 wide
 SSIM_K1, SSIM_K2 = 0.01, 0.03
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601
 
@@ -51,31 +50,6 @@ def _out(values: np.ndarray, single: bool):
     return float(values[0]) if single else values
 
 
-def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.ndarray:
-    """The normalised (size,) Gaussian whose outer product is SSIM's 2-D window."""
-    x = np.arange(size, dtype=np.float64) - (size - 1) / 2
-    g = np.exp(-(x**2) / (2 * sigma**2))
-    return g / g.sum()
-
-
-def _ssim_one(x: np.ndarray, y: np.ndarray, data_range: float) -> float:
-    """x, y: (H, W, C) float64 -> SSIM averaged over channels and the window positions inside the image."""
-    g = gaussian_window()
-    r = SSIM_WINDOW // 2
-
-    def blur(t):  # the separable Gaussian window at every position; the border rows (padded) are dropped
-        out = cv2.sepFilter2D(t, cv2.CV_64F, g, g, borderType=cv2.BORDER_REFLECT)
-        return out.reshape(t.shape)[r:-r, r:-r]
-
-    mu_x, mu_y = blur(x), blur(y)
-    var_x = blur(x * x) - mu_x**2
-    var_y = blur(y * y) - mu_y**2
-    cov = blur(x * y) - mu_x * mu_y
-    c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
-    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
-    return float(ssim_map.mean())
-
-
 def ssim(a, b, *, data_range: float | None = None, channels: str = "rgb"):
     """SSIM of ``a`` against ``b`` (see the module docstring): a float for one pair, (N,) for batches."""
     if channels not in ("rgb", "luma"):
@@ -83,18 +57,25 @@ def ssim(a, b, *, data_range: float | None = None, channels: str = "rgb"):
     a, b, data_range, single = _pair_batches(a, b, data_range)
     if min(a.shape[1:3]) < SSIM_WINDOW:
         raise ValueError(f"SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, got {a.shape[1:3]}")
+    from skimage.metrics import structural_similarity
+
     if channels == "luma":
-        a, b = a @ np.array(LUMA_WEIGHTS)[:, None], b @ np.array(LUMA_WEIGHTS)[:, None]  # (N, H, W, 1)
-    return _out(np.array([_ssim_one(x, y, data_range) for x, y in zip(a, b)]), single)
+        a, b = a @ np.array(LUMA_WEIGHTS), b @ np.array(LUMA_WEIGHTS)  # (N, H, W)
+    channel_axis = -1 if channels == "rgb" else None
+    values = [structural_similarity(x, y, data_range=data_range, channel_axis=channel_axis, gaussian_weights=True,
+                                    sigma=SSIM_SIGMA, use_sample_covariance=False, K1=SSIM_K1, K2=SSIM_K2)
+              for x, y in zip(a, b)]
+    return _out(np.array(values, np.float64), single)
 
 
 def psnr(a, b, *, data_range: float | None = None):
     """PSNR in dB of ``a`` against ``b``; +inf for identical images. A float for one pair, (N,) for batches."""
+    from skimage.metrics import peak_signal_noise_ratio
+
     a, b, data_range, single = _pair_batches(a, b, data_range)
-    mse = ((a - b) ** 2).mean(axis=(1, 2, 3))
-    with np.errstate(divide="ignore"):
-        values = 10 * np.log10(data_range**2 / mse)
-    return _out(values, single)
+    with np.errstate(divide="ignore"):  # identical images: MSE 0, +inf dB
+        values = [peak_signal_noise_ratio(y, x, data_range=data_range) for x, y in zip(a, b)]
+    return _out(np.array(values, np.float64), single)
 
 
 def mean_l1(a, b, *, data_range: float | None = None):
