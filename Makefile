@@ -1,6 +1,6 @@
 # The two set-up commands of a fresh clone (see README.md):
 #   make demo   installs what is needed into .venv and animates a bundled portrait with a bundled driver
-#   make test   installs what is needed into .venv and runs the test suite
+#   make test   installs what is needed into .venv, runs ruff (lint, format check) and the test suite
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
@@ -15,6 +15,8 @@ demo: $(STAMP)
 		--side-by-side --paste-back --no-head-motion
 
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
 install: $(STAMP)

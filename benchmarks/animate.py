@@ -55,9 +55,32 @@ def random_meta_checkpoint(path: Path, preset: str) -> Path:
 def looped(driver: Path, loops: int, out: Path) -> Path:
     if loops <= 1:
         return driver
-    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-stream_loop", str(loops - 1), "-i", str(driver),
-                    "-fps_mode", "cfr", "-r", f"{probe_video(driver).fps:g}", "-c:v", "libx264", "-preset", "veryfast",
-                    "-crf", "18", "-c:a", "aac", str(out)], check=True)
+    subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-y",
+            "-stream_loop",
+            str(loops - 1),
+            "-i",
+            str(driver),
+            "-fps_mode",
+            "cfr",
+            "-r",
+            f"{probe_video(driver).fps:g}",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "18",
+            "-c:a",
+            "aac",
+            str(out),
+        ],
+        check=True,
+    )
     return out
 
 
@@ -87,8 +110,9 @@ def main() -> None:
         tmp = Path(tmp)
         ckpt = random_meta_checkpoint(tmp / "meta.safetensors", args.preset)
         driver = looped(args.driver, args.loops, tmp / "driver.mp4")
-        options = AnimateOptions(batch_size=args.batch_size, side_by_side=args.side_by_side,
-                                 paste_back=args.paste_back, live=args.live)
+        options = AnimateOptions(
+            batch_size=args.batch_size, side_by_side=args.side_by_side, paste_back=args.paste_back, live=args.live
+        )
 
         # the landmark images the run will render, for the generator-only figure
         person = load_person([args.source], ckpt)
@@ -97,13 +121,17 @@ def main() -> None:
         targets, _ = plan_targets(track, person.points[0], person.size, options)
         sketches = np.stack([draw_sketch(p, person.size) for p in targets])
         renderer = Renderer.of(person)
-        print(f"{args.preset}: {person.size}x{person.size}, generator in {renderer.generator.dtype}, "
-              f"{torch.get_num_threads()} torch threads; driver {args.driver.name} x{args.loops} = {len(track)} "
-              f"frames at {track.fps:g} fps; batch {args.batch_size}"
-              f"{', side by side' if args.side_by_side else ''}{', paste-back' if args.paste_back else ''}"
-              f"{', live path' if args.live else ''}")
+        print(
+            f"{args.preset}: {person.size}x{person.size}, generator in {renderer.generator.dtype}, "
+            f"{torch.get_num_threads()} torch threads; driver {args.driver.name} x{args.loops} = {len(track)} "
+            f"frames at {track.fps:g} fps; batch {args.batch_size}"
+            f"{', side by side' if args.side_by_side else ''}{', paste-back' if args.paste_back else ''}"
+            f"{', live path' if args.live else ''}"
+        )
 
-        batches = [images_to_tensor(sketches[i:i + args.batch_size]) for i in range(0, len(sketches), args.batch_size)]
+        batches = [
+            images_to_tensor(sketches[i : i + args.batch_size]) for i in range(0, len(sketches), args.batch_size)
+        ]
         renderer.generator(batches[0])  # warm-up
         gen, loop_rates, command_rates, ratios = [], [], [], []
         for i in range(args.repeats):
@@ -117,9 +145,11 @@ def main() -> None:
             loop_rates.append(stats.frames_per_second)
             gen.append((before + after) / 2)
             ratios.append(loop_rates[-1] / gen[-1])
-            print(f"  run {i + 1}: generator only {before:.2f} / {after:.2f} frames/s (before / after), "
-                  f"end to end {loop_rates[-1]:.2f} frames/s ({stats.tracking / stats.frames * 1000:.1f} ms/frame "
-                  f"of it tracking): {ratios[-1]:.0%}")
+            print(
+                f"  run {i + 1}: generator only {before:.2f} / {after:.2f} frames/s (before / after), "
+                f"end to end {loop_rates[-1]:.2f} frames/s ({stats.tracking / stats.frames * 1000:.1f} ms/frame "
+                f"of it tracking): {ratios[-1]:.0%}"
+            )
 
         med = statistics.median
         print(f"generator only (inference form, same batches)   {med(gen):6.2f} frames/s")

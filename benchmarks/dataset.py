@@ -88,39 +88,60 @@ def main() -> None:
             (tree / source).parent.mkdir(parents=True, exist_ok=True)
             os.symlink(clip.resolve(), tree / source)
     detector = make_detector("dlib")
-    common = dict(size=args.size, frames_per_video=args.frames_per_video, min_frames=1, landmark_backend="dlib",
-                  crop_policy=CropPolicy().to_dict())
+    common = dict(
+        size=args.size,
+        frames_per_video=args.frames_per_video,
+        min_frames=1,
+        landmark_backend="dlib",
+        crop_policy=CropPolicy().to_dict(),
+    )
     kept = DatasetSettings(**common, tracking={"face_index": 0})
-    tracked = DatasetSettings(**common, track_every_frame=True, tracking={
-        "face_index": 0, "redetect_every": 10, "smoothing": {"strength": 1.0, "min_cutoff": 0.5, "beta": 10.0,
-                                                             "d_cutoff": 5.0}})
+    tracked = DatasetSettings(
+        **common,
+        track_every_frame=True,
+        tracking={
+            "face_index": 0,
+            "redetect_every": 10,
+            "smoothing": {"strength": 1.0, "min_cutoff": 0.5, "beta": 10.0, "d_cutoff": 5.0},
+        },
+    )
     n = len(videos)
-    print(f"{n} videos from {args.videos}, {args.frames_per_video} frames per video at {args.size}x{args.size}, "
-          f"dlib, 1 worker")
+    print(
+        f"{n} videos from {args.videos}, {args.frames_per_video} frames per video at {args.size}x{args.size}, "
+        f"dlib, 1 worker"
+    )
     results = {}
     for name, settings in (("kept frames (default)", kept), ("track every frame", tracked)):
         summary, wall, cpu = timed_build(tree, work / name.split()[0], settings, detector)
         results[name] = (summary, wall, cpu)
         kb = summary.jpeg_bytes / max(summary.frames, 1) / 1024
-        print(f"  {name:22s} {60 * summary.stored / wall:6.1f} videos/min wall, {60 * summary.stored / cpu:6.1f} "
-              f"videos per CPU-minute, {kb:5.1f} KB/frame, {summary.stored} stored, {len(summary.failed)} skipped")
+        print(
+            f"  {name:22s} {60 * summary.stored / wall:6.1f} videos/min wall, {60 * summary.stored / cpu:6.1f} "
+            f"videos per CPU-minute, {kb:5.1f} KB/frame, {summary.stored} stored, {len(summary.failed)} skipped"
+        )
         for reason in summary.failed.values():
             print(f"      skipped: {reason}")
     (_, wall_k, cpu_k), (_, wall_t, cpu_t) = results.values()
     print(f"tracking every frame costs {cpu_t / cpu_k:.1f}x the CPU time ({wall_t / wall_k:.1f}x the wall time)")
     centre, side, points = crop_difference(Dataset(work / "kept"), Dataset(work / "track"))
     if centre:
+
         def q(v, p):
             return float(np.percentile(v, p))
 
-        print(f"same frames, kept-frame vs tracked crops ({len(centre)} frames): box centre {statistics.median(centre):.1f}% "
-              f"of the side (90th pct {q(centre, 90):.1f}%), side {statistics.median(side):.1f}% (90th pct "
-              f"{q(side, 90):.1f}%), landmarks {statistics.median(points):.2f} px at {args.size} (90th pct "
-              f"{q(points, 90):.2f} px)")
+        print(
+            f"same frames, kept-frame vs tracked crops ({len(centre)} frames): "
+            f"box centre {statistics.median(centre):.1f}% "
+            f"of the side (90th pct {q(centre, 90):.1f}%), side {statistics.median(side):.1f}% (90th pct "
+            f"{q(side, 90):.1f}%), landmarks {statistics.median(points):.2f} px at {args.size} (90th pct "
+            f"{q(points, 90):.2f} px)"
+        )
     if args.workers > 1:
         summary, wall, _ = timed_build(tree, work / "parallel", kept, detector, workers=args.workers)
-        print(f"  {args.workers} workers, kept frames: {60 * summary.stored / wall:6.1f} videos/min wall "
-              f"({wall_k / wall:.2f}x one worker)")
+        print(
+            f"  {args.workers} workers, kept frames: {60 * summary.stored / wall:6.1f} videos/min wall "
+            f"({wall_k / wall:.2f}x one worker)"
+        )
     shutil.rmtree(work)
 
 

@@ -83,8 +83,12 @@ def box_of(points: np.ndarray, size: int, grow: float = 0.0) -> tuple[int, int, 
     (x0, y0), (x1, y1) = points.min(0), points.max(0)
     w, h = x1 - x0, y1 - y0
     x0, x1, y0, y1 = x0 - grow * w, x1 + grow * w, y0 - grow * h, y1 + grow * h
-    return (max(int(np.floor(x0)), 0), max(int(np.floor(y0)), 0), min(int(np.ceil(x1)) + 1, size),
-            min(int(np.ceil(y1)) + 1, size))
+    return (
+        max(int(np.floor(x0)), 0),
+        max(int(np.floor(y0)), 0),
+        min(int(np.ceil(x1)) + 1, size),
+        min(int(np.ceil(y1)) + 1, size),
+    )
 
 
 def square(frame: np.ndarray, side: int = 256) -> np.ndarray:
@@ -121,8 +125,11 @@ def self_reenactment(meta, media: Path, detector, out: Path) -> dict:
         real = shots_from_pairs([pairs[t] for t in targets])
         e_hat = embed(E, shot)
         source_pair = (shot.crops, shot.points)
-        renderers = {"model": Renderer(G, e_hat, source=source_pair, dtype=torch.float32),
-                     "copy": CopyRenderer(*source_pair), "warp": Renderer(None, source=source_pair)}
+        renderers = {
+            "model": Renderer(G, e_hat, source=source_pair, dtype=torch.float32),
+            "copy": CopyRenderer(*source_pair),
+            "warp": Renderer(None, source=source_pair),
+        }
         row = {"targets": len(targets), "source_frame": source}
         generated = {}
         for name, renderer in renderers.items():
@@ -132,25 +139,44 @@ def self_reenactment(meta, media: Path, detector, out: Path) -> dict:
             mouth = [box_of(p[48:68], size, MOUTH_GROW) for p in real.points]
             row[name] = {
                 "l1_face": float(np.mean([region_l1(g, r, b) for g, r, b in zip(made, real.crops, face)])),
-                "ssim_face": float(np.mean([ssim(g[b[1]:b[3], b[0]:b[2]], r[b[1]:b[3], b[0]:b[2]], data_range=255)
-                                            for g, r, b in zip(made, real.crops, face)])),
+                "ssim_face": float(
+                    np.mean(
+                        [
+                            ssim(g[b[1] : b[3], b[0] : b[2]], r[b[1] : b[3], b[0] : b[2]], data_range=255)
+                            for g, r, b in zip(made, real.crops, face)
+                        ]
+                    )
+                ),
                 "l1_mouth": float(np.mean([region_l1(g, r, b) for g, r, b in zip(made, real.crops, mouth)])),
             }
         rows[path.name] = row
         pick = np.linspace(0, len(targets) - 1, 5).astype(int)
-        sheets.append(np.concatenate([np.concatenate([real.crops[j], generated["warp"][j], generated["model"][j]], 1)
-                                      for j in pick], 0))  # real | warp | model, five targets
-        console.log(f"self {path.name}: " + ", ".join(f"{n} L1 {row[n]['l1_face']:.4f} mouth {row[n]['l1_mouth']:.4f}"
-                                                     f" SSIM {row[n]['ssim_face']:.3f}" for n in renderers))
+        sheets.append(
+            np.concatenate(
+                [np.concatenate([real.crops[j], generated["warp"][j], generated["model"][j]], 1) for j in pick], 0
+            )
+        )  # real | warp | model, five targets
+        console.log(
+            f"self {path.name}: "
+            + ", ".join(
+                f"{n} L1 {row[n]['l1_face']:.4f} mouth {row[n]['l1_mouth']:.4f} SSIM {row[n]['ssim_face']:.3f}"
+                for n in renderers
+            )
+        )
     write_image(out / "self_real_warp_model.png", np.concatenate(sheets, 1))
-    mean = {n: {m: float(np.mean([r[n][m] for r in rows.values()])) for m in ("l1_face", "ssim_face", "l1_mouth")}
-            for n in ("model", "copy", "warp")}
-    return {"videos": rows, "mean": mean,
-            "model_over_copy_l1_face": mean["model"]["l1_face"] / mean["copy"]["l1_face"],
-            "model_over_warp_l1_mouth": mean["model"]["l1_mouth"] / mean["warp"]["l1_mouth"],
-            "protocol": f"source = first frame with a face, targets = every {TARGET_EVERY}th later frame with a face, "
-                        "each in its own smoothed crop box; L1 / SSIM inside the box of the target's points 0-26, "
-                        f"mouth L1 inside the box of points 48-67 grown by {MOUTH_GROW} of its size each way"}
+    mean = {
+        n: {m: float(np.mean([r[n][m] for r in rows.values()])) for m in ("l1_face", "ssim_face", "l1_mouth")}
+        for n in ("model", "copy", "warp")
+    }
+    return {
+        "videos": rows,
+        "mean": mean,
+        "model_over_copy_l1_face": mean["model"]["l1_face"] / mean["copy"]["l1_face"],
+        "model_over_warp_l1_mouth": mean["model"]["l1_mouth"] / mean["warp"]["l1_mouth"],
+        "protocol": f"source = first frame with a face, targets = every {TARGET_EVERY}th later frame with a face, "
+        "each in its own smoothed crop box; L1 / SSIM inside the box of the target's points 0-26, "
+        f"mouth L1 inside the box of points 48-67 grown by {MOUTH_GROW} of its size each way",
+    }
 
 
 # ---------------------------------------------------------------------------------------------- cross-reenactment
@@ -186,29 +212,39 @@ def cross_reenactment(checkpoint: Path, media: Path, detector, out: Path) -> dic
                     mouth_driver.append(float(mouth_opening(track.landmarks[i])))
             r = float(np.corrcoef(mouth_result, mouth_driver)[0, 1]) if len(mouth_result) > 2 else float("nan")
             n = len(result)
-            cell = {"frames": n, "face_rate": found / n, "same_person_rate": float(np.mean(np.array(dist) <
-                                                                                         SAME_PERSON_DISTANCE)) * found / n,
-                    "face_distance_mean": float(np.mean(dist)) if dist else None,
-                    "face_distance_max": float(np.max(dist)) if dist else None, "mouth_r": r}
+            cell = {
+                "frames": n,
+                "face_rate": found / n,
+                "same_person_rate": float(np.mean(np.array(dist) < SAME_PERSON_DISTANCE)) * found / n,
+                "face_distance_mean": float(np.mean(dist)) if dist else None,
+                "face_distance_max": float(np.max(dist)) if dist else None,
+                "mouth_r": r,
+            }
             results[f"{portrait.name} x {driver.name}"] = cell
-            console.log(f"cross {portrait.name} x {driver.name}: face {cell['face_rate']:.0%}, same person "
-                        f"{cell['same_person_rate']:.0%} (distance {cell['face_distance_mean']:.3f} mean, "
-                        f"{cell['face_distance_max']:.3f} max), mouth r {r:.2f}")
+            console.log(
+                f"cross {portrait.name} x {driver.name}: face {cell['face_rate']:.0%}, same person "
+                f"{cell['same_person_rate']:.0%} (distance {cell['face_distance_mean']:.3f} mean, "
+                f"{cell['face_distance_max']:.3f} max), mouth r {r:.2f}"
+            )
             # contact sheet: driver | result at six moments
             with VideoReader(driver) as reader:
                 drive = [square(f) for f in reader]
             picks = np.linspace(0, min(len(drive), n) - 1, 6).astype(int)
-            write_image(out / f"cross_{portrait.stem}_{driver.stem}.png",
-                        np.concatenate([np.concatenate([drive[j], result[j]], 1) for j in picks], 0))
+            write_image(
+                out / f"cross_{portrait.stem}_{driver.stem}.png",
+                np.concatenate([np.concatenate([drive[j], result[j]], 1) for j in picks], 0),
+            )
             row_cells.append(np.concatenate([drive[picks[2]], result[picks[2]], drive[picks[4]], result[picks[4]]], 1))
         grid_rows.append(np.concatenate(row_cells, 1))
     write_image(out / "cross_3x3.png", np.concatenate(grid_rows, 0))
     cells = list(results.values())
-    return {"pairs": results,
-            "face_rate_min": min(c["face_rate"] for c in cells),
-            "same_person_rate_min": min(c["same_person_rate"] for c in cells),
-            "mouth_r_min": min(c["mouth_r"] for c in cells),
-            "mouth_r_mean": float(np.mean([c["mouth_r"] for c in cells]))}
+    return {
+        "pairs": results,
+        "face_rate_min": min(c["face_rate"] for c in cells),
+        "same_person_rate_min": min(c["same_person_rate"] for c in cells),
+        "mouth_r_min": min(c["mouth_r"] for c in cells),
+        "mouth_r_mean": float(np.mean([c["mouth_r"] for c in cells])),
+    }
 
 
 # ---------------------------------------------------------------------------------------------- speed
@@ -241,32 +277,52 @@ def run_animate(args: list[str]) -> float:
 
 
 def speed(checkpoint: Path, repeats: int, memory_minutes: float, out: Path) -> dict:
-    from fsth.models import images_to_tensor
     from fsth.landmarks import draw_sketch
+    from fsth.models import images_to_tensor
 
     driver = ROOT / "tests" / "assets" / "talk.mp4"
     portrait = ROOT / "tests" / "assets" / "portrait.jpg"
     with VideoReader(driver) as reader:
         frames = sum(1 for _ in reader)
     track = track_video(driver, make_detector("dlib"))
-    sketches = images_to_tensor(np.stack([draw_sketch(p, 256) for p in
-                                          CropPolicy.to_crop(track.landmarks, track.boxes, 256)[:16]]))
+    sketches = images_to_tensor(
+        np.stack([draw_sketch(p, 256) for p in CropPolicy.to_crop(track.landmarks, track.boxes, 256)[:16]])
+    )
     base, model, warp_only = [], [], []
     for _ in range(repeats):  # interleaved, so that a shared machine's load hits all alike
         base.append(paper_generator_seconds_per_frame(sketches, 1))
-        model.append(run_animate([str(portrait), str(driver), "-o", str(out / "speed_model.mp4"), "--force",
-                                  "--checkpoint", str(checkpoint)]) / frames)
-        warp_only.append(run_animate([str(portrait), str(driver), "-o", str(out / "speed_warp.mp4"), "--force",
-                                      "--model", "warp"]) / frames)
-    result = {"driver_frames": frames, "paper256_generator_fp32_s_per_frame": statistics.median(base),
-              "animate_model_s_per_frame": statistics.median(model),
-              "animate_warp_s_per_frame": statistics.median(warp_only)}
+        model.append(
+            run_animate(
+                [
+                    str(portrait),
+                    str(driver),
+                    "-o",
+                    str(out / "speed_model.mp4"),
+                    "--force",
+                    "--checkpoint",
+                    str(checkpoint),
+                ]
+            )
+            / frames
+        )
+        warp_only.append(
+            run_animate([str(portrait), str(driver), "-o", str(out / "speed_warp.mp4"), "--force", "--model", "warp"])
+            / frames
+        )
+    result = {
+        "driver_frames": frames,
+        "paper256_generator_fp32_s_per_frame": statistics.median(base),
+        "animate_model_s_per_frame": statistics.median(model),
+        "animate_warp_s_per_frame": statistics.median(warp_only),
+    }
     result["model_speedup"] = result["paper256_generator_fp32_s_per_frame"] / result["animate_model_s_per_frame"]
     result["warp_speedup"] = result["paper256_generator_fp32_s_per_frame"] / result["animate_warp_s_per_frame"]
-    console.log(f"speed: paper256 G fp32 {1 / result['paper256_generator_fp32_s_per_frame']:.1f} frames/s; animate "
-                f"(end to end, the whole command) {1 / result['animate_model_s_per_frame']:.1f} frames/s = "
-                f"{result['model_speedup']:.1f}x; --model warp {1 / result['animate_warp_s_per_frame']:.1f} frames/s "
-                f"= {result['warp_speedup']:.1f}x")
+    console.log(
+        f"speed: paper256 G fp32 {1 / result['paper256_generator_fp32_s_per_frame']:.1f} frames/s; animate "
+        f"(end to end, the whole command) {1 / result['animate_model_s_per_frame']:.1f} frames/s = "
+        f"{result['model_speedup']:.1f}x; --model warp {1 / result['animate_warp_s_per_frame']:.1f} frames/s "
+        f"= {result['warp_speedup']:.1f}x"
+    )
     if memory_minutes > 0:
         result["memory"] = memory_flat(checkpoint, portrait, driver, memory_minutes, out)
     return result
@@ -276,10 +332,38 @@ def memory_flat(checkpoint: Path, portrait: Path, driver: Path, minutes: float, 
     """Resident memory of ``fsth animate`` over a driver of ``minutes`` (talk.mp4 looped, stream-copied)."""
     long_driver = out / "long_driver.mp4"
     loops = max(1, int(np.ceil(minutes * 60 / 2.0)))  # talk.mp4 is 2 s
-    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-stream_loop", str(loops - 1), "-i", str(driver), "-c",
-                    "copy", str(long_driver)], check=True)
-    proc = subprocess.Popen([sys.executable, "-m", "fsth", "-q", "animate", str(portrait), str(long_driver), "-o",
-                             str(out / "long.mp4"), "--force", "--checkpoint", str(checkpoint)])
+    subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-y",
+            "-stream_loop",
+            str(loops - 1),
+            "-i",
+            str(driver),
+            "-c",
+            "copy",
+            str(long_driver),
+        ],
+        check=True,
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fsth",
+            "-q",
+            "animate",
+            str(portrait),
+            str(long_driver),
+            "-o",
+            str(out / "long.mp4"),
+            "--force",
+            "--checkpoint",
+            str(checkpoint),
+        ]
+    )
     samples = []
     while proc.poll() is None:
         try:
@@ -291,10 +375,18 @@ def memory_flat(checkpoint: Path, portrait: Path, driver: Path, minutes: float, 
         time.sleep(1.0)
     third = max(len(samples) // 3, 1)
     first, last = max(samples[:third]), max(samples[-third:])
-    console.log(f"memory over a {minutes:g}-minute driver: peak {first:.0f} MB in the first third, {last:.0f} MB in "
-                f"the last ({len(samples)} samples)")
-    return {"minutes": minutes, "seconds": len(samples), "rss_mb_first_third_peak": first,
-            "rss_mb_last_third_peak": last, "flat": last <= 1.05 * first, "exit": proc.returncode}
+    console.log(
+        f"memory over a {minutes:g}-minute driver: peak {first:.0f} MB in the first third, {last:.0f} MB in "
+        f"the last ({len(samples)} samples)"
+    )
+    return {
+        "minutes": minutes,
+        "seconds": len(samples),
+        "rss_mb_first_third_peak": first,
+        "rss_mb_last_third_peak": last,
+        "flat": last <= 1.05 * first,
+        "exit": proc.returncode,
+    }
 
 
 def main() -> int:
@@ -316,13 +408,17 @@ def main() -> int:
     if "self" in parts:
         results["self"] = self_reenactment(meta, args.media, detector, args.out)
         r = results["self"]
-        console.log(f"self-reenactment: model L1 {r['model_over_copy_l1_face']:.3f}x copy's (target <= 0.85), "
-                    f"mouth L1 {r['model_over_warp_l1_mouth']:.3f}x warp's (target <= 0.85)")
+        console.log(
+            f"self-reenactment: model L1 {r['model_over_copy_l1_face']:.3f}x copy's (target <= 0.85), "
+            f"mouth L1 {r['model_over_warp_l1_mouth']:.3f}x warp's (target <= 0.85)"
+        )
     if "cross" in parts:
         results["cross"] = cross_reenactment(checkpoint, args.media, detector, args.out)
         r = results["cross"]
-        console.log(f"cross-reenactment: face >= {r['face_rate_min']:.0%}, same person >= "
-                    f"{r['same_person_rate_min']:.0%}, mouth r >= {r['mouth_r_min']:.2f} (mean {r['mouth_r_mean']:.2f})")
+        console.log(
+            f"cross-reenactment: face >= {r['face_rate_min']:.0%}, same person >= "
+            f"{r['same_person_rate_min']:.0%}, mouth r >= {r['mouth_r_min']:.2f} (mean {r['mouth_r_mean']:.2f})"
+        )
     if "speed" in parts:
         results["speed"] = speed(checkpoint, args.repeats, args.memory_minutes, args.out)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -26,8 +26,15 @@ from fsth import console  # noqa: E402
 from fsth.config import ModelConfig, TrainConfig  # noqa: E402
 from fsth.device import get_device  # noqa: E402
 from fsth.finetune import finetune_step, plan_steps  # noqa: E402
-from fsth.models import VGG19, ContentNetworks, Discriminator, Generator, VGGFace  # noqa: E402
-from fsth.models import person_discriminator, person_generator  # noqa: E402
+from fsth.models import (  # noqa: E402  # noqa: E402
+    VGG19,
+    ContentNetworks,
+    Discriminator,
+    Generator,
+    VGGFace,
+    person_discriminator,
+    person_generator,
+)
 
 
 def seconds_per_step(cfg: ModelConfig, train: TrainConfig, batch: int, steps: int, device) -> float:
@@ -60,12 +67,16 @@ def main() -> None:
     console.set_verbosity(0)  # the content-off warning
     cfg, device = ModelConfig.preset(args.preset), get_device()
     default_steps = plan_steps(8, args.batch_size)
-    print(f"{args.preset} fine-tuning step, batch {args.batch_size}, {device}"
-          f"{f', {torch.get_num_threads()} threads' if device.type == 'cpu' else ''}")
+    print(
+        f"{args.preset} fine-tuning step, batch {args.batch_size}, {device}"
+        f"{f', {torch.get_num_threads()} threads' if device.type == 'cpu' else ''}"
+    )
     for content in (False, True):
         s = seconds_per_step(cfg, TrainConfig(content_loss=content), args.batch_size, args.steps, device)
-        print(f"  {'with' if content else 'without'} the content loss: {s:6.2f} s/step; the default schedule "
-              f"({default_steps} steps) {s * default_steps / 60:5.1f} min")
+        print(
+            f"  {'with' if content else 'without'} the content loss: {s:6.2f} s/step; the default schedule "
+            f"({default_steps} steps) {s * default_steps / 60:5.1f} min"
+        )
 
 
 if __name__ == "__main__":

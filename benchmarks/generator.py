@@ -73,8 +73,10 @@ def cpu_benchmark(cfg: ModelConfig, repeats: int, compile_too: bool, batch: int)
     with torch.no_grad():
         e_hat = E(torch.rand_like(y) * 2 - 1, y)[0]  # an embedding of realistic magnitude
     y = y.expand(batch, -1, -1, -1).contiguous()  # plain NCHW, as a training loop would hand it over
-    print(f"generator {cfg.image_size}x{cfg.image_size}, batch {batch}, CPU, {torch.get_num_threads()} threads, "
-          f"torch {torch.__version__}; times are per frame")
+    print(
+        f"generator {cfg.image_size}x{cfg.image_size}, batch {batch}, CPU, {torch.get_num_threads()} threads, "
+        f"torch {torch.__version__}; times are per frame"
+    )
 
     fast32 = inference_generator(G, e_hat, dtype=torch.float32)
     fast = inference_generator(G, e_hat)
@@ -88,15 +90,24 @@ def cpu_benchmark(cfg: ModelConfig, repeats: int, compile_too: bool, batch: int)
         reference = G(y, e_hat)
         rounded_input = G(y.bfloat16().float(), e_hat)
         other_layout = G(y.contiguous(memory_format=torch.channels_last), e_hat)
-        ms = ms_per_call({"fp32": lambda: G(y, e_hat), "autocast": autocast_bf16,
-                          "inference fp32": lambda: fast32(y), "inference": lambda: fast(y)}, repeats)
+        ms = ms_per_call(
+            {
+                "fp32": lambda: G(y, e_hat),
+                "autocast": autocast_bf16,
+                "inference fp32": lambda: fast32(y),
+                "inference": lambda: fast(y),
+            },
+            repeats,
+        )
         autocast_out = autocast_bf16()
     ms = {key: value / batch for key, value in ms.items()}
     fp32 = ms["fp32"]
     print(f"  training form, fp32 eager (eval, no_grad)   {fp32:8.1f} ms/frame")
-    for key, label in (("autocast", "training form, bf16 autocast (reference)  "),
-                       ("inference fp32", "inference form, fp32                      "),
-                       ("inference", f"inference form, {name:8s} (the default)    ")):
+    for key, label in (
+        ("autocast", "training form, bf16 autocast (reference)  "),
+        ("inference fp32", "inference form, fp32                      "),
+        ("inference", f"inference form, {name:8s} (the default)    "),
+    ):
         print(f"  {label}  {ms[key]:8.1f} ms/frame   {fp32 / ms[key]:4.1f}x")
     print(f"speed-up of the inference form over plain fp32: {fp32 / ms['inference']:.1f}x (target >= 4x)")
     print(f"pixel difference, inference form {name} vs fp32 eager: {pixel_difference(fast(y), reference)}")
@@ -115,8 +126,10 @@ def cpu_benchmark(cfg: ModelConfig, repeats: int, compile_too: bool, batch: int)
             again = ms_per_call({"fp32": lambda: G(y, e_hat), "compiled": lambda: compiled(y)}, repeats)
         again = {key: value / batch for key, value in again.items()}
         msc = again["compiled"]
-        print(f"  inference form, {name}, torch.compile      {msc:8.1f} ms/frame   "
-              f"{again['fp32'] / msc:4.1f}x over fp32 timed beside it (compile time {seconds:.0f} s)")
+        print(
+            f"  inference form, {name}, torch.compile      {msc:8.1f} ms/frame   "
+            f"{again['fp32'] / msc:4.1f}x over fp32 timed beside it (compile time {seconds:.0f} s)"
+        )
         print(f"  compiled vs fp32 eager: {pixel_difference(out, reference)}")
 
 
@@ -164,8 +177,17 @@ def tiny_step_benchmark(repeats: int) -> None:
         with torch.no_grad():
             _, feats_real = D(x, y, idx)
         opt_eg.zero_grad()
-        terms = generator_loss(cfg_step, x_hat, x, score_fake, feats_fake, feats_real,
-                               content_nets=content, W_rows=D.W_rows(idx), e_hat=e_hat)
+        terms = generator_loss(
+            cfg_step,
+            x_hat,
+            x,
+            score_fake,
+            feats_fake,
+            feats_real,
+            content_nets=content,
+            W_rows=D.W_rows(idx),
+            e_hat=e_hat,
+        )
         terms["total"].backward()
         opt_eg.step()
 

@@ -112,7 +112,9 @@ def pillow_sketch_rate(points: np.ndarray, n: int) -> float | None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--video", type=Path, default=SHARED_VIDEO if SHARED_VIDEO.exists() else ROOT / "tests/assets/talk.mp4")
+    ap.add_argument(
+        "--video", type=Path, default=SHARED_VIDEO if SHARED_VIDEO.exists() else ROOT / "tests/assets/talk.mp4"
+    )
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     from fsth import console
@@ -133,12 +135,17 @@ def main() -> None:
         cmd = [sys.executable, "-m", "fsth", "-q", "landmarks", str(args.video), "-o", str(Path(tmp) / "cli.npz"), "-f"]
         t_cli, _ = best_of(args.repeats, lambda: subprocess.run(cmd, check=True))
     fps, base_fps = n / t_e2e, n / t_base
-    print(f"\nfsth landmarks, dlib, end to end (decode + search/track + 68 points + smoothing + boxes + .npz):")
+    print("\nfsth landmarks, dlib, end to end (decode + search/track + 68 points + smoothing + boxes + .npz):")
     print(f"  {fps:8.1f} frames/s  ({n} frames in {t_e2e:.2f} s; {track.num_valid} with a face)   target >= 60")
-    print(f"  baseline, dlib's textbook loop (HOG search upsampled once + 68 points, every frame): {base_fps:6.1f} frames/s")
+    print(
+        "  baseline, dlib's textbook loop (HOG search upsampled once + 68 points, every frame): "
+        f"{base_fps:6.1f} frames/s"
+    )
     print(f"  speed-up over the baseline: {fps / base_fps:.1f}x")
     print(f"  (fsth's downscaled face search + 68 points on every frame, no tracking: {n / t_search:.1f} frames/s)")
-    print(f"  the command in a fresh process (imports, model loading included): {t_cli:.2f} s = {n / t_cli:.1f} frames/s")
+    print(
+        f"  the command in a fresh process (imports, model loading included): {t_cli:.2f} s = {n / t_cli:.1f} frames/s"
+    )
 
     points = CropPolicy.to_crop(track.landmarks[track.valid], track.boxes[track.valid], 256)
     rate = sketch_rate(points, 5000)

@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 
 from fsth.config import ModelConfig, TrainConfig
-from fsth.models import VGG19, ContentNetworks, VGGFace
 from fsth.data import ModelInput
+from fsth.models import VGG19, ContentNetworks, VGGFace
 from fsth.train import EmbedGenerate, Trainer, build_training, train_step
 
 ASSETS = Path(__file__).resolve().parents[1] / "tests" / "assets"
@@ -45,8 +45,15 @@ def make_step(preset: str, batch: int, device, content: bool, bf16: bool, shots:
     def images(*shape):  # (..., 3, S, S) in [-1, 1] on the device
         return (torch.rand(*shape, 3, cfg.image_size, cfg.image_size, generator=g) * 2 - 1).to(device)
 
-    batch_ = ModelInput(images(batch, shots), images(batch, shots), images(batch), images(batch),
-                        torch.randint(0, 1000, (batch,), generator=g).to(device), None, None)
+    batch_ = ModelInput(
+        images(batch, shots),
+        images(batch, shots),
+        images(batch),
+        images(batch),
+        torch.randint(0, 1000, (batch,), generator=g).to(device),
+        None,
+        None,
+    )
     EG = EmbedGenerate(E, G)
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
     trainer = Trainer(EG, D, optimizers, train_cfg, nets, autocast, device.type == "cuda")
@@ -71,8 +78,10 @@ def cpu(presets: list[str], batch: int, repeats: int) -> None:
     device = torch.device("cpu")
     print(f"CPU, {torch.get_num_threads()} threads, torch {torch.__version__}; batch {batch}, K = 8, fp32")
     for preset in presets:
-        steps = {f"{preset}, content loss on ": make_step(preset, batch, device, True, False),
-                 f"{preset}, content loss off": make_step(preset, batch, device, False, False)}
+        steps = {
+            f"{preset}, content loss on ": make_step(preset, batch, device, True, False),
+            f"{preset}, content loss off": make_step(preset, batch, device, False, False),
+        }
         reps = repeats if preset == "tiny" else max(2, repeats // 4)
         for name, s in seconds_per_call(steps, reps).items():
             print(f"  {name}: {s * 1000:9.1f} ms/step  {batch / s:7.2f} samples/s")
@@ -106,8 +115,9 @@ def episodes(repeats: int) -> None:
     for i, clip in enumerate(("talk.mp4", "smile.mp4", "vox.mp4")):
         (work / "tree" / f"p{i}").mkdir(parents=True)
         shutil.copy(ASSETS / clip, work / "tree" / f"p{i}" / clip)
-    settings = DatasetSettings(size=256, frames_per_video=32, min_frames=9, crop_policy=CropPolicy().to_dict(),
-                               tracking={"face_index": 0})
+    settings = DatasetSettings(
+        size=256, frames_per_video=32, min_frames=9, crop_policy=CropPolicy().to_dict(), tracking={"face_index": 0}
+    )
     build_dataset(work / "tree", work / "ds", settings, make_detector("dlib"))
     for size in (256, 64):
         data = EpisodeDataset(work / "ds", size, shots=8)

@@ -76,8 +76,12 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, help="a trained meta checkpoint (default: a random one)")
     parser.add_argument("--preset", default="tiny", help="preset of the random checkpoint: tiny or paper256")
     parser.add_argument("--photo", type=Path, default=MEDIA / "images" / "liveportrait_d19.jpg")
-    parser.add_argument("--shots-video", type=Path, default=MEDIA / "videos" / "liveportrait_d18.mp4",
-                        help="a video of the same person (liveportrait_d19.jpg shows the man of d18.mp4)")
+    parser.add_argument(
+        "--shots-video",
+        type=Path,
+        default=MEDIA / "videos" / "liveportrait_d18.mp4",
+        help="a video of the same person (liveportrait_d19.jpg shows the man of d18.mp4)",
+    )
     parser.add_argument("--driver", type=Path, default=MEDIA / "videos" / "lia_vox_driving2.mp4")
     parser.add_argument("--finetune-steps", type=int, default=10)
     global OUT
@@ -94,8 +98,10 @@ def main() -> None:
     e_hat = embed(meta.embedder(), shots)
     save_embedding(OUT / "embedding.safetensors", e_hat, shots, meta)
     write_image(OUT / "shot.png", np.concatenate([shots.crops[0], shots.sketches[0]], axis=1))
-    print(f"1. embed: e_hat {tuple(e_hat.shape)} from {args.photo.name} -> {OUT / 'embedding.safetensors'}; "
-          f"crop | landmark image -> {OUT / 'shot.png'}")
+    print(
+        f"1. embed: e_hat {tuple(e_hat.shape)} from {args.photo.name} -> {OUT / 'embedding.safetensors'}; "
+        f"crop | landmark image -> {OUT / 'shot.png'}"
+    )
 
     # 2. finetune on 8 frames of a video of the same person
     video_shots = load_shots([args.shots_video], detector, size, policy, k=8)
@@ -104,15 +110,19 @@ def main() -> None:
     G, D = person_networks(meta, video_e_hat)
     result = finetune(G, D, video_shots, args.finetune_steps, cfg)
     save_person(OUT / "person.safetensors", result, video_shots, video_e_hat, meta, cfg)
-    print(f"2. finetune: {result.steps} steps in {result.seconds:.1f} s on {len(video_shots)} frames of "
-          f"{args.shots_video.name} -> {OUT / 'person.safetensors'}; last losses {result.losses}")
+    print(
+        f"2. finetune: {result.steps} steps in {result.seconds:.1f} s on {len(video_shots)} frames of "
+        f"{args.shots_video.name} -> {OUT / 'person.safetensors'}; last losses {result.losses}"
+    )
 
     # 3. animate the embedding, side by side: driver | landmark image | result
     out = OUT / "side_by_side.mp4"
     person = load_person(OUT / "embedding.safetensors", meta_path)
     stats = animate(person, args.driver, out, detector, AnimateOptions(side_by_side=True))
-    print(f"3. animate: {stats.frames} frames at {stats.fps:g} fps, {stats.frames_per_second:.1f} frames/s, "
-          f"driver reference frame {stats.reference} -> {out}")
+    print(
+        f"3. animate: {stats.frames} frames at {stats.fps:g} fps, {stats.frames_per_second:.1f} frames/s, "
+        f"driver reference frame {stats.reference} -> {out}"
+    )
     contact_sheet(out, OUT / "side_by_side.png")
 
     # 4. the face pasted back into the photo (expression only: the head stays where it is in the photo)
@@ -125,9 +135,17 @@ def main() -> None:
     # 5. frames from landmarks in Python, as an evaluation renders its targets
     renderer = Renderer.of(load_person(OUT / "person.safetensors"))
     frames = renderer.render(video_shots.points[:4])  # (4, S, S, 3) uint8
-    write_image(OUT / "rendered.png", np.concatenate([np.concatenate(list(video_shots.crops[:4]), 1),
-                                                      np.concatenate(list(video_shots.sketches[:4]), 1),
-                                                      np.concatenate(list(frames), 1)], 0))
+    write_image(
+        OUT / "rendered.png",
+        np.concatenate(
+            [
+                np.concatenate(list(video_shots.crops[:4]), 1),
+                np.concatenate(list(video_shots.sketches[:4]), 1),
+                np.concatenate(list(frames), 1),
+            ],
+            0,
+        ),
+    )
     print(f"5. real shots | their landmark images | the fine-tuned generator's frames -> {OUT / 'rendered.png'}")
 
 

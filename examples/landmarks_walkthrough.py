@@ -20,8 +20,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fsth.landmarks import LandmarkTrack, LandmarkTracker, draw_overlay, draw_sketch, make_detector, track_video  # noqa: E402
 from fsth.files import parse_with_out_dir  # noqa: E402
+from fsth.landmarks import LandmarkTrack, LandmarkTracker, draw_overlay, draw_sketch, make_detector, track_video  # noqa: E402
 from fsth.landmarks.extract import write_sketch  # noqa: E402
 from fsth.video import VideoReader, write_image  # noqa: E402
 

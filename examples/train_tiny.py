@@ -62,11 +62,19 @@ def main() -> None:
         (OUT / "tree" / person / "video1").mkdir(parents=True)
         shutil.copy(ASSETS / clip, OUT / "tree" / person / "video1" / "00001.mp4")
     detector = make_detector("dlib")
-    settings = DatasetSettings(size=128, frames_per_video=16, min_frames=9, landmark_backend=detector.name,
-                               crop_policy=CropPolicy().to_dict(), tracking={"face_index": 0})
+    settings = DatasetSettings(
+        size=128,
+        frames_per_video=16,
+        min_frames=9,
+        landmark_backend=detector.name,
+        crop_policy=CropPolicy().to_dict(),
+        tracking={"face_index": 0},
+    )
     summary = build_dataset(OUT / "tree", OUT / "dataset", settings, detector)
-    print(f"dataset: {summary.stored} videos, {summary.frames} frames, "
-          f"{summary.jpeg_bytes / summary.frames / 1024:.1f} KB per frame")
+    print(
+        f"dataset: {summary.stored} videos, {summary.frames} frames, "
+        f"{summary.jpeg_bytes / summary.frames / 1024:.1f} KB per frame"
+    )
 
     # 2. Contact sheet: per video, 4 stored crops, each beside its landmark image.
     dataset = Dataset(OUT / "dataset")
@@ -74,17 +82,30 @@ def main() -> None:
     for i in range(len(dataset)):
         record = dataset.record(i)
         picks = [0, 5, 10, 15]
-        pairs = [face_pair(crop, record.points[j], 128, box=full_box(crop)) for crop, j in zip(record.frames(picks), picks)]
+        pairs = [
+            face_pair(crop, record.points[j], 128, box=full_box(crop)) for crop, j in zip(record.frames(picks), picks)
+        ]
         rows.append([im for p in pairs for im in (p.crop, p.sketch)])
     write_image(OUT / "contact_sheet.png", image_grid(rows))
     print(f"contact sheet -> {OUT / 'contact_sheet.png'}")
 
     # 3. Training (fsth train with the same options).
-    given = {"preset": "tiny", "batch_size": 2, "shots": 4, "content_loss": False, "lr_EG": 2e-4, "lr_D": 8e-4,
-             "max_steps": args.steps, "sample_every": 50, "log_every": 25, "num_samples": 6}
+    given = {
+        "preset": "tiny",
+        "batch_size": 2,
+        "shots": 4,
+        "content_loss": False,
+        "lr_EG": 2e-4,
+        "lr_D": 8e-4,
+        "max_steps": args.steps,
+        "sample_every": 50,
+        "log_every": 25,
+        "num_samples": 6,
+    }
     result = train(OUT / "dataset", OUT / "run", given)
-    errors = [(r["step"], r["sample_l1"]) for r in map(json.loads, (OUT / "run" / "stats.jsonl").open())
-              if "sample_l1" in r]
+    errors = [
+        (r["step"], r["sample_l1"]) for r in map(json.loads, (OUT / "run" / "stats.jsonl").open()) if "sample_l1" in r
+    ]
     print("mean abs error of the sample episodes (grey levels) by step:", errors)
     print(f"sample grids (landmark image | generated | target) in {result.run_dir / 'samples'}")
 
@@ -96,8 +117,10 @@ def main() -> None:
     with torch.no_grad():
         x_hat = G(y, E.embed_shots(shots_x, shots_y))
     write_image(OUT / "render.png", np.concatenate([tensor_to_images(t)[0] for t in (y, x_hat, x)], axis=1))
-    print(f"step {ckpt.step}, crop policy {ckpt.crop_policy}, landmarks by {ckpt.landmark_backend}; "
-          f"one rendered frame -> {OUT / 'render.png'}")
+    print(
+        f"step {ckpt.step}, crop policy {ckpt.crop_policy}, landmarks by {ckpt.landmark_backend}; "
+        f"one rendered frame -> {OUT / 'render.png'}"
+    )
 
     # 5. Evaluation (fsth evaluate): self-reenactment on the three clips, this checkpoint against an untrained one
     #    of the same preset. They are its training clips: this shows that training learned something, not how the
@@ -105,16 +128,27 @@ def main() -> None:
     untrained = OUT / "untrained.safetensors"
     torch.manual_seed(0)
     nets = {"E": Embedder(ckpt.config), "G": Generator(ckpt.config), "D": Discriminator(ckpt.config, num_videos=3)}
-    save_checkpoint(untrained, "meta", nets, ckpt.config, step=0, crop_policy=ckpt.crop_policy,
-                    landmark_backend=ckpt.landmark_backend)
+    save_checkpoint(
+        untrained,
+        "meta",
+        nets,
+        ckpt.config,
+        step=0,
+        crop_policy=ckpt.crop_policy,
+        landmark_backend=ckpt.landmark_backend,
+    )
     clips = [ASSETS / "talk.mp4", ASSETS / "smile.mp4", ASSETS / "vox.mp4"]
     options = EvalOptions(shots=(1, 4), targets=8, metrics=("ssim", "psnr", "l1"))
     for name, path in (("untrained", untrained), ("trained", result.run_dir / "meta.safetensors")):
-        report = evaluate(load_checkpoint(path, "meta"), clips, detector, options,
-                          samples=OUT / f"eval_{name}")
-        print(f"{name}: " + "; ".join(
-            f"{s['name']}: SSIM {s['metrics']['ssim']['value']:.3f} L1 {s['metrics']['l1']['value']:.3f}"
-            for s in report["settings"]) + f" (grids: {OUT / f'eval_{name}'})")
+        report = evaluate(load_checkpoint(path, "meta"), clips, detector, options, samples=OUT / f"eval_{name}")
+        print(
+            f"{name}: "
+            + "; ".join(
+                f"{s['name']}: SSIM {s['metrics']['ssim']['value']:.3f} L1 {s['metrics']['l1']['value']:.3f}"
+                for s in report["settings"]
+            )
+            + f" (grids: {OUT / f'eval_{name}'})"
+        )
 
 
 if __name__ == "__main__":

@@ -98,8 +98,9 @@ class Rendered:
 
     def frame(self, j: int) -> "FaceLayers":
         """Frame ``j`` of the batch."""
-        return FaceLayers(self.faces[j], None if self.drawn is None else self.drawn[j],
-                          None if self.mask is None else self.mask[j])
+        return FaceLayers(
+            self.faces[j], None if self.drawn is None else self.drawn[j], None if self.mask is None else self.mask[j]
+        )
 
 
 class Renderer:
@@ -113,9 +114,9 @@ class Renderer:
     """
 
     def __init__(self, generator, e_hat=None, *, source=None, size=None, device=None, dtype=None):
-        from fsth.models import images_to_tensor, inference_generator
-
         import torch
+
+        from fsth.models import images_to_tensor, inference_generator
 
         self.generator = None
         self.warps = generator is None or generator.cfg.warp
@@ -153,8 +154,9 @@ class Renderer:
         target = torch.as_tensor(np.asarray(points, np.float32), device=self.device)  # (B, 68, 2)
         b = target.shape[0]
         with torch.inference_mode():
-            return warp_shots(self.source_crops.expand(b, -1, -1, -1, -1), self.source_points.expand(b, -1, -1, -1),
-                              target)
+            return warp_shots(
+                self.source_crops.expand(b, -1, -1, -1, -1), self.source_points.expand(b, -1, -1, -1), target
+            )
 
     def generate(self, sketches: np.ndarray, points: np.ndarray | None = None) -> Rendered:
         """Frames for landmark images ``sketches`` (B, S, S, 3) uint8 of the landmarks ``points`` (B, 68, 2) (a
@@ -204,8 +206,12 @@ def _photo_region(box: np.ndarray, shape, pad: int) -> tuple[int, int, int, int]
     to a photo of ``shape``."""
     h, w = shape[:2]
     x0, y0, x1, y1 = (float(v) for v in box)
-    return (max(int(np.floor(x0)), 0), max(int(np.floor(y0)), 0), min(int(np.ceil(x1)) + pad, w),
-            min(int(np.ceil(y1)) + pad, h))
+    return (
+        max(int(np.floor(x0)), 0),
+        max(int(np.floor(y0)), 0),
+        min(int(np.ceil(x1)) + pad, w),
+        min(int(np.ceil(y1)) + pad, h),
+    )
 
 
 def _into_region(image: np.ndarray, box: np.ndarray, region, border: int, value: float = 0.0) -> np.ndarray:
@@ -219,8 +225,14 @@ def _into_region(image: np.ndarray, box: np.ndarray, region, border: int, value:
     ix0, iy0, ix1, iy1 = region
     s, t = size / (x1 - x0), size / (y1 - y0)
     M = np.array([[s, 0.0, (ix0 - x0) * s], [0.0, t, (iy0 - y0) * t]])
-    return cv2.warpAffine(image, M, (ix1 - ix0, iy1 - iy0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=border, borderValue=value)
+    return cv2.warpAffine(
+        image,
+        M,
+        (ix1 - ix0, iy1 - iy0),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=border,
+        borderValue=value,
+    )
 
 
 def paste_back(photo: np.ndarray, face: np.ndarray, box: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -273,8 +285,10 @@ class Compositor:
         self.photo = self.box = None
         if options.paste_back:
             if person.photo is None or person.box is None:
-                raise InputError(f"{person.name}: --paste-back needs a photo as SOURCE (a file or a directory of "
-                                 "photos: the face goes back into the first one)")
+                raise InputError(
+                    f"{person.name}: --paste-back needs a photo as SOURCE (a file or a directory of "
+                    "photos: the face goes back into the first one)"
+                )
             self.photo, self.box = read_image(person.photo), person.box
             self.source_points = person.points[0]
             if warps:
@@ -318,8 +332,9 @@ class Compositor:
         out[iy0:iy1, ix0:ix1] = warped
         return out
 
-    def panels(self, driver: np.ndarray | None, sketch: np.ndarray, result: np.ndarray,
-               points: np.ndarray | None = None) -> np.ndarray:
+    def panels(
+        self, driver: np.ndarray | None, sketch: np.ndarray, result: np.ndarray, points: np.ndarray | None = None
+    ) -> np.ndarray:
         if not self.side_by_side:
             return result
         h = result.shape[0]
@@ -534,8 +549,10 @@ class _LiveDriver:
 def require_display() -> None:
     """An ``InputError`` unless a window can open: on Linux an X11 or Wayland display must be set."""
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        raise InputError("the preview window needs a display, and none is set (no DISPLAY / WAYLAND_DISPLAY): "
-                         "use --no-preview with -o FILE to record without a window")
+        raise InputError(
+            "the preview window needs a display, and none is set (no DISPLAY / WAYLAND_DISPLAY): "
+            "use --no-preview with -o FILE to record without a window"
+        )
 
 
 class Preview:
@@ -550,8 +567,9 @@ class Preview:
         try:
             cv2.namedWindow(self.NAME, cv2.WINDOW_NORMAL)
         except cv2.error as exc:
-            raise InputError(f"cannot open the preview window ({str(exc).strip().splitlines()[-1]}): "
-                             "use --no-preview with -o FILE") from None
+            raise InputError(
+                f"cannot open the preview window ({str(exc).strip().splitlines()[-1]}): use --no-preview with -o FILE"
+            ) from None
         self._cv2 = cv2
 
     def show(self, image: np.ndarray) -> str:
@@ -595,8 +613,10 @@ def animate(
     if output is None and not options.preview:
         raise InputError("nothing to do: give -o OUT.mp4 to write a video, or show the preview window")
     if live and options.reference not in ("auto", "first"):
-        raise InputError("a live driver takes its first frame with a face as the reference; "
-                         f"--reference {options.reference} needs a driver file (without --live)")
+        raise InputError(
+            "a live driver takes its first frame with a face as the reference; "
+            f"--reference {options.reference} needs a driver file (without --live)"
+        )
     renderer = renderer or Renderer.of(person, device=device, warp_only=options.warp_only)
     compose = Compositor(person, options, warps=renderer.warps)
     preview = Preview() if options.preview else None
@@ -642,9 +662,18 @@ def _run_live(person, driver, output, detector, options, renderer, compose, prev
         writer = _writer(output, reader.fps, audio)
         stats = AnimateStats(0, 0, 0.0, 0, None, reader.fps, None)
         with _streams(frames, writer):
-            _render_loop(frames, renderer, compose, writer, preview, 1, stats, reader.num_frames,
-                         on_key=lambda key: live.motion.reset() if key == "r" else None,
-                         check=lambda: _found_a_face(live, driver, stats))
+            _render_loop(
+                frames,
+                renderer,
+                compose,
+                writer,
+                preview,
+                1,
+                stats,
+                reader.num_frames,
+                on_key=lambda key: live.motion.reset() if key == "r" else None,
+                check=lambda: _found_a_face(live, driver, stats),
+            )
             stats.faces, stats.reference = live.faces, live.reference
     stats.seconds = time.perf_counter() - start
     return stats
@@ -681,9 +710,18 @@ def _batches(items: Iterable[_Frame], size: int) -> Iterator[list[_Frame]]:
         yield batch
 
 
-def _render_loop(frames, renderer: Renderer, compose: Compositor, writer: VideoWriter | None,
-                 preview: Preview | None, batch_size: int, stats: AnimateStats, total: int | None,
-                 on_key: Callable[[str], None] = lambda key: None, check: Callable[[], None] = lambda: None) -> None:
+def _render_loop(
+    frames,
+    renderer: Renderer,
+    compose: Compositor,
+    writer: VideoWriter | None,
+    preview: Preview | None,
+    batch_size: int,
+    stats: AnimateStats,
+    total: int | None,
+    on_key: Callable[[str], None] = lambda key: None,
+    check: Callable[[], None] = lambda: None,
+) -> None:
     """The generator runs in this thread; compositing and encoding in a writer thread (compositing here when
     the preview shows the result, since the window belongs to this thread)."""
 

@@ -121,23 +121,34 @@ def _check_crops(cfg: ModelConfig, shapes: Shapes) -> list[str]:
     return []
 
 
-register_kind(KindSpec(
-    "meta", "a meta-learned model (E, G, D)",
-    networks={"E": _builder("Embedder"), "G": _builder("Generator")},
-    optional_networks={"D": _meta_discriminator},  # the shipped default model has no D (fine-tuning starts a new D')
-))
-register_kind(KindSpec(
-    "person", "a fine-tuned person (G' with psi', D')",
-    networks={"G": _builder("PersonGenerator")},
-    optional_networks={"D": _builder("PersonDiscriminator")},
-    check=_check_crops,
-))
+register_kind(
+    KindSpec(
+        "meta",
+        "a meta-learned model (E, G, D)",
+        networks={"E": _builder("Embedder"), "G": _builder("Generator")},
+        optional_networks={
+            "D": _meta_discriminator
+        },  # the shipped default model has no D (fine-tuning starts a new D')
+    )
+)
+register_kind(
+    KindSpec(
+        "person",
+        "a fine-tuned person (G' with psi', D')",
+        networks={"G": _builder("PersonGenerator")},
+        optional_networks={"D": _builder("PersonDiscriminator")},
+        check=_check_crops,
+    )
+)
 register_kind(KindSpec("embedding", "a person's embedding e_hat and the shots' landmarks", check=_check_embedding))
 # What `fsth train --resume` reads (layout in fsth.rundir): the meta networks plus every optimizer's state.
-register_kind(KindSpec(
-    "train_state", "a resumable training state (E, G, D and optimizer states)",
-    networks={**KINDS["meta"].networks, **KINDS["meta"].optional_networks},
-))
+register_kind(
+    KindSpec(
+        "train_state",
+        "a resumable training state (E, G, D and optimizer states)",
+        networks={**KINDS["meta"].networks, **KINDS["meta"].optional_networks},
+    )
+)
 
 
 # -- validation ------------------------------------------------------------------------------------
@@ -163,7 +174,7 @@ def _mismatches(kind: KindSpec, cfg: ModelConfig | None, shapes: Shapes, saving:
         return ["no model config stored"] if kind.builders() or kind.check else []
     shape_problems, missing, unexpected = [], [], []  # reported in this order: shapes say the most
     for name in kind.builders():
-        in_file = {k[len(name) + 1:]: s for k, s in shapes.items() if k.startswith(name + ".")}
+        in_file = {k[len(name) + 1 :]: s for k, s in shapes.items() if k.startswith(name + ".")}
         if not in_file:
             if name in kind.networks:
                 missing.append(f"missing network {name} (no {name}.* tensors)")
@@ -175,8 +186,10 @@ def _mismatches(kind: KindSpec, cfg: ModelConfig | None, shapes: Shapes, saving:
                     f"{name}.{key}: shape {tuple(in_file[key])} {where}, {expected[key]} for {config}"
                 )
         missing += [f"{name}.{key}: missing {where}" for key in sorted(expected.keys() - in_file.keys())]
-        unexpected += [f"{name}.{key}: {where}, not in the network the config builds"
-                       for key in sorted(in_file.keys() - expected.keys())]
+        unexpected += [
+            f"{name}.{key}: {where}, not in the network the config builds"
+            for key in sorted(in_file.keys() - expected.keys())
+        ]
     problems = shape_problems + missing + unexpected
     if kind.check:
         problems += [p.replace("in file", where).replace("the stored config", config) for p in kind.check(cfg, shapes)]
@@ -231,8 +244,13 @@ def save_checkpoint(
     problems = _mismatches(KINDS[kind], config, {k: tuple(v.shape) for k, v in tensors.items()}, saving=True)
     if problems:
         raise ValueError(f"refusing to write {path}: content does not match kind {kind!r}: {_summary(problems)}")
-    info = {"step": step, "crop_policy": crop_policy, "landmark_backend": landmark_backend,
-            "fsth_version": __version__, **meta}
+    info = {
+        "step": step,
+        "crop_policy": crop_policy,
+        "landmark_backend": landmark_backend,
+        "fsth_version": __version__,
+        **meta,
+    }
     metadata = {
         "format": FORMAT_NAME,
         "format_version": str(FORMAT_VERSION),
@@ -295,7 +313,7 @@ class Checkpoint:
     def state_dict(self, name: str) -> dict[str, torch.Tensor]:
         """The tensors stored under ``name.``, with that prefix removed."""
         prefix = name + "."
-        return {k[len(prefix):]: v for k, v in self.tensors.items() if k.startswith(prefix)}
+        return {k[len(prefix) :]: v for k, v in self.tensors.items() if k.startswith(prefix)}
 
     def network(self, name: str, device: torch.device | str | None = None) -> nn.Module:
         """Rebuild network ``name`` (``E``, ``G``, ``D``) from the stored config and load its weights
@@ -383,8 +401,10 @@ def load_checkpoint(
     bad = [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
         more = f" (and {len(bad) - 1} more tensors)" if len(bad) > 1 else ""
-        raise CheckpointError(f"{path}: {bad[0]}{more} holds NaN or infinite values (the training or fine-tuning "
-                              "that wrote it diverged); refusing to use it")
+        raise CheckpointError(
+            f"{path}: {bad[0]}{more} holds NaN or infinite values (the training or fine-tuning "
+            "that wrote it diverged); refusing to use it"
+        )
     return Checkpoint(path, file_kind, config, meta, tensors, version, dict(shapes))
 
 

@@ -22,6 +22,7 @@ from fsth import __version__, console
 from fsth.errors import FsthError, InputError
 from fsth.landmarks.crop import CropPolicy
 
+
 class _OneLineErrors(typer.core.TyperGroup):
     """Usage errors (a bad option value, a missing argument) as one ``error:`` line too, like every other problem
     with the user's input, with the command's --help named; not typer's usage text and boxed panel."""
@@ -193,23 +194,29 @@ def landmarks(
         list[Path],
         typer.Argument(
             help="Image files, video files, or directories of them (searched recursively).",
-            show_default=False, metavar="INPUT",
+            show_default=False,
+            metavar="INPUT",
         ),
     ],
     output: Annotated[
         Optional[str],  # str, not Path: "out/" must keep its slash (a directory to create)
         typer.Option(
-            "--output", "-o",
+            "--output",
+            "-o",
             help="Where to write: FILE.npz / FILE.jsonl for one input, a directory (one file per input) for "
             "several, or DIR/ for one. Without it: JSONL on stdout, one object per frame.",
-            rich_help_panel=_OUT, show_default=False, metavar="PATH",
+            rich_help_panel=_OUT,
+            show_default=False,
+            metavar="PATH",
         ),
     ] = None,
     fmt: Annotated[
         Optional[FormatChoice],
         typer.Option(
-            "--format", help="npz or jsonl (default: from -o's suffix; npz for a directory; jsonl on stdout).",
-            rich_help_panel=_OUT, show_default=False,
+            "--format",
+            help="npz or jsonl (default: from -o's suffix; npz for a directory; jsonl on stdout).",
+            rich_help_panel=_OUT,
+            show_default=False,
         ),
     ] = None,
     force: Annotated[
@@ -234,36 +241,46 @@ def landmarks(
         Optional[Path],
         typer.Option(
             help="Local FAN weights (2DFAN4-*.pth.tar), or a directory with them and S3FD's s3fd-*.pth.",
-            rich_help_panel=_LM, show_default=False,
+            rich_help_panel=_LM,
+            show_default=False,
         ),
     ] = None,
     face_index: Annotated[
         int,
-        typer.Option(help="Which face when there are several: 0 = the largest, 1 = the next, ...", min=0, rich_help_panel=_LM),
+        typer.Option(
+            help="Which face when there are several: 0 = the largest, 1 = the next, ...", min=0, rich_help_panel=_LM
+        ),
     ] = 0,
     smoothing: Annotated[
         float,
         typer.Option(
             help="Temporal smoothing strength of video landmarks (One-Euro filter): 0 = off, 1 = default, "
             "higher = smoother (up to 100). Adaptive: fast mouth motion is not delayed.",
-            callback=_between(0, 100), rich_help_panel=_LM,
+            callback=_between(0, 100),
+            rich_help_panel=_LM,
         ),
     ] = 1.0,
     redetect_every: Annotated[
         int,
-        typer.Option(help="Confirm the tracked face with the face detector every N frames.", min=1, rich_help_panel=_LM),
+        typer.Option(
+            help="Confirm the tracked face with the face detector every N frames.", min=1, rich_help_panel=_LM
+        ),
     ] = 10,
     crop_scale: Annotated[
         float,
-        typer.Option(help="Crop box side as a multiple of the face size (jaw width), 0.5 to 10.",
-                     callback=_between(0.5, 10), rich_help_panel=_CROP),
+        typer.Option(
+            help="Crop box side as a multiple of the face size (jaw width), 0.5 to 10.",
+            callback=_between(0.5, 10),
+            rich_help_panel=_CROP,
+        ),
     ] = CropPolicy.scale,
     crop_y_offset: Annotated[
         float,
         typer.Option(
             help="Crop box centre below the eyes-nose midpoint, in face sizes (negative: towards the forehead), "
             "-2 to 2.",
-            callback=_between(-2, 2), rich_help_panel=_CROP,
+            callback=_between(-2, 2),
+            rich_help_panel=_CROP,
         ),
     ] = CropPolicy.y_offset,
     sketch: Annotated[
@@ -271,17 +288,22 @@ def landmarks(
         typer.Option(
             help="Also write the landmark images: an .mp4 (with the input's audio) for a video, .png for a photo; a "
             "directory for several inputs.",
-            rich_help_panel=_SKETCH, show_default=False, metavar="PATH",
+            rich_help_panel=_SKETCH,
+            show_default=False,
+            metavar="PATH",
         ),
     ] = None,
     sketch_size: Annotated[
-        int, typer.Option(help="Side of the landmark images (the crop the networks see).", min=16, max=2048,
-                          rich_help_panel=_SKETCH)
+        int,
+        typer.Option(
+            help="Side of the landmark images (the crop the networks see).", min=16, max=2048, rich_help_panel=_SKETCH
+        ),
     ] = 256,
     overlay: Annotated[
         bool,
         typer.Option(
-            help="--sketch shows the landmarks and crop box drawn over the input frames instead.", rich_help_panel=_SKETCH
+            help="--sketch shows the landmarks and crop box drawn over the input frames instead.",
+            rich_help_panel=_SKETCH,
         ),
     ] = False,
     dataset: Annotated[
@@ -290,28 +312,39 @@ def landmarks(
             help="Build a training dataset in this directory from a tree of videos (person/video/clip.mp4 or any "
             "folder of videos): face crops as JPEG + landmarks of frames spread over each video, a manifest, and "
             "a report of skipped videos. Re-running continues where it stopped.",
-            rich_help_panel=_DATA, show_default=False, metavar="OUT_DIR",
+            rich_help_panel=_DATA,
+            show_default=False,
+            metavar="OUT_DIR",
         ),
     ] = None,
     frames_per_video: Annotated[
         int, typer.Option(help="Frames kept per video, spread over its length.", min=2, rich_help_panel=_DATA)
     ] = 32,
     size: Annotated[
-        int, typer.Option(help="Side of the stored face crops (training resizes them to the model's size).",
-                          min=16, max=2048, rich_help_panel=_DATA)
+        int,
+        typer.Option(
+            help="Side of the stored face crops (training resizes them to the model's size).",
+            min=16,
+            max=2048,
+            rich_help_panel=_DATA,
+        ),
     ] = 256,
     workers: Annotated[
         Optional[int],
         typer.Option(
             help="Worker processes, each with its own landmark detector. Default: one per CPU core (dlib), 1 (fan).",
-            min=1, rich_help_panel=_DATA, show_default=False,
+            min=1,
+            rich_help_panel=_DATA,
+            show_default=False,
         ),
     ] = None,
     shard: Annotated[
         Optional[str],
         typer.Option(
             help="Build only shard i of n (i from 0), for n machines; the shards' manifests are read together.",
-            rich_help_panel=_DATA, show_default=False, metavar="i/n",
+            rich_help_panel=_DATA,
+            show_default=False,
+            metavar="i/n",
         ),
     ] = None,
     jpeg_quality: Annotated[
@@ -319,8 +352,9 @@ def landmarks(
     ] = 90,
     min_frames: Annotated[
         int,
-        typer.Option(help="Skip (and report) a video with a face in fewer of its kept frames.", min=1,
-                     rich_help_panel=_DATA),
+        typer.Option(
+            help="Skip (and report) a video with a face in fewer of its kept frames.", min=1, rich_help_panel=_DATA
+        ),
     ] = 9,
     track_every_frame: Annotated[
         bool,
@@ -352,8 +386,17 @@ def landmarks(
     from fsth.landmarks.extract import plan_jobs, run_job
 
     if dataset is not None:
-        given = [name for name, value in (("-o", output), ("--format", fmt), ("--sketch", sketch),
-                                          ("--overlay", overlay), ("--skip-existing", skip_existing)) if value]
+        given = [
+            name
+            for name, value in (
+                ("-o", output),
+                ("--format", fmt),
+                ("--sketch", sketch),
+                ("--overlay", overlay),
+                ("--skip-existing", skip_existing),
+            )
+            if value
+        ]
         if given:
             raise InputError(f"--dataset writes its own files (and always resumes): {', '.join(given)} does not apply")
         if len(inputs) != 1:
@@ -470,104 +513,198 @@ _RUN, _SCHED, _METHOD = "Run", "Schedule and outputs", "Method (TrainConfig)"
 def train(
     dataset: Annotated[
         Path,
-        typer.Argument(help="A dataset built by: fsth landmarks VIDEO_TREE --dataset DATASET.", show_default=False,
-                       metavar="DATASET"),
+        typer.Argument(
+            help="A dataset built by: fsth landmarks VIDEO_TREE --dataset DATASET.",
+            show_default=False,
+            metavar="DATASET",
+        ),
     ],
     run_dir: Annotated[
         Path,
-        typer.Option(help="The run directory: config, log, stats.jsonl, samples/, meta.safetensors, training state.",
-                     rich_help_panel=_RUN, show_default=False, metavar="DIR"),
+        typer.Option(
+            help="The run directory: config, log, stats.jsonl, samples/, meta.safetensors, training state.",
+            rich_help_panel=_RUN,
+            show_default=False,
+            metavar="DIR",
+        ),
     ],
     preset: Annotated[
         Optional[PresetChoice],
-        typer.Option(help="Model architecture: paper256 (the paper's, 256x256), tiny (64x64, CPU), warp256 (the "
-                     "warp-guided default model: 256x256, trains on a CPU; its own training defaults) or tiny_warp. "
-                     "(default: paper256)",
-                     rich_help_panel=_RUN, show_default=False),
+        typer.Option(
+            help="Model architecture: paper256 (the paper's, 256x256), tiny (64x64, CPU), warp256 (the "
+            "warp-guided default model: 256x256, trains on a CPU; its own training defaults) or tiny_warp. "
+            "(default: paper256)",
+            rich_help_panel=_RUN,
+            show_default=False,
+        ),
     ] = None,
     batch_size: Annotated[
-        Optional[int], typer.Option(help="Episodes per step in each process. " + _default_opts("batch_size"),
-                                    min=1, rich_help_panel=_RUN, show_default=False)
+        Optional[int],
+        typer.Option(
+            help="Episodes per step in each process. " + _default_opts("batch_size"),
+            min=1,
+            rich_help_panel=_RUN,
+            show_default=False,
+        ),
     ] = None,
     max_steps: Annotated[
-        Optional[int], typer.Option(help="Train until this many E/G updates. " + _default_opts("max_steps"), min=0,
-                                    rich_help_panel=_RUN, show_default=False)
+        Optional[int],
+        typer.Option(
+            help="Train until this many E/G updates. " + _default_opts("max_steps"),
+            min=0,
+            rich_help_panel=_RUN,
+            show_default=False,
+        ),
     ] = None,
     resume: Annotated[
-        bool, typer.Option(help="Continue the run in --run-dir exactly where its last checkpoint left it.",
-                           rich_help_panel=_RUN)
+        bool,
+        typer.Option(
+            help="Continue the run in --run-dir exactly where its last checkpoint left it.", rich_help_panel=_RUN
+        ),
     ] = False,
     dry_run: Annotated[
-        bool, typer.Option(help="Print the resolved configuration and parameter counts (JSON) and exit.",
-                           rich_help_panel=_RUN)
+        bool,
+        typer.Option(
+            help="Print the resolved configuration and parameter counts (JSON) and exit.", rich_help_panel=_RUN
+        ),
     ] = False,
     seed: Annotated[
-        Optional[int], typer.Option(help="Seed of the initial weights and of every episode. " + _default_opts("seed"),
-                                    rich_help_panel=_RUN, show_default=False)
+        Optional[int],
+        typer.Option(
+            help="Seed of the initial weights and of every episode. " + _default_opts("seed"),
+            rich_help_panel=_RUN,
+            show_default=False,
+        ),
     ] = None,
     workers: Annotated[
-        Optional[int], typer.Option(help="DataLoader processes per training process. (default: 4 on CUDA, 0 on CPU: episodes are read in the training process)",
-                                    min=0, rich_help_panel=_RUN, show_default=False)
+        Optional[int],
+        typer.Option(
+            help="DataLoader processes per training process. (default: 4 on CUDA, 0 on CPU: episodes are read "
+            "in the training process)",
+            min=0,
+            rich_help_panel=_RUN,
+            show_default=False,
+        ),
     ] = None,
     precision: Annotated[
         Optional[PrecisionChoice],
-        typer.Option(help="auto: bf16 autocast on CUDA, fp32 on CPU. (default: auto)", rich_help_panel=_RUN,
-                     show_default=False),
+        typer.Option(
+            help="auto: bf16 autocast on CUDA, fp32 on CPU. (default: auto)", rich_help_panel=_RUN, show_default=False
+        ),
     ] = None,
     log_every: Annotated[
-        Optional[int], typer.Option(help="Steps between log lines and stats.jsonl rows. " + _default_opts("log_every"),
-                                    min=1, rich_help_panel=_SCHED, show_default=False)
+        Optional[int],
+        typer.Option(
+            help="Steps between log lines and stats.jsonl rows. " + _default_opts("log_every"),
+            min=1,
+            rich_help_panel=_SCHED,
+            show_default=False,
+        ),
     ] = None,
     sample_every: Annotated[
-        Optional[int], typer.Option(help="Steps between sample grids in samples/. " + _default_opts("sample_every"),
-                                    min=1, rich_help_panel=_SCHED, show_default=False)
+        Optional[int],
+        typer.Option(
+            help="Steps between sample grids in samples/. " + _default_opts("sample_every"),
+            min=1,
+            rich_help_panel=_SCHED,
+            show_default=False,
+        ),
     ] = None,
     checkpoint_every: Annotated[
         Optional[int],
-        typer.Option(help="Steps between checkpoints (also written at the end, on Ctrl-C and SIGTERM). "
-                     + _default_opts("checkpoint_every"), min=1, rich_help_panel=_SCHED, show_default=False),
+        typer.Option(
+            help="Steps between checkpoints (also written at the end, on Ctrl-C and SIGTERM). "
+            + _default_opts("checkpoint_every"),
+            min=1,
+            rich_help_panel=_SCHED,
+            show_default=False,
+        ),
     ] = None,
     snapshot_every: Annotated[
         Optional[int],
-        typer.Option(help="Steps between snapshots: copies of the meta checkpoint in snapshots/. "
-                     + _default_opts("snapshot_every"), min=1, rich_help_panel=_SCHED, show_default=False),
+        typer.Option(
+            help="Steps between snapshots: copies of the meta checkpoint in snapshots/. "
+            + _default_opts("snapshot_every"),
+            min=1,
+            rich_help_panel=_SCHED,
+            show_default=False,
+        ),
     ] = None,
     keep: Annotated[
-        Optional[int], typer.Option(help="Snapshots to keep, the latest (0: all). " + _default_opts("keep"), min=0,
-                                    rich_help_panel=_SCHED, show_default=False)
+        Optional[int],
+        typer.Option(
+            help="Snapshots to keep, the latest (0: all). " + _default_opts("keep"),
+            min=0,
+            rich_help_panel=_SCHED,
+            show_default=False,
+        ),
     ] = None,
     num_samples: Annotated[
-        Optional[int], typer.Option(help="Fixed episodes shown in each sample grid. " + _default_opts("num_samples"),
-                                    min=1, rich_help_panel=_SCHED, show_default=False)
+        Optional[int],
+        typer.Option(
+            help="Fixed episodes shown in each sample grid. " + _default_opts("num_samples"),
+            min=1,
+            rich_help_panel=_SCHED,
+            show_default=False,
+        ),
     ] = None,
     shots: Annotated[
-        Optional[int], typer.Option(help="K, frames per episode given to the embedder. " + _default_cfg("shots"),
-                                    min=1, rich_help_panel=_METHOD, show_default=False)
+        Optional[int],
+        typer.Option(
+            help="K, frames per episode given to the embedder. " + _default_cfg("shots"),
+            min=1,
+            rich_help_panel=_METHOD,
+            show_default=False,
+        ),
     ] = None,
     content_loss: Annotated[
         Optional[bool],
-        typer.Option("--content-loss/--no-content-loss",
-                     help="The content loss L_CNT (needs VGG19 and VGGFace weights). Without it training runs on "
-                     "the adversarial, feature-matching and match terms only (not the paper's objective). "
-                     "(default: on)", rich_help_panel=_METHOD, show_default=False),
+        typer.Option(
+            "--content-loss/--no-content-loss",
+            help="The content loss L_CNT (needs VGG19 and VGGFace weights). Without it training runs on "
+            "the adversarial, feature-matching and match terms only (not the paper's objective). "
+            "(default: on)",
+            rich_help_panel=_METHOD,
+            show_default=False,
+        ),
     ] = None,
     vgg19_weights: Annotated[
-        Optional[str], typer.Option(help="Path of torchvision's vgg19-dcbb9e9d.pth (default: torch hub cache).",
-                                    rich_help_panel=_METHOD, show_default=False, metavar="PATH")
+        Optional[str],
+        typer.Option(
+            help="Path of torchvision's vgg19-dcbb9e9d.pth (default: torch hub cache).",
+            rich_help_panel=_METHOD,
+            show_default=False,
+            metavar="PATH",
+        ),
     ] = None,
     vggface_weights: Annotated[
-        Optional[str], typer.Option(help="Path of vgg_face_dag.pth (default: torch hub cache).",
-                                    rich_help_panel=_METHOD, show_default=False, metavar="PATH")
+        Optional[str],
+        typer.Option(
+            help="Path of vgg_face_dag.pth (default: torch hub cache).",
+            rich_help_panel=_METHOD,
+            show_default=False,
+            metavar="PATH",
+        ),
     ] = None,
     lr_eg: Annotated[
-        Optional[float], typer.Option("--lr-eg", help="Adam learning rate of E and G, 0 to 1. " + _default_cfg("lr_EG"),
-                                      callback=_between(0, 1), rich_help_panel=_METHOD,
-                                      show_default=False)
+        Optional[float],
+        typer.Option(
+            "--lr-eg",
+            help="Adam learning rate of E and G, 0 to 1. " + _default_cfg("lr_EG"),
+            callback=_between(0, 1),
+            rich_help_panel=_METHOD,
+            show_default=False,
+        ),
     ] = None,
     lr_d: Annotated[
-        Optional[float], typer.Option("--lr-d", help="Adam learning rate of D (and W), 0 to 1. " + _default_cfg("lr_D"),
-                                      callback=_between(0, 1), rich_help_panel=_METHOD,
-                                      show_default=False)
+        Optional[float],
+        typer.Option(
+            "--lr-d",
+            help="Adam learning rate of D (and W), 0 to 1. " + _default_cfg("lr_D"),
+            callback=_between(0, 1),
+            rich_help_panel=_METHOD,
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
     """Meta-learn E, G and D on a dataset of videos (the paper's stage 1) into a run directory.
@@ -599,8 +736,10 @@ def train(
     }  # fmt: skip
     given = {k: v for k, v in given.items() if v is not None}
     if max_steps == 0 and not resume and not dry_run:
-        raise InputError("--max-steps 0 trains nothing and writes no checkpoint; give at least 1 (or --dry-run to see "
-                         "the configuration)")
+        raise InputError(
+            "--max-steps 0 trains nothing and writes no checkpoint; give at least 1 (or --dry-run to see "
+            "the configuration)"
+        )
     if not dry_run:
         from fsth.files import check_writable, refuse_inputs
 
@@ -627,41 +766,58 @@ _MOTION, _VIDEO, _TUNE = "Motion", "Output video", "Fine-tuning"
 CheckpointOption = Annotated[
     Optional[Path],
     typer.Option(
-        "--checkpoint", "-c",
+        "--checkpoint",
+        "-c",
         help="The meta checkpoint (from `fsth train`). Default: $FSTH_CHECKPOINT, else "
         "~/.local/share/fsth/meta.safetensors ($XDG_DATA_HOME/fsth/), else the model shipped with fsth.",
-        show_default=False, metavar="META",
+        show_default=False,
+        metavar="META",
     ),
 ]
 ShotsOption = Annotated[
     list[Path],
     typer.Option(
-        "--shots", "-s",
+        "--shots",
+        "-s",
         help="The person's photos (files or directories; repeat --shots for several) or one video (K frames are "
         "taken from it).",
-        show_default=False, metavar="SHOTS",
+        show_default=False,
+        metavar="SHOTS",
     ),
 ]
 KOption = Annotated[
     Optional[int],
-    typer.Option("--k", "-k", help="Number of shots: K frames spread over a video (default 8), or K of the photos "
-                 "(default: all).", min=1, show_default=False),
+    typer.Option(
+        "--k",
+        "-k",
+        help="Number of shots: K frames spread over a video (default 8), or K of the photos (default: all).",
+        min=1,
+        show_default=False,
+    ),
 ]
 ForceOption = Annotated[bool, typer.Option("--force", "-f", help="Overwrite the output if it exists.")]
 LandmarkBackendOption = Annotated[
     Optional[BackendChoice],
-    typer.Option("--backend", help="Landmark detector (default: the one the checkpoint was trained with; dlib when "
-                 "that is FAN and its weights are not on disk).", show_default=False),
+    typer.Option(
+        "--backend",
+        help="Landmark detector (default: the one the checkpoint was trained with; dlib when "
+        "that is FAN and its weights are not on disk).",
+        show_default=False,
+    ),
 ]
 FanWeightsOption = Annotated[
     Optional[Path], typer.Option(help="Local FAN weights for --backend fan.", show_default=False)
 ]
 ContentLossOption = Annotated[
     Optional[bool],
-    typer.Option("--content-loss/--no-content-loss", help="Use the content loss L_CNT (needs VGG19 and VGGFace "
-                  "weights); without it fine-tuning still runs, with worse likeness. (default: the model's: on for "
-                  "the paper's, off for the warp-guided models, which train on pixel terms)", rich_help_panel=_TUNE,
-                  show_default=False),
+    typer.Option(
+        "--content-loss/--no-content-loss",
+        help="Use the content loss L_CNT (needs VGG19 and VGGFace "
+        "weights); without it fine-tuning still runs, with worse likeness. (default: the model's: on for "
+        "the paper's, off for the warp-guided models, which train on pixel terms)",
+        rich_help_panel=_TUNE,
+        show_default=False,
+    ),
 ]
 
 
@@ -718,8 +874,12 @@ def _backend(backend: Optional[BackendChoice]) -> Optional[str]:
 @command
 def embed(
     shots: ShotsOption,
-    output: Annotated[Path, typer.Option("--output", "-o", help="The embedding file to write (.safetensors).",
-                                         show_default=False, metavar="OUT")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="The embedding file to write (.safetensors).", show_default=False, metavar="OUT"
+        ),
+    ],
     checkpoint: CheckpointOption = None,
     k: KOption = None,
     force: ForceOption = False,
@@ -748,27 +908,45 @@ def embed(
     person = model.shots(shots, model.detector(_backend(backend), fan_weights), k)
     e_hat = model.embed(person)
     save_embedding(output, e_hat, person, model.checkpoint)
-    console.log(f"{output}: e_hat of {len(person)} shot(s) at {person.size}x{person.size} "
-                f"(meta checkpoint {model.path})")
+    console.log(
+        f"{output}: e_hat of {len(person)} shot(s) at {person.size}x{person.size} (meta checkpoint {model.path})"
+    )
 
 
 @command
 def finetune(
     shots: ShotsOption,
-    output: Annotated[Path, typer.Option("--output", "-o", help="The person file to write (.safetensors).",
-                                         show_default=False, metavar="OUT")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="The person file to write (.safetensors).", show_default=False, metavar="OUT"
+        ),
+    ],
     checkpoint: Annotated[
         Optional[Path],
-        typer.Option("--checkpoint", "-c", help="The meta checkpoint (default: $FSTH_CHECKPOINT, else "
-                     "~/.local/share/fsth/meta.safetensors, else the model shipped with fsth), or a person file "
-                     "to fine-tune further.",
-                     show_default=False, metavar="META"),
+        typer.Option(
+            "--checkpoint",
+            "-c",
+            help="The meta checkpoint (default: $FSTH_CHECKPOINT, else "
+            "~/.local/share/fsth/meta.safetensors, else the model shipped with fsth), or a person file "
+            "to fine-tune further.",
+            show_default=False,
+            metavar="META",
+        ),
     ] = None,
-    steps: Annotated[Optional[int], typer.Option(help="Number of steps (instead of --epochs).", min=1,
-                                                 show_default=False, rich_help_panel=_TUNE)] = None,
-    epochs: Annotated[Optional[float], typer.Option(help="Passes over the shots, 0.01 to 100000 (default 40, the "
-                                                    "paper's).", callback=_between(0.01, 100_000),
-                                                    show_default=False, rich_help_panel=_TUNE)] = None,
+    steps: Annotated[
+        Optional[int],
+        typer.Option(help="Number of steps (instead of --epochs).", min=1, show_default=False, rich_help_panel=_TUNE),
+    ] = None,
+    epochs: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Passes over the shots, 0.01 to 100000 (default 40, the paper's).",
+            callback=_between(0.01, 100_000),
+            show_default=False,
+            rich_help_panel=_TUNE,
+        ),
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Shots per step.", min=1, rich_help_panel=_TUNE)] = 1,
     k: KOption = None,
     content_loss: ContentLossOption = None,
@@ -802,23 +980,29 @@ def finetune(
 
     if steps is not None and epochs is not None:
         raise InputError("give --steps or --epochs, not both")
-    _checkpoint_output(output, force, inputs=(*shots, _meta_path(checkpoint), vgg19_weights, vggface_weights,
-                                              fan_weights))
+    _checkpoint_output(
+        output, force, inputs=(*shots, _meta_path(checkpoint), vgg19_weights, vggface_weights, fan_weights)
+    )
     model = FewShotModel.load(checkpoint, device=get_device(), person=True)
     train_cfg = _train_config(content_loss, vgg19_weights, vggface_weights, model.config)
     content_nets = load_content_networks(train_cfg, model.device)  # before the slow part: a missing file fails now
     person = model.shots(shots, model.detector(_backend(backend), fan_weights), k)
     e_hat = model.embed(person)
     total = plan_steps(len(person), batch_size, steps=steps, epochs=epochs, cfg=train_cfg)
-    result = model.finetune(person, total, train_cfg, e_hat=e_hat, content_nets=content_nets,
-                            batch_size=batch_size, seed=seed)
+    result = model.finetune(
+        person, total, train_cfg, e_hat=e_hat, content_nets=content_nets, batch_size=batch_size, seed=seed
+    )
     if not all(bool(torch.isfinite(p).all()) for p in result.G.parameters()):
-        raise InputError(f"fine-tuning diverged: G' holds NaN or infinite weights after {result.steps} steps; "
-                         f"{output} was not written (try fewer --steps, or the content loss)")
+        raise InputError(
+            f"fine-tuning diverged: G' holds NaN or infinite weights after {result.steps} steps; "
+            f"{output} was not written (try fewer --steps, or the content loss)"
+        )
     save_person(output, result, person, e_hat, model.checkpoint, train_cfg)
     per_step = result.seconds / max(result.steps, 1)
-    console.log(f"{output}: {result.steps} steps on {len(person)} shot(s) in {result.seconds:.0f} s "
-                f"({per_step:.2f} s/step); last losses {format_losses(result.losses)}")
+    console.log(
+        f"{output}: {result.steps} steps on {len(person)} shot(s) in {result.seconds:.0f} s "
+        f"({per_step:.2f} s/step); last losses {format_losses(result.losses)}"
+    )
     if result.interrupted:
         console.error(f"interrupted after {result.steps} of {total} steps; saved what was trained to {output}")
         raise typer.Exit(130)
@@ -828,56 +1012,107 @@ def finetune(
 def animate(
     source: Annotated[
         str,
-        typer.Argument(help="The person: a photo, a directory of photos, a video, an embedding file (fsth embed) or "
-                       "a person file (fsth finetune).", show_default=False),
+        typer.Argument(
+            help="The person: a photo, a directory of photos, a video, an embedding file (fsth embed) or "
+            "a person file (fsth finetune).",
+            show_default=False,
+        ),
     ],
     driver: Annotated[
         str,
-        typer.Argument(help="The driving video, or a camera index (0) for live use with a preview window.",
-                       show_default=False),
+        typer.Argument(
+            help="The driving video, or a camera index (0) for live use with a preview window.", show_default=False
+        ),
     ],
     output: Annotated[
         Optional[Path],
-        typer.Option("--output", "-o", help="The mp4 to write (optional for a camera: then it records the result).",
-                     show_default=False, metavar="OUT.mp4", rich_help_panel=_VIDEO),
+        typer.Option(
+            "--output",
+            "-o",
+            help="The mp4 to write (optional for a camera: then it records the result).",
+            show_default=False,
+            metavar="OUT.mp4",
+            rich_help_panel=_VIDEO,
+        ),
     ] = None,
     checkpoint: CheckpointOption = None,
     model: Annotated[
         ModelChoice,
-        typer.Option(help="checkpoint: the generator of --checkpoint ($FSTH_CHECKPOINT, else the default location, "
-                     "else the model shipped with fsth); warp: the source's pixels moved to the driver's landmarks "
-                     "alone, no network (fast; cannot open a closed mouth).", rich_help_panel=_MOTION),
+        typer.Option(
+            help="checkpoint: the generator of --checkpoint ($FSTH_CHECKPOINT, else the default location, "
+            "else the model shipped with fsth); warp: the source's pixels moved to the driver's landmarks "
+            "alone, no network (fast; cannot open a closed mouth).",
+            rich_help_panel=_MOTION,
+        ),
     ] = ModelChoice.checkpoint,
     force: ForceOption = False,
-    side_by_side: Annotated[bool, typer.Option(help="Write driver | landmark image | result.",
-                                               rich_help_panel=_VIDEO)] = False,
-    paste_back: Annotated[bool, typer.Option(help="Paste the generated face back into the source photo (the frame "
-                                             "is the photo's size).", rich_help_panel=_VIDEO)] = False,
+    side_by_side: Annotated[
+        bool, typer.Option(help="Write driver | landmark image | result.", rich_help_panel=_VIDEO)
+    ] = False,
+    paste_back: Annotated[
+        bool,
+        typer.Option(
+            help="Paste the generated face back into the source photo (the frame is the photo's size).",
+            rich_help_panel=_VIDEO,
+        ),
+    ] = False,
     audio: Annotated[bool, typer.Option(help="Keep the driver's audio track.", rich_help_panel=_VIDEO)] = True,
-    absolute: Annotated[bool, typer.Option(help="Drive with the driver's landmarks as they are (its face shape too) "
-                                           "instead of retargeting its motion onto the source face.",
-                                           rich_help_panel=_MOTION)] = False,
-    head_motion: Annotated[bool, typer.Option(help="Retargeting carries the driver's head motion (position, tilt, "
-                                              "size); off: expression only, the head stays where it is in the "
-                                              "source (good with --paste-back).", rich_help_panel=_MOTION)] = True,
-    reference: Annotated[str, typer.Option(help="The driver's reference frame, whose face counts as the source's: "
-                                           "auto (closest for a file, first for a camera), closest (the frame whose "
-                                           "expression is closest to the source's), first (the first frame with a "
-                                           "face) or a frame index.", rich_help_panel=_MOTION)] = "auto",
-    live: Annotated[bool, typer.Option("--live", help="Treat a driver file like a camera: one causal pass, "
-                                       "reference = first face (for trying the live path).",
-                                       rich_help_panel=_MOTION)] = False,
-    preview: Annotated[Optional[bool], typer.Option("--preview/--no-preview", help="Show driver | result in a "
-                                                    "window (q quits, r takes a new reference); default: on for a "
-                                                    "camera.", show_default=False, rich_help_panel=_VIDEO)] = None,
+    absolute: Annotated[
+        bool,
+        typer.Option(
+            help="Drive with the driver's landmarks as they are (its face shape too) "
+            "instead of retargeting its motion onto the source face.",
+            rich_help_panel=_MOTION,
+        ),
+    ] = False,
+    head_motion: Annotated[
+        bool,
+        typer.Option(
+            help="Retargeting carries the driver's head motion (position, tilt, "
+            "size); off: expression only, the head stays where it is in the "
+            "source (good with --paste-back).",
+            rich_help_panel=_MOTION,
+        ),
+    ] = True,
+    reference: Annotated[
+        str,
+        typer.Option(
+            help="The driver's reference frame, whose face counts as the source's: "
+            "auto (closest for a file, first for a camera), closest (the frame whose "
+            "expression is closest to the source's), first (the first frame with a "
+            "face) or a frame index.",
+            rich_help_panel=_MOTION,
+        ),
+    ] = "auto",
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Treat a driver file like a camera: one causal pass, "
+            "reference = first face (for trying the live path).",
+            rich_help_panel=_MOTION,
+        ),
+    ] = False,
+    preview: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--preview/--no-preview",
+            help="Show driver | result in a window (q quits, r takes a new reference); default: on for a camera.",
+            show_default=False,
+            rich_help_panel=_VIDEO,
+        ),
+    ] = None,
     k: KOption = None,
-    finetune_steps: Annotated[int, typer.Option(help="Fine-tune this many steps on the source photos first.",
-                                                min=0, rich_help_panel=_TUNE)] = 0,
+    finetune_steps: Annotated[
+        int, typer.Option(help="Fine-tune this many steps on the source photos first.", min=0, rich_help_panel=_TUNE)
+    ] = 0,
     content_loss: ContentLossOption = None,
     vgg19_weights: Vgg19Option = None,
     vggface_weights: VggFaceOption = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Frames per generator call (default: 2 on a CPU, 8 on "
-                                                      "a GPU).", min=1, show_default=False)] = None,
+    batch_size: Annotated[
+        Optional[int],
+        typer.Option(help="Frames per generator call (default: 2 on a CPU, 8 on a GPU).", min=1, show_default=False),
+    ] = None,
     backend: LandmarkBackendOption = None,
     fan_weights: FanWeightsOption = None,
 ) -> None:
@@ -910,16 +1145,23 @@ def animate(
     if preview:
         require_display()
     if output is not None:
-        check_output(output, force, inputs=(source, driver, _meta_path(checkpoint), vgg19_weights, vggface_weights,
-                                            fan_weights))
+        check_output(
+            output, force, inputs=(source, driver, _meta_path(checkpoint), vgg19_weights, vggface_weights, fan_weights)
+        )
     elif not preview:
         raise InputError("give -o OUT.mp4 (or --preview to watch without writing)")
     if reference not in ("auto", "first", "closest") and not reference.isdigit():
         raise InputError(f"--reference must be auto, first, closest or a frame index, not {reference!r}")
     options = AnimateOptions(
-        absolute=absolute, head_motion=head_motion, reference=int(reference) if reference.isdigit() else reference,
-        side_by_side=side_by_side, paste_back=paste_back, audio=audio,
-        batch_size=batch_size or (8 if device.type == "cuda" else 2), live=live, preview=preview,
+        absolute=absolute,
+        head_motion=head_motion,
+        reference=int(reference) if reference.isdigit() else reference,
+        side_by_side=side_by_side,
+        paste_back=paste_back,
+        audio=audio,
+        batch_size=batch_size or (8 if device.type == "cuda" else 2),
+        live=live,
+        preview=preview,
         warp_only=model == ModelChoice.warp,
     )
     if not camera and not Path(driver).is_file():
@@ -928,18 +1170,25 @@ def animate(
         raise InputError(f"{driver}: the driver is a video (or a camera index), not a photo")
     if options.warp_only:
         detector = detector_for(None, _backend(backend), fan_weights)
-        person = load_person(source, checkpoint, warp_only=True, k=k, finetune_steps=finetune_steps,
-                             detector=detector)
+        person = load_person(source, checkpoint, warp_only=True, k=k, finetune_steps=finetune_steps, detector=detector)
     else:
-        person = load_person(source, checkpoint, k=k, finetune_steps=finetune_steps, device=device,
-                             train_cfg=_train_config(content_loss, vgg19_weights, vggface_weights))
+        person = load_person(
+            source,
+            checkpoint,
+            k=k,
+            finetune_steps=finetune_steps,
+            device=device,
+            train_cfg=_train_config(content_loss, vgg19_weights, vggface_weights),
+        )
         detector = detector_for(person.landmark_backend, _backend(backend), fan_weights)
     stats = run_animate(person, driver, output, detector, options, device=device)
     where = f"{output}: " if output is not None else ""
     size = f"{stats.size[0]}x{stats.size[1]}" if stats.size else "?"
     ref = f", reference frame {stats.reference}" if stats.reference is not None else ""
-    console.log(f"{where}{stats.frames} frames at {stats.fps:g} fps, {size}, {stats.frames_per_second:.1f} frames/s; "
-                f"driver face in {stats.faces}/{stats.frames} frames{ref}")
+    console.log(
+        f"{where}{stats.frames} frames at {stats.fps:g} fps, {size}, {stats.frames_per_second:.1f} frames/s; "
+        f"driver face in {stats.faces}/{stats.frames} frames{ref}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- evaluate
@@ -979,60 +1228,110 @@ def _given_file(path: Optional[Path], option: str) -> Optional[str]:
 def evaluate(
     videos: Annotated[
         list[Path],
-        typer.Argument(help="Test videos (people the model was not trained on), or directories of them (searched "
-                       "recursively).", show_default=False, metavar="VIDEOS"),
+        typer.Argument(
+            help="Test videos (people the model was not trained on), or directories of them (searched recursively).",
+            show_default=False,
+            metavar="VIDEOS",
+        ),
     ],
     output: Annotated[
         Optional[Path],
-        typer.Option("--output", "-o", help="Write the JSON report here (.json). Without it: JSON on stdout.",
-                     show_default=False, metavar="REPORT.json"),
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write the JSON report here (.json). Without it: JSON on stdout.",
+            show_default=False,
+            metavar="REPORT.json",
+        ),
     ] = None,
     checkpoint: CheckpointOption = None,
-    shots: Annotated[str, typer.Option(help="Self-reenactment: K, the shots per setting, taken from the first half "
-                                       "of each video's frames with a face.", rich_help_panel=_PROTOCOL,
-                                       metavar="K,K,...")] = "1,8,32",
-    targets: Annotated[int, typer.Option(help="Target frames per video, spread over the second half (the same for "
-                                         "every K); for --cross, driver frames per video.", min=1,
-                                         rich_help_panel=_PROTOCOL)] = 32,
-    finetune_steps: Annotated[int, typer.Option(help="Also fine-tune (FT rows) from the same e_hat for this many "
-                                                "steps; 0: feed-forward (FF) only.", min=0,
-                                                rich_help_panel=_PROTOCOL)] = 0,
+    shots: Annotated[
+        str,
+        typer.Option(
+            help="Self-reenactment: K, the shots per setting, taken from the first half "
+            "of each video's frames with a face.",
+            rich_help_panel=_PROTOCOL,
+            metavar="K,K,...",
+        ),
+    ] = "1,8,32",
+    targets: Annotated[
+        int,
+        typer.Option(
+            help="Target frames per video, spread over the second half (the same for "
+            "every K); for --cross, driver frames per video.",
+            min=1,
+            rich_help_panel=_PROTOCOL,
+        ),
+    ] = 32,
+    finetune_steps: Annotated[
+        int,
+        typer.Option(
+            help="Also fine-tune (FT rows) from the same e_hat for this many steps; 0: feed-forward (FF) only.",
+            min=0,
+            rich_help_panel=_PROTOCOL,
+        ),
+    ] = 0,
     cross: Annotated[
         Optional[list[str]],
-        typer.Option("--cross", help="Cross-reenactment source, driven by every video: a photo, a directory of "
-                     "photos, a video, an embedding or a person file (repeat for several sources).",
-                     rich_help_panel=_PROTOCOL, show_default=False, metavar="SOURCE"),
+        typer.Option(
+            "--cross",
+            help="Cross-reenactment source, driven by every video: a photo, a directory of "
+            "photos, a video, an embedding or a person file (repeat for several sources).",
+            rich_help_panel=_PROTOCOL,
+            show_default=False,
+            metavar="SOURCE",
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the fine-tuning shot order.", rich_help_panel=_PROTOCOL)] = 0,
     samples: Annotated[
         Optional[Path],
-        typer.Option(help="Write a PNG grid per video and setting here: landmark image | real | generated (self), "
-                     "source | driver landmark image | generated (cross).", show_default=False, metavar="DIR"),
+        typer.Option(
+            help="Write a PNG grid per video and setting here: landmark image | real | generated (self), "
+            "source | driver landmark image | generated (cross).",
+            show_default=False,
+            metavar="DIR",
+        ),
     ] = None,
-    force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite the report, write into a non-empty "
-                                        "--samples directory.")] = False,
-    metrics: Annotated[str, typer.Option(help="Metrics to compute (ssim, psnr, l1, csim, akd, fid).",
-                                         rich_help_panel=_METRICS, metavar="NAMES")] = "ssim,psnr,l1,csim,akd,fid",
+    force: Annotated[
+        bool, typer.Option("--force", "-f", help="Overwrite the report, write into a non-empty --samples directory.")
+    ] = False,
+    metrics: Annotated[
+        str,
+        typer.Option(
+            help="Metrics to compute (ssim, psnr, l1, csim, akd, fid).", rich_help_panel=_METRICS, metavar="NAMES"
+        ),
+    ] = "ssim,psnr,l1,csim,akd,fid",
     fid_weights: Annotated[
         Optional[Path],
-        typer.Option(help="FID's Inception weights pt_inception-2015-12-05-6726825d.pth (default: the torch hub "
-                     "cache; without them FID is reported as not computed, with the reason).",
-                     rich_help_panel=_METRICS, show_default=False),
+        typer.Option(
+            help="FID's Inception weights pt_inception-2015-12-05-6726825d.pth (default: the torch hub "
+            "cache; without them FID is reported as not computed, with the reason).",
+            rich_help_panel=_METRICS,
+            show_default=False,
+        ),
     ] = None,
     csim_network: Annotated[
         CsimNetworkChoice,
-        typer.Option(help="CSIM's face-recognition network: dlib (128-d, offline) or arcface (--arcface-weights).",
-                     rich_help_panel=_METRICS),
+        typer.Option(
+            help="CSIM's face-recognition network: dlib (128-d, offline) or arcface (--arcface-weights).",
+            rich_help_panel=_METRICS,
+        ),
     ] = CsimNetworkChoice.dlib,
     arcface_weights: Annotated[
         Optional[Path],
-        typer.Option(help="An insightface arcface_torch backbone.pth, for --csim-network arcface.",
-                     rich_help_panel=_METRICS, show_default=False),
+        typer.Option(
+            help="An insightface arcface_torch backbone.pth, for --csim-network arcface.",
+            rich_help_panel=_METRICS,
+            show_default=False,
+        ),
     ] = None,
     baselines: Annotated[
         bool,
-        typer.Option(help="Also score two baselines in every setting: copy (the nearest shot as it is) and warp (the "
-                     "nearest shot warped to the target's landmarks, no network).", rich_help_panel=_PROTOCOL),
+        typer.Option(
+            help="Also score two baselines in every setting: copy (the nearest shot as it is) and warp (the "
+            "nearest shot warped to the target's landmarks, no network).",
+            rich_help_panel=_PROTOCOL,
+        ),
     ] = True,
     content_loss: ContentLossOption = None,
     vgg19_weights: Vgg19Option = None,
@@ -1068,10 +1367,24 @@ def evaluate(
     from fsth.metrics import parse_metric_names
     from fsth.person import detector_for, load_meta
 
-    options = EvalOptions(shots=parse_shots(shots), targets=targets, finetune_steps=finetune_steps,
-                          metrics=tuple(parse_metric_names(metrics)), seed=seed, baselines=baselines)
-    inputs = (*videos, _meta_path(checkpoint), *(cross or ()), fid_weights, arcface_weights, vgg19_weights,
-              vggface_weights, fan_weights)
+    options = EvalOptions(
+        shots=parse_shots(shots),
+        targets=targets,
+        finetune_steps=finetune_steps,
+        metrics=tuple(parse_metric_names(metrics)),
+        seed=seed,
+        baselines=baselines,
+    )
+    inputs = (
+        *videos,
+        _meta_path(checkpoint),
+        *(cross or ()),
+        fid_weights,
+        arcface_weights,
+        vgg19_weights,
+        vggface_weights,
+        fan_weights,
+    )
     if output is not None:
         _output_file(output, force, ".json", "the report is JSON", inputs)
     if samples is not None:
@@ -1089,7 +1402,10 @@ def evaluate(
         if arcface_weights is None:
             raise InputError("--csim-network arcface needs --arcface-weights backbone.pth")
         if "csim" in options.metrics:
-            metric_options["csim"] = {"network": "arcface", "weights": _given_file(arcface_weights, "--arcface-weights")}
+            metric_options["csim"] = {
+                "network": "arcface",
+                "weights": _given_file(arcface_weights, "--arcface-weights"),
+            }
     device = get_device()
     meta = load_meta(checkpoint, only=None if finetune_steps else ("E", "G"))
     train_cfg = _train_config(content_loss, vgg19_weights, vggface_weights, meta.config)
@@ -1100,8 +1416,18 @@ def evaluate(
         content_nets = load_content_networks(train_cfg, device)  # before the slow part: a missing file fails now
     samples = _samples_dir(samples, force)
     detector = detector_for(meta.landmark_backend, _backend(backend), fan_weights)
-    report = run_evaluation(meta, videos, detector, options, cross=cross or (), train_cfg=train_cfg,
-                            content_nets=content_nets, metric_options=metric_options, device=device, samples=samples)
+    report = run_evaluation(
+        meta,
+        videos,
+        detector,
+        options,
+        cross=cross or (),
+        train_cfg=train_cfg,
+        content_nets=content_nets,
+        metric_options=metric_options,
+        device=device,
+        samples=samples,
+    )
     print_table(report)
     text = json.dumps(report, indent=2, allow_nan=False) + "\n"
     if output is None:
@@ -1109,5 +1435,6 @@ def evaluate(
         sys.stdout.flush()
     else:
         atomic_write(output, lambda f: f.write(text.encode()))
-        console.log(f"{output}: report of {report['summary']['evaluated']} video(s), {len(report['settings'])} "
-                    "setting(s)")
+        console.log(
+            f"{output}: report of {report['summary']['evaluated']} video(s), {len(report['settings'])} setting(s)"
+        )

@@ -89,8 +89,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("image_size", "base_channels", "max_channels", "embedding_dim", "min_size",
-                     "gen_bottleneck_size"):
+        for name in ("image_size", "base_channels", "max_channels", "embedding_dim", "min_size", "gen_bottleneck_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 problems.append(f"{name} must be a positive integer, not {value!r}")
@@ -293,9 +292,19 @@ class TrainConfig:
 # worse than the warp alone after 250-500 steps, twice); K = 1 (the shipped model animates one photo); one D update
 # per E/G update (D is the most expensive part of a step).
 PRESET_TRAINING: dict[str, dict] = {
-    "warp256": {"content_loss": False, "weight_l1": 10.0, "weight_ssim": 2.0, "weight_mouth": 20.0, "shots": 1,
-                "d_steps_per_g_step": 1, "lr_EG": 1e-4, "lr_D": 2e-4, "weight_match": 10.0, "weight_adv": 0.1,
-                "weight_fm": 1.0},
+    "warp256": {
+        "content_loss": False,
+        "weight_l1": 10.0,
+        "weight_ssim": 2.0,
+        "weight_mouth": 20.0,
+        "shots": 1,
+        "d_steps_per_g_step": 1,
+        "lr_EG": 1e-4,
+        "lr_D": 2e-4,
+        "weight_match": 10.0,
+        "weight_adv": 0.1,
+        "weight_fm": 1.0,
+    },
     "tiny_warp": {"content_loss": False, "weight_l1": 10.0, "weight_ssim": 2.0, "weight_mouth": 20.0, "shots": 2},
 }
 
@@ -322,11 +331,20 @@ class TrainOptions:
     precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU; or bf16 / fp32
 
     def __post_init__(self):
-        problems = [f"--{name.replace('_', '-')} must be at least {low}, not {getattr(self, name)}"
-                    for name, low in (("batch_size", 1), ("max_steps", 0), ("log_every", 1), ("sample_every", 1),
-                                      ("checkpoint_every", 1), ("snapshot_every", 1), ("keep", 0),
-                                      ("num_samples", 1))
-                    if getattr(self, name) < low]
+        problems = [
+            f"--{name.replace('_', '-')} must be at least {low}, not {getattr(self, name)}"
+            for name, low in (
+                ("batch_size", 1),
+                ("max_steps", 0),
+                ("log_every", 1),
+                ("sample_every", 1),
+                ("checkpoint_every", 1),
+                ("snapshot_every", 1),
+                ("keep", 0),
+                ("num_samples", 1),
+            )
+            if getattr(self, name) < low
+        ]
         if self.workers is not None and self.workers < 0:
             problems.append(f"--workers must be >= 0, not {self.workers}")
         if self.precision not in PRECISIONS:

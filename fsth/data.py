@@ -48,8 +48,10 @@ def check_shots(dataset: Dataset, shots: int) -> None:
         )
     short = sum(1 for n in counts if n < shots + 1)
     if short:
-        console.warn(f"--shots {shots}: {short} of the {len(counts)} videos have fewer than K + 1 = {shots + 1} "
-                     "frames; their episodes repeat frames")
+        console.warn(
+            f"--shots {shots}: {short} of the {len(counts)} videos have fewer than K + 1 = {shots + 1} "
+            "frames; their episodes repeat frames"
+        )
 
 
 class EpisodeDataset(torch.utils.data.Dataset):
@@ -88,15 +90,18 @@ class EpisodeDataset(torch.utils.data.Dataset):
                     console.warn(f"{exc}; training uses other videos instead")
                 video = None
                 continue
-            pairs = [face_pair(crop, record.points[j], self.image_size, box=full_box(crop))
-                     for crop, j in zip(crops, picks)]
+            pairs = [
+                face_pair(crop, record.points[j], self.image_size, box=full_box(crop)) for crop, j in zip(crops, picks)
+            ]
             return {
                 "x": np.stack([p.crop for p in pairs]),  # (K + 1, S, S, 3) uint8
                 "y": np.stack([p.sketch for p in pairs]),  # (K + 1, S, S, 3) uint8
                 "points": np.stack([p.points for p in pairs]).astype(np.float32),  # (K + 1, 68, 2) in crop pixels
                 "video": np.int64(index),
             }
-        raise InputError(f"{self.dataset.root}: {_MAX_TRIES} videos in a row could not be read; is the dataset damaged?")
+        raise InputError(
+            f"{self.dataset.root}: {_MAX_TRIES} videos in a row could not be read; is the dataset damaged?"
+        )
 
     def _record(self, index: int) -> VideoRecord:
         """The record of video ``index``, from a small cache of open files (per process)."""
@@ -127,7 +132,12 @@ class EpisodeSampler(torch.utils.data.Sampler):
 
 
 def episode_loader(
-    episodes: EpisodeDataset, start: int, stop: int, batch_size: int, rank: int = 0, workers: int = 0,
+    episodes: EpisodeDataset,
+    start: int,
+    stop: int,
+    batch_size: int,
+    rank: int = 0,
+    workers: int = 0,
     pin_memory: bool = False,
 ) -> torch.utils.data.DataLoader:
     """Batches for steps ``start`` .. ``stop - 1``: x, y (B, K + 1, S, S, 3) uint8 tensors and video (B,)."""
@@ -166,5 +176,6 @@ def to_model_input(batch: dict, device) -> ModelInput:
     x = images_to_tensor(x.reshape(-1, s, s, 3).numpy(), device).view(b, k1, 3, s, s)
     y = images_to_tensor(y.reshape(-1, s, s, 3).numpy(), device).view(b, k1, 3, s, s)
     points = torch.as_tensor(batch["points"]).to(device, torch.float32)
-    return ModelInput(x[:, :-1], y[:, :-1], x[:, -1], y[:, -1], batch["video"].to(device), points[:, :-1],
-                      points[:, -1])
+    return ModelInput(
+        x[:, :-1], y[:, :-1], x[:, -1], y[:, -1], batch["video"].to(device), points[:, :-1], points[:, -1]
+    )

@@ -98,7 +98,7 @@ class EvalOptions:
 
 
 def parse_shots(text: str) -> tuple[int, ...]:
-    """"1,8,32" -> (1, 8, 32): positive numbers, in the order given, without repeats."""
+    """ "1,8,32" -> (1, 8, 32): positive numbers, in the order given, without repeats."""
     out: list[int] = []
     for part in text.split(","):
         part = part.strip()
@@ -134,15 +134,18 @@ def split_parts(valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return frames[:half], frames[half:]
 
 
-def load_test_video(path: Path, detector: LandmarkDetector, size: int, meta_policy, shots: Sequence[int],
-                    targets: int) -> TestVideo:
+def load_test_video(
+    path: Path, detector: LandmarkDetector, size: int, meta_policy, shots: Sequence[int], targets: int
+) -> TestVideo:
     """Track ``path``, split it (module docstring) and crop the shots of every K and the targets."""
     start = time.perf_counter()
     track = track_video(path, detector, crop_policy=meta_policy, label=f"track {path.name}")
     shot_part, target_part = split_parts(track.valid)
     if len(shot_part) + len(target_part) < MIN_FACE_FRAMES:
-        raise NoFaceError(f"{path}: a face in only {track.num_valid} of {len(track)} frames; self-reenactment needs "
-                          f"at least {MIN_FACE_FRAMES} (a shot and a target)")
+        raise NoFaceError(
+            f"{path}: a face in only {track.num_valid} of {len(track)} frames; self-reenactment needs "
+            f"at least {MIN_FACE_FRAMES} (a shot and a target)"
+        )
     shot_frames = {k: shot_part[spread(len(shot_part), k)].tolist() for k in shots}
     target_frames = target_part[spread(len(target_part), targets)].tolist()
     wanted = set(target_frames).union(*shot_frames.values())
@@ -153,8 +156,17 @@ def load_test_video(path: Path, detector: LandmarkDetector, size: int, meta_poli
     def take(frames: list[int]) -> Shots:
         return shots_from_pairs([pairs[i] for i in frames], [f"{path}#{i}" for i in frames])
 
-    return TestVideo(path, track, shot_part, target_part, {k: take(f) for k, f in shot_frames.items()}, shot_frames,
-                     take(target_frames), target_frames, time.perf_counter() - start)
+    return TestVideo(
+        path,
+        track,
+        shot_part,
+        target_part,
+        {k: take(f) for k, f in shot_frames.items()},
+        shot_frames,
+        take(target_frames),
+        target_frames,
+        time.perf_counter() - start,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- generators
@@ -183,17 +195,32 @@ def baseline_renderers(crops: np.ndarray, points: np.ndarray, device=None) -> It
     yield "warp", Renderer(None, source=(crops, points), device=device)
 
 
-def person_renderers(model: FewShotModel, shots: Shots, options: EvalOptions, *, train_cfg: TrainConfig,
-                     content_nets=None, make_renderer: MakeRenderer = Renderer, label: str = "fine-tuning"
-                     ) -> Iterator[tuple[str, Renderer]]:
+def person_renderers(
+    model: FewShotModel,
+    shots: Shots,
+    options: EvalOptions,
+    *,
+    train_cfg: TrainConfig,
+    content_nets=None,
+    make_renderer: MakeRenderer = Renderer,
+    label: str = "fine-tuning",
+) -> Iterator[tuple[str, Renderer]]:
     """(mode, renderer) for one person from their shots, made as they are asked for: FF (G with e_hat) and, with
     fine-tuning steps, FT (G' and D' from the same e_hat, fine-tuned on the shots). Ctrl-C during fine-tuning
     stops the evaluation."""
     e_hat = model.embed(shots)
     yield "FF", model.renderer(shots, e_hat=e_hat, make_renderer=make_renderer, dtype=EVAL_DTYPE)
     if options.finetune_steps:
-        result = model.finetune(shots, options.finetune_steps, train_cfg, e_hat=e_hat, content_nets=content_nets,
-                                batch_size=options.finetune_batch_size, seed=options.seed, label=label)
+        result = model.finetune(
+            shots,
+            options.finetune_steps,
+            train_cfg,
+            e_hat=e_hat,
+            content_nets=content_nets,
+            batch_size=options.finetune_batch_size,
+            seed=options.seed,
+            label=label,
+        )
         if result.interrupted:
             raise KeyboardInterrupt
         yield "FT", model.renderer(shots, G=result.G.eval(), make_renderer=make_renderer, dtype=EVAL_DTYPE)
@@ -218,8 +245,9 @@ class CrossSource:
     sources: list[str] = field(default_factory=list)  # where the shots came from
 
 
-def load_cross_source(source: str | os.PathLike, model: FewShotModel, detector: LandmarkDetector,
-                      options: EvalOptions, **renderer_options) -> CrossSource:
+def load_cross_source(
+    source: str | os.PathLike, model: FewShotModel, detector: LandmarkDetector, options: EvalOptions, **renderer_options
+) -> CrossSource:
     """A source as ``fsth animate`` takes it: photos, a directory of them or a video (shots, embedded here and
     fine-tuned with the evaluation's steps), or an ``embedding`` / ``person`` file (``load_person``)."""
     from fsth.person import crop_policy_of, is_checkpoint
@@ -232,8 +260,9 @@ def load_cross_source(source: str | os.PathLike, model: FewShotModel, detector: 
         return _cross_source_file(path, model, detector, policy, renderer_options.get("make_renderer", Renderer))
     shots = load_shots([path], detector, model.size, policy)
     renderers = dict(person_renderers(model, shots, options, label=f"fine-tune on {name}", **renderer_options))
-    return CrossSource(name, str(source), renderers, shots.points[0], len(shots), shots.select([0]),
-                       sources=list(shots.sources))
+    return CrossSource(
+        name, str(source), renderers, shots.points[0], len(shots), shots.select([0]), sources=list(shots.sources)
+    )
 
 
 def _cross_source_file(path: Path, model: FewShotModel, detector, policy, make_renderer) -> CrossSource:
@@ -247,15 +276,21 @@ def _cross_source_file(path: Path, model: FewShotModel, detector, policy, make_r
         raise InputError(f"{path}: made for another model configuration or crop policy than {model.checkpoint.path}")
     recorded = [str(s) for s in load_checkpoint(path, only=()).meta.get("shots") or []]
     mode = "FF" if person.e_hat is not None else "FT"
-    renderer = model.renderer(G=person.generator, e_hat=person.e_hat, source=(person.crops, person.points),
-                              make_renderer=make_renderer, dtype=EVAL_DTYPE)
+    renderer = model.renderer(
+        G=person.generator,
+        e_hat=person.e_hat,
+        source=(person.crops, person.points),
+        make_renderer=make_renderer,
+        dtype=EVAL_DTYPE,
+    )
     identity, reason = None, None
     try:
         identity = recorded_shot(recorded, detector, model.size, policy)
     except FsthError as exc:
         reason = f"CSIM not computed: the source's first shot cannot be read again ({exc})"
-    return CrossSource(path.name, str(path), {mode: renderer}, person.points[0], len(person.points), identity,
-                       reason, recorded)
+    return CrossSource(
+        path.name, str(path), {mode: renderer}, person.points[0], len(person.points), identity, reason, recorded
+    )
 
 
 def recorded_shot(recorded: list[str], detector, size: int, policy) -> Shots:
@@ -329,8 +364,10 @@ class Setting:
         """Count one video; its per-metric summaries (pair metrics) for the video's row."""
         self.videos += 1
         self.seconds += seconds
-        return {"metrics": {name: summarize(v).to_dict() for name, v in values.items() if v is not None},
-                "seconds": round(seconds, 3)}
+        return {
+            "metrics": {name: summarize(v).to_dict() for name, v in values.items() if v is not None},
+            "seconds": round(seconds, 3),
+        }
 
     def results(self) -> dict[str, MetricResult]:
         out = {}
@@ -342,13 +379,21 @@ class Setting:
         return out
 
     def summary(self) -> dict:
-        return {"name": self.name, "protocol": self.protocol, "mode": self.mode, "shots": self.shots,
-                "source": self.source, "videos": self.videos, "seconds": round(self.seconds, 2),
-                "metrics": {name: r.to_dict() for name, r in self.results().items()}}
+        return {
+            "name": self.name,
+            "protocol": self.protocol,
+            "mode": self.mode,
+            "shots": self.shots,
+            "source": self.source,
+            "videos": self.videos,
+            "seconds": round(self.seconds, 2),
+            "metrics": {name: r.to_dict() for name, r in self.results().items()},
+        }
 
 
-def score_self(metrics: dict[str, Metric], generated: np.ndarray, targets: Shots,
-               real_akd: tuple[np.ndarray, list] | None) -> dict:
+def score_self(
+    metrics: dict[str, Metric], generated: np.ndarray, targets: Shots, real_akd: tuple[np.ndarray, list] | None
+) -> dict:
     """Per-pair values of generated crops against the real targets (module docstring, step 4); ``real_akd``: the
     target crops at 256x256 and their landmarks detected there (None where not found), made once per video for
     every setting."""
@@ -357,8 +402,9 @@ def score_self(metrics: dict[str, Metric], generated: np.ndarray, targets: Shots
         if name == "fid":
             values[name] = m.update(generated=generated)  # the real targets went once into the shared real set
         elif name == "csim":
-            values[name] = m.update(generated, targets.crops, generated_landmarks=targets.points,
-                                    real_landmarks=targets.points)
+            values[name] = m.update(
+                generated, targets.crops, generated_landmarks=targets.points, real_landmarks=targets.points
+            )
         elif name == "akd":
             real_crops, real_landmarks = real_akd
             values[name] = m.update(at_akd_size(generated), real_crops, real_landmarks=real_landmarks)
@@ -374,11 +420,14 @@ def score_cross(metrics: dict[str, Metric], generated: np.ndarray, points: np.nd
     scale = AKD_SIZE / generated.shape[1]
     for name, m in metrics.items():
         if name == "csim" and identity is not None:
-            values[name] = m.update(generated, identity.crops[0], generated_landmarks=points,
-                                    real_landmarks=identity.points[0])
+            values[name] = m.update(
+                generated, identity.crops[0], generated_landmarks=points, real_landmarks=identity.points[0]
+            )
         elif name == "akd":
             given = points * scale  # what the generator was asked to draw, at 256x256
-            sketches = np.stack([draw_sketch(p, AKD_SIZE) for p in given])  # the "target" images: only their size counts
+            sketches = np.stack(
+                [draw_sketch(p, AKD_SIZE) for p in given]
+            )  # the "target" images: only their size counts
             values[name] = m.update(at_akd_size(generated), sketches, real_landmarks=given)
     return values
 
@@ -386,8 +435,9 @@ def score_cross(metrics: dict[str, Metric], generated: np.ndarray, points: np.nd
 # ---------------------------------------------------------------------------------------------- samples
 
 
-def write_sample(samples: Path | None, video_index: int, video: Path, setting: Setting, rows: list[list[np.ndarray]]
-                 ) -> None:
+def write_sample(
+    samples: Path | None, video_index: int, video: Path, setting: Setting, rows: list[list[np.ndarray]]
+) -> None:
     """A PNG grid of rows of equally sized images: samples/NNN_video/setting.png."""
     if samples is None:
         return
@@ -428,8 +478,12 @@ class _Metrics:
         self.options = options
 
     def make(self, names: Sequence[str]) -> dict[str, Metric]:
-        return make_metrics(names, detector=self.detector, device=self.device,
-                            options={n: o for n, o in self.options.items() if n in names})
+        return make_metrics(
+            names,
+            detector=self.detector,
+            device=self.device,
+            options={n: o for n, o in self.options.items() if n in names},
+        )
 
 
 def evaluate(
@@ -472,9 +526,17 @@ def evaluate(
     start = time.perf_counter()
     device = get_device() if device is None else torch.device(device)
     torch.manual_seed(options.seed)
-    run = _Evaluation(FewShotModel(meta, device), detector, options, _Metrics(options.metrics, detector, device,
-                      metric_options), Path(samples) if samples is not None else None,
-                      dict(train_cfg=train_cfg, content_nets=content_nets, make_renderer=make_renderer), cross)
+    model = FewShotModel(meta, device)
+    model.E, model.G  # noqa: B018 (read now: no setting's seconds include reading the networks)
+    run = _Evaluation(
+        model,
+        detector,
+        options,
+        _Metrics(options.metrics, detector, device, metric_options),
+        Path(samples) if samples is not None else None,
+        dict(train_cfg=train_cfg, content_nets=content_nets, make_renderer=make_renderer),
+        cross,
+    )
     files = expand_inputs(videos)
     rows = []
     with console.progress() as bar:
@@ -496,16 +558,28 @@ def evaluate(
         "settings": [s.summary() for s in run.settings],
         "videos": rows,
         "cross_sources": [_source_info(s) for s in run.sources],
-        "summary": {"videos": len(rows), "evaluated": len(evaluated), "skipped": len(rows) - len(evaluated),
-                    "seconds": round(time.perf_counter() - start, 1)},
+        "summary": {
+            "videos": len(rows),
+            "evaluated": len(evaluated),
+            "skipped": len(rows) - len(evaluated),
+            "seconds": round(time.perf_counter() - start, 1),
+        },
     }
 
 
 class _Evaluation:
     """The settings of one run and what they share; ``video`` evaluates one test video in all of them."""
 
-    def __init__(self, model: FewShotModel, detector: LandmarkDetector, options: EvalOptions, metrics: _Metrics,
-                 samples: Path | None, renderer_options: dict, cross: Sequence[str | os.PathLike]):
+    def __init__(
+        self,
+        model: FewShotModel,
+        detector: LandmarkDetector,
+        options: EvalOptions,
+        metrics: _Metrics,
+        samples: Path | None,
+        renderer_options: dict,
+        cross: Sequence[str | os.PathLike],
+    ):
         from fsth.person import crop_policy_of
 
         self.model, self.detector, self.options, self.metrics = model, detector, options, metrics
@@ -513,8 +587,11 @@ class _Evaluation:
         self.policy = crop_policy_of(model.checkpoint)
         self.sources = [load_cross_source(s, model, detector, options, **renderer_options) for s in cross]
         _unique_names(self.sources)
-        self.self_settings = {(k, mode): Setting("self", mode, k, metrics.make(options.metrics))
-                              for k in options.shots for mode in options.modes}
+        self.self_settings = {
+            (k, mode): Setting("self", mode, k, metrics.make(options.metrics))
+            for k in options.shots
+            for mode in options.modes
+        }
         cross_names = [n for n in options.metrics if n in CROSS_METRICS]
         self.cross_settings = {
             (s.name, mode): Setting("cross", mode, s.num_shots, metrics.make(cross_names), s.name,
@@ -559,16 +636,24 @@ class _Evaluation:
         for k in self.options.shots:
             shots = video.shots[k]
             clock = time.perf_counter()
-            made = person_renderers(self.model, shots, self.options, label=f"fine-tune K={k} on {video.path.name}",
-                                    **self.renderer_options)
+            made = person_renderers(
+                self.model, shots, self.options, label=f"fine-tune K={k} on {video.path.name}", **self.renderer_options
+            )
             for mode, renderer in made:  # FT is fine-tuned here, after FF is scored: its time counts for FT
                 setting = self.self_settings[(k, mode)]
                 generated = render_all(renderer, targets.points)
                 values = score_self(setting.metrics, generated, targets, real_akd)
-                row["settings"][setting.name] = {**setting.update(values, time.perf_counter() - clock),
-                                                 "shots_used": len(shots)}
-                write_sample(self.samples, index, video.path, setting, [
-                    [targets.sketches[j], targets.crops[j], generated[j]] for j in sample_rows(len(generated))])
+                row["settings"][setting.name] = {
+                    **setting.update(values, time.perf_counter() - clock),
+                    "shots_used": len(shots),
+                }
+                write_sample(
+                    self.samples,
+                    index,
+                    video.path,
+                    setting,
+                    [[targets.sketches[j], targets.crops[j], generated[j]] for j in sample_rows(len(generated))],
+                )
                 advance(1)
                 clock = time.perf_counter()
 
@@ -584,11 +669,19 @@ class _Evaluation:
             setting = self.cross_settings[(source.name, mode)]
             generated = render_all(renderer, points)
             values = score_cross(setting.metrics, generated, points, source.identity)
-            row["settings"][setting.name] = {**setting.update(values, time.perf_counter() - clock),
-                                             "reference_frame": reference, "driver_frames": frames.tolist()}
+            row["settings"][setting.name] = {
+                **setting.update(values, time.perf_counter() - clock),
+                "reference_frame": reference,
+                "driver_frames": frames.tolist(),
+            }
             shown = source.identity.crops[0] if source.identity is not None else np.zeros_like(generated[0])
-            write_sample(self.samples, index, video.path, setting,
-                         [[shown, draw_sketch(points[j], size), generated[j]] for j in sample_rows(len(generated))])
+            write_sample(
+                self.samples,
+                index,
+                video.path,
+                setting,
+                [[shown, draw_sketch(points[j], size), generated[j]] for j in sample_rows(len(generated))],
+            )
 
 
 def _load(path: Path, detector, size: int, policy, options: EvalOptions) -> TestVideo:
@@ -621,17 +714,28 @@ def _unique_names(sources: list[CrossSource]) -> None:
 def _checkpoint_info(meta: Checkpoint) -> dict:
     from fsth.embed import fingerprint
 
-    return {"path": str(meta.path), "fingerprint": fingerprint(meta.path), "kind": meta.kind, "step": meta.step,
-            "config": meta.config.to_dict() if meta.config else None, "crop_policy": meta.crop_policy,
-            "landmark_backend": meta.landmark_backend}
+    return {
+        "path": str(meta.path),
+        "fingerprint": fingerprint(meta.path),
+        "kind": meta.kind,
+        "step": meta.step,
+        "config": meta.config.to_dict() if meta.config else None,
+        "crop_policy": meta.crop_policy,
+        "landmark_backend": meta.landmark_backend,
+    }
 
 
 def _protocols(options: EvalOptions, sources: list[CrossSource], train_cfg: TrainConfig) -> dict:
     finetune = None
     if options.finetune_steps:
-        finetune = {"steps": options.finetune_steps, "batch_size": options.finetune_batch_size,
-                    "content_loss": train_cfg.content_loss, "lr_G": train_cfg.lr_EG, "lr_D": train_cfg.lr_D,
-                    "seed": options.seed}
+        finetune = {
+            "steps": options.finetune_steps,
+            "batch_size": options.finetune_batch_size,
+            "content_loss": train_cfg.content_loss,
+            "lr_G": train_cfg.lr_EG,
+            "lr_D": train_cfg.lr_D,
+            "seed": options.seed,
+        }
     self_protocol = {
         "shots": list(options.shots), "targets": options.targets, "modes": list(options.modes),
         "finetune": finetune, "generator_dtype": str(EVAL_DTYPE).removeprefix("torch."),
@@ -659,16 +763,25 @@ def _networks(settings: list[Setting]) -> dict:
         for name, m in setting.metrics.items():
             if name not in out:
                 r = m.result()
-                out[name] = {"network": r.network, "weights": r.weights, "unit": r.unit,
-                             "higher_is_better": r.higher_is_better}
+                out[name] = {
+                    "network": r.network,
+                    "weights": r.weights,
+                    "unit": r.unit,
+                    "higher_is_better": r.higher_is_better,
+                }
     return out
 
 
 def _source_info(source: CrossSource) -> dict:
-    return {"name": source.name, "path": source.given, "shots": source.num_shots, "sources": source.sources,
-            "modes": list(source.renderers),
-            "identity": source.identity.sources[0] if source.identity is not None else None,
-            "identity_reason": source.identity_reason}
+    return {
+        "name": source.name,
+        "path": source.given,
+        "shots": source.num_shots,
+        "sources": source.sources,
+        "modes": list(source.renderers),
+        "identity": source.identity.sources[0] if source.identity is not None else None,
+        "identity_reason": source.identity_reason,
+    }
 
 
 # ---------------------------------------------------------------------------------------------- the table
@@ -694,8 +807,11 @@ def report_table(report: dict):
 
     names = list(report["metrics"])
     checkpoint = report["checkpoint"]
-    table = Table(title=f"fsth evaluate: {checkpoint['path']} (step {checkpoint['step']})", title_justify="left",
-                  caption_justify="left")
+    table = Table(
+        title=f"fsth evaluate: {checkpoint['path']} (step {checkpoint['step']})",
+        title_justify="left",
+        caption_justify="left",
+    )
     table.add_column("setting", no_wrap=True)
     table.add_column("videos", justify="right")
     for name in names:

@@ -38,8 +38,14 @@ class FewShotModel:
         self._E = self._G = None
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None, *, only: Sequence[str] | None = None, device=None,
-             person: bool = False) -> "FewShotModel":
+    def load(
+        cls,
+        path: str | os.PathLike | None = None,
+        *,
+        only: Sequence[str] | None = None,
+        device=None,
+        person: bool = False,
+    ) -> "FewShotModel":
         """The meta checkpoint at ``path`` (or where ``find_meta_checkpoint`` finds one); with ``person``, a
         ``person`` file at ``path`` is taken too (to fine-tune further). ``only``: the networks to read."""
         kind = "meta"
@@ -106,8 +112,18 @@ class FewShotModel:
             return self.checkpoint.e_hat.float()
         return embed(self.E, shots, self.device)
 
-    def finetune(self, shots, steps: int, train_cfg: TrainConfig | None = None, *, e_hat: torch.Tensor | None = None,
-                 content_nets=None, batch_size: int = 1, seed: int = 0, label: str = "fine-tuning"):
+    def finetune(
+        self,
+        shots,
+        steps: int,
+        train_cfg: TrainConfig | None = None,
+        *,
+        e_hat: torch.Tensor | None = None,
+        content_nets=None,
+        batch_size: int = 1,
+        seed: int = 0,
+        label: str = "fine-tuning",
+    ):
         """G' and D' from this checkpoint (psi' = P e_hat, w' = w0 + e_hat; a person file's own), trained on
         ``shots`` for ``steps`` steps: a ``fsth.finetune.FinetuneResult``. ``content_nets``: L_CNT's networks
         when ``train_cfg`` has it on (loaded here when not given)."""
@@ -120,11 +136,29 @@ class FewShotModel:
         if e_hat is None and self.checkpoint.kind != "person":
             e_hat = self.embed(shots)
         G, D = person_networks(self.checkpoint, e_hat, self.device)
-        return finetune(G, D, shots, steps, train_cfg, content_nets=content_nets, batch_size=batch_size,
-                        device=self.device, seed=seed, label=label)
+        return finetune(
+            G,
+            D,
+            shots,
+            steps,
+            train_cfg,
+            content_nets=content_nets,
+            batch_size=batch_size,
+            device=self.device,
+            seed=seed,
+            label=label,
+        )
 
-    def renderer(self, shots=None, *, e_hat: torch.Tensor | None = None, G: torch.nn.Module | None = None,
-                 source: tuple[np.ndarray, np.ndarray] | None = None, make_renderer=None, **options):
+    def renderer(
+        self,
+        shots=None,
+        *,
+        e_hat: torch.Tensor | None = None,
+        G: torch.nn.Module | None = None,
+        source: tuple[np.ndarray, np.ndarray] | None = None,
+        make_renderer=None,
+        **options,
+    ):
         """The fast renderer (``fsth.animate.Renderer``) of G' (``G``), or of the meta G with ``e_hat``; a
         warp-guided G also gets the shots it warps (``source`` = (crops, points), by default ``shots``'s).
         ``make_renderer``: a stand-in with Renderer's signature (tests); ``options`` go to it."""

@@ -95,8 +95,15 @@ def refuse_inputs(path: str | os.PathLike, inputs: Iterable, option: str) -> Pat
     return path
 
 
-def check_output_file(path: str | os.PathLike, force: bool = False, *, suffixes: str | tuple[str, ...], kind: str,
-                      inputs: Iterable = (), option: str = "-o") -> Path:
+def check_output_file(
+    path: str | os.PathLike,
+    force: bool = False,
+    *,
+    suffixes: str | tuple[str, ...],
+    kind: str,
+    inputs: Iterable = (),
+    option: str = "-o",
+) -> Path:
     """An output file checked before the long work: named with one of ``suffixes`` (``kind`` says why), never one
     of ``inputs`` (``force`` or not: ``refuse_inputs``), in an existing directory where a file can be created
     (``check_writable``), not an existing file unless ``force``. Returns it as a ``Path``."""
@@ -137,8 +144,10 @@ def fresh_output_dir(path: str | os.PathLike, force: bool = False) -> Path:
         raise InputError(f"{path}: exists and is not a directory")
     if path.is_dir() and any(path.iterdir()):
         if not force:
-            raise InputError(f"{path} already holds files (an earlier run, or yours); --force deletes them and "
-                             "runs again, --out DIR writes elsewhere")
+            raise InputError(
+                f"{path} already holds files (an earlier run, or yours); --force deletes them and "
+                "runs again, --out DIR writes elsewhere"
+            )
         shutil.rmtree(path)
     check_writable(path, "--out", directory=True)
     path.mkdir(parents=True, exist_ok=True)

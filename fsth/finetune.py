@@ -31,7 +31,7 @@ from rich.progress import TextColumn
 from fsth import console, gan
 from fsth.checkpoint import Checkpoint, save_checkpoint
 from fsth.config import TrainConfig
-from fsth.errors import CheckpointError, InputError, MissingWeightsError
+from fsth.errors import CheckpointError, InputError
 from fsth.models import PersonDiscriminator, PersonGenerator, person_discriminator, person_generator
 from fsth.shots import Shots
 
@@ -52,8 +52,14 @@ class FinetuneResult:
         return self.steps < self.planned
 
 
-def plan_steps(num_shots: int, batch_size: int, *, steps: int | None = None, epochs: float | None = None,
-               cfg: TrainConfig = TrainConfig()) -> int:
+def plan_steps(
+    num_shots: int,
+    batch_size: int,
+    *,
+    steps: int | None = None,
+    epochs: float | None = None,
+    cfg: TrainConfig = TrainConfig(),
+) -> int:
     """Number of steps: ``steps`` if given, else ``epochs`` (default ``cfg.finetune_epochs``) passes over the
     shots in batches of ``batch_size``."""
     if steps is not None:
@@ -71,8 +77,10 @@ def person_networks(
     or from a ``person`` checkpoint that holds D' (to continue fine-tuning)."""
     if source.kind == "person":
         if "D" not in {k.split(".")[0] for k in source.shapes}:
-            raise CheckpointError(f"{source.path}: this person checkpoint holds no discriminator D'; "
-                                  "fine-tune from the meta checkpoint instead")
+            raise CheckpointError(
+                f"{source.path}: this person checkpoint holds no discriminator D'; "
+                "fine-tune from the meta checkpoint instead"
+            )
         return source.generator(device), source.discriminator(device)
     if e_hat is None:
         raise ValueError("fine-tuning from a meta checkpoint needs the person's e_hat")
@@ -96,8 +104,9 @@ def _batches(num_shots: int, batch_size: int, rng: np.random.Generator) -> Itera
         stream = stream[batch_size:]
 
 
-def finetune_step(G, D, opt_G, opt_D, x, y, cfg: TrainConfig, content_nets=None, warped=None, points=None
-                  ) -> dict[str, float]:
+def finetune_step(
+    G, D, opt_G, opt_D, x, y, cfg: TrainConfig, content_nets=None, warped=None, points=None
+) -> dict[str, float]:
     """One fine-tuning step on shots x, y (B, 3, S, S): a G' update on L_CNT + L_ADV (+ the pixel terms ``cfg``
     switches on; ``points`` (B, 68, 2): the shots' landmarks), then the D' updates, with ``fsth.gan``'s halves of a
     GAN step (as meta-learning). ``warped`` (B, 3, S, S): what a warp-guided G' takes (``warp_sources``). Returns
@@ -119,7 +128,7 @@ def warp_sources(x: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     k = len(x)
     if k == 1:
         return x.clone()
-    others = torch.stack([torch.cat([points[:i], points[i + 1:]]) for i in range(k)])  # (K, K - 1, 68, 2)
+    others = torch.stack([torch.cat([points[:i], points[i + 1 :]]) for i in range(k)])  # (K, K - 1, 68, 2)
     pick = nearest_shot(others, points)
     source = torch.where(pick >= torch.arange(k, device=x.device), pick + 1, pick)  # index among all shots
     with torch.no_grad():
@@ -140,7 +149,8 @@ def finetune(
     label: str = "fine-tuning",
 ) -> FinetuneResult:
     """Train G' and D' on ``shots`` for ``steps`` steps (module docstring), with a progress bar showing the
-    losses. ``content_nets`` must be given when ``cfg.content_loss`` is on (``fsth.models.load_content_networks``). Ctrl-C stops
+    losses. ``content_nets`` must be given when ``cfg.content_loss`` is on (``fsth.models.load_content_networks``).
+    Ctrl-C stops
     after the current step; the result then has fewer ``steps`` than ``planned``."""
     device = torch.device(device) if device is not None else next(G.parameters()).device
     G, D = G.to(device).train(), D.to(device).train()
@@ -159,8 +169,9 @@ def finetune(
             for _ in range(steps):
                 idx = torch.from_numpy(next(batches)).to(device)
                 warped = warped_all[idx] if warped_all is not None else None
-                result.losses = finetune_step(G, D, opt_G, opt_D, x_all[idx], y_all[idx], cfg, content_nets, warped,
-                                              points_all[idx])
+                result.losses = finetune_step(
+                    G, D, opt_G, opt_D, x_all[idx], y_all[idx], cfg, content_nets, warped, points_all[idx]
+                )
                 result.steps += 1
                 bar.update(task, advance=1, losses=format_losses(result.losses))
         except KeyboardInterrupt:
@@ -189,9 +200,11 @@ def save_person(
     from fsth.embed import provenance, shot_tensors
 
     previous = source.step if source.kind == "person" and source.step else 0
-    origin = provenance(source) if source.kind == "meta" else {
-        k: source.meta.get(k) for k in ("meta_checkpoint", "meta_fingerprint", "meta_step")
-    }
+    origin = (
+        provenance(source)
+        if source.kind == "meta"
+        else {k: source.meta.get(k) for k in ("meta_checkpoint", "meta_fingerprint", "meta_step")}
+    )
     return save_checkpoint(
         path,
         "person",
@@ -201,8 +214,14 @@ def save_person(
         crop_policy=source.crop_policy,
         landmark_backend=source.landmark_backend,
         shots=list(shots.sources),
-        finetune={"steps": result.steps, "planned": result.planned, "batch_size": result.batch_size,
-                  "content_loss": result.content_loss, "lr_G": cfg.lr_EG, "lr_D": cfg.lr_D,
-                  "seconds": round(result.seconds, 1)},
+        finetune={
+            "steps": result.steps,
+            "planned": result.planned,
+            "batch_size": result.batch_size,
+            "content_loss": result.content_loss,
+            "lr_G": cfg.lr_EG,
+            "lr_D": cfg.lr_D,
+            "seconds": round(result.seconds, 1),
+        },
         **origin,
     )

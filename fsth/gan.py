@@ -45,9 +45,17 @@ def step(loss: torch.Tensor, optimizers: Iterable[torch.optim.Optimizer], D: nn.
         opt.step()
 
 
-def d_update(D: nn.Module, optimizers: Iterable[torch.optim.Optimizer], x: torch.Tensor, x_hat: torch.Tensor,
-             y: torch.Tensor, idx: torch.Tensor | None = None, *, steps: int = 1,
-             autocast: Autocast = contextlib.nullcontext) -> dict[str, torch.Tensor]:
+def d_update(
+    D: nn.Module,
+    optimizers: Iterable[torch.optim.Optimizer],
+    x: torch.Tensor,
+    x_hat: torch.Tensor,
+    y: torch.Tensor,
+    idx: torch.Tensor | None = None,
+    *,
+    steps: int = 1,
+    autocast: Autocast = contextlib.nullcontext,
+) -> dict[str, torch.Tensor]:
     """``steps`` hinge-loss updates of D on real ``x`` against ``x_hat`` (detached), both (B, 3, S, S) with
     landmark images ``y``; returns the last update's ``hinge`` loss and mean ``real`` / ``fake`` scores
     (detached)."""
@@ -65,10 +73,19 @@ def d_update(D: nn.Module, optimizers: Iterable[torch.optim.Optimizer], x: torch
     return out
 
 
-def g_objective(D: nn.Module, cfg: TrainConfig, x_hat: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
-                idx: torch.Tensor | None = None, *, e_hat: torch.Tensor | None = None, content_nets=None,
-                points: torch.Tensor | None = None, autocast: Autocast = contextlib.nullcontext
-                ) -> dict[str, torch.Tensor]:
+def g_objective(
+    D: nn.Module,
+    cfg: TrainConfig,
+    x_hat: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    idx: torch.Tensor | None = None,
+    *,
+    e_hat: torch.Tensor | None = None,
+    content_nets=None,
+    points: torch.Tensor | None = None,
+    autocast: Autocast = contextlib.nullcontext,
+) -> dict[str, torch.Tensor]:
     """The generator's terms (``fsth.losses.generator_loss``) for ``x_hat`` against real ``x`` with D frozen: its
     backward gives D's dense parameters no gradient. With the meta discriminator, ``idx`` and ``e_hat``, and
     ``cfg.weight_match`` on, L_MCH(W_idx, e_hat) is in the terms and its gradient reaches W's batch rows (and E)."""
@@ -86,9 +103,18 @@ def g_objective(D: nn.Module, cfg: TrainConfig, x_hat: torch.Tensor, x: torch.Te
             if with_match:
                 table.weight.requires_grad_(True)
                 W_rows = table(idx)
-            return generator_loss(cfg, x_hat, x, scores.float().chunk(2)[0], list(feats_fake),
-                                  [f.detach() for f in feats_real], content_nets=content_nets, W_rows=W_rows,
-                                  e_hat=e_hat, points=points)
+            return generator_loss(
+                cfg,
+                x_hat,
+                x,
+                scores.float().chunk(2)[0],
+                list(feats_fake),
+                [f.detach() for f in feats_real],
+                content_nets=content_nets,
+                W_rows=W_rows,
+                e_hat=e_hat,
+                points=points,
+            )
     finally:
         for p, flag in zip(D_.parameters(), flags):
             p.requires_grad_(flag)

@@ -29,16 +29,19 @@ def content_loss(x_hat, x, content_nets, weight_vgg19: float, weight_vggface: fl
     gradient; the generated image's do (never detach x_hat here: G would learn nothing from the term).
     """
     terms = {}
-    for name, net, weight in (("content_vgg19", content_nets.vgg19, weight_vgg19),
-                              ("content_vggface", content_nets.vggface, weight_vggface)):
+    for name, net, weight in (
+        ("content_vgg19", content_nets.vgg19, weight_vgg19),
+        ("content_vggface", content_nets.vggface, weight_vggface),
+    ):
         with torch.no_grad():
             real = net(x)
         terms[name] = weight * l1_features(net(x_hat), real)
     return terms
 
 
-def adversarial_loss(score_fake, feats_fake, feats_real, weight_fm: float, weight_adv: float = 1.0
-                     ) -> dict[str, torch.Tensor]:
+def adversarial_loss(
+    score_fake, feats_fake, feats_real, weight_fm: float, weight_adv: float = 1.0
+) -> dict[str, torch.Tensor]:
     """L_ADV = -D(x_hat) + L_FM, with L_FM = weight_fm * sum of L1 between D's activations on the
     generated and the real frame (the real ones as constants)."""
     return {
@@ -66,8 +69,9 @@ def mouth_weights(points: torch.Tensor, size: int) -> torch.Tensor:
     return torch.exp(-0.5 * (dy[:, :, None] ** 2 + dx[:, None, :] ** 2))[:, None]
 
 
-def pixel_loss(cfg: TrainConfig, x_hat: torch.Tensor, x: torch.Tensor, points: torch.Tensor | None = None
-               ) -> dict[str, torch.Tensor]:
+def pixel_loss(
+    cfg: TrainConfig, x_hat: torch.Tensor, x: torch.Tensor, points: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
     """The pixel terms (off in the paper's objective): ``l1`` = weight_l1 |x_hat - x|, ``ssim`` = weight_ssim
     (1 - SSIM), ``mouth`` = weight_mouth * the L1 weighted by ``mouth_weights`` of the target's landmarks
     ``points`` (B, 68, 2) in pixels. x_hat, x: (B, 3, S, S) in [-1, 1]."""

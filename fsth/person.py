@@ -10,7 +10,8 @@ the pipeline (``fsth.animate``). In: SOURCE, one of
 
 Out: ``Person``: the generator (training form; ``fsth.animate.Renderer`` makes the fast form), the person's
 landmarks in crop pixels (the face that retargeting keeps), the crop policy and model config every later step must
-use (a model must see the crop it was trained on), and for a photo source the photo and its crop box (for pasting the face back).
+use (a model must see the crop it was trained on), and for a photo source the photo and its crop box (for pasting the
+face back).
 """
 
 from __future__ import annotations
@@ -100,8 +101,16 @@ def person_from_file(path: str | os.PathLike, checkpoint: str | os.PathLike | No
     points = ckpt.landmarks.numpy().astype(np.float32)
     crops = ckpt.tensors["crops"].numpy() if "crops" in ckpt.tensors else None
     if ckpt.kind == "person":
-        return Person(ckpt.generator(), None, ckpt.config, crop_policy_of(ckpt), ckpt.landmark_backend, points,
-                      Path(path).name, crops=crops)
+        return Person(
+            ckpt.generator(),
+            None,
+            ckpt.config,
+            crop_policy_of(ckpt),
+            ckpt.landmark_backend,
+            points,
+            Path(path).name,
+            crops=crops,
+        )
     from fsth.embed import check_provenance
 
     meta = load_meta(checkpoint, only=("G",))
@@ -110,8 +119,16 @@ def person_from_file(path: str | os.PathLike, checkpoint: str | os.PathLike | No
     if crop_policy_of(meta) != crop_policy_of(ckpt):
         raise CheckpointError(f"{path}: made with another crop policy than meta checkpoint {meta.path}")
     check_provenance(ckpt, meta)
-    return Person(meta.generator(), ckpt.e_hat.float(), meta.config, crop_policy_of(meta), meta.landmark_backend,
-                  points, Path(path).name, crops=crops)
+    return Person(
+        meta.generator(),
+        ckpt.e_hat.float(),
+        meta.config,
+        crop_policy_of(meta),
+        meta.landmark_backend,
+        points,
+        Path(path).name,
+        crops=crops,
+    )
 
 
 def person_from_shots(
@@ -141,8 +158,16 @@ def person_from_shots(
     if finetune_steps:
         result = model.finetune(shots, finetune_steps, train_cfg, e_hat=e_hat, batch_size=batch_size)
         generator, person_e_hat = result.G.cpu().eval(), None
-    return Person(generator, person_e_hat, model.config, model.crop_policy, model.landmark_backend, shots.points,
-                  *_source_photo(shots), crops=shots.crops)
+    return Person(
+        generator,
+        person_e_hat,
+        model.config,
+        model.crop_policy,
+        model.landmark_backend,
+        shots.points,
+        *_source_photo(shots),
+        crops=shots.crops,
+    )
 
 
 def _source_photo(shots) -> tuple[str, Path | None, np.ndarray | None]:
@@ -194,7 +219,9 @@ def load_person(
         return person_for_warp(paths, detector=options.get("detector"), k=options.get("k"))
     if len(paths) == 1 and is_checkpoint(paths[0]):
         if options.get("finetune_steps"):
-            raise InputError(f"{paths[0]}: --finetune-steps fine-tunes on photos; give the photos as SOURCE "
-                             "(or fine-tune with `fsth finetune`)")
+            raise InputError(
+                f"{paths[0]}: --finetune-steps fine-tunes on photos; give the photos as SOURCE "
+                "(or fine-tune with `fsth finetune`)"
+            )
         return person_from_file(paths[0], checkpoint)
     return person_from_shots(paths, checkpoint, **options)

@@ -89,11 +89,14 @@ class RunDir:
         """A new run needs a new (or empty) directory; a resumed one needs a training state in it."""
         if resume:
             if not self.state.is_file():
-                raise InputError(f"--resume: {self.path} holds no training state ({self.state.name}); nothing to resume")
+                raise InputError(
+                    f"--resume: {self.path} holds no training state ({self.state.name}); nothing to resume"
+                )
         elif self.path.exists() and (not self.path.is_dir() or any(self.path.iterdir())):
             raise InputError(
                 f"{self.path} already holds a training run; --resume continues it, or choose a new --run-dir"
-                if self.state.is_file() else f"--run-dir {self.path} exists and is not an empty directory"
+                if self.state.is_file()
+                else f"--run-dir {self.path} exists and is not an empty directory"
             )
 
     def start(self, resolved: dict, video_ids: list[str], step: int) -> None:
@@ -149,8 +152,9 @@ class RunDir:
         for name, opt in optimizers.items():
             tensors, scalars[name] = optimizer_content(opt)
             content[f"opt.{name}"] = tensors
-        save_checkpoint(self.state, STATE_KIND.name, content, cfg, step=step, optimizer_scalars=scalars,
-                        **meta, **state_meta)
+        save_checkpoint(
+            self.state, STATE_KIND.name, content, cfg, step=step, optimizer_scalars=scalars, **meta, **state_meta
+        )
         save_checkpoint(self.meta, "meta", nets, cfg, step=step, **meta)
 
     def snapshot(self, step: int, keep: int = 0) -> Path | None:

@@ -1,7 +1,8 @@
 """Shots: the K photos or frames of one person, as the networks see them.
 
 Stage: few-shot use (embed, finetune, animate) and evaluation. In: photos (files or directories of them) or one
-video, a landmark detector, the model's crop policy and image size (both from the checkpoint: a model must see the crop it was trained on).
+video, a landmark detector, the model's crop policy and image size (both from the checkpoint: a model must see the
+crop it was trained on).
 Out: ``Shots``: per shot the face crop x, its landmark image y, the landmarks in crop pixels, the crop box in
 source pixels and where it came from.
 
@@ -11,7 +12,8 @@ source pixels and where it came from.
   cropped with the video's smoothed boxes, as the training data is (``track_video``).
 
 ``shots_from_frames`` builds ``Shots`` from frames and landmarks the caller already has, ``shots_from_pairs`` from
-``face_pair`` results (evaluation crops its shots and targets from tracked videos as it reads them). Every crop goes through ``face_pair``, the one meeting point of crop and sketch.
+``face_pair`` results (evaluation crops its shots and targets from tracked videos as it reads them). Every crop goes
+through ``face_pair``, the one meeting point of crop and sketch.
 """
 
 from __future__ import annotations
@@ -55,8 +57,13 @@ class Shots:
     def select(self, index) -> "Shots":
         """The shots at ``index``: a slice or an array of indices."""
         picked = np.arange(len(self))[index]
-        return Shots(self.crops[picked], self.sketches[picked], self.points[picked], self.boxes[picked],
-                     [self.sources[i] for i in np.atleast_1d(picked)])
+        return Shots(
+            self.crops[picked],
+            self.sketches[picked],
+            self.points[picked],
+            self.boxes[picked],
+            [self.sources[i] for i in np.atleast_1d(picked)],
+        )
 
     def tensors(self, device=None):
         """x, y as (K, 3, S, S) float tensors in [-1, 1] (``images_to_tensor``)."""
@@ -147,8 +154,10 @@ def load_shots(
     if k is not None and k < len(photos):
         photos = [photos[i] for i in spread(len(photos), k)]
     elif k is not None and k > len(photos):
-        console.warn(f"--k {k} asks for {k} shots, but the shots are {len(photos)} photo(s): using "
-                     f"{'it' if len(photos) == 1 else 'all of them'}")
+        console.warn(
+            f"--k {k} asks for {k} shots, but the shots are {len(photos)} photo(s): using "
+            f"{'it' if len(photos) == 1 else 'all of them'}"
+        )
     images, points, boxes = [], [], []
     for path in photos:
         image = read_image(path)
@@ -166,8 +175,12 @@ def load_shots(
 SAME_PERSON_SIMILARITY = 0.93
 
 
-def warn_unless_one_person(images: Sequence[np.ndarray], landmarks: Sequence[np.ndarray], names: Sequence[str],
-                           threshold: float = SAME_PERSON_SIMILARITY) -> list[str]:
+def warn_unless_one_person(
+    images: Sequence[np.ndarray],
+    landmarks: Sequence[np.ndarray],
+    names: Sequence[str],
+    threshold: float = SAME_PERSON_SIMILARITY,
+) -> list[str]:
     """Warn when photos given as one person's shots do not look like one person (e_hat would average the faces
     of several): each photo's median cosine similarity to the others, in dlib's face-recognition embedding,
     must reach ``threshold``. Returns the names of the photos that do not (nothing to say with one photo, or
@@ -188,9 +201,11 @@ def warn_unless_one_person(images: Sequence[np.ndarray], landmarks: Sequence[np.
     odd = [name for name, value in zip(names, typical) if value < threshold]
     if odd:
         more = f" and {len(odd) - 3} more" if len(odd) > 3 else ""
-        console.warn(f"the {len(names)} shots do not look like one person (dlib's face distance): "
-                     f"{', '.join(odd[:3])}{more} look{'s' if len(odd) == 1 else ''} unlike the others; the "
-                     "embedding averages every face it is given")
+        console.warn(
+            f"the {len(names)} shots do not look like one person (dlib's face distance): "
+            f"{', '.join(odd[:3])}{more} look{'s' if len(odd) == 1 else ''} unlike the others; the "
+            "embedding averages every face it is given"
+        )
     return odd
 
 

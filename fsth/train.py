@@ -8,7 +8,8 @@ One step (``train_step``), as in the paper (the paper's section 3), on a batch o
 
 1. E and G forward: e_hat = mean_k E(x_k, y_k) over the K shots; x_hat = G(y, e_hat) for the target's
    landmark image y. The graph is kept for step 3.
-2. ``d_steps_per_g_step`` (2) discriminator updates (``fsth.gan.d_update``) with the hinge loss on the target x against x_hat
+2. ``d_steps_per_g_step`` (2) discriminator updates (``fsth.gan.d_update``) with the hinge loss on the target x
+against x_hat
    (detached): D runs once per update on real and fake concatenated (spectral norm does one power iteration
    per training-mode call). D's grads are zeroed before each update. Adam for D's dense parameters and
    SparseAdam for W (only the batch's rows change). Both D updates use this step's episodes: fresh episodes
@@ -39,28 +40,47 @@ import json
 import signal
 import time
 from dataclasses import dataclass
-from typing import Callable
 from itertools import chain
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from fsth import __version__, console
+from fsth import __version__, console, gan
 from fsth.config import ModelConfig, TrainConfig, TrainOptions
 from fsth.data import EpisodeDataset, episode_loader, to_model_input
 from fsth.dataset.store import Dataset
-from fsth.errors import FsthError, InputError, MissingWeightsError
-from fsth import gan
 from fsth.distributed import Processes, StopRequest, exclude_from_ddp
-from fsth.models import (Discriminator, Embedder, Generator, count_parameters, load_content_networks, tensor_to_images,
-                         warped_source)
+from fsth.errors import FsthError, InputError
+from fsth.models import (
+    Discriminator,
+    Embedder,
+    Generator,
+    count_parameters,
+    load_content_networks,
+    tensor_to_images,
+    warped_source,
+)
 from fsth.rundir import RunDir
 
 # Options a resumed run may change; any other must stay as the run started (or the resume is not exact).
-CHANGEABLE_ON_RESUME = frozenset({"max_steps", "log_every", "sample_every", "checkpoint_every", "snapshot_every",
-                                  "keep", "num_samples", "workers", "precision", "vgg19_weights", "vggface_weights"})
+CHANGEABLE_ON_RESUME = frozenset(
+    {
+        "max_steps",
+        "log_every",
+        "sample_every",
+        "checkpoint_every",
+        "snapshot_every",
+        "keep",
+        "num_samples",
+        "workers",
+        "precision",
+        "vgg19_weights",
+        "vggface_weights",
+    }
+)
 
 
 def resolve_options(given: dict, saved: dict | None = None) -> tuple[TrainOptions, TrainConfig]:
@@ -130,8 +150,12 @@ def parameter_counts(cfg: ModelConfig, num_videos: int) -> dict[str, int]:
     """Parameters per network: E, G, D's dense part and D's table W (num_videos x embedding_dim)."""
     D = Discriminator(cfg, num_videos=1)
     dense = sum(p.numel() for p in D.dense_parameters())
-    return {"E": count_parameters(Embedder(cfg)), "G": count_parameters(Generator(cfg)), "D": dense,
-            "D.W": num_videos * cfg.embedding_dim}
+    return {
+        "E": count_parameters(Embedder(cfg)),
+        "G": count_parameters(Generator(cfg)),
+        "D": dense,
+        "D.W": num_videos * cfg.embedding_dim,
+    }
 
 
 # ---------------------------------------------------------------------------------------------- one step
@@ -165,12 +189,12 @@ def train_step(batch, t: Trainer) -> dict[str, torch.Tensor]:
         e_hat, x_hat = t.EG(shots_x, shots_y, y, shots_points, points)  # (B, D), (B, 3, H, W)
 
     # 2. D updates: hinge loss, real target vs generated, one D call on both halves.
-    d = gan.d_update(t.D, (opt["D"], opt["W"]), x, x_hat, y, idx, steps=t.cfg.d_steps_per_g_step,
-                     autocast=t.autocast)
+    d = gan.d_update(t.D, (opt["D"], opt["W"]), x, x_hat, y, idx, steps=t.cfg.d_steps_per_g_step, autocast=t.autocast)
 
     # 3. E/G update against the updated D: L_CNT + L_ADV + L_MCH; D frozen except W through L_MCH.
-    terms = gan.g_objective(t.D, t.cfg, x_hat, x, y, idx, e_hat=e_hat, content_nets=t.content, points=points,
-                            autocast=t.autocast)
+    terms = gan.g_objective(
+        t.D, t.cfg, x_hat, x, y, idx, e_hat=e_hat, content_nets=t.content, points=points, autocast=t.autocast
+    )
     gan.step(terms["total"], (opt["EG"], opt["W"]), t.D)
 
     losses = {f"G_{k}": v.detach() for k, v in terms.items()}
@@ -239,8 +263,10 @@ def _train(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume
         "fsth_version": __version__, "torch_version": torch.__version__,
     }  # fmt: skip
     if dataset.settings.size < cfg.image_size:
-        console.warn(f"{dataset.root}: crops stored at {dataset.settings.size}px are enlarged to the model's "
-                     f"{cfg.image_size}px; build the dataset with --size {cfg.image_size} or more")
+        console.warn(
+            f"{dataset.root}: crops stored at {dataset.settings.size}px are enlarged to the model's "
+            f"{cfg.image_size}px; build the dataset with --size {cfg.image_size} or more"
+        )
     if dry_run:
         resolved["parameters"] = parameter_counts(cfg, len(dataset))
         return resolved
@@ -255,15 +281,20 @@ def _train(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume
         state = run.load(nets, optimizers, cfg)
         step = int(state["step"])
         if state.get("dataset_fingerprint") != dataset.fingerprint():
-            raise InputError(f"{dataset.root}: not the dataset this run trained on (its videos differ, and W has "
-                             "one row per video)")
+            raise InputError(
+                f"{dataset.root}: not the dataset this run trained on (its videos differ, and W has one row per video)"
+            )
         if state.get("processes", 1) != procs.world:
-            console.warn(f"resumed on {procs.world} processes, started on {state.get('processes')}: the episodes "
-                         "of each step differ from those of an uninterrupted run")
+            console.warn(
+                f"resumed on {procs.world} processes, started on {state.get('processes')}: the episodes "
+                "of each step differ from those of an uninterrupted run"
+            )
     run.start(resolved, [v.video_id for v in dataset.videos], step)
-    run.log(f"{'resumed at step ' + str(step) if resume else 'started'}: {opts.preset}, {len(dataset)} videos of "
-            f"{dataset.num_persons} persons, batch {opts.batch_size} x {procs.world} process(es), K = "
-            f"{train_cfg.shots}, {device}{', bf16 autocast' if bf16 else ''}; run directory {run.path}")
+    run.log(
+        f"{'resumed at step ' + str(step) if resume else 'started'}: {opts.preset}, {len(dataset)} videos of "
+        f"{dataset.num_persons} persons, batch {opts.batch_size} x {procs.world} process(es), K = "
+        f"{train_cfg.shots}, {device}{', bf16 autocast' if bf16 else ''}; run directory {run.path}"
+    )
 
     EG, D_train = EmbedGenerate(E, G), D
     if procs.world > 1:
@@ -279,10 +310,14 @@ def _train(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume
         n = min(opts.num_samples, 64)
         collated = torch.utils.data.default_collate([episodes.fixed_episode(i, n) for i in range(n)])
         fixed = to_model_input(collated, device)
-    meta = {"crop_policy": dataset.settings.crop_policy, "landmark_backend": dataset.settings.landmark_backend,
-            "dataset_fingerprint": dataset.fingerprint(), "image_size": cfg.image_size, "shots": train_cfg.shots}
-    state_meta = {"seed": opts.seed, "processes": procs.world, "batch_size": opts.batch_size,
-                  "run_config": resolved}
+    meta = {
+        "crop_policy": dataset.settings.crop_policy,
+        "landmark_backend": dataset.settings.landmark_backend,
+        "dataset_fingerprint": dataset.fingerprint(),
+        "image_size": cfg.image_size,
+        "shots": train_cfg.shots,
+    }
+    state_meta = {"seed": opts.seed, "processes": procs.world, "batch_size": opts.batch_size, "run_config": resolved}
 
     echo_steps = not console.err.is_terminal  # a terminal has the progress line; a log file gets the lines
 
@@ -300,8 +335,9 @@ def _train(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume
         row["sample_l1"] = round(error, 3)
         run.log(f"step {at}: samples -> {path} (mean abs error {error:.1f} grey levels)", echo=echo_steps)
 
-    loader = episode_loader(episodes, step, opts.max_steps, opts.batch_size, procs.rank, workers,
-                            pin_memory=device.type == "cuda")
+    loader = episode_loader(
+        episodes, step, opts.max_steps, opts.batch_size, procs.rank, workers, pin_memory=device.type == "cuda"
+    )
     meter = LossMeter(samples_per_step=opts.batch_size * procs.world)
     diverged = FirstNonFinite(device)
     with StopRequest() as stop, console.progress(_InfoColumn()) as bar:
@@ -322,8 +358,14 @@ def _train(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume
             stopping = procs.any(stop.signal is not None)
             # A non-finite loss stops the run before anything of this step is written. Checked every step on the
             # CPU; on a GPU (a sync) before every log row, sample grid and checkpoint, naming the first bad step.
-            if (device.type != "cuda" or stopping or step % opts.log_every == 0 or step % opts.sample_every == 0
-                    or step % opts.checkpoint_every == 0 or step == opts.max_steps):
+            if (
+                device.type != "cuda"
+                or stopping
+                or step % opts.log_every == 0
+                or step % opts.sample_every == 0
+                or step % opts.checkpoint_every == 0
+                or step == opts.max_steps
+            ):
                 bad = diverged.step()
                 if procs.any(bad is not None):
                     raise TrainingDiverged(run, bad or step, last_saved)
@@ -331,10 +373,13 @@ def _train(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume
                 row = {}
                 if step % opts.log_every == 0:
                     bar.update(task, info=meter.show())
-                    row = {"time": round(time.time(), 3), "samples_per_s": round(meter.rate(), 3),
-                           "lr_EG": optimizers["EG"].param_groups[0]["lr"],
-                           "lr_D": optimizers["D"].param_groups[0]["lr"],
-                           **{k: round(v, 6) for k, v in meter.means().items()}}
+                    row = {
+                        "time": round(time.time(), 3),
+                        "samples_per_s": round(meter.rate(), 3),
+                        "lr_EG": optimizers["EG"].param_groups[0]["lr"],
+                        "lr_D": optimizers["D"].param_groups[0]["lr"],
+                        **{k: round(v, 6) for k, v in meter.means().items()},
+                    }
                     run.log(f"step {step}: {meter.show()}", echo=echo_steps)
                     meter.reset()
                 if procs.rank == 0 and step % opts.sample_every == 0:
@@ -351,8 +396,10 @@ def _train(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume
             if stopping:
                 break
     stopped_by = signal.Signals(stop.signal).name if stop.signal is not None else None
-    run.log(f"{'stopped by ' + stopped_by if stopped_by else 'finished'} at step {step}; meta checkpoint "
-            f"{run.meta}" + ("; --resume continues" if step < opts.max_steps else ""))
+    run.log(
+        f"{'stopped by ' + stopped_by if stopped_by else 'finished'} at step {step}; meta checkpoint "
+        f"{run.meta}" + ("; --resume continues" if step < opts.max_steps else "")
+    )
     return TrainResult(step, stopped_by, run.path)
 
 
@@ -375,10 +422,15 @@ class TrainingDiverged(FsthError):
     """A loss became NaN or infinite: the run stops, keeps its last good checkpoint, and says at which step."""
 
     def __init__(self, run: RunDir, step: int, last_saved: int | None):
-        kept = (f"the last good checkpoint, {run.meta} at step {last_saved}, is kept (--resume continues from it)"
-                if last_saved else "no checkpoint had been written yet")
-        message = (f"training diverged: a loss is NaN or infinite at step {step}; stopped without saving it, {kept}. "
-                   "Lower --lr-eg / --lr-d, or check the dataset")
+        kept = (
+            f"the last good checkpoint, {run.meta} at step {last_saved}, is kept (--resume continues from it)"
+            if last_saved
+            else "no checkpoint had been written yet"
+        )
+        message = (
+            f"training diverged: a loss is NaN or infinite at step {step}; stopped without saving it, {kept}. "
+            "Lower --lr-eg / --lr-d, or check the dataset"
+        )
         run.log(message, echo=False)
         super().__init__(message)
 
@@ -416,7 +468,7 @@ class LossMeter:
         return time.perf_counter() - self._shown
 
     def show(self) -> str:
-        """"D 0.512 G 12.345 fm 3.210 mch 8.765 | 12.3 samples/s": the progress line and log lines."""
+        """ "D 0.512 G 12.345 fm 3.210 mch 8.765 | 12.3 samples/s": the progress line and log lines."""
         self._shown = time.perf_counter()
         means = self.means()
         parts = [f"{label} {means[k]:.3f}" for k, label in _INFO_KEYS if k in means]
@@ -441,4 +493,3 @@ def dry_run_text(resolved: dict) -> str:
     counts = resolved["parameters"]
     resolved = {**resolved, "parameters": {**counts, "total": sum(counts.values())}}
     return json.dumps(resolved, indent=2)
-

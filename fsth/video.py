@@ -181,8 +181,11 @@ def _first_problem(text: str) -> str | None:
 
 
 def _last_error(text: str) -> str:
-    lines = [ln.strip() for ln in text.replace("\r", "\n").splitlines()
-             if ln.strip() and not ln.startswith(" ") and not ln.lstrip().startswith(("frame=", "size="))]
+    lines = [
+        ln.strip()
+        for ln in text.replace("\r", "\n").splitlines()
+        if ln.strip() and not ln.startswith(" ") and not ln.lstrip().startswith(("frame=", "size="))
+    ]
     for line in reversed(lines):
         if "rror" in line or "not found" in line or "Invalid" in line:
             return re.sub(r"^(\[[^\]]*\]\s*)+", "", line)
@@ -231,9 +234,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     """Metadata of a video file without decoding it. ``InputError`` if it is missing or not a video."""
     path = Path(path)
     _check_file(path)
-    proc = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, timeout=60
-    )
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, timeout=60)
     text = proc.stderr.decode("utf-8", "replace")
     info = _parse_header(text)
     if info is None:
@@ -533,7 +534,9 @@ class VideoWriter:
         if self._proc is None:
             self._start(w, h)
         elif (w, h) != self.size:
-            raise FsthError(f"{self.path}: frame {self.frames_written} is {w}x{h}, earlier frames {self.size[0]}x{self.size[1]}")
+            raise FsthError(
+                f"{self.path}: frame {self.frames_written} is {w}x{h}, earlier frames {self.size[0]}x{self.size[1]}"
+            )
         if w % 2 or h % 2:
             frame = np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
         try:

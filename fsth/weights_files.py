@@ -51,8 +51,9 @@ def download_file(url: str, dest: Path, sha256_prefix: str = "") -> None:
     old = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
-        torch.hub.download_url_to_file(url, str(dest), hash_prefix=sha256_prefix or None,
-                                       progress=console.verbosity >= 1)
+        torch.hub.download_url_to_file(
+            url, str(dest), hash_prefix=sha256_prefix or None, progress=console.verbosity >= 1
+        )
     except OSError:
         raise
     except RuntimeError as exc:

@@ -173,8 +173,12 @@ def random_state_dict(module, seed: int = 0) -> dict:
             fan_in = value[0].numel()
             state[key] = torch.randn(value.shape, generator=g) * (2 / fan_in) ** 0.5
         else:  # BatchNorm scale, PReLU slope
-            state[key] = 1 + 0.1 * torch.randn(value.shape, generator=g) if "prelu" not in key else torch.full_like(value, 0.25)
+            state[key] = (
+                1 + 0.1 * torch.randn(value.shape, generator=g) if "prelu" not in key else torch.full_like(value, 0.25)
+            )
     return state
+
+
 @pytest.fixture(scope="session")
 def fid_weights(tmp_path_factory):
     """FID's Inception weights file in pytorch-fid's layout (random values, with its 1008-class fc)."""
@@ -264,8 +268,12 @@ def video_tree(tmp_path_factory) -> Path:
     import shutil
 
     tree = tmp_path_factory.mktemp("tree")
-    for rel, src in (("A/v1/00001.mp4", TALK), ("B/v1/00001.mp4", SMILE), ("C/v1/00001.mp4", VOX),
-                     ("C/v1/00002.mp4", VOX)):
+    for rel, src in (
+        ("A/v1/00001.mp4", TALK),
+        ("B/v1/00001.mp4", SMILE),
+        ("C/v1/00001.mp4", VOX),
+        ("C/v1/00002.mp4", VOX),
+    ):
         (tree / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(src, tree / rel)
     return tree

@@ -4,7 +4,6 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import PORTRAIT
 
 
@@ -52,7 +51,7 @@ def test_paste_back_changes_only_the_face(portrait_shot):
     assert out.shape == photo.shape
     x0, y0, x1, y1 = np.round(box).astype(int)
     outside = np.ones(photo.shape[:2], bool)
-    outside[max(y0, 0):y1 + 1, max(x0, 0):x1 + 1] = False
+    outside[max(y0, 0) : y1 + 1, max(x0, 0) : x1 + 1] = False
     np.testing.assert_array_equal(out[outside], photo[outside])  # untouched outside the crop box
     nose_in_photo = np.round(box[:2] + points[30] * (box[2] - box[0]) / 256).astype(int)
     np.testing.assert_array_equal(out[nose_in_photo[1], nose_in_photo[0]], [128, 128, 128])  # the face replaced

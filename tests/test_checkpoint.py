@@ -30,8 +30,9 @@ def meta_file(tiny, tmp_path):
     torch.manual_seed(0)
     nets = {"E": Embedder(tiny), "G": Generator(tiny), "D": Discriminator(tiny, num_videos=6)}
     set_attention_gammas(*nets.values())
-    path = save_checkpoint(tmp_path / "meta.safetensors", "meta", nets, tiny, step=1234,
-                           crop_policy=CROP, landmark_backend="dlib")
+    path = save_checkpoint(
+        tmp_path / "meta.safetensors", "meta", nets, tiny, step=1234, crop_policy=CROP, landmark_backend="dlib"
+    )
     return path, nets
 
 
@@ -79,8 +80,15 @@ def test_person_and_embedding_round_trips(tiny, tmp_path, frames):
         ckpt.embedder()
 
     landmarks = torch.rand(8, 68, 2) * 256
-    save_checkpoint(tmp_path / "e.safetensors", "embedding", {"e_hat": e_hat, "landmarks": landmarks}, tiny,
-                    crop_policy=CROP, landmark_backend="fan", source="photos/")
+    save_checkpoint(
+        tmp_path / "e.safetensors",
+        "embedding",
+        {"e_hat": e_hat, "landmarks": landmarks},
+        tiny,
+        crop_policy=CROP,
+        landmark_backend="fan",
+        source="photos/",
+    )
     emb = load_checkpoint(tmp_path / "e.safetensors", "embedding")
     assert torch.equal(emb.e_hat, e_hat) and torch.equal(emb.landmarks, landmarks)
     assert emb.meta["source"] == "photos/" and emb.landmark_backend == "fan"
@@ -101,9 +109,14 @@ def test_extra_tensors_json_metadata_and_new_kinds(tiny, tmp_path):
     register_kind(KindSpec("test_state", "a test training state", networks={"G": ckpt_module._builder("Generator")}))
     G = Generator(tiny)
     rng = torch.get_rng_state()
-    save_checkpoint(tmp_path / "s.safetensors", "test_state",
-                    {"G": G, "optim": {"0.exp_avg": torch.ones(3)}, "rng": rng}, tiny,
-                    step=7, schedule={"d_steps": [1, 2]})
+    save_checkpoint(
+        tmp_path / "s.safetensors",
+        "test_state",
+        {"G": G, "optim": {"0.exp_avg": torch.ones(3)}, "rng": rng},
+        tiny,
+        step=7,
+        schedule={"d_steps": [1, 2]},
+    )
     ckpt = load_checkpoint(tmp_path / "s.safetensors", "test_state")
     assert torch.equal(ckpt.tensors["rng"], rng) and torch.equal(ckpt.state_dict("optim")["0.exp_avg"], torch.ones(3))
     assert ckpt.meta["schedule"] == {"d_steps": [1, 2]} and ckpt.step == 7
@@ -113,8 +126,12 @@ def test_extra_tensors_json_metadata_and_new_kinds(tiny, tmp_path):
 def test_truncated_or_foreign_files_are_one_clear_line(meta_file, tmp_path):
     path, _ = meta_file
     data = path.read_bytes()
-    for name, content in [("half.safetensors", data[: len(data) // 2]), ("head.safetensors", data[:40]),
-                          ("text.safetensors", b"hello, I am not a checkpoint\n"), ("empty.safetensors", b"")]:
+    for name, content in [
+        ("half.safetensors", data[: len(data) // 2]),
+        ("head.safetensors", data[:40]),
+        ("text.safetensors", b"hello, I am not a checkpoint\n"),
+        ("empty.safetensors", b""),
+    ]:
         (tmp_path / name).write_bytes(content)
         with pytest.raises(CheckpointError) as err:
             load_checkpoint(tmp_path / name)
@@ -163,8 +180,9 @@ def test_config_mismatch_names_the_tensor_and_both_shapes(meta_file, tiny, tmp_p
 
 def test_embedding_shapes_are_checked(tiny, tmp_path):
     with pytest.raises(ValueError, match=r"e_hat: shape \(3,\) given, \(64,\) for the config"):
-        save_checkpoint(tmp_path / "e.safetensors", "embedding",
-                        {"e_hat": torch.zeros(3), "landmarks": torch.zeros(2, 68, 2)}, tiny)
+        save_checkpoint(
+            tmp_path / "e.safetensors", "embedding", {"e_hat": torch.zeros(3), "landmarks": torch.zeros(2, 68, 2)}, tiny
+        )
     assert not (tmp_path / "e.safetensors").exists()
 
 
@@ -199,12 +217,19 @@ def test_every_kind_loads_in_a_fresh_interpreter(tiny, tmp_path):
     import sys
 
     nets = {"E": Embedder(tiny), "G": Generator(tiny), "D": Discriminator(tiny, num_videos=3)}
-    path = save_checkpoint(tmp_path / "train_state.safetensors", "train_state",
-                           {**nets, "opt.EG": {"0.exp_avg": torch.ones(2)}}, tiny, step=5)
-    code = ("import sys\nfrom fsth.checkpoint import KINDS, load_checkpoint\n"
-            "assert 'fsth.rundir' not in sys.modules\n"
-            "ck = load_checkpoint(sys.argv[1], kind='train_state')\n"
-            "print(ck.kind, ck.step, sorted(KINDS))")
+    path = save_checkpoint(
+        tmp_path / "train_state.safetensors",
+        "train_state",
+        {**nets, "opt.EG": {"0.exp_avg": torch.ones(2)}},
+        tiny,
+        step=5,
+    )
+    code = (
+        "import sys\nfrom fsth.checkpoint import KINDS, load_checkpoint\n"
+        "assert 'fsth.rundir' not in sys.modules\n"
+        "ck = load_checkpoint(sys.argv[1], kind='train_state')\n"
+        "print(ck.kind, ck.step, sorted(KINDS))"
+    )
     proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split(" ", 2)[:2] == ["train_state", "5"]
@@ -221,8 +246,11 @@ def test_non_finite_weights_are_refused(meta_file, tiny, tmp_path, value):
     with pytest.raises(CheckpointError, match=r"bad.safetensors: G\.\S+ holds NaN or infinite values"):
         load_checkpoint(bad)
     load_checkpoint(bad, only=("E",))  # only what is loaded is checked: E is fine
-    embedding = save_checkpoint(tmp_path / "e.safetensors", "embedding",
-                                {"e_hat": torch.full((tiny.embedding_dim,), value), "landmarks": torch.zeros(1, 68, 2)},
-                                tiny)
+    embedding = save_checkpoint(
+        tmp_path / "e.safetensors",
+        "embedding",
+        {"e_hat": torch.full((tiny.embedding_dim,), value), "landmarks": torch.zeros(1, 68, 2)},
+        tiny,
+    )
     with pytest.raises(CheckpointError, match="e_hat holds NaN or infinite values"):
         load_checkpoint(embedding)

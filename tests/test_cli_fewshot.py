@@ -36,10 +36,22 @@ def files(tmp_path_factory, tiny_meta_checkpoint):
     """An embedding (two photos) and a person file (2 fine-tuning steps on 3 frames of talk.mp4), made by the CLI."""
     d = tmp_path_factory.mktemp("fewshot")
     embedding, person = d / "embedding.safetensors", d / "person.safetensors"
-    ok("embed", "-c", tiny_meta_checkpoint, "--shots", PORTRAIT, "--shots", PORTRAIT_RGBA, "-o", embedding,
-       env=OFFLINE)
-    result = ok("finetune", "-c", tiny_meta_checkpoint, "--shots", TALK, "-k", "3", "--steps", "2",
-                "--no-content-loss", "-o", person, env=OFFLINE)
+    ok("embed", "-c", tiny_meta_checkpoint, "--shots", PORTRAIT, "--shots", PORTRAIT_RGBA, "-o", embedding, env=OFFLINE)
+    result = ok(
+        "finetune",
+        "-c",
+        tiny_meta_checkpoint,
+        "--shots",
+        TALK,
+        "-k",
+        "3",
+        "--steps",
+        "2",
+        "--no-content-loss",
+        "-o",
+        person,
+        env=OFFLINE,
+    )
     assert "2 steps on 3 shot(s)" in result.stderr
     assert result.stderr.count("content loss L_CNT (VGG19 + VGGFace) is switched off") == 1
     return {"meta": tiny_meta_checkpoint, "embedding": embedding, "person": person}
@@ -98,11 +110,23 @@ def test_camera_and_preview_fail_in_one_line_without_a_display(tmp_path, files):
     assert nothing_written(tmp_path, "rec.mp4")
 
 
-@pytest.mark.parametrize("case", ["no face in source", "unreadable driver", "truncated driver", "faceless driver",
-                                  "photo as driver", "meta as source", "person as meta", "missing directory",
-                                  "existing output"])
-def test_bad_input_is_one_line_and_leaves_no_file(tmp_path, files, case, no_face_image, truncated_videos,
-                                                  faceless_video):
+@pytest.mark.parametrize(
+    "case",
+    [
+        "no face in source",
+        "unreadable driver",
+        "truncated driver",
+        "faceless driver",
+        "photo as driver",
+        "meta as source",
+        "person as meta",
+        "missing directory",
+        "existing output",
+    ],
+)
+def test_bad_input_is_one_line_and_leaves_no_file(
+    tmp_path, files, case, no_face_image, truncated_videos, faceless_video
+):
     source, driver, options, name, message = files["embedding"], TALK, ["-c", files["meta"]], "out.mp4", None
     if case == "no face in source":
         source, message = no_face_image, "wall.png: no face found"
@@ -148,8 +172,10 @@ def test_the_meta_checkpoint_is_found_by_option_variable_or_default_location(tmp
     default = str(data / "fsth" / "meta.safetensors")
     one_error_line(result, "no meta checkpoint", "--checkpoint", "FSTH_CHECKPOINT", default, "reinstall")
     gone = {**no_default, "FSTH_CHECKPOINT": "gone.safetensors"}
-    one_error_line(fsth("embed", "--shots", PORTRAIT, "-o", out, env=gone),
-                   "gone.safetensors: no such checkpoint file (from $FSTH_CHECKPOINT)")
+    one_error_line(
+        fsth("embed", "--shots", PORTRAIT, "-o", out, env=gone),
+        "gone.safetensors: no such checkpoint file (from $FSTH_CHECKPOINT)",
+    )
     ok("embed", "--shots", PORTRAIT, "-o", out, env={**no_default, "FSTH_CHECKPOINT": str(files["meta"])})
     (data / "fsth").mkdir(parents=True)
     shutil.copy(files["meta"], data / "fsth" / "meta.safetensors")
@@ -187,10 +213,23 @@ def test_finetune_continues_from_a_person_file(tmp_path, files):
 
 
 def test_help_explains_the_commands():
-    for command, options in (("embed", ("--shots", "--k", "--checkpoint")),
-                             ("finetune", ("--steps", "--epochs", "--no-content-loss")),
-                             ("animate", ("--side-by-side", "--paste-back", "--no-audio", "--absolute", "--reference",
-                                          "--finetune-steps", "--live", "--preview"))):
+    for command, options in (
+        ("embed", ("--shots", "--k", "--checkpoint")),
+        ("finetune", ("--steps", "--epochs", "--no-content-loss")),
+        (
+            "animate",
+            (
+                "--side-by-side",
+                "--paste-back",
+                "--no-audio",
+                "--absolute",
+                "--reference",
+                "--finetune-steps",
+                "--live",
+                "--preview",
+            ),
+        ),
+    ):
         text = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "80"}).stdout
         for option in options:
             assert option in text, (command, option)
@@ -205,8 +244,17 @@ def test_paste_back_panels_line_up(dlib_detector):
     from fsth.shots import load_shots
 
     shots = load_shots([PORTRAIT], dlib_detector, 64, CropPolicy())
-    person = Person(None, None, ModelConfig.preset("tiny"), CropPolicy(), "dlib", shots.points, "portrait.jpg",
-                    PORTRAIT, shots.boxes[0])
+    person = Person(
+        None,
+        None,
+        ModelConfig.preset("tiny"),
+        CropPolicy(),
+        "dlib",
+        shots.points,
+        "portrait.jpg",
+        PORTRAIT,
+        shots.boxes[0],
+    )
     compose = Compositor(person, AnimateOptions(paste_back=True, side_by_side=True))
     driver = np.zeros((480, 640, 3), np.uint8)
     frame = compose(driver, shots.sketches[0], shots.crops[0], shots.points[0])
@@ -222,5 +270,7 @@ def test_animate_fine_tunes_photos_first(tmp_path, files):
     out = tmp_path / "out.mp4"
     result = ok("animate", PORTRAIT, TALK, "-c", files["meta"], "--finetune-steps", "1", "--no-content-loss", "-o", out)
     assert "fine-tuning" in result.stderr and video_facts(out)[:4] == (60, 30.0, 64, 64)
-    one_error_line(fsth("animate", files["embedding"], TALK, "-c", files["meta"], "--finetune-steps", "1", "-o", out,
-                        "--force"), "--finetune-steps fine-tunes on photos")
+    one_error_line(
+        fsth("animate", files["embedding"], TALK, "-c", files["meta"], "--finetune-steps", "1", "-o", out, "--force"),
+        "--finetune-steps fine-tunes on photos",
+    )

@@ -44,23 +44,65 @@ def test_embed_and_finetune_never_write_over_their_checkpoint(work, force):
     meta = work / "ck" / "meta.safetensors"
     before = meta.read_bytes()
     for target in (meta, work / "ck" / ".." / "ck" / "meta.safetensors", work / "link.safetensors"):
-        one_error_line(fsth("embed", "--shots", work / "portrait.jpg", "-c", meta, "-o", target, *force),
-                       "would overwrite an input")
-        one_error_line(fsth("finetune", "--shots", work / "portrait.jpg", "-c", meta, "-o", target, "--steps", "1",
-                            "--no-content-loss", *force), "would overwrite an input")
+        one_error_line(
+            fsth("embed", "--shots", work / "portrait.jpg", "-c", meta, "-o", target, *force),
+            "would overwrite an input",
+        )
+        one_error_line(
+            fsth(
+                "finetune",
+                "--shots",
+                work / "portrait.jpg",
+                "-c",
+                meta,
+                "-o",
+                target,
+                "--steps",
+                "1",
+                "--no-content-loss",
+                *force,
+            ),
+            "would overwrite an input",
+        )
     # the checkpoint found through $FSTH_CHECKPOINT (no -c) counts too
-    one_error_line(fsth("embed", "--shots", work / "portrait.jpg", "-o", meta, *force,
-                        env={"FSTH_CHECKPOINT": str(meta)}), "would overwrite an input")
+    one_error_line(
+        fsth("embed", "--shots", work / "portrait.jpg", "-o", meta, *force, env={"FSTH_CHECKPOINT": str(meta)}),
+        "would overwrite an input",
+    )
     assert unchanged(meta, before)
 
 
 def test_finetune_never_writes_over_the_person_file_it_continues(work):
     person = work / "person.safetensors"
-    ok("finetune", "--shots", work / "portrait.jpg", "-c", work / "ck" / "meta.safetensors", "-o", person,
-       "--steps", "1", "--no-content-loss")
+    ok(
+        "finetune",
+        "--shots",
+        work / "portrait.jpg",
+        "-c",
+        work / "ck" / "meta.safetensors",
+        "-o",
+        person,
+        "--steps",
+        "1",
+        "--no-content-loss",
+    )
     before = person.read_bytes()
-    one_error_line(fsth("finetune", "--shots", work / "portrait.jpg", "-c", person, "-o", person, "--steps", "1",
-                        "--no-content-loss", "--force"), "would overwrite an input")
+    one_error_line(
+        fsth(
+            "finetune",
+            "--shots",
+            work / "portrait.jpg",
+            "-c",
+            person,
+            "-o",
+            person,
+            "--steps",
+            "1",
+            "--no-content-loss",
+            "--force",
+        ),
+        "would overwrite an input",
+    )
     assert unchanged(person, before)
 
 
@@ -68,16 +110,27 @@ def test_animate_landmarks_evaluate_train_never_write_over_an_input(work, datase
     talk, before = work / "talk.mp4", (work / "talk.mp4").read_bytes()
     (work / "talk_link.mp4").symlink_to(talk)
     for target in (talk, work / "ck" / ".." / "talk.mp4", work / "talk_link.mp4"):
-        one_error_line(fsth("animate", work / "portrait.jpg", talk, "-c", work / "ck" / "meta.safetensors", "-o",
-                            target, "--force"), "would overwrite an input")
-        one_error_line(fsth("landmarks", talk, "-o", work / "x.npz", "--sketch", target, "--force"),
-                       "would overwrite an input")
+        one_error_line(
+            fsth(
+                "animate", work / "portrait.jpg", talk, "-c", work / "ck" / "meta.safetensors", "-o", target, "--force"
+            ),
+            "would overwrite an input",
+        )
+        one_error_line(
+            fsth("landmarks", talk, "-o", work / "x.npz", "--sketch", target, "--force"), "would overwrite an input"
+        )
     assert unchanged(talk, before)
     one_error_line(fsth("landmarks", work / "ck" / "..", "--dataset", work), "would overwrite an input")
-    one_error_line(fsth("evaluate", "-c", work / "ck" / "meta.safetensors", work, "--samples", work / "ck" / "..",
-                        "--force"), "--samples", "would overwrite an input")
-    one_error_line(fsth("train", dataset_dir, "--run-dir", dataset_dir / "videos" / "..", "--preset", "tiny"),
-                   "--run-dir", "would overwrite an input")
+    one_error_line(
+        fsth("evaluate", "-c", work / "ck" / "meta.safetensors", work, "--samples", work / "ck" / "..", "--force"),
+        "--samples",
+        "would overwrite an input",
+    )
+    one_error_line(
+        fsth("train", dataset_dir, "--run-dir", dataset_dir / "videos" / "..", "--preset", "tiny"),
+        "--run-dir",
+        "would overwrite an input",
+    )
 
 
 # -- outputs that cannot be written: refused before the work -------------------------------------------------
@@ -105,27 +158,48 @@ def test_outputs_under_sys_or_proc_are_refused_before_the_work(work, where):
 
 def test_a_file_used_as_a_directory_is_refused_before_the_work(work):
     meta, photo, talk = work / "ck" / "meta.safetensors", work / "portrait.jpg", work / "talk.mp4"
-    for args in [("landmarks", talk, "-o", talk / "x.npz"), ("landmarks", photo, talk, "-o", talk / "out"),
-                 ("embed", "--shots", photo, "-c", meta, "-o", talk / "e.safetensors"),
-                 ("animate", photo, talk, "-c", meta, "-o", photo / "a.mp4"),
-                 ("evaluate", "-c", meta, talk, "-o", talk / "sub" / "r.json"),
-                 ("evaluate", "-c", meta, talk, "--samples", photo)]:
+    for args in [
+        ("landmarks", talk, "-o", talk / "x.npz"),
+        ("landmarks", photo, talk, "-o", talk / "out"),
+        ("embed", "--shots", photo, "-c", meta, "-o", talk / "e.safetensors"),
+        ("animate", photo, talk, "-c", meta, "-o", photo / "a.mp4"),
+        ("evaluate", "-c", meta, talk, "-o", talk / "sub" / "r.json"),
+        ("evaluate", "-c", meta, talk, "--samples", photo),
+    ]:
         one_error_line(fsth(*args), "is a file, not a directory")
 
 
 def test_animate_into_an_existing_directory_is_refused_before_rendering(work):
     (work / "clip.mp4").mkdir()
-    one_error_line(fsth("animate", work / "portrait.jpg", work / "talk.mp4", "-c", work / "ck" / "meta.safetensors",
-                        "-o", work / "clip.mp4", "--force"), "clip.mp4: is a directory")
+    one_error_line(
+        fsth(
+            "animate",
+            work / "portrait.jpg",
+            work / "talk.mp4",
+            "-c",
+            work / "ck" / "meta.safetensors",
+            "-o",
+            work / "clip.mp4",
+            "--force",
+        ),
+        "clip.mp4: is a directory",
+    )
 
 
 # -- usage errors ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args", [("embed", "--k", "0", "--shots", "x.jpg", "-o", "e.safetensors"),
-                                  ("finetune", "--steps", "-1", "--shots", "x.jpg", "-o", "p.safetensors"),
-                                  ("embed", "--shots", "x.jpg"), ("landmarks",), ("nope",),
-                                  ("landmarks", "x.jpg", "--sketch-size", "abc")])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("embed", "--k", "0", "--shots", "x.jpg", "-o", "e.safetensors"),
+        ("finetune", "--steps", "-1", "--shots", "x.jpg", "-o", "p.safetensors"),
+        ("embed", "--shots", "x.jpg"),
+        ("landmarks",),
+        ("nope",),
+        ("landmarks", "x.jpg", "--sketch-size", "abc"),
+    ],
+)
 def test_usage_errors_are_one_error_line(args):
     result = fsth(*args)
     one_error_line(result, "--help")
@@ -145,8 +219,9 @@ def test_an_empty_jpg_is_one_line_and_a_batch_goes_on(work, no_face_image):
     meta = work / "ck" / "meta.safetensors"
     one_error_line(fsth("embed", "--shots", empty, "-c", meta, "-o", work / "e.safetensors"), "empty.jpg: empty file")
     one_error_line(fsth("animate", empty, work / "talk.mp4", "-c", meta, "-o", work / "a.mp4"), "empty.jpg: empty file")
-    result = fsth("evaluate", "-c", meta, work / "talk.mp4", "--cross", empty, "--shots", "1", "--targets", "1",
-                  "--metrics", "l1")
+    result = fsth(
+        "evaluate", "-c", meta, work / "talk.mp4", "--cross", empty, "--shots", "1", "--targets", "1", "--metrics", "l1"
+    )
     one_error_line(result, "empty.jpg: empty file")
     assert not (work / "e.safetensors").exists() and not (work / "a.mp4").exists()
 
@@ -158,10 +233,29 @@ def test_a_text_file_given_as_weights_says_what_it_is_not(work, option):
     meta = work / "ck" / "meta.safetensors"
     args = {
         "--fan-weights": ("landmarks", work / "portrait.jpg", "--backend", "fan", "--fan-weights", text),
-        "--vgg19-weights": ("finetune", "--shots", work / "portrait.jpg", "-c", meta, "-o", work / "p.safetensors",
-                            "--vgg19-weights", text, "--vggface-weights", text),
-        "--arcface-weights": ("evaluate", "-c", meta, work / "talk.mp4", "--csim-network", "arcface",
-                              "--arcface-weights", text),
+        "--vgg19-weights": (
+            "finetune",
+            "--shots",
+            work / "portrait.jpg",
+            "-c",
+            meta,
+            "-o",
+            work / "p.safetensors",
+            "--vgg19-weights",
+            text,
+            "--vggface-weights",
+            text,
+        ),
+        "--arcface-weights": (
+            "evaluate",
+            "-c",
+            meta,
+            work / "talk.mp4",
+            "--csim-network",
+            "arcface",
+            "--arcface-weights",
+            text,
+        ),
     }[option]
     result = fsth(*args)
     one_error_line(result, "weights.pth", "holds text ('hello, I am '...), not weights")
@@ -171,17 +265,26 @@ def test_a_text_file_given_as_weights_says_what_it_is_not(work, option):
 # -- numbers ----------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args,fragment", [
-    (("landmarks", "x.jpg", "--crop-y-offset", "nan"), "--crop-y-offset': must be a finite number from -2 to 2, not nan"),
-    (("landmarks", "x.jpg", "--crop-scale", "1e9"), "--crop-scale': must be a finite number from 0.5 to 10"),
-    (("landmarks", "x.jpg", "--smoothing", "inf"), "--smoothing': must be a finite number"),
-    (("landmarks", "x.jpg", "--sketch-size", "100000"), "--sketch-size"),
-    (("landmarks", "x", "--dataset", "d", "--size", "100000"), "--size"),
-    (("finetune", "--shots", "x.jpg", "-o", "p.safetensors", "--epochs", "inf"), "--epochs': must be a finite number"),
-    (("train", "ds", "--run-dir", "run", "--lr-eg", "inf"), "--lr-eg': must be a finite number from 0 to 1"),
-    (("train", "ds", "--run-dir", "run", "--lr-d", "1e6"), "--lr-d'"),
-    (("train", "ds", "--run-dir", "run", "--lr-d", "nan"), "--lr-d'"),
-])
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (
+            ("landmarks", "x.jpg", "--crop-y-offset", "nan"),
+            "--crop-y-offset': must be a finite number from -2 to 2, not nan",
+        ),
+        (("landmarks", "x.jpg", "--crop-scale", "1e9"), "--crop-scale': must be a finite number from 0.5 to 10"),
+        (("landmarks", "x.jpg", "--smoothing", "inf"), "--smoothing': must be a finite number"),
+        (("landmarks", "x.jpg", "--sketch-size", "100000"), "--sketch-size"),
+        (("landmarks", "x", "--dataset", "d", "--size", "100000"), "--size"),
+        (
+            ("finetune", "--shots", "x.jpg", "-o", "p.safetensors", "--epochs", "inf"),
+            "--epochs': must be a finite number",
+        ),
+        (("train", "ds", "--run-dir", "run", "--lr-eg", "inf"), "--lr-eg': must be a finite number from 0 to 1"),
+        (("train", "ds", "--run-dir", "run", "--lr-d", "1e6"), "--lr-d'"),
+        (("train", "ds", "--run-dir", "run", "--lr-d", "nan"), "--lr-d'"),
+    ],
+)
 def test_float_options_take_finite_numbers_in_a_sane_range(args, fragment):
     result = fsth(*args)
     one_error_line(result, fragment)
@@ -192,15 +295,19 @@ def test_float_options_take_finite_numbers_in_a_sane_range(args, fragment):
 
 
 def test_face_index_beyond_the_faces_of_a_video_says_so(work):
-    one_error_line(fsth("landmarks", work / "talk.mp4", "--face-index", "1", "-o", work / "x.npz"),
-                   "--face-index 1 asks for face 2, found at most 1 in any of its 60 frames")
+    one_error_line(
+        fsth("landmarks", work / "talk.mp4", "--face-index", "1", "-o", work / "x.npz"),
+        "--face-index 1 asks for face 2, found at most 1 in any of its 60 frames",
+    )
 
 
 def test_a_1x1_video_says_its_frames_are_too_small(work):
     from conftest import ffmpeg
 
     tiny = work / "one.mp4"
-    ffmpeg("-f", "lavfi", "-i", "color=c=red:s=1x1:d=1", "-r", "30", "-c:v", "libx264", "-pix_fmt", "yuv444p", str(tiny))
+    ffmpeg(
+        "-f", "lavfi", "-i", "color=c=red:s=1x1:d=1", "-r", "30", "-c:v", "libx264", "-pix_fmt", "yuv444p", str(tiny)
+    )
     result = fsth("landmarks", tiny, "-o", work / "x.npz")
     one_error_line(result, "one.mp4: its frames are 1x1 pixels, too small to hold a face")
     assert "frame=" not in result.stderr
@@ -216,8 +323,17 @@ def test_skip_existing_resumes_an_input_whose_sketch_is_missing(work):
 
 
 def test_more_shots_asked_for_than_given_is_said(work):
-    result = ok("embed", "--shots", work / "portrait.jpg", "--k", "100", "-c", work / "ck" / "meta.safetensors",
-                "-o", work / "e.safetensors")
+    result = ok(
+        "embed",
+        "--shots",
+        work / "portrait.jpg",
+        "--k",
+        "100",
+        "-c",
+        work / "ck" / "meta.safetensors",
+        "-o",
+        work / "e.safetensors",
+    )
     assert "--k 100 asks for 100 shots, but the shots are 1 photo(s): using it" in result.stderr
     assert "e_hat of 1 shot(s)" in result.stderr
 
@@ -234,16 +350,20 @@ def test_shots_of_different_people_are_warned_about(work):
 
 def test_train_shots_beyond_the_frames_of_the_videos_are_refused(dataset_dir, tmp_path):
     run = tmp_path / "run"
-    one_error_line(fsth("train", dataset_dir, "--run-dir", run, "--preset", "tiny", "--shots", "100"),
-                   "--shots 100: an episode takes K + 1 = 101 frames of one video", "at most 10")
+    one_error_line(
+        fsth("train", dataset_dir, "--run-dir", run, "--preset", "tiny", "--shots", "100"),
+        "--shots 100: an episode takes K + 1 = 101 frames of one video",
+        "at most 10",
+    )
     assert not run.exists()
 
 
 # -- help --------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", [(), ("landmarks",), ("train",), ("embed",), ("finetune",), ("animate",),
-                                     ("evaluate",)])
+@pytest.mark.parametrize(
+    "command", [(), ("landmarks",), ("train",), ("embed",), ("finetune",), ("animate",), ("evaluate",)]
+)
 def test_help_is_readable_at_80_columns_and_in_a_pipe(command):
     """Every option name whole, no flag shown as taking a <bool>, no line wider than the terminal, no box or markup."""
     from typer.main import get_command
@@ -269,11 +389,16 @@ def test_a_non_finite_embedding_is_refused_not_animated_black(work, tiny):
 
     from fsth.checkpoint import save_checkpoint
 
-    bad = save_checkpoint(work / "nan.safetensors", "embedding",
-                          {"e_hat": torch.full((tiny.embedding_dim,), float("nan")), "landmarks": torch.zeros(1, 68, 2)},
-                          tiny)
-    one_error_line(fsth("animate", bad, work / "talk.mp4", "-c", work / "ck" / "meta.safetensors", "-o",
-                        work / "a.mp4"), "e_hat holds NaN or infinite values")
+    bad = save_checkpoint(
+        work / "nan.safetensors",
+        "embedding",
+        {"e_hat": torch.full((tiny.embedding_dim,), float("nan")), "landmarks": torch.zeros(1, 68, 2)},
+        tiny,
+    )
+    one_error_line(
+        fsth("animate", bad, work / "talk.mp4", "-c", work / "ck" / "meta.safetensors", "-o", work / "a.mp4"),
+        "e_hat holds NaN or infinite values",
+    )
     assert not (work / "a.mp4").exists()
 
 
@@ -291,6 +416,20 @@ def test_fine_tuning_that_diverges_writes_no_person_file(work, monkeypatch):
 
     monkeypatch.setattr(ft, "finetune_step", step)
     out = work / "p.safetensors"
-    one_error_line(fsth("finetune", "--shots", work / "portrait.jpg", "-c", work / "ck" / "meta.safetensors", "-o", out,
-                        "--steps", "2", "--no-content-loss"), "fine-tuning diverged", "was not written")
+    one_error_line(
+        fsth(
+            "finetune",
+            "--shots",
+            work / "portrait.jpg",
+            "-c",
+            work / "ck" / "meta.safetensors",
+            "-o",
+            out,
+            "--steps",
+            "2",
+            "--no-content-loss",
+        ),
+        "fine-tuning diverged",
+        "was not written",
+    )
     assert not out.exists()

@@ -61,7 +61,9 @@ def test_several_inputs_and_directories(tmp_path):
     out2 = tmp_path / "out2"
     ok("landmarks", src, GROUP, "-o", out2, "--format", "jsonl")  # several arguments: directories by name
     assert sorted(str(p.relative_to(out2)) for p in out2.rglob("*.jsonl")) == [
-        "group.jsonl", "in/face.jsonl", "in/id1/vid/00001.jsonl"
+        "group.jsonl",
+        "in/face.jsonl",
+        "in/id1/vid/00001.jsonl",
     ]
     # the same names from two places would overwrite each other: refused before any work
     (tmp_path / "other").mkdir()
@@ -87,7 +89,10 @@ def test_bad_files_are_summarised_and_the_others_written(tmp_path, no_face_image
         (lambda d, nf, tv: nf, "wall.png: no face found in the image"),
         (lambda d, nf, tv: tv["front"], "truncated_front.mp4: video is truncated or corrupt"),
         (lambda d, nf, tv: tv["end"], "truncated_end.mp4: cannot read video: moov atom not found"),
-        (lambda d, nf, tv: (d / "notes.txt", (d / "notes.txt").write_text("hello"))[0], "notes.txt: not an image or video"),
+        (
+            lambda d, nf, tv: (d / "notes.txt", (d / "notes.txt").write_text("hello"))[0],
+            "notes.txt: not an image or video",
+        ),
     ],
 )
 def test_one_bad_input_is_one_error_line(tmp_path, no_face_image, truncated_videos, make, message):

@@ -81,7 +81,9 @@ def test_smooth_boxes_follow_motion_and_fill_gaps():
     valid2[:5] = valid2[-5:] = True
     out2 = policy.smooth_boxes(truth, valid2, fps)
     assert np.isfinite(out2).all() and (np.diff(out2[:, 0]) >= -1e-6).all()
-    np.testing.assert_allclose(CropPolicy(smooth_seconds=0).smooth_boxes(truth, np.ones(n, bool), fps), truth, atol=1e-4)
+    np.testing.assert_allclose(
+        CropPolicy(smooth_seconds=0).smooth_boxes(truth, np.ones(n, bool), fps), truth, atol=1e-4
+    )
 
 
 def test_the_live_box_follower_smooths_causally(talk_track):
@@ -190,6 +192,7 @@ def test_sketch_scales_with_size():
     pts = schematic_face()
     small, big = draw_sketch(pts, 256), draw_sketch(pts * 2, 512)
     assert tuple(big[2 * 218, 2 * 128]) == SKETCH_COLORS["jaw"]
+
     def width(img, y, x0, x1):  # coloured pixels across the vertical nose ridge
         return int((img[y, x0:x1].max(axis=1) > 0).sum())
 
@@ -221,6 +224,9 @@ def test_the_named_index_slices_are_the_parts():
 
     assert parts.JAW == span("jaw") and parts.BROWS == span("right_brow", "left_brow")
     assert parts.NOSE == span("nose_ridge", "nose_base") and parts.NOSE_BASE == span("nose_base")
-    assert (parts.RIGHT_EYE, parts.LEFT_EYE, parts.EYES) == (span("right_eye"), span("left_eye"),
-                                                             span("right_eye", "left_eye"))
+    assert (parts.RIGHT_EYE, parts.LEFT_EYE, parts.EYES) == (
+        span("right_eye"),
+        span("left_eye"),
+        span("right_eye", "left_eye"),
+    )
     assert parts.MOUTH == span("outer_lips", "inner_lips") and parts.INNER_LIPS == span("inner_lips")

@@ -16,6 +16,7 @@ from fsth.dataset.store import open_record, record_path
 from fsth.landmarks import CropPolicy
 from fsth.shots import spread
 
+
 def build(tree, out, *extra):
     result = fsth("landmarks", tree, "--dataset", out, *DATASET_ARGS, *extra)
     assert result.exit_code == 0, result.stdout + result.stderr
@@ -38,7 +39,9 @@ def records(root) -> dict[str, tuple]:
 def test_manifest_metadata_and_records(dataset_dir):
     ds = Dataset(dataset_dir)
     assert [(v.video_id, v.person_id, v.num_frames) for v in ds.videos] == [
-        ("A/v1", "A", 10), ("B/v1", "B", 10), ("C/v1", "C", 10)
+        ("A/v1", "A", 10),
+        ("B/v1", "B", 10),
+        ("C/v1", "C", 10),
     ]
     assert ds.videos[2].sources == ["C/v1/00001.mp4", "C/v1/00002.mp4"]
     assert ds.videos[0].sources == ["A/v1/00001.mp4"] and ds.videos[0].source_frames in (60, 61)
@@ -94,13 +97,17 @@ def test_shards_and_worker_processes_give_the_same_dataset(dataset_dir, video_tr
 
 def test_bad_videos_are_skipped_reported_and_not_retried(tmp_path, truncated_videos, no_face_image):
     tree = tmp_path / "tree"
-    for rel, src in (("A/v1/1.mp4", TALK), ("B/v1/1.mp4", truncated_videos["end"]),
-                     ("C/v1/1.mp4", truncated_videos["front"])):
+    for rel, src in (
+        ("A/v1/1.mp4", TALK),
+        ("B/v1/1.mp4", truncated_videos["end"]),
+        ("C/v1/1.mp4", truncated_videos["front"]),
+    ):
         (tree / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(src, tree / rel)
     (tree / "D/v1").mkdir(parents=True)
-    ffmpeg("-loop", "1", "-i", str(no_face_image), "-t", "1", "-r", "10", "-pix_fmt", "yuv420p",
-           str(tree / "D/v1/1.mp4"))  # a real wall, no face
+    ffmpeg(
+        "-loop", "1", "-i", str(no_face_image), "-t", "1", "-r", "10", "-pix_fmt", "yuv420p", str(tree / "D/v1/1.mp4")
+    )  # a real wall, no face
     out = tmp_path / "ds"
     result = build(tree, out)
     assert "3 videos skipped as bad" in result.stderr and "1 of the 4 videos" in result.stderr
@@ -127,8 +134,17 @@ def test_dataset_option_errors(video_tree, tmp_path):
 
 
 def test_videos_and_persons_from_the_tree_shape(tmp_path):
-    for rel in ("id1/vidA/001.mp4", "id1/vidA/002.mp4", "id1/vidB/001.mp4", "dev/mp4/id2/vidC/001.mp4",
-                "alice/talk.mp4", "alice/talk.mov", "solo.mp4", "notes.txt", "photo.jpg"):
+    for rel in (
+        "id1/vidA/001.mp4",
+        "id1/vidA/002.mp4",
+        "id1/vidB/001.mp4",
+        "dev/mp4/id2/vidC/001.mp4",
+        "alice/talk.mp4",
+        "alice/talk.mov",
+        "solo.mp4",
+        "notes.txt",
+        "photo.jpg",
+    ):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).touch()
     found = {v.video_id: (v.person_id, v.sources) for v in find_videos(tmp_path)}
@@ -171,8 +187,6 @@ def one_error(result, *fragments):
         assert fragment in result.stderr, (fragment, result.stderr)
 
 
-
-
 def _children(pid: int) -> list[int]:
     """Pids of the live processes whose parent is ``pid`` (from /proc)."""
     out = []
@@ -210,8 +224,23 @@ def test_ctrl_c_twice_or_sigterm_ends_the_workers_and_keeps_finished_videos(tmp_
         (tree / f"p{i:02d}" / "v").mkdir(parents=True)
         shutil.copy(TALK, tree / f"p{i:02d}" / "v" / "00001.mp4")
     out = tmp_path / "ds"
-    cmd = [sys.executable, "-m", "fsth", "landmarks", str(tree), "--dataset", str(out), "--workers", "2",
-           "--size", "64", "--frames-per-video", "4", "--min-frames", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fsth",
+        "landmarks",
+        str(tree),
+        "--dataset",
+        str(out),
+        "--workers",
+        "2",
+        "--size",
+        "64",
+        "--frames-per-video",
+        "4",
+        "--min-frames",
+        "2",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True)
     try:
         deadline = time.monotonic() + 240
@@ -219,7 +248,9 @@ def test_ctrl_c_twice_or_sigterm_ends_the_workers_and_keeps_finished_videos(tmp_
             assert proc.poll() is None, proc.communicate()[1]
             time.sleep(0.1)
         workers = _children(proc.pid)
-        assert len([w for w in workers if "spawn_main" in Path(f"/proc/{w}/cmdline").read_text()]) == 2  # + the resource tracker
+        assert (
+            len([w for w in workers if "spawn_main" in Path(f"/proc/{w}/cmdline").read_text()]) == 2
+        )  # + the resource tracker
         for name in signals:  # Ctrl-C reaches the whole process group, as from a terminal; SIGTERM the main process
             if name == "SIGINT":
                 os.killpg(proc.pid, signal.SIGINT)

@@ -45,7 +45,9 @@ def test_a_step_leaves_rows_outside_the_batch_exactly_unchanged(frames):
     assert torch.equal(tables[-1][never], tables[0][never])
     assert not torch.equal(tables[1][[2, 7]], tables[0][[2, 7]])  # moved while in the batch
     assert torch.equal(tables[3][[2, 7]], tables[1][[2, 7]])  # and not after it left
-    assert not torch.equal(tables[2][[3, 5]], tables[1][[3, 5]]) and not torch.equal(tables[3][[3, 5]], tables[2][[3, 5]])
+    assert not torch.equal(tables[2][[3, 5]], tables[1][[3, 5]]) and not torch.equal(
+        tables[3][[3, 5]], tables[2][[3, 5]]
+    )
 
 
 def test_the_schedule_tells_sparse_from_dense_adam():
@@ -71,8 +73,16 @@ def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
     torch.manual_seed(100 + rank)
     x, y = torch.rand(2, 2, 3, 64, 64) * 2 - 1
     idx = torch.tensor([[1, 4], [4, 6]][rank])  # row 4 in both processes' batches
-    torch.save({"W0": D.W.weight.detach().clone(), "x": x, "y": y, "idx": idx,
-                "state0": {k: v.clone() for k, v in D.state_dict().items()}}, f"{out_dir}/in{rank}.pt")
+    torch.save(
+        {
+            "W0": D.W.weight.detach().clone(),
+            "x": x,
+            "y": y,
+            "idx": idx,
+            "state0": {k: v.clone() for k, v in D.state_dict().items()},
+        },
+        f"{out_dir}/in{rank}.pt",
+    )
     dense = torch.optim.Adam(D.dense_parameters(), lr=1e-2)
     sparse = torch.optim.SparseAdam(D.W.parameters(), lr=1e-2)
     score_real, _ = ddp(x, y, idx)

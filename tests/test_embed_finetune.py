@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-
 from conftest import TALK, interrupt_finetuning_at
 
 

@@ -20,8 +20,14 @@ from fsth.person import load_meta
 from fsth.shots import load_shots
 from fsth.video import read_image
 
-SETTINGS = ["self K=1 FF", "self K=1 FT", "self K=4 FF", "self K=4 FT", "cross portrait.jpg FF",
-            "cross portrait.jpg FT"]
+SETTINGS = [
+    "self K=1 FF",
+    "self K=1 FT",
+    "self K=4 FF",
+    "self K=4 FT",
+    "cross portrait.jpg FF",
+    "cross portrait.jpg FT",
+]
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +46,16 @@ def run(offline, tiny_meta_checkpoint, dlib_detector, truncated_videos, faceless
     samples = tmp_path_factory.mktemp("samples")
     missing = samples.parent / "missing.mp4"
     videos = [TALK, missing, SMILE, truncated_videos["front"], VOX, faceless_video]
-    report = evaluate(load_meta(tiny_meta_checkpoint), videos, dlib_detector,
-                      EvalOptions(baselines=False, shots=(1, 4), targets=4, finetune_steps=2), cross=[PORTRAIT],
-                      train_cfg=TrainConfig(content_loss=False), device="cpu", samples=samples)
+    report = evaluate(
+        load_meta(tiny_meta_checkpoint),
+        videos,
+        dlib_detector,
+        EvalOptions(baselines=False, shots=(1, 4), targets=4, finetune_steps=2),
+        cross=[PORTRAIT],
+        train_cfg=TrainConfig(content_loss=False),
+        device="cpu",
+        samples=samples,
+    )
     return report, samples
 
 
@@ -63,8 +76,14 @@ def test_the_report_has_every_field(run, tiny_meta_checkpoint):
     assert protocol["finetune"]["steps"] == 2 and protocol["finetune"]["content_loss"] is False
     assert report["protocols"]["cross"]["sources"] == [str(PORTRAIT)]
     networks = {name: m["network"] for name, m in report["metrics"].items()}
-    assert networks == {"ssim": None, "psnr": None, "l1": None, "csim": "dlib-resnet-128", "akd": "dlib landmarks",
-                        "fid": "inception-v3-fid"}
+    assert networks == {
+        "ssim": None,
+        "psnr": None,
+        "l1": None,
+        "csim": "dlib-resnet-128",
+        "akd": "dlib landmarks",
+        "fid": "inception-v3-fid",
+    }
     assert report["metrics"]["csim"]["weights"].endswith("dlib_face_recognition_resnet_model_v1.dat")
     assert [s["name"] for s in report["settings"]] == SETTINGS
     for setting in report["settings"][:4]:  # self-reenactment: 3 videos x 4 targets in every metric
@@ -173,8 +192,10 @@ class StandIn:
 def test_a_perfect_generator_scores_perfectly(offline, tiny_meta_checkpoint, dlib_detector, talk_frames, talk_track):
     """A "generator" that returns the real crop of the frame whose landmarks it is given: only when the targets'
     landmarks are drawn in their own crop boxes and compared with those crops does it score SSIM 1, AKD 0, CSIM 1."""
-    known = [face_pair(frame, talk_track.landmarks[i], 64, CropPolicy(), talk_track.boxes[i])
-             for i, frame in enumerate(talk_frames)]
+    known = [
+        face_pair(frame, talk_track.landmarks[i], 64, CropPolicy(), talk_track.boxes[i])
+        for i, frame in enumerate(talk_frames)
+    ]
 
     class Perfect(StandIn):
         def frame(self, points):
@@ -182,8 +203,14 @@ def test_a_perfect_generator_scores_perfectly(offline, tiny_meta_checkpoint, dli
             assert min(distance) < 1e-4  # it was given a real frame's landmarks in that frame's crop
             return known[int(np.argmin(distance))].crop
 
-    report = evaluate(load_meta(tiny_meta_checkpoint), [TALK], dlib_detector, EvalOptions(baselines=False, shots=(2,), targets=6),
-                      device="cpu", make_renderer=Perfect)
+    report = evaluate(
+        load_meta(tiny_meta_checkpoint),
+        [TALK],
+        dlib_detector,
+        EvalOptions(baselines=False, shots=(2,), targets=6),
+        device="cpu",
+        make_renderer=Perfect,
+    )
     metrics = report["settings"][0]["metrics"]
     assert metrics["ssim"]["value"] == pytest.approx(1.0, abs=1e-12) and metrics["l1"]["value"] == 0.0
     assert metrics["psnr"]["value"] == "inf"
@@ -191,8 +218,9 @@ def test_a_perfect_generator_scores_perfectly(offline, tiny_meta_checkpoint, dli
     assert metrics["akd"]["value"] == 0.0 and metrics["akd"]["count"] == 6 and metrics["akd"]["failed"] == 0
 
 
-def test_cross_identity_is_the_source_and_motion_the_driver_landmarks(offline, tiny_meta_checkpoint, dlib_detector,
-                                                                      talk_track):
+def test_cross_identity_is_the_source_and_motion_the_driver_landmarks(
+    offline, tiny_meta_checkpoint, dlib_detector, talk_track
+):
     """A "generator" that always returns the source's own crop: CSIM against the source is about 1; AKD is the
     distance of the source crop's landmarks from the retargeted driver landmarks it was asked to draw."""
     source = load_shots([PORTRAIT], dlib_detector, 64, CropPolicy())
@@ -201,9 +229,15 @@ def test_cross_identity_is_the_source_and_motion_the_driver_landmarks(offline, t
         def frame(self, points):
             return source.crops[0]
 
-    report = evaluate(load_meta(tiny_meta_checkpoint), [TALK], dlib_detector,
-                      EvalOptions(baselines=False, shots=(1,), targets=5, metrics=("csim", "akd")), cross=[PORTRAIT], device="cpu",
-                      make_renderer=Still)
+    report = evaluate(
+        load_meta(tiny_meta_checkpoint),
+        [TALK],
+        dlib_detector,
+        EvalOptions(baselines=False, shots=(1,), targets=5, metrics=("csim", "akd")),
+        cross=[PORTRAIT],
+        device="cpu",
+        make_renderer=Still,
+    )
     setting = report["settings"][1]
     assert setting["name"] == "cross portrait.jpg FF"
     assert setting["metrics"]["csim"]["value"] > 0.97 and setting["metrics"]["csim"]["count"] == 5
@@ -216,9 +250,14 @@ def test_cross_identity_is_the_source_and_motion_the_driver_landmarks(offline, t
 
 
 def test_fid_per_setting_shares_the_real_frames(offline, tiny_meta_checkpoint, dlib_detector, fid_weights):
-    report = evaluate(load_meta(tiny_meta_checkpoint), [VOX], dlib_detector,
-                      EvalOptions(baselines=False, shots=(1, 2), targets=3, metrics=("fid",)), device="cpu",
-                      metric_options={"fid": {"weights": str(fid_weights)}})
+    report = evaluate(
+        load_meta(tiny_meta_checkpoint),
+        [VOX],
+        dlib_detector,
+        EvalOptions(baselines=False, shots=(1, 2), targets=3, metrics=("fid",)),
+        device="cpu",
+        metric_options={"fid": {"weights": str(fid_weights)}},
+    )
     for setting in report["settings"]:
         fid = setting["metrics"]["fid"]
         assert fid["value"] is not None and fid["value"] > 0 and fid["weights"] == str(fid_weights)
@@ -254,8 +293,14 @@ def test_embedding_and_person_files_as_cross_sources(offline, tiny_meta_checkpoi
     result = finetune(*person_networks(meta, e_hat, "cpu"), frames, 1, cfg)
     save_person(tmp_path / "smile.safetensors", result, frames, e_hat, meta, cfg)
 
-    report = evaluate(meta, [VOX], dlib_detector, EvalOptions(baselines=False, shots=(1,), targets=2, metrics=("csim",)),
-                      cross=[tmp_path / "me.safetensors", tmp_path / "smile.safetensors"], device="cpu")
+    report = evaluate(
+        meta,
+        [VOX],
+        dlib_detector,
+        EvalOptions(baselines=False, shots=(1,), targets=2, metrics=("csim",)),
+        cross=[tmp_path / "me.safetensors", tmp_path / "smile.safetensors"],
+        device="cpu",
+    )
     embedding, person = report["cross_sources"]
     assert embedding["modes"] == ["FF"] and embedding["identity"] is None and "me.jpg" in embedding["identity_reason"]
     assert person["modes"] == ["FT"] and person["identity"] == frames.sources[0] and person["shots"] == 3

@@ -17,12 +17,15 @@ def test_an_example_refuses_a_directory_that_holds_files(tmp_path, script):
     (out / "run").mkdir(parents=True)
     (out / "notes.txt").write_text("mine")
     (out / "run" / "meta.safetensors").write_bytes(b"a checkpoint")
-    proc = subprocess.run([sys.executable, str(EXAMPLES / script), "--out", str(out)], capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), "--out", str(out)], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 1, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "--force" in lines[0] and str(out) in lines[0]
-    assert (out / "notes.txt").read_text() == "mine" and (out / "run" / "meta.safetensors").read_bytes() == b"a checkpoint"
+    assert (out / "notes.txt").read_text() == "mine" and (
+        out / "run" / "meta.safetensors"
+    ).read_bytes() == b"a checkpoint"
 
 
 def test_fresh_output_dir(tmp_path):

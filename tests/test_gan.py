@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from fsth import gan
-from fsth.config import ModelConfig, TrainConfig
+from fsth.config import TrainConfig
 from fsth.data import ModelInput
 from fsth.finetune import finetune_step
-from fsth.models import Discriminator, PersonDiscriminator, PersonGenerator
+from fsth.models import PersonDiscriminator, PersonGenerator
 from fsth.train import EmbedGenerate, Trainer, build_training, train_step
 
 VIDEOS = 6
@@ -24,8 +24,15 @@ def _setup(tiny, weight_match: float = 10.0, d_steps: int = 1):
 
 def _batch(frames, tiny):
     x, y = frames  # (2, 3, S, S)
-    return ModelInput(x[:, None].expand(-1, 2, -1, -1, -1), y[:, None].expand(-1, 2, -1, -1, -1), x.flip(-1), y,
-                      torch.tensor([1, 4]), None, None)
+    return ModelInput(
+        x[:, None].expand(-1, 2, -1, -1, -1),
+        y[:, None].expand(-1, 2, -1, -1, -1),
+        x.flip(-1),
+        y,
+        torch.tensor([1, 4]),
+        None,
+        None,
+    )
 
 
 def _dense(D):

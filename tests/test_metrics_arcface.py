@@ -6,6 +6,7 @@ import torch
 from conftest import PORTRAIT, random_state_dict
 
 from fsth.errors import MissingWeightsError
+from fsth.landmarks.retarget import similarity_fit
 from fsth.metrics import CSIM, make_metric
 from fsth.metrics.arcface import (
     ARCFACE_TEMPLATE,
@@ -15,7 +16,6 @@ from fsth.metrics.arcface import (
     five_points,
     load_arcface,
 )
-from fsth.landmarks.retarget import similarity_fit
 from fsth.video import read_image
 
 

@@ -11,8 +11,7 @@ import torch
 from conftest import PORTRAIT, serve_downloads
 
 from fsth.errors import MissingWeightsError
-from fsth.metrics import FID, FeatureStats, frechet_distance, make_metrics
-from fsth.metrics import inception
+from fsth.metrics import FID, FeatureStats, frechet_distance, inception, make_metrics
 from fsth.metrics.inception import FIDInceptionV3, load_fid_inception
 from fsth.video import read_image
 

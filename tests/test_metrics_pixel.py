@@ -47,6 +47,7 @@ def test_psnr_and_l1_of_known_uniform_noise(crop, k):
 
 def test_ssim_matches_the_reference_implementation(crop):
     from skimage import metrics as skimage_metrics  # the library fsth's ssim calls, asked directly
+
     blurred = cv2.GaussianBlur(crop, (0, 0), 2)
     reference = skimage_metrics.structural_similarity(
         crop, blurred, channel_axis=-1, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255

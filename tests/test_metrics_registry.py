@@ -16,9 +16,9 @@ from fsth.metrics import (
     make_metrics,
     parse_metric_names,
     register_metric,
+    registry,
     summarize,
 )
-from fsth.metrics import registry
 
 
 def test_every_default_metric_is_registered_with_its_conventions():

@@ -102,8 +102,17 @@ def test_every_embedder_and_generator_parameter_gets_gradient_from_the_full_loss
     x_hat = G(y, e_hat)
     score_fake, feats_fake = D(x_hat, y, video_idx)
     _, feats_real = D(x, y, video_idx)
-    terms = generator_loss(TrainConfig(), x_hat, x, score_fake, feats_fake, feats_real,
-                           content_nets=_random_content_nets(), W_rows=D.W_rows(video_idx), e_hat=e_hat)
+    terms = generator_loss(
+        TrainConfig(),
+        x_hat,
+        x,
+        score_fake,
+        feats_fake,
+        feats_real,
+        content_nets=_random_content_nets(),
+        W_rows=D.W_rows(video_idx),
+        e_hat=e_hat,
+    )
     assert set(terms) == {"content_vgg19", "content_vggface", "adv", "fm", "match", "total"}
     terms["total"].backward()
     for net_name, net in (("E", E), ("G", G)):

@@ -17,8 +17,9 @@ def _policy(env_value):
 def test_cli_sets_a_passive_openmp_wait_policy_before_torch_loads():
     assert _policy(None) == "PASSIVE"
     # and torch is not loaded by the time main() runs: the setting can still take effect
-    out = subprocess.run([sys.executable, "-c", "import sys, fsth.cli; print('torch' in sys.modules)"],
-                         capture_output=True, text=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys, fsth.cli; print('torch' in sys.modules)"], capture_output=True, text=True
+    ).stdout.strip()
     assert out == "False"
 
 

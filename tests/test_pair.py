@@ -1,8 +1,8 @@
 """face_pair: the crop and landmark image the networks see, from a real photo and from a stored crop."""
 
 import numpy as np
-
 from conftest import PORTRAIT
+
 from fsth.landmarks import CropPolicy, face_pair, full_box, track_image
 from fsth.landmarks.parts import PARTS
 from fsth.video import read_image

@@ -29,8 +29,9 @@ def vgg_face_dag_normalised(x):
     ],
     ids=["vgg19", "vggface"],
 )
-def test_standard_layout_loads_with_its_own_normalisation(tmp_path, make_state, filename, load, normalise,
-                                                          first_conv, conv5_1):
+def test_standard_layout_loads_with_its_own_normalisation(
+    tmp_path, make_state, filename, load, normalise, first_conv, conv5_1
+):
     state = make_state()
     torch.save(state, tmp_path / filename)
     net = load(tmp_path / filename)

@@ -25,8 +25,21 @@ from fsth.dataset import Dataset
 from fsth.video import read_image
 
 # The tiny preset, K = 2, batch 2, no VGG weights on this machine: a step takes ~0.1 s on 2 CPU cores.
-TINY = ("--preset", "tiny", "--batch-size", "2", "--shots", "2", "--no-content-loss", "--workers", "0",
-        "--log-every", "1", "--num-samples", "2")
+TINY = (
+    "--preset",
+    "tiny",
+    "--batch-size",
+    "2",
+    "--shots",
+    "2",
+    "--no-content-loss",
+    "--workers",
+    "0",
+    "--log-every",
+    "1",
+    "--num-samples",
+    "2",
+)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -54,8 +67,15 @@ def test_tiny_training_writes_the_run_directory(dataset_dir, tmp_path):
     assert result.stderr.count("content loss L_CNT (VGG19 + VGGFace) is switched off") == 1  # warned once, not silent
     assert "finished at step 3" in result.stderr and result.stdout == ""
     names = sorted(p.name for p in run.iterdir())
-    assert names == ["config.json", "log.txt", "meta.safetensors", "samples", "stats.jsonl", "train_state.safetensors",
-                     "videos.txt"]
+    assert names == [
+        "config.json",
+        "log.txt",
+        "meta.safetensors",
+        "samples",
+        "stats.jsonl",
+        "train_state.safetensors",
+        "videos.txt",
+    ]
     assert (run / "videos.txt").read_text().splitlines() == ["A/v1", "B/v1", "C/v1"]
     config = json.loads((run / "config.json").read_text())
     assert config["options"]["preset"] == "tiny" and config["train"]["content_loss"] is False
@@ -80,6 +100,7 @@ def test_tiny_training_writes_the_run_directory(dataset_dir, tmp_path):
 
 def strict_json_rows(path) -> list[dict]:
     """The rows of a JSONL file, read as strict JSON (NaN and Infinity are not JSON)."""
+
     def refuse(name):
         raise ValueError(f"{name} in {path}")
 
@@ -102,8 +123,11 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(dat
     monkeypatch.setattr(training, "train_step", step)
     run = tmp_path / "run"
     result = fsth("train", dataset_dir, "--run-dir", run, *TINY, "--max-steps", "10", "--checkpoint-every", "2")
-    one_error_line(result, "training diverged: a loss is NaN or infinite at step 4",
-                   f"{run / 'meta.safetensors'} at step 2, is kept")
+    one_error_line(
+        result,
+        "training diverged: a loss is NaN or infinite at step 4",
+        f"{run / 'meta.safetensors'} at step 2, is kept",
+    )
     assert result.exit_code == 1 and len(calls) == 4
     assert load_checkpoint(run / "meta.safetensors", "meta").step == 2  # loads: its weights are finite
     assert load_checkpoint(run / "train_state.safetensors", "train_state").step == 2
@@ -123,8 +147,10 @@ def test_snapshots_keep_the_latest_meta_checkpoints(dataset_dir, tmp_path):
     assert [load_checkpoint(run / "snapshots" / n, "meta").step for n in snaps] == [2, 4, 6]
     assert tensors(run / "snapshots" / snaps[-1]).keys() == tensors(run / "meta.safetensors").keys()
     train(dataset_dir, run, "--resume", "--max-steps", "8", "--snapshot-every", "2", "--keep", "2")
-    assert sorted(p.name for p in (run / "snapshots").iterdir()) == ["meta_00000006.safetensors",
-                                                                     "meta_00000008.safetensors"]
+    assert sorted(p.name for p in (run / "snapshots").iterdir()) == [
+        "meta_00000006.safetensors",
+        "meta_00000008.safetensors",
+    ]
     assert "snapshot -> " in (run / "log.txt").read_text()
 
 
@@ -138,8 +164,9 @@ def test_stats_rows_stay_strict_json(tmp_path):
 
 def test_max_steps_0_is_refused_and_leaves_no_run_directory(dataset_dir, tmp_path):
     run = tmp_path / "run"
-    one_error_line(fsth("train", dataset_dir, "--run-dir", run, *TINY, "--max-steps", "0"),
-                   "--max-steps 0 trains nothing")
+    one_error_line(
+        fsth("train", dataset_dir, "--run-dir", run, *TINY, "--max-steps", "0"), "--max-steps 0 trains nothing"
+    )
     assert not run.exists()
 
 
@@ -173,9 +200,24 @@ def test_resume_keeps_the_runs_settings(dataset_dir, tmp_path):
 
 def test_sigterm_saves_a_checkpoint_and_resume_continues(dataset_dir, tmp_path):
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "fsth", "-q", "train", str(dataset_dir), "--run-dir", str(run), *TINY,
-           "--max-steps", "1000", "--checkpoint-every", "1000"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "fsth",
+        "-q",
+        "train",
+        str(dataset_dir),
+        "--run-dir",
+        str(run),
+        *TINY,
+        "--max-steps",
+        "1000",
+        "--checkpoint-every",
+        "1000",
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     stats = run / "stats.jsonl"
     deadline = time.monotonic() + 120
     while not (stats.exists() and len(stats.read_text().splitlines()) >= 3) and time.monotonic() < deadline:
@@ -197,8 +239,23 @@ def test_two_processes_with_gloo_equal_one_process_with_the_double_batch(dataset
     two, one = tmp_path / "two", tmp_path / "one"
     args = [str(dataset_dir), "--run-dir", str(two), *TINY, "--batch-size", "1", "--max-steps", "2"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           "-m", "fsth", "train", *args], capture_output=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "fsth",
+            "train",
+            *args,
+        ],
+        capture_output=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
     assert sorted(p.name for p in two.glob("*.safetensors")) == ["meta.safetensors", "train_state.safetensors"]
     assert [json.loads(r)["step"] for r in (two / "stats.jsonl").read_text().splitlines()] == [0, 1, 2]
@@ -220,8 +277,19 @@ def test_training_with_the_content_loss_reads_the_given_vgg_files(dataset_dir, t
     torch.save(torchvision_vgg19_state(), tmp_path / "vgg19.pth")
     torch.save(vgg_face_dag_state(), tmp_path / "vggface.pth")
     args = [a for a in TINY if a != "--no-content-loss"]
-    result = fsth("train", dataset_dir, "--run-dir", tmp_path / "run", *args, "--max-steps", "1",
-                  "--vgg19-weights", tmp_path / "vgg19.pth", "--vggface-weights", tmp_path / "vggface.pth")
+    result = fsth(
+        "train",
+        dataset_dir,
+        "--run-dir",
+        tmp_path / "run",
+        *args,
+        "--max-steps",
+        "1",
+        "--vgg19-weights",
+        tmp_path / "vgg19.pth",
+        "--vggface-weights",
+        tmp_path / "vggface.pth",
+    )
     assert result.exit_code == 0, result.stderr
     assert "switched off" not in result.stderr
     row = json.loads((tmp_path / "run" / "stats.jsonl").read_text().splitlines()[-1])
@@ -293,11 +361,35 @@ def test_reconstruction_error_falls_well_below_its_start_on_one_clip(tmp_path):
     tree = tmp_path / "tree" / "A" / "v1"
     tree.mkdir(parents=True)
     shutil.copy(TALK, tree / "00001.mp4")
-    result = fsth("landmarks", tmp_path / "tree", "--dataset", tmp_path / "ds", "--size", "64",
-                  "--frames-per-video", "16", "--workers", "1")
+    result = fsth(
+        "landmarks",
+        tmp_path / "tree",
+        "--dataset",
+        tmp_path / "ds",
+        "--size",
+        "64",
+        "--frames-per-video",
+        "16",
+        "--workers",
+        "1",
+    )
     assert result.exit_code == 0, result.stderr
-    train(tmp_path / "ds", tmp_path / "run", "--max-steps", "150", "--log-every", "50", "--sample-every", "150",
-          "--num-samples", "4", "--lr-eg", "2e-4", "--lr-d", "8e-4")
+    train(
+        tmp_path / "ds",
+        tmp_path / "run",
+        "--max-steps",
+        "150",
+        "--log-every",
+        "50",
+        "--sample-every",
+        "150",
+        "--num-samples",
+        "4",
+        "--lr-eg",
+        "2e-4",
+        "--lr-d",
+        "8e-4",
+    )
     rows = [json.loads(line) for line in (tmp_path / "run" / "stats.jsonl").read_text().splitlines()]
     errors = {r["step"]: r["sample_l1"] for r in rows if "sample_l1" in r}
     assert errors[150] < 0.5 * errors[0], errors
@@ -307,8 +399,20 @@ def test_the_embedding_stays_person_specific_through_training(dataset_dir, tmp_p
     """After meta-learning, e_hat still tells people apart. With a ReLU after E's sum pooling (the paper's
     description, ``embedder_relu``), L_MCH drove every entry of e to 0 within 25-75 steps: e_hat was 0 for
     everyone, so G rendered one face whatever the shots, and no gradient could ever reach E again."""
-    train(dataset_dir, tmp_path / "run", "--max-steps", "100", "--log-every", "50", "--sample-every", "100",
-          "--lr-eg", "2e-4", "--lr-d", "8e-4")
+    train(
+        dataset_dir,
+        tmp_path / "run",
+        "--max-steps",
+        "100",
+        "--log-every",
+        "50",
+        "--sample-every",
+        "100",
+        "--lr-eg",
+        "2e-4",
+        "--lr-d",
+        "8e-4",
+    )
     meta = load_checkpoint(tmp_path / "run" / "meta.safetensors", "meta")
     assert meta.config.embedder_relu is False
     E = meta.embedder().eval()

@@ -146,7 +146,9 @@ def other_containers(tmp_path_factory):
     return d
 
 
-@pytest.mark.parametrize("name,codec,audio", [("clip.mov", "h264", True), ("clip_mp4v.mp4", "mpeg4", False), ("clip.webm", "vp9", False)])
+@pytest.mark.parametrize(
+    "name,codec,audio", [("clip.mov", "h264", True), ("clip_mp4v.mp4", "mpeg4", False), ("clip.webm", "vp9", False)]
+)
 def test_video_reader_reads_other_containers_and_codecs(other_containers, name, codec, audio):
     with VideoReader(other_containers / name) as video:
         assert (video.width, video.height, video.codec, video.has_audio) == (160, 160, codec, audio)
@@ -167,7 +169,10 @@ def test_video_reader_applies_rotation_metadata(tmp_path):
 def test_truncated_video_with_index_in_front_fails_mid_stream(truncated_videos):
     path = truncated_videos["front"]
     got = []
-    with pytest.raises(InputError, match=r"truncated_front.mp4: video is truncated or corrupt: decoding stopped after \d+ frames of about 6\d"):
+    with pytest.raises(
+        InputError,
+        match=r"truncated_front.mp4: video is truncated or corrupt: decoding stopped after \d+ frames of about 6\d",
+    ):
         with VideoReader(path) as video:
             for frame in video:
                 got.append(frame)
@@ -275,9 +280,25 @@ def test_video_writer_errors(tmp_path, talk_frames):
 
 def test_every_frame_is_kept_when_the_audio_ends_early(tmp_path, talk_frames):
     short_audio = tmp_path / "short_audio.mp4"
-    ffmpeg("-i", str(TALK), "-c:v", "copy", "-c:a", "aac", "-t", "1.5", "-map", "0:v", "-map", "0:a",
-           "-shortest", str(tmp_path / "cut.m4a"))
-    ffmpeg("-i", str(TALK), "-i", str(tmp_path / "cut.m4a"), "-map", "0:v", "-map", "1:a", "-c", "copy", str(short_audio))
+    ffmpeg(
+        "-i",
+        str(TALK),
+        "-c:v",
+        "copy",
+        "-c:a",
+        "aac",
+        "-t",
+        "1.5",
+        "-map",
+        "0:v",
+        "-map",
+        "0:a",
+        "-shortest",
+        str(tmp_path / "cut.m4a"),
+    )
+    ffmpeg(
+        "-i", str(TALK), "-i", str(tmp_path / "cut.m4a"), "-map", "0:v", "-map", "1:a", "-c", "copy", str(short_audio)
+    )
     out = tmp_path / "out.mp4"
     with VideoWriter(out, 30, audio_from=short_audio) as writer:
         for frame in talk_frames:

@@ -56,7 +56,8 @@ def test_the_border_stays_put(crop):
     grid = warp_grid(torch.from_numpy(target)[None], torch.from_numpy(points)[None], SIZE)[0]
     ident = warp_grid(torch.from_numpy(points)[None], torch.from_numpy(points)[None], SIZE)[0]
     edge = torch.cat([grid[0], grid[-1], grid[:, 0], grid[:, -1]]) - torch.cat(
-        [ident[0], ident[-1], ident[:, 0], ident[:, -1]])
+        [ident[0], ident[-1], ident[:, 0], ident[:, -1]]
+    )
     assert edge.abs().max() * SIZE / 2 < 0.75  # under a pixel everywhere on the border
     inside = (grid - ident).abs().max() * SIZE / 2
     assert inside > 8  # while the mouth region moved by about the 12 px asked for
@@ -79,7 +80,9 @@ def test_batched_warps_match_single_ones(crop):
     t = p + torch.tensor([[2.0, 1.0], [-3.0, 0.5]])[:, None]
     both = warp(x, p, t)
     for i in range(2):
-        assert torch.allclose(both[i : i + 1], warp(x[i : i + 1], p[i : i + 1], t[i : i + 1]), atol=2e-3)  # 1/4 grey level
+        assert torch.allclose(
+            both[i : i + 1], warp(x[i : i + 1], p[i : i + 1], t[i : i + 1]), atol=2e-3
+        )  # 1/4 grey level
 
 
 def test_the_nearest_shot_is_the_one_with_the_closest_expression(crop):
@@ -119,11 +122,16 @@ def test_warp_region_warps_the_photo_at_its_own_resolution(crop):
     side = box[2] - box[0]
     cx0, cy0 = [int(np.ceil((r - b) * SIZE / side)) for r, b in zip(region[:2], box[:2])]
     cx1, cy1 = [int(np.floor((r - b) * SIZE / side)) for r, b in zip(region[2:], box[:2])]
-    down = cv2.resize(big, (SIZE * big.shape[1] // int(round(side)), SIZE * big.shape[0] // int(round(side))),
-                      interpolation=cv2.INTER_AREA)
+    down = cv2.resize(
+        big,
+        (SIZE * big.shape[1] // int(round(side)), SIZE * big.shape[0] // int(round(side))),
+        interpolation=cv2.INTER_AREA,
+    )
     n = min(down.shape[0], cy1 - cy0) - 8, min(down.shape[1], cx1 - cx0) - 8
-    diff = np.abs(down[4 : 4 + n[0], 4 : 4 + n[1]].astype(float) - small[cy0 + 4 : cy0 + 4 + n[0],
-                                                                         cx0 + 4 : cx0 + 4 + n[1]].astype(float))
+    diff = np.abs(
+        down[4 : 4 + n[0], 4 : 4 + n[1]].astype(float)
+        - small[cy0 + 4 : cy0 + 4 + n[0], cx0 + 4 : cx0 + 4 + n[1]].astype(float)
+    )
     assert diff.mean() < 6.0  # grey levels: resampling differences only
 
 

@@ -36,8 +36,14 @@ def episode(shots, target: int):
     x, y = shots.tensors()
     points = torch.from_numpy(shots.points)
     rest = [i for i in range(len(shots)) if i != target]
-    return x[rest][None], y[rest][None], points[rest][None], x[target : target + 1], y[target : target + 1], \
-        points[target : target + 1]
+    return (
+        x[rest][None],
+        y[rest][None],
+        points[rest][None],
+        x[target : target + 1],
+        y[target : target + 1],
+        points[target : target + 1],
+    )
 
 
 def test_an_untrained_warp_generator_returns_the_warp(cfg, shots):
@@ -69,8 +75,9 @@ def test_every_embedder_and_generator_parameter_gets_gradient_from_the_full_loss
     score_fake, feats_fake = D(x_hat, y, idx)
     _, feats_real = D(x, y, idx)
     train_cfg = TrainConfig.for_preset("tiny_warp")
-    terms = generator_loss(train_cfg, x_hat, x, score_fake, feats_fake, feats_real, W_rows=D.W_rows(idx), e_hat=e_hat,
-                           points=p)
+    terms = generator_loss(
+        train_cfg, x_hat, x, score_fake, feats_fake, feats_real, W_rows=D.W_rows(idx), e_hat=e_hat, points=p
+    )
     assert {"adv", "fm", "match", "l1", "ssim", "mouth"} <= set(terms) and torch.isfinite(terms["total"])
     terms["total"].backward()
     for net_name, net in (("E", E), ("G", G)):
@@ -111,8 +118,11 @@ def test_training_a_warp_model_runs_and_samples_show_the_warp(dataset_dir, tmp_p
     from fsth.train import train
     from fsth.video import read_image
 
-    result = train(dataset_dir, tmp_path / "run", {"preset": "tiny_warp", "batch_size": 2, "max_steps": 4,
-                                                   "log_every": 2, "sample_every": 4, "num_samples": 2})
+    result = train(
+        dataset_dir,
+        tmp_path / "run",
+        {"preset": "tiny_warp", "batch_size": 2, "max_steps": 4, "log_every": 2, "sample_every": 4, "num_samples": 2},
+    )
     assert result.step == 4
     run = RunDir(tmp_path / "run")
     grid = read_image(run.samples / "step_00000004.png")
@@ -135,8 +145,15 @@ def warp_meta(tmp_path_factory, cfg):
         G.out_conv.weight.normal_(0, 0.2)  # a correction, and a mask that varies: rendering must compose them as
         G.mask_conv.weight.normal_(0, 0.5)  # training does
     path = tmp_path_factory.mktemp("warp_meta") / "meta.safetensors"
-    return save_checkpoint(path, "meta", {"E": Embedder(cfg), "G": G}, cfg, step=0,
-                           crop_policy=CropPolicy().to_dict(), landmark_backend="dlib")
+    return save_checkpoint(
+        path,
+        "meta",
+        {"E": Embedder(cfg), "G": G},
+        cfg,
+        step=0,
+        crop_policy=CropPolicy().to_dict(),
+        landmark_backend="dlib",
+    )
 
 
 def test_embed_and_finetune_files_carry_the_shots_and_render_like_the_training_form(tmp_path, warp_meta, shots):
@@ -160,8 +177,12 @@ def test_embed_and_finetune_files_carry_the_shots_and_render_like_the_training_f
         from fsth.landmarks.sketch import draw_sketch
 
         y = images_to_tensor(draw_sketch(target[0], shots.size)[None])
-        warped = warped_source(meta.config, images_to_tensor(shots.crops)[None], torch.from_numpy(shots.points)[None],
-                               torch.from_numpy(target))
+        warped = warped_source(
+            meta.config,
+            images_to_tensor(shots.crops)[None],
+            torch.from_numpy(shots.points)[None],
+            torch.from_numpy(target),
+        )
         expected = tensor_to_images(G(y, e_hat, warped))
     assert np.abs(frame.astype(int) - expected.astype(int)).max() <= 1
 
@@ -185,8 +206,9 @@ def test_the_warp_alone_renders_the_nearest_shot_warped(shots):
     assert renderer.warps and renderer.generator is None
     target = shots.points[3:4] + np.float32([2.0, 0.0])
     out = renderer.render(target)
-    expected = tensor_to_images(warp(images_to_tensor(shots.crops[3:4]), torch.from_numpy(shots.points[3:4]),
-                                     torch.from_numpy(target)))
+    expected = tensor_to_images(
+        warp(images_to_tensor(shots.crops[3:4]), torch.from_numpy(shots.points[3:4]), torch.from_numpy(target))
+    )
     np.testing.assert_array_equal(out, expected)  # shot 3 is the nearest to a shifted copy of itself
 
 
@@ -200,16 +222,26 @@ def test_evaluate_reports_the_copy_and_warp_baselines(warp_meta, dlib_detector, 
     from fsth.person import load_meta
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    report = evaluate(load_meta(warp_meta), [TALK], dlib_detector,
-                      EvalOptions(shots=(1,), targets=6, metrics=("l1", "ssim")), device="cpu")
+    report = evaluate(
+        load_meta(warp_meta),
+        [TALK],
+        dlib_detector,
+        EvalOptions(shots=(1,), targets=6, metrics=("l1", "ssim")),
+        device="cpu",
+    )
     assert [s["name"] for s in report["settings"]] == ["self K=1 FF", "self K=1 copy", "self K=1 warp"]
     assert report["protocols"]["self"]["modes"] == ["FF", "copy", "warp"]
     l1 = {s["mode"]: s["metrics"]["l1"]["value"] for s in report["settings"]}
     video = load_test_video(TALK, dlib_detector, 64, CropPolicy(), (1,), 6)
     shot, targets = video.shots[1], video.targets
     copied = np.repeat(shot.crops, len(targets), axis=0)
-    warped = tensor_to_images(warp(images_to_tensor(copied), torch.from_numpy(shot.points).expand(len(targets), -1, -1),
-                                   torch.from_numpy(targets.points)))
+    warped = tensor_to_images(
+        warp(
+            images_to_tensor(copied),
+            torch.from_numpy(shot.points).expand(len(targets), -1, -1),
+            torch.from_numpy(targets.points),
+        )
+    )
     assert l1["copy"] == pytest.approx(float(np.mean(mean_l1(copied, targets.crops))), rel=1e-6)
     assert l1["warp"] == pytest.approx(float(np.mean(mean_l1(warped, targets.crops))), rel=1e-3)
     assert l1["warp"] != l1["copy"]

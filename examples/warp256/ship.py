@@ -46,10 +46,19 @@ def main() -> int:
     half = {k: v.to(torch.float16) if v.is_floating_point() else v for k, v in tensors.items()}
     info = {k: v for k, v in meta.meta.items() if k not in ("step", "crop_policy", "landmark_backend", "fsth_version")}
     info["shipped_from"] = {"checkpoint": str(args.meta), "dtype": "float16"}
-    save_checkpoint(args.out, "meta", {"E": {k[2:]: v for k, v in half.items() if k.startswith("E.")},
-                                       "G": {k[2:]: v for k, v in half.items() if k.startswith("G.")}},
-                    meta.config, step=meta.step, crop_policy=meta.crop_policy, landmark_backend=meta.landmark_backend,
-                    **info)
+    save_checkpoint(
+        args.out,
+        "meta",
+        {
+            "E": {k[2:]: v for k, v in half.items() if k.startswith("E.")},
+            "G": {k[2:]: v for k, v in half.items() if k.startswith("G.")},
+        },
+        meta.config,
+        step=meta.step,
+        crop_policy=meta.crop_policy,
+        landmark_backend=meta.landmark_backend,
+        **info,
+    )
     # how much float16 moves a frame: the bundled portrait, its own landmarks with the mouth opened a little
     from fsth.animate import Renderer
     from fsth.person import load_person
@@ -63,8 +72,11 @@ def main() -> int:
     frames = {n: Renderer.of(p, dtype=torch.float32).render(target).astype(np.int16) for n, p in person.items()}
     diff = np.abs(frames["float32"] - frames["float16"])
     size = args.out.stat().st_size / 2**20
-    print(f"{args.out}: step {meta.step}, {len(half)} tensors, {size:.1f} MiB; float16 against float32 on a rendered "
-          f"frame: max {diff.max()} / mean {diff.mean():.3f} grey levels", file=sys.stderr)
+    print(
+        f"{args.out}: step {meta.step}, {len(half)} tensors, {size:.1f} MiB; float16 against float32 on a rendered "
+        f"frame: max {diff.max()} / mean {diff.mean():.3f} grey levels",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -17,7 +17,8 @@ and stored as JPEG with its landmarks in crop pixels. Landmarks come from one of
 * default: a face search on each kept frame only, taking after the first frame the face of the same person
   (``same_face``: the nearest face, of a similar size, within a face width of the last one kept; in a clip
   with several people another person is not taken instead). The kept frames' boxes are then smoothed over
-  time by the crop policy's own smoother (``CropPolicy.smooth_boxes``, at the kept frames' rate). Decoding stops after the
+  time by the crop policy's own smoother (``CropPolicy.smooth_boxes``, at the kept frames' rate). Decoding stops after
+  the
   last kept frame and only ``frames_per_video`` searches run per video. Each frame's landmarks are the
   detector's own for that frame (no temporal filter, so no lag between the sketch and the pixels), as the
   paper's per-frame landmarks were.
@@ -55,12 +56,6 @@ from pathlib import Path
 import numpy as np
 
 from fsth import console
-from fsth.errors import FsthError, InputError, NoFaceError
-from fsth.landmarks.crop import CropPolicy
-from fsth.landmarks.detectors import LandmarkDetector, landmark_extent, make_detector
-from fsth.landmarks.pair import face_pair
-from fsth.landmarks.smoothing import Smoothing
-from fsth.landmarks.tracker import LandmarkTracker
 from fsth.dataset.store import (
     DatasetSettings,
     VideoEntry,
@@ -74,6 +69,12 @@ from fsth.dataset.store import (
     write_jsonl,
     write_record,
 )
+from fsth.errors import FsthError, InputError, NoFaceError
+from fsth.landmarks.crop import CropPolicy
+from fsth.landmarks.detectors import LandmarkDetector, landmark_extent, make_detector
+from fsth.landmarks.pair import face_pair
+from fsth.landmarks.smoothing import Smoothing
+from fsth.landmarks.tracker import LandmarkTracker
 from fsth.shots import spread
 from fsth.video import VideoReader, is_video, probe_video
 
@@ -109,8 +110,7 @@ def find_videos(tree: str | os.PathLike) -> list[VideoSpec]:
     if not groups:
         raise InputError(f"{tree}: no video files in the tree")
     return [
-        VideoSpec(v, persons[v], groups[v], [c.relative_to(tree).as_posix() for c in groups[v]])
-        for v in sorted(groups)
+        VideoSpec(v, persons[v], groups[v], [c.relative_to(tree).as_posix() for c in groups[v]]) for v in sorted(groups)
     ]
 
 
@@ -486,16 +486,19 @@ def log_summary(summary: BuildSummary, root: Path, shard: tuple[int, int]) -> No
     if summary.stored:
         per_frame = summary.jpeg_bytes / summary.frames / 1024
         rate = 60 * summary.stored / summary.seconds
-        line += (f"{summary.stored} videos stored ({summary.frames} frames, {per_frame:.1f} KB per frame, "
-                 f"{rate:.1f} videos/min), ")
+        line += (
+            f"{summary.stored} videos stored ({summary.frames} frames, {per_frame:.1f} KB per frame, "
+            f"{rate:.1f} videos/min), "
+        )
     else:
         line += "nothing new stored, "
     stored = summary.stored + summary.before
     line += f"{summary.before} done before; {stored} of the {summary.total} videos of {where}the tree are in it"
     console.log(line)
     if summary.failed_before:
-        console.log(f"  {summary.failed_before} videos that failed before were not tried again (--retry-failed "
-                    "tries them)")
+        console.log(
+            f"  {summary.failed_before} videos that failed before were not tried again (--retry-failed tries them)"
+        )
     if summary.failed:
         console.warn(f"{len(summary.failed)} videos skipped as bad; reasons in {report_path(root, shard)}:")
         for reason in list(summary.failed.values())[:10]:

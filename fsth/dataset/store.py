@@ -102,8 +102,12 @@ def write_info(root: Path, settings: DatasetSettings) -> None:
                 "continue it, or use another --dataset directory"
             )
         return
-    info = {"format": DATASET_FORMAT, "format_version": FORMAT_VERSION, "fsth_version": __version__,
-            **settings.to_dict()}
+    info = {
+        "format": DATASET_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "fsth_version": __version__,
+        **settings.to_dict(),
+    }
     atomic_write(path, lambda f: f.write((json.dumps(info, indent=2) + "\n").encode()))
 
 

@@ -304,7 +304,9 @@ class FanDetector(LandmarkDetector):
                 why = not_a_weights_file(sfd_path)
                 if why is not None:
                     raise MissingWeightsError(f"{sfd_path}: not usable S3FD weights: it {why}") from None
-                raise MissingWeightsError(f"{sfd_path}: not usable S3FD weights ({type(exc).__name__}: {exc})") from None
+                raise MissingWeightsError(
+                    f"{sfd_path}: not usable S3FD weights ({type(exc).__name__}: {exc})"
+                ) from None
         else:
             console.log("fan: no S3FD face-detector weights on disk; finding faces with dlib's detector")
             self._hog = DlibDetector()

@@ -183,8 +183,10 @@ def track_video(
     valid = np.array([r is not None for r in rows], bool)
     if not valid.any():
         if face_index > 0 and tracker.most_faces > 0:
-            raise NoFaceError(f"{source}: --face-index {face_index} asks for face {face_index + 1}, found at most "
-                              f"{tracker.most_faces} in any of its {n} frames")
+            raise NoFaceError(
+                f"{source}: --face-index {face_index} asks for face {face_index + 1}, found at most "
+                f"{tracker.most_faces} in any of its {n} frames"
+            )
         raise NoFaceError(f"{source}: no face found in any of its {n} frames")
     landmarks = np.full((n, 68, 2), np.nan, np.float32)
     landmarks[valid] = np.stack([r for r in rows if r is not None])

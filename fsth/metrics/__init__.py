@@ -17,6 +17,8 @@ result names the network (and weights file) that measured it; a face that cannot
 crash; FID without its weights says why and leaves the other metrics running.
 """
 
+# The import order is the registration order: how metrics are listed in reports and errors.
+# isort: off
 from fsth.metrics.registry import (
     DEFAULT_METRICS,
     Metric,
@@ -28,11 +30,12 @@ from fsth.metrics.registry import (
     parse_metric_names,
     register_metric,
 )
-from fsth.metrics.pixel import L1, PSNR, SSIM, mean_l1, psnr, ssim  # noqa: E402 (registers the metrics)
-from fsth.metrics.identity import CSIM, FaceEmbedder, cosine_similarity, make_face_embedder  # noqa: E402
-from fsth.metrics.keypoints import AKD, keypoint_distance  # noqa: E402
-from fsth.metrics.fid import FID, FeatureStats, frechet_distance  # noqa: E402
-from fsth.metrics.summary import Summary, summarize  # noqa: E402
+from fsth.metrics.pixel import L1, PSNR, SSIM, mean_l1, psnr, ssim
+from fsth.metrics.identity import CSIM, FaceEmbedder, cosine_similarity, make_face_embedder
+from fsth.metrics.keypoints import AKD, keypoint_distance
+from fsth.metrics.fid import FID, FeatureStats, frechet_distance
+from fsth.metrics.summary import Summary, summarize
+# isort: on
 
 __all__ = [
     "AKD",

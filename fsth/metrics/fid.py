@@ -158,7 +158,7 @@ class FID(Metric):
 
     def update(self, generated=None, real=None) -> None:
         """Add generated and/or real frames to their sets."""
-        for side, images, stats in (("generated", generated, self.generated), ("real", real, self.real)):
+        for _side, images, stats in (("generated", generated, self.generated), ("real", real, self.real)):
             if images is None or len(images) == 0:
                 continue
             batch = as_image_batch(images)

@@ -86,9 +86,13 @@ class DlibFaceEmbedder(FaceEmbedder):
     def descriptors(self, images, landmarks) -> np.ndarray:
         """dlib's raw 128-d descriptors (N, 128): their Euclidean distance is dlib's face distance (same person
         below 0.6, dlib's threshold)."""
-        rows = [np.asarray(self._model.compute_face_descriptor(np.ascontiguousarray(image),
-                                                               _full_object_detection(points)), np.float64)
-                for image, points in zip(images, landmarks)]
+        rows = [
+            np.asarray(
+                self._model.compute_face_descriptor(np.ascontiguousarray(image), _full_object_detection(points)),
+                np.float64,
+            )
+            for image, points in zip(images, landmarks)
+        ]
         return np.stack(rows) if rows else np.zeros((0, self.dim))
 
     def embed(self, images, landmarks) -> np.ndarray:
@@ -184,9 +188,7 @@ class CSIM(PairMetric):
         e_real = self._embed(real, landmarks_list(real_landmarks, len(real)), "real")
         if broadcast:
             e_real = e_real * len(generated)
-        return [
-            None if g is None or r is None else float(cosine_similarity(g, r)) for g, r in zip(e_gen, e_real)
-        ]
+        return [None if g is None or r is None else float(cosine_similarity(g, r)) for g, r in zip(e_gen, e_real)]
 
     def details(self) -> dict:
         detector = self._detector.name if self._detector is not None else None

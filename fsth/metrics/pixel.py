@@ -21,6 +21,7 @@ array (N,) for a batch).
 from __future__ import annotations
 
 import numpy as np
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from fsth.metrics.registry import PairMetric, register_metric
 from fsth.models.images import as_image_batch
@@ -57,21 +58,28 @@ def ssim(a, b, *, data_range: float | None = None, channels: str = "rgb"):
     a, b, data_range, single = _pair_batches(a, b, data_range)
     if min(a.shape[1:3]) < SSIM_WINDOW:
         raise ValueError(f"SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, got {a.shape[1:3]}")
-    from skimage.metrics import structural_similarity
-
     if channels == "luma":
         a, b = a @ np.array(LUMA_WEIGHTS), b @ np.array(LUMA_WEIGHTS)  # (N, H, W)
     channel_axis = -1 if channels == "rgb" else None
-    values = [structural_similarity(x, y, data_range=data_range, channel_axis=channel_axis, gaussian_weights=True,
-                                    sigma=SSIM_SIGMA, use_sample_covariance=False, K1=SSIM_K1, K2=SSIM_K2)
-              for x, y in zip(a, b)]
+    values = [
+        structural_similarity(
+            x,
+            y,
+            data_range=data_range,
+            channel_axis=channel_axis,
+            gaussian_weights=True,
+            sigma=SSIM_SIGMA,
+            use_sample_covariance=False,
+            K1=SSIM_K1,
+            K2=SSIM_K2,
+        )
+        for x, y in zip(a, b)
+    ]
     return _out(np.array(values, np.float64), single)
 
 
 def psnr(a, b, *, data_range: float | None = None):
     """PSNR in dB of ``a`` against ``b``; +inf for identical images. A float for one pair, (N,) for batches."""
-    from skimage.metrics import peak_signal_noise_ratio
-
     a, b, data_range, single = _pair_batches(a, b, data_range)
     with np.errstate(divide="ignore"):  # identical images: MSE 0, +inf dB
         values = [peak_signal_noise_ratio(y, x, data_range=data_range) for x, y in zip(a, b)]

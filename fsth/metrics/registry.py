@@ -170,7 +170,7 @@ def make_metric(name: str, **options) -> Metric:
 
 
 def parse_metric_names(names) -> list[str]:
-    """"ssim,csim" or ["ssim", "csim"] -> checked, de-duplicated names in order."""
+    """ "ssim,csim" or ["ssim", "csim"] -> checked, de-duplicated names in order."""
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
     out = []

@@ -73,6 +73,7 @@ class Discriminator(_DiscriminatorTrunk):
         """Every parameter but W (for a dense optimizer; W goes to SparseAdam)."""
         return (p for name, p in self.named_parameters() if name != "W.weight")
 
+
 class PersonDiscriminator(_DiscriminatorTrunk):
     """D' for one person (fine-tuning): r = V^T w' + b with w' = w0 + e_hat; no W.
 

@@ -19,7 +19,8 @@ correction, and x_hat = mask * warped + (1 - mask) * drawn. The correction and t
 own 3x3 convs (``out_conv``, ``mask_conv``: no spectral norm, initialised to zero), so an untrained G returns the
 warp exactly, and the picture keeps the warp's detail wherever G corrects only the colour or shading. (Drawing the
 whole picture from scratch instead, behind a mask initialised near 1, made a face blurrier than the warp for the
-first thousand steps on a CPU budget: the drawn picture of a 128x128 body is blurry wherever it is used); what it learns is where the warp is wrong (an opening mouth, closing eyes, the border) and what to draw
+first thousand steps on a CPU budget: the drawn picture of a 128x128 body is blurry wherever it is used); what it
+learns is where the warp is wrong (an opening mouth, closing eyes, the border) and what to draw
 there.
 """
 
@@ -86,8 +87,9 @@ class _AdaINRenderer(nn.Module):
         drawn, mask = self.layers(y, psi, warped)
         return blend(warped, drawn, mask)
 
-    def layers(self, y: torch.Tensor, psi: torch.Tensor, warped: torch.Tensor, size: int | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+    def layers(
+        self, y: torch.Tensor, psi: torch.Tensor, warped: torch.Tensor, size: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The warp-guided G's two outputs at side ``size`` (default: y's): the drawn picture (B, 3, s, s) in
         [-1, 1], the warp plus G's correction (2 tanh of its RGB output, at most the whole range either way), and the
         mask (B, 1, s, s) in [0, 1] of where the warp is kept as it is."""

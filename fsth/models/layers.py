@@ -40,8 +40,12 @@ def _instance_norm(x: torch.Tensor, weight=None, bias=None) -> torch.Tensor:
     for 512 x 16 x 16, torch 2.13): there the contiguous kernel is used, with two cheap layout copies.
     """
     c = x.shape[1]
-    if (x.device.type == "cpu" and x.shape[2] * x.shape[3] < 1024
-            and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)):
+    if (
+        x.device.type == "cpu"
+        and x.shape[2] * x.shape[3] < 1024
+        and not x.is_contiguous()
+        and x.is_contiguous(memory_format=torch.channels_last)
+    ):
         return F.group_norm(x.contiguous(), c, weight, bias, EPS).contiguous(memory_format=torch.channels_last)
     return F.group_norm(x, c, weight, bias, EPS)
 

@@ -106,8 +106,13 @@ class _VGGFeatures(nn.Module):
                 known.add(key)
                 if index < len(self.features):
                     wanted[key] = (f"features.{index}.{param}", shape)
-        check_layout(state, {k: shape for k, (_, shape) in wanted.items()}, path,
-                     f"{self.name} weights in the {self.filename} layout", allowed=known)
+        check_layout(
+            state,
+            {k: shape for k, (_, shape) in wanted.items()},
+            path,
+            f"{self.name} weights in the {self.filename} layout",
+            allowed=known,
+        )
         self.load_state_dict({ours: state[key].float() for key, (ours, _) in wanted.items()}, strict=True)
 
 
@@ -268,5 +273,6 @@ def load_content_networks(train_cfg, device=None, download: bool = True) -> Cont
     except MissingWeightsError as exc:  # name the option that passes the file, and the way around it
         flag = "--vggface-weights" if str(exc).startswith("VGGFace") else "--vgg19-weights"
         message = str(exc).replace("or pass its path", f"or pass its path with {flag}")
-        raise MissingWeightsError(f"{message}; or train without the content loss: --no-content-loss (worse "
-                                  "likeness)") from None
+        raise MissingWeightsError(
+            f"{message}; or train without the content loss: --no-content-loss (worse likeness)"
+        ) from None

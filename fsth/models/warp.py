@@ -35,8 +35,9 @@ def border_anchors(device=None, dtype=torch.float32, per_side: int = ANCHORS_PER
     """(4 (per_side - 1), 2) points on the border of [-1, 1]^2, corners included, each mapped to itself."""
     t = torch.linspace(-1.0, 1.0, per_side, device=device, dtype=dtype)[:-1]
     one = torch.ones_like(t)
-    return torch.cat([torch.stack([t, -one], 1), torch.stack([one, t], 1),
-                      torch.stack([-t, one], 1), torch.stack([-one, -t], 1)])
+    return torch.cat(
+        [torch.stack([t, -one], 1), torch.stack([one, t], 1), torch.stack([-t, one], 1), torch.stack([-one, -t], 1)]
+    )
 
 
 def _kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -88,15 +89,17 @@ def _fp32(fn):
     def wrapper(*args, **kwargs):
         devices = {a.device.type for a in args if isinstance(a, torch.Tensor)} or {"cpu"}
         with torch.autocast(next(iter(devices)), enabled=False):
-            return fn(*[a.float() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args],
-                      **kwargs)
+            return fn(
+                *[a.float() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args], **kwargs
+            )
 
     return wrapper
 
 
 @_fp32
-def warp_grid(target_points: torch.Tensor, source_points: torch.Tensor, size: int, out_size: int | None = None
-              ) -> torch.Tensor:
+def warp_grid(
+    target_points: torch.Tensor, source_points: torch.Tensor, size: int, out_size: int | None = None
+) -> torch.Tensor:
     """The sampling grid (B, S, S, 2) of ``grid_sample`` that takes an image whose landmarks are
     ``source_points`` to one whose landmarks are ``target_points`` (both (B, 68, 2) in pixels of a ``size``-sided
     image). ``out_size``: the side of the grid (default ``size``). Always float32, autocast or not."""
@@ -107,8 +110,9 @@ def warp_grid(target_points: torch.Tensor, source_points: torch.Tensor, size: in
     return _spline_grid(ctrl, coef, axis, axis, out_size, out_size)
 
 
-def _spline_grid(ctrl: torch.Tensor, coef: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor, rows: int, cols: int
-                 ) -> torch.Tensor:
+def _spline_grid(
+    ctrl: torch.Tensor, coef: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor, rows: int, cols: int
+) -> torch.Tensor:
     """The spline at every pixel of a rows x cols image, (B, rows, cols, 2): evaluated on the coarse lattice xs x
     ys ([-1, 1] units of the spline's image, evenly spaced from the first to the last pixel centre), then
     interpolated with align_corners=True, which is exact at the lattice and for the spline's affine part, with no
@@ -149,8 +153,14 @@ def warp_shots(shots: torch.Tensor, shots_points: torch.Tensor, target_points: t
 
 
 @_fp32
-def warp_region(photo: torch.Tensor, box, source_points: torch.Tensor, target_points: torch.Tensor, size: int,
-                region: tuple[int, int, int, int]) -> torch.Tensor:
+def warp_region(
+    photo: torch.Tensor,
+    box,
+    source_points: torch.Tensor,
+    target_points: torch.Tensor,
+    size: int,
+    region: tuple[int, int, int, int],
+) -> torch.Tensor:
     """Warp a photo at its own resolution with the spline of its crop.
 
     ``photo`` (1, C, H, W); ``box`` [x0, y0, x1, y1], the photo's square crop box that was resized to ``size``;
