@@ -146,3 +146,18 @@ def test_the_warp_is_float32_under_bf16_autocast(crop):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         under = warp(x, p, t)
     assert under.dtype == torch.float32 and torch.equal(under, plain)
+
+
+def test_the_cached_anchor_kernel_changes_nothing(crop):
+    """warp_grid reuses the lattice's kernel with the border anchors across frames: the same grid, to 0.05 px, as
+    the spline evaluated in full (the uncached path, which warp_region takes)."""
+    from fsth.models.warp import _spline_grid, solve_tps, to_unit
+
+    _, points = crop
+    target = points.copy()
+    target[48:68, 1] += np.linspace(0, 10, 20, dtype=np.float32)  # the mouth opens
+    src, dst = torch.from_numpy(points)[None], torch.from_numpy(target)[None]
+    ctrl, coef = solve_tps(to_unit(dst, SIZE), to_unit(src, SIZE))
+    axis = torch.linspace(-1 + 1 / SIZE, 1 - 1 / SIZE, SIZE // 4 + 1)
+    full = _spline_grid(ctrl, coef, axis, axis, SIZE, SIZE)
+    assert (warp_grid(dst, src, SIZE) - full).abs().max() * SIZE / 2 < 0.05

@@ -18,6 +18,8 @@ scale): the pose and expression that need the least stretching.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -71,19 +73,34 @@ def solve_tps(target: torch.Tensor, source: torch.Tensor) -> tuple[torch.Tensor,
     return ctrl, torch.linalg.solve(A, rhs)
 
 
-def apply_tps(ctrl: torch.Tensor, coef: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
-    """The spline at ``query`` (B, M, 2) -> (B, M, 2), all in [-1, 1] units."""
+def apply_tps(ctrl: torch.Tensor, coef: torch.Tensor, query: torch.Tensor, anchor_kernel=None) -> torch.Tensor:
+    """The spline at ``query`` (B, M, 2) -> (B, M, 2), all in [-1, 1] units. ``anchor_kernel``: the kernel between
+    ``query`` and the border anchors (1, M, A), when the caller has it already (it depends on neither pair)."""
     n = ctrl.shape[1]
-    U = _kernel(query, ctrl)  # (B, M, n)
     affine = coef[:, n:]  # (B, 3, 2): constant, x, y
-    return U @ coef[:, :n] + affine[:, :1] + query @ affine[:, 1:]
+    if anchor_kernel is None:
+        moving = _kernel(query, ctrl) @ coef[:, :n]
+    else:
+        a = anchor_kernel.shape[-1]  # the anchors are the last control points (``_with_anchors``)
+        moving = _kernel(query, ctrl[:, : n - a]) @ coef[:, : n - a] + anchor_kernel @ coef[:, n - a : n]
+    return moving + affine[:, :1] + query @ affine[:, 1:]
+
+
+@functools.lru_cache(maxsize=16)
+def _lattice(n: int, out_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The coarse n x n lattice of an ``out_size``-sided grid (its axis, its (1, n^2, 2) points) and the kernel
+    between them and the border anchors (1, n^2, A): the same for every frame, so computed once. Half the kernel's
+    cost per frame at 256x256."""
+    axis = torch.linspace(-1 + 1 / out_size, 1 - 1 / out_size, n, device=device)  # first to last pixel centre
+    gy, gx = torch.meshgrid(axis, axis, indexing="ij")
+    query = torch.stack([gx, gy], dim=-1).reshape(1, -1, 2)
+    return axis, query, _kernel(query, border_anchors(device)[None])
 
 
 def _fp32(fn):
     """Run ``fn`` in float32 even under autocast: in bfloat16 the spline's kernel sums cancel (r^2 log r^2 times
     large coefficients) and the warp moved pixels by several px (a training run under bf16 autocast learned to
     blur those errors away)."""
-    import functools
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -105,21 +122,29 @@ def warp_grid(
     image). ``out_size``: the side of the grid (default ``size``). Always float32, autocast or not."""
     out_size = out_size or size
     ctrl, coef = solve_tps(to_unit(target_points, size), to_unit(source_points, size))
-    n = max(out_size // GRID_DIVISOR, 8) + 1
-    axis = torch.linspace(-1 + 1 / out_size, 1 - 1 / out_size, n, device=ctrl.device)  # first to last pixel centre
-    return _spline_grid(ctrl, coef, axis, axis, out_size, out_size)
+    axis, query, anchor_kernel = _lattice(max(out_size // GRID_DIVISOR, 8) + 1, out_size, ctrl.device)
+    return _spline_grid(ctrl, coef, axis, axis, out_size, out_size, query, anchor_kernel)
 
 
 def _spline_grid(
-    ctrl: torch.Tensor, coef: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor, rows: int, cols: int
+    ctrl: torch.Tensor,
+    coef: torch.Tensor,
+    xs: torch.Tensor,
+    ys: torch.Tensor,
+    rows: int,
+    cols: int,
+    query: torch.Tensor | None = None,
+    anchor_kernel: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The spline at every pixel of a rows x cols image, (B, rows, cols, 2): evaluated on the coarse lattice xs x
     ys ([-1, 1] units of the spline's image, evenly spaced from the first to the last pixel centre), then
     interpolated with align_corners=True, which is exact at the lattice and for the spline's affine part, with no
-    extrapolation at the border."""
-    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-    query = torch.stack([gx, gy], dim=-1).reshape(1, -1, 2).expand(ctrl.shape[0], -1, -1)
-    mapped = apply_tps(ctrl, coef, query).reshape(-1, len(ys), len(xs), 2).permute(0, 3, 1, 2)
+    extrapolation at the border. ``query`` / ``anchor_kernel``: the lattice's points and anchor kernel, if cached."""
+    if query is None:
+        gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+        query = torch.stack([gx, gy], dim=-1).reshape(1, -1, 2)
+    query = query.expand(ctrl.shape[0], -1, -1)
+    mapped = apply_tps(ctrl, coef, query, anchor_kernel).reshape(-1, len(ys), len(xs), 2).permute(0, 3, 1, 2)
     return F.interpolate(mapped, size=(rows, cols), mode="bilinear", align_corners=True).permute(0, 2, 3, 1)
 
 
