@@ -104,3 +104,14 @@ def test_outputs_and_drivers_are_checked_before_any_work(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="already exists"):
         check_output(tmp_path / "in.mp4")
     assert check_output(tmp_path / "new.mp4") == tmp_path / "new.mp4"
+
+
+def test_the_package_keeps_every_name_importable_from_fsth_animate():
+    """``fsth.animate`` is a package; what the CLI, evaluation, benchmarks, examples and tests import stays there."""
+    import fsth.animate as animate
+
+    used = ["AnimateOptions", "AnimateStats", "Compositor", "Rendered", "Renderer", "animate", "check_output"]
+    used += ["face_mask", "parse_driver", "paste_back", "plan_targets", "require_display"]
+    used += ["_Frame", "_newest", "_render_loop"]
+    assert all(hasattr(animate, name) for name in used + animate.__all__)
+    assert animate.Renderer.__module__ == "fsth.animate.render" and callable(animate.animate)

@@ -1,0 +1,69 @@
+"""Animation: a driver's face motion -> video of the source person (``fsth animate``).
+
+Stage: few-shot use, the last one. In: a ``Person`` (``fsth.person``: generator, face shape, crop policy), a driver
+(a video file or a camera), a landmark detector and ``AnimateOptions``. Out: an mp4 at the driver's frame rate with
+its audio (or a preview window for a camera), and ``AnimateStats``.
+
+Per driver frame: its landmarks (tracked), the driver's motion carried over to the source's face
+(``fsth.landmarks.retarget``; ``absolute`` takes the driver's landmarks in its own crop instead), the landmark image
+of the result (``draw_sketch``, the one renderer), the generator (its inference form, in batches), then the frame
+as asked: the generated crop, the face pasted back into the source photo (``paste_back``), and/or the panels
+driver | landmark image | result.
+
+Two ways through a driver:
+
+* a video file (default): pass 1 tracks the whole video's landmarks (kept: about 1 KB per frame), which lets the
+  driver's reference frame be the one whose expression is closest to the source's; pass 2 streams. Decoding
+  (ffmpeg in its own process plus a reader thread), drawing landmark images, the generator (main thread) and
+  compositing + encoding (a writer thread, ffmpeg in its own process) overlap, joined by small bounded queues:
+  memory stays flat however long the driver is.
+* live (a camera, or ``live`` for a file): one causal pass, tracking frame by frame in the producer thread; the
+  reference is the first frame with a face (``r`` in the preview takes a new one); batches of one for latency; a
+  camera's stale frames are dropped (only the newest is rendered) and the recording repeats frames to keep real
+  time. The preview window (driver | result, ``q`` quits) needs a display; without one it is a one-line error.
+
+The modules, in the order a frame goes through them (driver frames -> landmarks -> targets -> renderer ->
+compositor -> writer):
+
+* ``drivers``: the driver's frames with their target landmarks and landmark images (``_Frame``): ``parse_driver``,
+  ``plan_targets`` (a tracked file retargeted, its reference frame), a file's second pass, the live pass.
+* ``render``: ``Renderer``, target landmarks -> generated face crops (``Rendered``; ``FaceLayers`` per frame).
+* ``compose``: ``Compositor``, a face crop -> the output frame (``paste_back``, ``face_mask``, side-by-side panels).
+* ``pipeline``: ``animate()``, which joins them, writes the mp4 (``VideoWriter``) and returns ``AnimateStats``;
+  ``check_output``.
+* ``streams``: the threads and queues between the stages, and the cleanup that leaves no half-written output.
+* ``preview``: the live window (``Preview``, ``require_display``). ``options``: ``AnimateOptions``.
+
+Every name is importable from ``fsth.animate``. Names with an underscore are shared between the package's modules
+(and its tests), not for use outside it. ``Renderer`` is the piece evaluation reuses.
+"""
+
+from fsth.animate.compose import Compositor, face_mask, paste_back
+from fsth.animate.drivers import _Frame as _Frame
+from fsth.animate.drivers import _newest as _newest
+from fsth.animate.drivers import parse_driver, plan_targets
+from fsth.animate.options import REFERENCES, AnimateOptions
+from fsth.animate.pipeline import ENCODER_PRESET, OUTPUT_SUFFIXES, AnimateStats, animate, check_output
+from fsth.animate.pipeline import _render_loop as _render_loop
+from fsth.animate.preview import Preview, require_display
+from fsth.animate.render import FaceLayers, Rendered, Renderer
+
+__all__ = [
+    "ENCODER_PRESET",
+    "OUTPUT_SUFFIXES",
+    "REFERENCES",
+    "AnimateOptions",
+    "AnimateStats",
+    "Compositor",
+    "FaceLayers",
+    "Preview",
+    "Rendered",
+    "Renderer",
+    "animate",
+    "check_output",
+    "face_mask",
+    "parse_driver",
+    "paste_back",
+    "plan_targets",
+    "require_display",
+]

@@ -1,0 +1,176 @@
+"""Composing: a generated face crop -> the output frame (``Compositor``).
+
+The crop as it is, or pasted back into the source photo (``paste_back`` through ``face_mask``; with a warp model the
+photo warped at its own resolution), and with ``--side-by-side`` the panels driver | landmark image | result.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+from fsth.animate.options import AnimateOptions
+from fsth.animate.render import FaceLayers
+from fsth.errors import InputError
+from fsth.landmarks.crop import CropPolicy
+from fsth.landmarks.parts import BROWS, JAW
+from fsth.landmarks.sketch import draw_landmarks, sketch_thickness
+from fsth.person import Person
+from fsth.video import read_image
+
+
+def face_mask(points: Iterable[np.ndarray], size: int) -> np.ndarray:
+    """Soft mask (size, size) float32 in [0, 1] over the face of each landmark set (68, 2) in crop pixels: the
+    union of their outlines (jaw, and the brows raised by a fifth of the face height to take in the forehead),
+    feathered by a Gaussian of 3% of the crop."""
+    import cv2
+
+    mask = np.zeros((size, size), np.uint8)
+    for p in points:
+        p = np.asarray(p, np.float32)
+        height = float(np.linalg.norm(p[8] - 0.5 * (p[19] + p[24])))
+        up = 0.5 * (p[19] + p[24]) - p[8]
+        up /= max(float(np.linalg.norm(up)), 1e-6)
+        outline = np.concatenate([p[JAW], p[BROWS] + up * 0.2 * height])
+        cv2.fillConvexPoly(mask, cv2.convexHull(np.round(outline * 16).astype(np.int32)), 255, cv2.LINE_AA, 4)
+    sigma = 0.03 * size
+    return cv2.GaussianBlur(mask, (0, 0), sigma).astype(np.float32) / 255.0
+
+
+def _photo_region(box: np.ndarray, shape, pad: int) -> tuple[int, int, int, int]:
+    """The photo pixels (ix0, iy0, ix1, iy1) that crop box ``box`` covers (``pad`` more on the far sides), clipped
+    to a photo of ``shape``."""
+    h, w = shape[:2]
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return (
+        max(int(np.floor(x0)), 0),
+        max(int(np.floor(y0)), 0),
+        min(int(np.ceil(x1)) + pad, w),
+        min(int(np.ceil(y1)) + pad, h),
+    )
+
+
+def _into_region(image: np.ndarray, box: np.ndarray, region, border: int, value: float = 0.0) -> np.ndarray:
+    """A crop-sized image (S, S[, C]) that shows ``box`` of a photo, resampled to that photo's pixels ``region``
+    (photo pixel p <-> crop pixel q = (p - x0) * S / side, CropPolicy's convention); outside the crop ``border``
+    (an OpenCV border mode) with ``value``."""
+    import cv2
+
+    size = image.shape[0]
+    x0, y0, x1, y1 = (float(v) for v in box)
+    ix0, iy0, ix1, iy1 = region
+    s, t = size / (x1 - x0), size / (y1 - y0)
+    M = np.array([[s, 0.0, (ix0 - x0) * s], [0.0, t, (iy0 - y0) * t]])
+    return cv2.warpAffine(
+        image,
+        M,
+        (ix1 - ix0, iy1 - iy0),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=border,
+        borderValue=value,
+    )
+
+
+def paste_back(photo: np.ndarray, face: np.ndarray, box: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``photo`` (H, W, 3) with the crop ``face`` (S, S, 3), which shows ``box`` of it, blended in through ``mask``
+    (S, S) in [0, 1]. Only the box's part of the photo is touched; returns a new image."""
+    import cv2
+
+    out = photo.copy()
+    ix0, iy0, ix1, iy1 = region = _photo_region(box, photo.shape, pad=1)
+    if ix1 <= ix0 or iy1 <= iy0:
+        return out
+    face_roi = _into_region(face, box, region, cv2.BORDER_REPLICATE)
+    alpha = _into_region(mask, box, region, cv2.BORDER_CONSTANT, 0.0)
+    out[iy0:iy1, ix0:ix1] = cv2.blendLinear(face_roi, photo[iy0:iy1, ix0:ix1], alpha, 1.0 - alpha)
+    return out
+
+
+def _fit_height(image: np.ndarray, height: int) -> np.ndarray:
+    import cv2
+
+    h, w = image.shape[:2]
+    if h == height:
+        return image
+    width = max(1, int(round(w * height / h)))
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if h > height else cv2.INTER_LINEAR)
+
+
+class Compositor:
+    """Generated crop -> output frame per the options: the crop, or pasted back into the source photo, and in
+    side-by-side mode the panels driver | landmark image | result at the result's height (with paste-back, the
+    landmarks are drawn where they are in the photo, so the panels line up).
+
+    With a warp model (``warps``), paste-back warps the photo itself at its own resolution (``warp_region``, the
+    spline of its crop) instead of enlarging the 256x256 crop: the warp alone keeps every pixel of the photo's
+    detail; a warp-guided G's drawn picture is blended in through its mask, enlarged from the crop."""
+
+    def __init__(self, person: Person, options: AnimateOptions, warps: bool = False):
+        self.side_by_side = options.side_by_side
+        self.size = person.size
+        self.warps = warps
+        self.photo = self.box = None
+        if options.paste_back:
+            if person.photo is None or person.box is None:
+                raise InputError(
+                    f"{person.name}: --paste-back needs a photo as SOURCE (a file or a directory of "
+                    "photos: the face goes back into the first one)"
+                )
+            self.photo, self.box = read_image(person.photo), person.box
+            self.source_points = person.points[0]
+            if warps:
+                import torch
+
+                from fsth.models import images_to_tensor
+
+                self._photo_tensor = images_to_tensor(self.photo[None])  # (1, 3, H, W)
+                self._torch = torch
+
+    def result(self, face: FaceLayers | np.ndarray, points: np.ndarray) -> np.ndarray:
+        layers = face if isinstance(face, FaceLayers) else FaceLayers(face)
+        if self.photo is None:
+            return layers.face
+        if self.warps:
+            return self._warped_photo(layers, points)
+        mask = face_mask([self.source_points, points], layers.face.shape[0])
+        return paste_back(self.photo, layers.face, self.box, mask)
+
+    def _warped_photo(self, layers: FaceLayers, points: np.ndarray) -> np.ndarray:
+        """The photo warped at its resolution inside the crop box (the border anchors keep the box's edge in
+        place), a warp-guided G's drawn picture blended in through its mask."""
+        import cv2
+
+        from fsth.models import tensor_to_images
+        from fsth.models.warp import warp_region
+
+        torch = self._torch
+        ix0, iy0, ix1, iy1 = region = _photo_region(self.box, self.photo.shape, pad=0)
+        out = self.photo.copy()
+        if ix1 <= ix0 or iy1 <= iy0:
+            return out
+        src = torch.as_tensor(np.asarray(self.source_points, np.float32))[None]
+        dst = torch.as_tensor(np.asarray(points, np.float32))[None]
+        with torch.inference_mode():
+            warped = tensor_to_images(warp_region(self._photo_tensor, self.box, src, dst, self.size, region))[0]
+        if layers.mask is not None:
+            drawn = _into_region(layers.drawn, self.box, region, cv2.BORDER_REPLICATE)
+            alpha = _into_region(layers.mask, self.box, region, cv2.BORDER_CONSTANT, 1.0)
+            warped = cv2.blendLinear(warped, drawn, alpha, 1.0 - alpha)
+        out[iy0:iy1, ix0:ix1] = warped
+        return out
+
+    def panels(
+        self, driver: np.ndarray | None, sketch: np.ndarray, result: np.ndarray, points: np.ndarray | None = None
+    ) -> np.ndarray:
+        if not self.side_by_side:
+            return result
+        h = result.shape[0]
+        if self.photo is not None and points is not None:  # landmarks where the face is in the pasted-back photo
+            sketch = np.zeros_like(self.photo)
+            side = float(self.box[2] - self.box[0])
+            draw_landmarks(sketch, CropPolicy.from_crop(points, self.box, self.size), sketch_thickness(int(side)))
+        return np.concatenate([_fit_height(driver, h), _fit_height(sketch, h), result], axis=1)
+
+    def __call__(self, driver: np.ndarray | None, sketch: np.ndarray, face, points: np.ndarray):
+        return self.panels(driver, sketch, self.result(face, points), points)
