@@ -6,7 +6,7 @@ Reading
     ``VideoReader(source)``       a video file (anything ffmpeg reads: mp4/h264, mov, mpeg4 part 2, webm, ...)
                                   or an int camera index; iterates (H, W, 3) uint8 RGB frames, streaming.
                                   Attributes ``fps``, ``num_frames``, ``width``, ``height``, ``has_audio``.
-    ``probe_video(path)``         the same metadata without decoding (``VideoInfo``).
+    ``probe_video(path)``         the same metadata (``VideoInfo``), decoding only the first frame.
 Writing
     ``write_image(path, rgb)``    an image file (format from the suffix), atomically.
     ``VideoWriter(path, fps, audio_from=None)``  h264/yuv420p mp4, optionally with another file's audio;
@@ -16,12 +16,13 @@ Inputs
     into a sorted list of media files.
 
 Video files are decoded by the ffmpeg executable that ships with imageio-ffmpeg, in its own process, with a
-reader thread in front of it: decoding runs in parallel with whatever consumes the frames. Cameras go through
-OpenCV. Every problem with a file is an ``InputError`` that names it.
+reader thread in front of it: decoding runs in parallel with whatever consumes the frames; their metadata is the
+header imageio-ffmpeg parses. Cameras go through OpenCV. Every problem with a file is an ``InputError`` that names it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import re
@@ -136,26 +137,18 @@ def ffmpeg_exe() -> str:
 
 
 class _StderrCollector(threading.Thread):
-    """Reads an ffmpeg process's stderr line by line so its pipe never fills; signals when the header is out."""
+    """Reads an ffmpeg process's stderr line by line so its pipe never fills, keeping it for the error checks."""
 
     def __init__(self, stream):
         super().__init__(daemon=True)
         self.stream = stream
         self.lines: list[str] = []
-        self.header_done = threading.Event()
         self.start()
 
     def run(self) -> None:
-        in_output = False
         for raw in iter(self.stream.readline, b""):
-            line = raw.decode("utf-8", "replace").rstrip()
             if len(self.lines) < 2000:
-                self.lines.append(line)
-            if line.startswith("Output #"):
-                in_output = True
-            elif in_output and "Stream #" in line and "Video:" in line:
-                self.header_done.set()
-        self.header_done.set()
+                self.lines.append(raw.decode("utf-8", "replace").rstrip())
         self.stream.close()
 
     @property
@@ -194,52 +187,49 @@ def _last_error(text: str) -> str:
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What ffmpeg says about a video before decoding it."""
+    """What ffmpeg says about a video as it starts decoding it."""
 
     width: int  # frame size as decoded (after any rotation the file asks for)
     height: int
-    fps: float
+    fps: float  # 0.0 when the file gives none
     num_frames: int | None  # duration x fps: an estimate; None when the file gives no duration
     duration: float | None  # seconds
     has_audio: bool
     codec: str
 
 
-def _parse_header(text: str) -> VideoInfo | None:
-    """Parse the stream description ffmpeg prints on stderr (input section, and the output size if decoding)."""
-    input_part, _, output_part = text.partition("\nOutput #")
-    video = re.search(r"Stream #\d+:\d+.*?: Video: (\w+)(.*)", input_part)
-    if video is None:
-        return None
-    codec, rest = video.group(1), video.group(2)
-    size = re.search(r"\s(\d{1,5})x(\d{1,5})[\s,]", rest)
-    width, height = (int(size.group(1)), int(size.group(2))) if size else (0, 0)
-    out_video = re.search(r"Stream #.*Video: .*?\s(\d{1,5})x(\d{1,5})[\s,]", output_part)
-    if out_video:  # the size of the frames actually delivered (ffmpeg applies rotation metadata)
-        width, height = int(out_video.group(1)), int(out_video.group(2))
-    else:
-        rot = re.search(r"rotation of (-?[\d.]+) degrees", input_part)
-        if rot and round(abs(float(rot.group(1)))) % 180 == 90:
-            width, height = height, width
-    fps_m = re.search(r"([\d.]+)(k?) fps", rest) or re.search(r"([\d.]+)(k?) tbr", rest)
-    fps = float(fps_m.group(1)) * (1000 if fps_m and fps_m.group(2) else 1) if fps_m else 0.0
-    dur_m = re.search(r"Duration: (\d+):(\d+):([\d.]+)", input_part)
-    duration = int(dur_m.group(1)) * 3600 + int(dur_m.group(2)) * 60 + float(dur_m.group(3)) if dur_m else None
-    num_frames = int(round(duration * fps)) if duration and fps else None
-    has_audio = re.search(r"Stream #\d+:\d+.*?: Audio: ", input_part) is not None
-    return VideoInfo(width, height, fps, num_frames, duration, has_audio, codec)
+# imageio-ffmpeg warns when the delivered frame size differs from the stored one, which is what a rotated clip
+# (a phone video) is meant to do: not worth a line on the user's terminal.
+logging.getLogger("imageio_ffmpeg").addFilter(lambda record: not record.getMessage().startswith("The frame size"))
 
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:
-    """Metadata of a video file without decoding it. ``InputError`` if it is missing or not a video."""
+    """Metadata of a video file, from the header imageio-ffmpeg parses when ffmpeg starts decoding (only the first
+    frame is decoded). ``InputError`` if it is missing, has no video stream, or ffmpeg cannot read it."""
+    import imageio_ffmpeg
+
     path = Path(path)
     _check_file(path)
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, timeout=60)
-    text = proc.stderr.decode("utf-8", "replace")
-    info = _parse_header(text)
-    if info is None:
-        raise InputError(f"{path}: {_unreadable_reason(text)}")
-    return info
+    # The stream VideoReader reads; one decoder thread, as only the first frame is decoded (frame threads would
+    # decode several before handing it over).
+    frames = imageio_ffmpeg.read_frames(str(path), input_params=["-threads", "1"], output_params=["-map", "0:v:0"])
+    try:
+        meta = next(frames)
+    except Exception as err:  # OSError carrying ffmpeg's stderr when no header came; or a header it cannot parse
+        raise InputError(f"{path}: {_unreadable_reason(str(err))}") from None
+    finally:
+        frames.close()  # stops ffmpeg
+    width, height = meta["size"]  # what is delivered: after the rotation the file asks for
+    fps, duration = float(meta["fps"]), float(meta["duration"]) or None  # both 0 when ffmpeg gives none
+    return VideoInfo(
+        width=width,
+        height=height,
+        fps=fps,
+        num_frames=round(duration * fps) if duration and fps else None,
+        duration=duration,
+        has_audio="audio_codec" in meta,  # set when the file has an audio stream
+        codec=meta["codec"].rstrip(","),  # "gif," when no profile follows the name
+    )
 
 
 def _unreadable_reason(text: str) -> str:
@@ -323,26 +313,19 @@ class VideoReader:
         self.codec = "camera"
 
     def _open_file(self, path: Path, queue_size: int) -> None:
-        _check_file(path)
-        cmd = [
-            ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-i", str(path),
-            "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-",
-        ]  # fmt: skip
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self._stderr = _StderrCollector(self._proc.stderr)
-        self._stderr.header_done.wait(timeout=60)
-        info = _parse_header(self._stderr.text)
-        if info is None or info.width == 0:
-            self._stderr.join(timeout=10)
-            text = self._stderr.text
-            self.close()
-            raise InputError(f"{path}: {_unreadable_reason(text)}")
+        info = probe_video(path)
         self.width, self.height = info.width, info.height
         self.fps = info.fps or 25.0
         self.num_frames = info.num_frames
         self.duration = info.duration
         self.has_audio = info.has_audio
         self.codec = info.codec
+        cmd = [
+            ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-i", str(path),
+            "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-",
+        ]  # fmt: skip
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._stderr = _StderrCollector(self._proc.stderr)
         self._queue = queue.Queue(maxsize=queue_size)
         self._thread = threading.Thread(target=self._pump, daemon=True)
         self._thread.start()

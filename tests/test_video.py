@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import struct
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -164,6 +167,36 @@ def test_video_reader_applies_rotation_metadata(tmp_path):
     with VideoReader(rotated) as video:
         assert (video.width, video.height) == (96, 160)
         assert [f.shape for f in video] == [(160, 96, 3)] * 3
+
+
+def _ffmpeg_children() -> list[str]:
+    """Command names of this process's live child processes (Linux /proc); empty where there is no /proc."""
+    names = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)
+        except OSError:  # the process ended while we looked
+            continue
+        state, ppid = fields[1].split()[:2]
+        if int(ppid) == os.getpid() and state != "Z" and "ffmpeg" in fields[0]:
+            names.append(fields[0])
+    return names
+
+
+def test_probe_video_of_a_rotated_silent_clip_and_a_gif(tmp_path, caplog):
+    small, rotated, gif = tmp_path / "small.mp4", tmp_path / "rotated.mp4", tmp_path / "clip.gif"
+    ffmpeg("-i", str(TALK), "-frames:v", "3", "-vf", "scale=160:96", "-an", str(small))
+    ffmpeg("-display_rotation", "90", "-i", str(small), "-c", "copy", str(rotated))
+    ffmpeg("-i", str(small), "-r", "10", str(gif))
+    with caplog.at_level(logging.WARNING):
+        info = probe_video(rotated)
+    assert (info.width, info.height) == (96, 160)  # as delivered: turned, like VideoReader's frames
+    assert (info.fps, info.num_frames, info.has_audio, info.codec) == (30.0, 3, False, "h264")
+    assert not caplog.records  # a rotated clip is normal: no warning about the size changing
+    assert abs(info.duration - 0.1) < 0.02
+    info = probe_video(gif)
+    assert (info.width, info.height, info.fps, info.has_audio, info.codec) == (160, 96, 10.0, False, "gif")
+    assert _ffmpeg_children() == []  # the probes' ffmpeg processes are gone
 
 
 def test_truncated_video_with_index_in_front_fails_mid_stream(truncated_videos):
