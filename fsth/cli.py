@@ -584,7 +584,7 @@ def train(
           --no-content-loss --max-steps 2000
       torchrun --nproc_per_node 8 -m fsth train data/vox2 --run-dir runs/vox2
     """
-    from fsth.train import dry_run_text
+    from fsth.train import dry_run_text, resolve_run
     from fsth.train import train as run_training
 
     given = {
@@ -610,10 +610,10 @@ def train(
         from fsth.dataset import Dataset
 
         check_shots(Dataset(dataset), shots if shots is not None else TrainConfig().shots)
-    result = run_training(dataset, run_dir, given, resume=resume, dry_run=dry_run)
     if dry_run:
-        typer.echo(dry_run_text(result))
+        typer.echo(dry_run_text(resolve_run(dataset, run_dir, given, resume=resume)))
         return
+    result = run_training(dataset, run_dir, given, resume=resume)
     if result.stopped_by:
         raise typer.Exit(130 if result.stopped_by == "SIGINT" else 143)
 
