@@ -385,7 +385,7 @@ def landmarks(
       fsth landmarks voxceleb2/dev/mp4 --dataset data/vox2 --workers 16
     """
     from fsth.landmarks import CropPolicy, Smoothing, make_detector
-    from fsth.landmarks.extract import plan_jobs, run_job
+    from fsth.landmarks.extract import plan_jobs, run_jobs
 
     if dataset is not None:
         given = [
@@ -420,8 +420,6 @@ def landmarks(
             tracking={"face_index": face_index, **({"redetect_every": redetect_every,
                       "smoothing": smoothing_.to_dict()} if track_every_frame else {})},
         )  # fmt: skip
-        if workers is None:
-            workers = 1 if detector.name == "fan" else os.cpu_count() or 1
         try:
             summary = build_dataset(
                 inputs[0], dataset, settings, detector, workers=workers, shard=shard_, retry_failed=retry_failed,
@@ -452,20 +450,7 @@ def landmarks(
         sketch_size=sketch_size,
         overlay=overlay,
     )
-    if len(jobs) == 1:
-        run_job(jobs[0], detector, out_format, sys.stdout, **options)
-        return
-    failures = []
-    for job in jobs:
-        try:
-            run_job(job, detector, out_format, sys.stdout, **options)
-        except FsthError as exc:
-            console.error(str(exc))
-            failures.append(str(exc))
-    if failures:
-        console.error(f"{len(failures)} of {len(jobs)} inputs failed:")
-        for message in failures:
-            console.err.print(f"  {message}", soft_wrap=True, highlight=False, markup=False)
+    if run_jobs(jobs, detector, out_format, sys.stdout, **options):
         raise typer.Exit(1)
 
 
@@ -605,11 +590,6 @@ def train(
 
         refuse_inputs(run_dir, (dataset, vgg19_weights, vggface_weights), "--run-dir")
         check_writable(run_dir, "--run-dir", directory=True)
-    if not resume:  # a resumed run keeps the K it was started with
-        from fsth.data import check_shots
-        from fsth.dataset import Dataset
-
-        check_shots(Dataset(dataset), shots if shots is not None else TrainConfig().shots)
     if dry_run:
         typer.echo(dry_run_text(resolve_run(dataset, run_dir, given, resume=resume)))
         return

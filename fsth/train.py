@@ -50,7 +50,7 @@ from torch import nn
 
 from fsth import __version__, console, gan
 from fsth.config import ModelConfig, TrainConfig, TrainOptions
-from fsth.data import EpisodeDataset, episode_loader, to_model_input
+from fsth.data import EpisodeDataset, check_shots, episode_loader, to_model_input
 from fsth.dataset.store import Dataset
 from fsth.distributed import Processes, StopRequest, exclude_from_ddp
 from fsth.errors import FsthError, InputError
@@ -284,6 +284,8 @@ def _plan(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume:
     device = procs.device
     opts, train_cfg = resolve_options(given, run.read_config() if resume else None)
     dataset = Dataset(dataset_dir)
+    if not resume:  # a resumed run keeps the K it was started with
+        check_shots(dataset, train_cfg.shots)
     cfg = ModelConfig.preset(opts.preset)
     bf16 = opts.precision == "bf16" or (opts.precision == "auto" and device.type == "cuda")
     workers = opts.workers if opts.workers is not None else (4 if device.type == "cuda" else 0)
