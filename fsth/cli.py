@@ -780,7 +780,7 @@ def finetune(
     epochs: Annotated[
         Optional[float],
         typer.Option(
-            help="Passes over the shots, 0.01 to 100000 (default 40, the paper's).",
+            help=f"Passes over the shots, 0.01 to 100000 (default {TrainConfig.finetune_epochs:g}, the paper's).",
             callback=_between(0.01, 100_000),
             show_default=False,
             rich_help_panel=_TUNE,
