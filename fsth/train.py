@@ -49,7 +49,7 @@ import torch
 from torch import nn
 
 from fsth import __version__, console, gan
-from fsth.config import ModelConfig, TrainConfig, TrainOptions
+from fsth.config import ModelConfig, TrainConfig, TrainOptions, option_problems
 from fsth.data import EpisodeDataset, check_shots, episode_loader, to_model_input
 from fsth.dataset.store import Dataset
 from fsth.distributed import Processes, StopRequest, exclude_from_ddp
@@ -105,8 +105,9 @@ def resolve_options(given: dict, saved: dict | None = None) -> tuple[TrainOption
                 )
     opts = dataclasses.replace(opts, **{k: v for k, v in given.items() if k in opt_names})
     cfg = dataclasses.replace(cfg, **{k: v for k, v in given.items() if k in cfg_names})
-    if cfg.shots < 1:
-        raise InputError(f"--shots must be at least 1, not {cfg.shots}")
+    problems = option_problems(cfg)  # TrainOptions checks itself; a TrainConfig read from a checkpoint is not checked
+    if problems:
+        raise InputError("; ".join(problems))
     return opts, cfg
 
 
