@@ -7,6 +7,7 @@ user's input ends with one ``error: ...`` line on stderr and a non-zero exit (se
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 import math
@@ -19,6 +20,7 @@ import typer
 import typer.core
 
 from fsth import __version__, console
+from fsth.config import PRECISIONS, PRESETS, TrainConfig, TrainOptions
 from fsth.errors import FsthError, InputError
 from fsth.landmarks.crop import CropPolicy
 
@@ -383,7 +385,7 @@ def landmarks(
       fsth landmarks voxceleb2/dev/mp4 --dataset data/vox2 --workers 16
     """
     from fsth.landmarks import CropPolicy, Smoothing, make_detector
-    from fsth.landmarks.extract import plan_jobs, run_job
+    from fsth.landmarks.extract import plan_jobs, run_jobs
 
     if dataset is not None:
         given = [
@@ -418,8 +420,6 @@ def landmarks(
             tracking={"face_index": face_index, **({"redetect_every": redetect_every,
                       "smoothing": smoothing_.to_dict()} if track_every_frame else {})},
         )  # fmt: skip
-        if workers is None:
-            workers = 1 if detector.name == "fan" else os.cpu_count() or 1
         try:
             summary = build_dataset(
                 inputs[0], dataset, settings, detector, workers=workers, shard=shard_, retry_failed=retry_failed,
@@ -450,31 +450,20 @@ def landmarks(
         sketch_size=sketch_size,
         overlay=overlay,
     )
-    if len(jobs) == 1:
-        run_job(jobs[0], detector, out_format, sys.stdout, **options)
-        return
-    failures = []
-    for job in jobs:
-        try:
-            run_job(job, detector, out_format, sys.stdout, **options)
-        except FsthError as exc:
-            console.error(str(exc))
-            failures.append(str(exc))
-    if failures:
-        console.error(f"{len(failures)} of {len(jobs)} inputs failed:")
-        for message in failures:
-            console.err.print(f"  {message}", soft_wrap=True, highlight=False, markup=False)
+    if run_jobs(jobs, detector, out_format, sys.stdout, **options):
         raise typer.Exit(1)
 
 
 # ---------------------------------------------------------------------------------------------- train
 
 
-class PresetChoice(str, enum.Enum):
-    paper256 = "paper256"
-    tiny = "tiny"
-    warp256 = "warp256"
-    tiny_warp = "tiny_warp"
+def _choices(name: str, values) -> type[enum.Enum]:
+    """A str enum of ``values``, a choice option's type (``--help`` shows them as <a|b|c>)."""
+    return enum.Enum(name, [(value, value) for value in values], type=str)
+
+
+PresetChoice = _choices("PresetChoice", PRESETS)
+PrecisionChoice = _choices("PrecisionChoice", PRECISIONS)
 
 
 class ModelChoice(str, enum.Enum):
@@ -482,28 +471,20 @@ class ModelChoice(str, enum.Enum):
     warp = "warp"
 
 
-class PrecisionChoice(str, enum.Enum):
-    auto = "auto"
-    bf16 = "bf16"
-    fp32 = "fp32"
-
-
-def _default_of(cls_path: str, name: str) -> str:
-    """'(default: X)' for a field of a config dataclass (``module:Class``), the one place the defaults live."""
-    import dataclasses
-    import importlib
-
-    module, cls = cls_path.split(":")
-    value = next(f.default for f in dataclasses.fields(getattr(importlib.import_module(module), cls)) if f.name == name)
-    return f"(default: {value})"
-
-
-def _default_opts(name: str) -> str:
-    return _default_of("fsth.config:TrainOptions", name)
-
-
-def _default_cfg(name: str) -> str:
-    return _default_of("fsth.config:TrainConfig", name)
+def _config_option(cls: type, name: str, *param_decls: str, **kwargs) -> typer.models.OptionInfo:
+    """The option of field ``name`` of config dataclass ``cls``, from its metadata (``fsth.config.option``): the
+    help with the default stated as "(default: X)", and the range: typer's min/max for an integer, ``_between`` for
+    a float (whose help states the range). The parameter's default is None, not given: the field's default, the
+    preset's or the resumed run's value applies."""
+    field = next(f for f in dataclasses.fields(cls) if f.name == name)
+    meta, default = field.metadata, field.default
+    shown = meta.get("shown", ("on" if default else "off") if isinstance(default, bool) else default)
+    low, high = meta.get("low"), meta.get("high")
+    if isinstance(default, float) and (low, high) != (None, None):
+        kwargs["callback"] = _between(-math.inf if low is None else low, math.inf if high is None else high)
+    else:
+        kwargs.update(min=low, max=high)
+    return typer.Option(*param_decls, help=f"{meta['help']} (default: {shown})", show_default=False, **kwargs)
 
 
 _RUN, _SCHED, _METHOD = "Run", "Schedule and outputs", "Method (TrainConfig)"
@@ -528,34 +509,9 @@ def train(
             metavar="DIR",
         ),
     ],
-    preset: Annotated[
-        Optional[PresetChoice],
-        typer.Option(
-            help="Model architecture: paper256 (the paper's, 256x256), tiny (64x64, CPU), warp256 (the "
-            "warp-guided default model: 256x256, trains on a CPU; its own training defaults) or tiny_warp. "
-            "(default: paper256)",
-            rich_help_panel=_RUN,
-            show_default=False,
-        ),
-    ] = None,
-    batch_size: Annotated[
-        Optional[int],
-        typer.Option(
-            help="Episodes per step in each process. " + _default_opts("batch_size"),
-            min=1,
-            rich_help_panel=_RUN,
-            show_default=False,
-        ),
-    ] = None,
-    max_steps: Annotated[
-        Optional[int],
-        typer.Option(
-            help="Train until this many E/G updates. " + _default_opts("max_steps"),
-            min=0,
-            rich_help_panel=_RUN,
-            show_default=False,
-        ),
-    ] = None,
+    preset: Annotated[Optional[PresetChoice], _config_option(TrainOptions, "preset", rich_help_panel=_RUN)] = None,
+    batch_size: Annotated[Optional[int], _config_option(TrainOptions, "batch_size", rich_help_panel=_RUN)] = None,
+    max_steps: Annotated[Optional[int], _config_option(TrainOptions, "max_steps", rich_help_panel=_RUN)] = None,
     resume: Annotated[
         bool,
         typer.Option(
@@ -568,144 +524,34 @@ def train(
             help="Print the resolved configuration and parameter counts (JSON) and exit.", rich_help_panel=_RUN
         ),
     ] = False,
-    seed: Annotated[
-        Optional[int],
-        typer.Option(
-            help="Seed of the initial weights and of every episode. " + _default_opts("seed"),
-            rich_help_panel=_RUN,
-            show_default=False,
-        ),
-    ] = None,
-    workers: Annotated[
-        Optional[int],
-        typer.Option(
-            help="DataLoader processes per training process. (default: 4 on CUDA, 0 on CPU: episodes are read "
-            "in the training process)",
-            min=0,
-            rich_help_panel=_RUN,
-            show_default=False,
-        ),
-    ] = None,
+    seed: Annotated[Optional[int], _config_option(TrainOptions, "seed", rich_help_panel=_RUN)] = None,
+    workers: Annotated[Optional[int], _config_option(TrainOptions, "workers", rich_help_panel=_RUN)] = None,
     precision: Annotated[
-        Optional[PrecisionChoice],
-        typer.Option(
-            help="auto: bf16 autocast on CUDA, fp32 on CPU. (default: auto)", rich_help_panel=_RUN, show_default=False
-        ),
+        Optional[PrecisionChoice], _config_option(TrainOptions, "precision", rich_help_panel=_RUN)
     ] = None,
-    log_every: Annotated[
-        Optional[int],
-        typer.Option(
-            help="Steps between log lines and stats.jsonl rows. " + _default_opts("log_every"),
-            min=1,
-            rich_help_panel=_SCHED,
-            show_default=False,
-        ),
-    ] = None,
-    sample_every: Annotated[
-        Optional[int],
-        typer.Option(
-            help="Steps between sample grids in samples/. " + _default_opts("sample_every"),
-            min=1,
-            rich_help_panel=_SCHED,
-            show_default=False,
-        ),
-    ] = None,
+    log_every: Annotated[Optional[int], _config_option(TrainOptions, "log_every", rich_help_panel=_SCHED)] = None,
+    sample_every: Annotated[Optional[int], _config_option(TrainOptions, "sample_every", rich_help_panel=_SCHED)] = None,
     checkpoint_every: Annotated[
-        Optional[int],
-        typer.Option(
-            help="Steps between checkpoints (also written at the end, on Ctrl-C and SIGTERM). "
-            + _default_opts("checkpoint_every"),
-            min=1,
-            rich_help_panel=_SCHED,
-            show_default=False,
-        ),
+        Optional[int], _config_option(TrainOptions, "checkpoint_every", rich_help_panel=_SCHED)
     ] = None,
     snapshot_every: Annotated[
-        Optional[int],
-        typer.Option(
-            help="Steps between snapshots: copies of the meta checkpoint in snapshots/. "
-            + _default_opts("snapshot_every"),
-            min=1,
-            rich_help_panel=_SCHED,
-            show_default=False,
-        ),
+        Optional[int], _config_option(TrainOptions, "snapshot_every", rich_help_panel=_SCHED)
     ] = None,
-    keep: Annotated[
-        Optional[int],
-        typer.Option(
-            help="Snapshots to keep, the latest (0: all). " + _default_opts("keep"),
-            min=0,
-            rich_help_panel=_SCHED,
-            show_default=False,
-        ),
-    ] = None,
-    num_samples: Annotated[
-        Optional[int],
-        typer.Option(
-            help="Fixed episodes shown in each sample grid. " + _default_opts("num_samples"),
-            min=1,
-            rich_help_panel=_SCHED,
-            show_default=False,
-        ),
-    ] = None,
-    shots: Annotated[
-        Optional[int],
-        typer.Option(
-            help="K, frames per episode given to the embedder. " + _default_cfg("shots"),
-            min=1,
-            rich_help_panel=_METHOD,
-            show_default=False,
-        ),
-    ] = None,
+    keep: Annotated[Optional[int], _config_option(TrainOptions, "keep", rich_help_panel=_SCHED)] = None,
+    num_samples: Annotated[Optional[int], _config_option(TrainOptions, "num_samples", rich_help_panel=_SCHED)] = None,
+    shots: Annotated[Optional[int], _config_option(TrainConfig, "shots", rich_help_panel=_METHOD)] = None,
     content_loss: Annotated[
         Optional[bool],
-        typer.Option(
-            "--content-loss/--no-content-loss",
-            help="The content loss L_CNT (needs VGG19 and VGGFace weights). Without it training runs on "
-            "the adversarial, feature-matching and match terms only (not the paper's objective). "
-            "(default: on)",
-            rich_help_panel=_METHOD,
-            show_default=False,
-        ),
+        _config_option(TrainConfig, "content_loss", "--content-loss/--no-content-loss", rich_help_panel=_METHOD),
     ] = None,
     vgg19_weights: Annotated[
-        Optional[str],
-        typer.Option(
-            help="Path of torchvision's vgg19-dcbb9e9d.pth (default: torch hub cache).",
-            rich_help_panel=_METHOD,
-            show_default=False,
-            metavar="PATH",
-        ),
+        Optional[str], _config_option(TrainConfig, "vgg19_weights", rich_help_panel=_METHOD, metavar="PATH")
     ] = None,
     vggface_weights: Annotated[
-        Optional[str],
-        typer.Option(
-            help="Path of vgg_face_dag.pth (default: torch hub cache).",
-            rich_help_panel=_METHOD,
-            show_default=False,
-            metavar="PATH",
-        ),
+        Optional[str], _config_option(TrainConfig, "vggface_weights", rich_help_panel=_METHOD, metavar="PATH")
     ] = None,
-    lr_eg: Annotated[
-        Optional[float],
-        typer.Option(
-            "--lr-eg",
-            help="Adam learning rate of E and G, 0 to 1. " + _default_cfg("lr_EG"),
-            callback=_between(0, 1),
-            rich_help_panel=_METHOD,
-            show_default=False,
-        ),
-    ] = None,
-    lr_d: Annotated[
-        Optional[float],
-        typer.Option(
-            "--lr-d",
-            help="Adam learning rate of D (and W), 0 to 1. " + _default_cfg("lr_D"),
-            callback=_between(0, 1),
-            rich_help_panel=_METHOD,
-            show_default=False,
-        ),
-    ] = None,
+    lr_eg: Annotated[Optional[float], _config_option(TrainConfig, "lr_EG", "--lr-eg", rich_help_panel=_METHOD)] = None,
+    lr_d: Annotated[Optional[float], _config_option(TrainConfig, "lr_D", "--lr-d", rich_help_panel=_METHOD)] = None,
 ) -> None:
     """Meta-learn E, G and D on a dataset of videos (the paper's stage 1) into a run directory.
 
@@ -723,18 +569,17 @@ def train(
           --no-content-loss --max-steps 2000
       torchrun --nproc_per_node 8 -m fsth train data/vox2 --run-dir runs/vox2
     """
-    from fsth.train import dry_run_text
+    from fsth.train import dry_run_text, resolve_run
     from fsth.train import train as run_training
 
     given = {
-        "preset": preset.value if preset else None, "batch_size": batch_size, "max_steps": max_steps, "seed": seed,
-        "workers": workers, "precision": precision.value if precision else None, "log_every": log_every,
-        "sample_every": sample_every, "checkpoint_every": checkpoint_every, "snapshot_every": snapshot_every,
-        "keep": keep, "num_samples": num_samples,
-        "shots": shots, "content_loss": content_loss, "vgg19_weights": vgg19_weights,
+        "preset": preset, "batch_size": batch_size, "max_steps": max_steps, "seed": seed, "workers": workers,
+        "precision": precision, "log_every": log_every, "sample_every": sample_every,
+        "checkpoint_every": checkpoint_every, "snapshot_every": snapshot_every, "keep": keep,
+        "num_samples": num_samples, "shots": shots, "content_loss": content_loss, "vgg19_weights": vgg19_weights,
         "vggface_weights": vggface_weights, "lr_EG": lr_eg, "lr_D": lr_d,
     }  # fmt: skip
-    given = {k: v for k, v in given.items() if v is not None}
+    given = {k: v.value if isinstance(v, enum.Enum) else v for k, v in given.items() if v is not None}
     if max_steps == 0 and not resume and not dry_run:
         raise InputError(
             "--max-steps 0 trains nothing and writes no checkpoint; give at least 1 (or --dry-run to see "
@@ -745,16 +590,10 @@ def train(
 
         refuse_inputs(run_dir, (dataset, vgg19_weights, vggface_weights), "--run-dir")
         check_writable(run_dir, "--run-dir", directory=True)
-    if not resume:  # a resumed run keeps the K it was started with
-        from fsth.config import TrainConfig
-        from fsth.data import check_shots
-        from fsth.dataset import Dataset
-
-        check_shots(Dataset(dataset), shots if shots is not None else TrainConfig().shots)
-    result = run_training(dataset, run_dir, given, resume=resume, dry_run=dry_run)
     if dry_run:
-        typer.echo(dry_run_text(result))
+        typer.echo(dry_run_text(resolve_run(dataset, run_dir, given, resume=resume)))
         return
+    result = run_training(dataset, run_dir, given, resume=resume)
     if result.stopped_by:
         raise typer.Exit(130 if result.stopped_by == "SIGINT" else 143)
 
@@ -941,7 +780,7 @@ def finetune(
     epochs: Annotated[
         Optional[float],
         typer.Option(
-            help="Passes over the shots, 0.01 to 100000 (default 40, the paper's).",
+            help=f"Passes over the shots, 0.01 to 100000 (default {TrainConfig.finetune_epochs:g}, the paper's).",
             callback=_between(0.01, 100_000),
             show_default=False,
             rich_help_panel=_TUNE,
@@ -971,8 +810,6 @@ def finetune(
       fsth finetune --shots talk.mp4 --k 8 --steps 200 --no-content-loss \\
           -o me.safetensors
     """
-    import torch
-
     from fsth.device import get_device
     from fsth.fewshot import FewShotModel
     from fsth.finetune import format_losses, plan_steps, save_person
@@ -992,11 +829,6 @@ def finetune(
     result = model.finetune(
         person, total, train_cfg, e_hat=e_hat, content_nets=content_nets, batch_size=batch_size, seed=seed
     )
-    if not all(bool(torch.isfinite(p).all()) for p in result.G.parameters()):
-        raise InputError(
-            f"fine-tuning diverged: G' holds NaN or infinite weights after {result.steps} steps; "
-            f"{output} was not written (try fewer --steps, or the content loss)"
-        )
     save_person(output, result, person, e_hat, model.checkpoint, train_cfg)
     per_step = result.seconds / max(result.steps, 1)
     console.log(

@@ -6,6 +6,9 @@ architecture and is stored, as JSON, inside every checkpoint, so a checkpoint re
 
 ``TrainOptions`` holds how one ``fsth train`` run goes (preset, batch size, steps, intervals, precision).
 
+A field declared with ``option(...)`` is also a command-line option of ``fsth train``: its metadata holds the help
+text, range and choices that ``fsth.cli`` builds the option from, so each is written once, here.
+
 Presets (``ModelConfig.preset(name)``):
 
 - ``paper256``: our reading of the paper's architecture at 256x256 (Zakharov et al. 2019, section 3.4 and
@@ -56,6 +59,42 @@ def _fields_from_dict(cls, data: Any, what: str) -> dict:
 
 def _to_dict(obj) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(obj).items()}
+
+
+def option(
+    default: Any,
+    help: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    choices: tuple[str, ...] | None = None,
+    shown: str | None = None,
+) -> Any:
+    """A dataclass field that is also a command-line option: ``default``, and as metadata the ``help`` text
+    (``--help`` adds "(default: ...)"), the range [``low``, ``high``] or ``choices`` of its values, and ``shown``:
+    how ``--help`` states the default where the value itself would not say it (None: the value; on/off for a
+    bool)."""
+    metadata = {"help": help, "low": low, "high": high, "choices": choices, "shown": shown}
+    return dataclasses.field(default=default, metadata={k: v for k, v in metadata.items() if v is not None})
+
+
+def option_problems(obj: Any) -> list[str]:
+    """What is wrong with the values of ``obj``'s ``option`` fields, by their bounds and choices, each problem
+    naming its command-line option (``--batch-size must be at least 1, not 0``). None is always allowed."""
+    problems = []
+    for f in dataclasses.fields(obj):
+        value, meta = getattr(obj, f.name), f.metadata
+        low, high, choices = meta.get("low"), meta.get("high"), meta.get("choices")
+        flag = "--" + f.name.lower().replace("_", "-")
+        if value is None:
+            continue
+        if low is not None and value < low:
+            problems.append(f"{flag} must be at least {low}, not {value}")
+        if high is not None and value > high:
+            problems.append(f"{flag} must be at most {high}, not {value}")
+        if choices is not None and value not in choices:
+            problems.append(f"{flag} must be one of {', '.join(choices)}, not {value!r}")
+    return problems
 
 
 def _is_power_of_two(n: Any) -> bool:
@@ -245,19 +284,27 @@ PRESETS: dict[str, ModelConfig] = {
 class TrainConfig:
     """Loss weights, learning rates and schedule of meta-learning and fine-tuning (the paper's section 3)."""
 
-    lr_EG: float = 5e-5  # Adam learning rate of the embedder E and generator G (incl. P)
-    lr_D: float = 2e-4  # Adam learning rate of the discriminator D (incl. W, w0, b)
+    # Adam learning rates of the embedder E and generator G (incl. P), of the discriminator D (incl. W, w0, b)
+    lr_EG: float = option(5e-5, "Adam learning rate of E and G, 0 to 1.", low=0, high=1)
+    lr_D: float = option(2e-4, "Adam learning rate of D (and W), 0 to 1.", low=0, high=1)
     adam_betas: tuple[float, float] = (0.0, 0.9)  # Adam betas; the paper follows SAGAN's two-time-scale setup
     d_steps_per_g_step: int = 2  # discriminator updates per embedder/generator update
-    shots: int = 8  # K: frames per episode given to the embedder (the episode has K + 1 frames)
-    content_loss: bool = True  # L_CNT on; off (tests, machines without VGG weights) is warned about
+    # K (the episode has K + 1 frames)
+    shots: int = option(8, "K, frames per episode given to the embedder.", low=1)
+    # L_CNT on; off (tests, machines without VGG weights) is warned about
+    content_loss: bool = option(
+        True,
+        "The content loss L_CNT (needs VGG19 and VGGFace weights). Without it training runs on the adversarial, "
+        "feature-matching and match terms only (not the paper's objective).",
+    )
     weight_vgg19: float = 1e-2  # L_CNT weight of the VGG19 (ImageNet) term
     weight_vggface: float = 2e-3  # L_CNT weight of the VGGFace term
     weight_adv: float = 1.0  # weight of the realism score -D(x_hat) inside L_ADV (the paper's: 1)
     weight_fm: float = 10.0  # weight of feature matching L_FM inside L_ADV
     weight_match: float = 80.0  # weight of the embedding match term L_MCH = ||W_i - e_hat_i||_1
-    vgg19_weights: str | None = None  # path of torchvision's vgg19-dcbb9e9d.pth; None: torch hub cache / download
-    vggface_weights: str | None = None  # path of vgg_face_dag.pth; None: torch hub cache / download
+    # None: the torch hub cache (downloaded into it when missing)
+    vgg19_weights: str | None = option(None, "Path of torchvision's vgg19-dcbb9e9d.pth.", shown="torch hub cache")
+    vggface_weights: str | None = option(None, "Path of vgg_face_dag.pth.", shown="torch hub cache")
     finetune_epochs: int = 40  # fine-tuning length in passes over the T shots (the paper's ~40 epochs)
     # Terms for machines without the VGG weights (not the paper's; 0 = off, as in the paper):
     weight_l1: float = 0.0  # mean absolute pixel error |x_hat - x|, on [-1, 1]
@@ -316,38 +363,36 @@ PRECISIONS = ("auto", "bf16", "fp32")
 class TrainOptions:
     """How one run goes; the method's own settings (losses, learning rates, K) are ``TrainConfig``'s."""
 
-    preset: str = "paper256"  # architecture: paper256 (the paper's, 256x256) or tiny (64x64, laptops and tests)
-    batch_size: int = 8  # episodes per step in each process (the global batch is this x processes)
-    max_steps: int = 300_000  # E/G updates to train for (the paper gives no step count; pick by budget)
-    seed: int = 0  # initial weights and every episode derive from it
-    log_every: int = 50  # steps between log lines / stats.jsonl rows
-    sample_every: int = 1000  # steps between sample grids (and at step 0)
-    checkpoint_every: int = 1000  # steps between checkpoints (also at the end, on Ctrl-C and on SIGTERM)
-    snapshot_every: int = 10_000  # steps between snapshots: copies of the meta checkpoint kept in snapshots/
-    keep: int = 0  # snapshots kept: the latest this many (0: all)
-    num_samples: int = 8  # fixed episodes in a sample grid
-    workers: int | None = None  # DataLoader processes per training process (None: 4 on CUDA; 0 on CPU, where
-    # loading in the training process (~5 ms per episode) costs less than a worker competing for its cores)
-    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU; or bf16 / fp32
+    preset: str = option(
+        "paper256",
+        "Model architecture: paper256 (the paper's, 256x256), tiny (64x64, CPU), warp256 (the warp-guided default "
+        "model: 256x256, trains on a CPU; its own training defaults) or tiny_warp.",
+        choices=tuple(PRESETS),
+    )
+    # the global batch is this x processes
+    batch_size: int = option(8, "Episodes per step in each process.", low=1)
+    # the paper gives no step count; pick by budget
+    max_steps: int = option(300_000, "Train until this many E/G updates.", low=0)
+    seed: int = option(0, "Seed of the initial weights and of every episode.")
+    log_every: int = option(50, "Steps between log lines and stats.jsonl rows.", low=1)
+    sample_every: int = option(1000, "Steps between sample grids in samples/.", low=1)  # and at step 0
+    checkpoint_every: int = option(
+        1000, "Steps between checkpoints (also written at the end, on Ctrl-C and SIGTERM).", low=1
+    )
+    snapshot_every: int = option(10_000, "Steps between snapshots: copies of the meta checkpoint in snapshots/.", low=1)
+    keep: int = option(0, "Snapshots to keep, the latest (0: all).", low=0)
+    num_samples: int = option(8, "Fixed episodes shown in each sample grid.", low=1)
+    # None: 4 on CUDA; 0 on CPU, where loading in the training process (~5 ms per episode) costs less than a worker
+    # competing for its cores
+    workers: int | None = option(
+        None,
+        "DataLoader processes per training process.",
+        low=0,
+        shown="4 on CUDA, 0 on CPU: episodes are read in the training process",
+    )
+    precision: str = option("auto", "auto: bf16 autocast on CUDA, fp32 on CPU.", choices=PRECISIONS)
 
     def __post_init__(self):
-        problems = [
-            f"--{name.replace('_', '-')} must be at least {low}, not {getattr(self, name)}"
-            for name, low in (
-                ("batch_size", 1),
-                ("max_steps", 0),
-                ("log_every", 1),
-                ("sample_every", 1),
-                ("checkpoint_every", 1),
-                ("snapshot_every", 1),
-                ("keep", 0),
-                ("num_samples", 1),
-            )
-            if getattr(self, name) < low
-        ]
-        if self.workers is not None and self.workers < 0:
-            problems.append(f"--workers must be >= 0, not {self.workers}")
-        if self.precision not in PRECISIONS:
-            problems.append(f"--precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        problems = option_problems(self)
         if problems:
             raise ConfigError("; ".join(problems))

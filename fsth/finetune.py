@@ -196,9 +196,15 @@ def save_person(
 ) -> Path:
     """Write a ``person`` checkpoint: G' and D', the shots' landmarks (K, 68, 2) in crop pixels (the source face
     for retargeting), e_hat, the crop policy and landmark backend of ``source`` (the meta or person checkpoint
-    fine-tuning started from) and how it was fine-tuned."""
+    fine-tuning started from) and how it was fine-tuned. A G' that diverged (NaN or infinite weights) is refused
+    and nothing is written."""
     from fsth.embed import provenance, shot_tensors
 
+    if not all(bool(torch.isfinite(p).all()) for p in result.G.parameters()):
+        raise InputError(
+            f"fine-tuning diverged: G' holds NaN or infinite weights after {result.steps} steps; "
+            f"{path} was not written (try fewer --steps, or the content loss)"
+        )
     previous = source.step if source.kind == "person" and source.step else 0
     origin = (
         provenance(source)

@@ -49,8 +49,8 @@ import torch
 from torch import nn
 
 from fsth import __version__, console, gan
-from fsth.config import ModelConfig, TrainConfig, TrainOptions
-from fsth.data import EpisodeDataset, episode_loader, to_model_input
+from fsth.config import ModelConfig, TrainConfig, TrainOptions, option_problems
+from fsth.data import EpisodeDataset, check_shots, episode_loader, to_model_input
 from fsth.dataset.store import Dataset
 from fsth.distributed import Processes, StopRequest, exclude_from_ddp
 from fsth.errors import FsthError, InputError
@@ -105,8 +105,9 @@ def resolve_options(given: dict, saved: dict | None = None) -> tuple[TrainOption
                 )
     opts = dataclasses.replace(opts, **{k: v for k, v in given.items() if k in opt_names})
     cfg = dataclasses.replace(cfg, **{k: v for k, v in given.items() if k in cfg_names})
-    if cfg.shots < 1:
-        raise InputError(f"--shots must be at least 1, not {cfg.shots}")
+    problems = option_problems(cfg)  # TrainOptions checks itself; a TrainConfig read from a checkpoint is not checked
+    if problems:
+        raise InputError("; ".join(problems))
     return opts, cfg
 
 
@@ -230,27 +231,62 @@ class TrainResult:
     run_dir: Path
 
 
-def train(dataset_dir, run_dir, given: dict | None = None, *, resume: bool = False, dry_run: bool = False):
+def train(dataset_dir, run_dir, given: dict | None = None, *, resume: bool = False) -> TrainResult:
     """Meta-learn on the dataset in ``dataset_dir`` into ``run_dir``; see the module docstring.
 
-    ``given``: options set on the command line (``TrainOptions`` and ``TrainConfig`` field names). Returns a
-    ``TrainResult`` (or, with ``dry_run``, the resolved configuration as a dict without training).
+    ``given``: options set on the command line (``TrainOptions`` and ``TrainConfig`` field names); ``resume``:
+    continue the run in ``run_dir``. ``resolve_run`` says what this would run, without training.
     """
+    with _processes() as procs:
+        run = RunDir(run_dir, writer=procs.rank == 0)
+        run.check(resume)
+        return _train(procs, run, _plan(procs, Path(dataset_dir), run, given or {}, resume), resume)
+
+
+def resolve_run(dataset_dir, run_dir, given: dict | None = None, *, resume: bool = False) -> dict:
+    """What ``train`` with the same arguments would run, without training or writing anything: the resolved
+    configuration (model, training config, options, dataset, processes, device, ...) and each network's parameter
+    count, as a JSON-safe dict (``--dry-run`` prints it with ``dry_run_text``)."""
+    with _processes() as procs:
+        run = RunDir(run_dir, writer=procs.rank == 0)
+        if resume:
+            run.check(resume)
+        plan = _plan(procs, Path(dataset_dir), run, given or {}, resume)
+        return {**plan.resolved, "parameters": parameter_counts(plan.model, len(plan.dataset))}
+
+
+@contextlib.contextmanager
+def _processes():
+    """This process's place among the training processes (``torchrun``'s, or one); only rank 0 reports."""
     procs = Processes.from_env()
     if procs.rank != 0:
         console.set_verbosity(0)
     try:
-        return _train(procs, Path(dataset_dir), RunDir(run_dir, writer=procs.rank == 0), given or {}, resume, dry_run)
+        yield procs
     finally:
         procs.close()
 
 
-def _train(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume: bool, dry_run: bool):
+@dataclass
+class _Plan:
+    """A run's settings, resolved: the options, training and model configs, the dataset, whether to autocast to
+    bf16, the DataLoader workers, and all of it as ``resolved`` (the run's config.json)."""
+
+    opts: TrainOptions
+    train_cfg: TrainConfig
+    model: ModelConfig
+    dataset: Dataset
+    bf16: bool
+    workers: int
+    resolved: dict
+
+
+def _plan(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume: bool) -> _Plan:
     device = procs.device
-    if resume or not dry_run:
-        run.check(resume)
     opts, train_cfg = resolve_options(given, run.read_config() if resume else None)
     dataset = Dataset(dataset_dir)
+    if not resume:  # a resumed run keeps the K it was started with
+        check_shots(dataset, train_cfg.shots)
     cfg = ModelConfig.preset(opts.preset)
     bf16 = opts.precision == "bf16" or (opts.precision == "auto" and device.type == "cuda")
     workers = opts.workers if opts.workers is not None else (4 if device.type == "cuda" else 0)
@@ -267,10 +303,13 @@ def _train(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume
             f"{dataset.root}: crops stored at {dataset.settings.size}px are enlarged to the model's "
             f"{cfg.image_size}px; build the dataset with --size {cfg.image_size} or more"
         )
-    if dry_run:
-        resolved["parameters"] = parameter_counts(cfg, len(dataset))
-        return resolved
+    return _Plan(opts, train_cfg, cfg, dataset, bf16, workers, resolved)
 
+
+def _train(procs: Processes, run: RunDir, plan: _Plan, resume: bool) -> TrainResult:
+    device = procs.device
+    opts, train_cfg, cfg, dataset = plan.opts, plan.train_cfg, plan.model, plan.dataset
+    bf16, workers, resolved = plan.bf16, plan.workers, plan.resolved
     content = load_content_networks(train_cfg, device)  # first: a missing weights file fails before anything is written
     torch.manual_seed(opts.seed)
     nets, optimizers = build_training(cfg, train_cfg, len(dataset), device, content)

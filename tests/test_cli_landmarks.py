@@ -206,3 +206,13 @@ def test_help_explains_the_options():
     for option in ("--output", "--format", "--backend", "--fan-weights", "--face-index", "--smoothing", "--sketch",
                    "--overlay", "--force", "--crop-scale"):  # fmt: skip
         assert option in result.stdout
+
+
+def test_a_dataset_build_defaults_to_one_worker_per_core_with_dlib_and_one_with_fan():
+    import os
+    from types import SimpleNamespace
+
+    from fsth.dataset.build import default_workers
+
+    assert default_workers(SimpleNamespace(name="dlib")) == (os.cpu_count() or 1)
+    assert default_workers(SimpleNamespace(name="fan")) == 1

@@ -1,10 +1,11 @@
 """ModelConfig / TrainConfig: presets, JSON round trip, validation with clear errors."""
 
+import dataclasses
 import json
 
 import pytest
 
-from fsth.config import ModelConfig, TrainConfig
+from fsth.config import ModelConfig, TrainConfig, TrainOptions
 from fsth.errors import ConfigError, FsthError
 
 
@@ -73,3 +74,21 @@ def test_train_config_holds_the_papers_values():
     assert TrainConfig.from_dict(json.loads(json.dumps(t.to_dict()))) == t
     with pytest.raises(ConfigError, match="unknown field.*lr_G"):
         TrainConfig.from_dict({**t.to_dict(), "lr_G": 1.0})
+
+
+def test_train_options_are_checked_by_their_fields_metadata():
+    assert TrainOptions().batch_size == 8 and TrainOptions(workers=None).workers is None
+    with pytest.raises(ConfigError, match=r"--batch-size must be at least 1, not 0; --precision must be one of auto"):
+        TrainOptions(batch_size=0, precision="fp16")
+    with pytest.raises(ConfigError, match="--preset must be one of paper256, tiny, warp256, tiny_warp"):
+        TrainOptions(preset="huge")
+
+
+def test_every_command_line_field_states_its_help():
+    for cls in (TrainOptions, TrainConfig):
+        for f in dataclasses.fields(cls):
+            if f.metadata:
+                assert f.metadata["help"].endswith("."), f.name
+    assert {f.name for f in dataclasses.fields(TrainOptions)} == {
+        f.name for f in dataclasses.fields(TrainOptions) if "help" in f.metadata
+    }

@@ -317,6 +317,22 @@ def test_dry_run_prints_the_configuration_and_parameter_counts(dataset_dir, tmp_
     assert not (tmp_path / "run").exists()
 
 
+def test_resolve_run_is_what_train_would_run_without_training(dataset_dir, tmp_path):
+    from fsth.train import TrainResult, resolve_run
+    from fsth.train import train as run_training
+
+    given = {"preset": "tiny", "shots": 2, "max_steps": 1, "content_loss": False, "num_samples": 1}
+    resolved = resolve_run(dataset_dir, tmp_path / "run", given)
+    assert not (tmp_path / "run").exists()
+    assert resolved["options"]["preset"] == "tiny" and resolved["train"]["shots"] == 2
+    assert resolved["parameters"]["D.W"] == 3 * 64
+    result = run_training(dataset_dir, tmp_path / "run", given)
+    assert isinstance(result, TrainResult) and result.step == 1
+    written = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert written == {k: v for k, v in resolved.items() if k != "parameters"}
+    assert resolve_run(dataset_dir, tmp_path / "run", {"max_steps": 2}, resume=True)["options"]["max_steps"] == 2
+
+
 def test_missing_vgg_weights_is_one_clear_error(dataset_dir, tmp_path):
     env = {"FSTH_OFFLINE": "1", "TORCH_HOME": str(tmp_path / "torch")}
     result = fsth("train", dataset_dir, "--run-dir", tmp_path / "run", "--preset", "tiny", env=env)

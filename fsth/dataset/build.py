@@ -319,13 +319,19 @@ def _run_one(spec: VideoSpec, root: Path, settings: DatasetSettings, detector=No
         return "failed", f"{spec.video_id}: unexpected {type(exc).__name__}: {exc}"
 
 
+def default_workers(detector: LandmarkDetector) -> int:
+    """Worker processes, each with its own detector, for a build with ``detector``: one per CPU core for dlib,
+    one for FAN."""
+    return 1 if detector.name == "fan" else os.cpu_count() or 1
+
+
 def build_dataset(
     tree: str | os.PathLike,
     root: str | os.PathLike,
     settings: DatasetSettings,
     detector: LandmarkDetector,
     *,
-    workers: int = 1,
+    workers: int | None = 1,
     shard: tuple[int, int] = (0, 1),
     retry_failed: bool = False,
     force: bool = False,
@@ -334,12 +340,13 @@ def build_dataset(
     """Build (or continue building) the dataset in ``root`` from the videos of ``tree``; see the module docstring.
 
     ``detector`` runs the work when ``workers`` is 1; with more, each worker process makes its own detector of
-    the same backend. The manifest and report of this shard are rewritten atomically as videos finish (every
-    30 s) and at the end, also on Ctrl-C. Ctrl-C or SIGTERM (any number of them) ends the worker processes at
-    once and keeps the videos finished so far; a re-run continues from them.
+    the same backend; None: ``default_workers(detector)``. The manifest and report of this shard are rewritten
+    atomically as videos finish (every 30 s) and at the end, also on Ctrl-C. Ctrl-C or SIGTERM (any number of
+    them) ends the worker processes at once and keeps the videos finished so far; a re-run continues from them.
     """
     start = time.monotonic()
     root = Path(root)
+    workers = default_workers(detector) if workers is None else workers
     specs = [s for s in find_videos(tree) if shard_of(s.video_id, shard[1]) == shard[0]]
     root.mkdir(parents=True, exist_ok=True)
     write_info(root, settings)

@@ -5,7 +5,7 @@ or a video (tracked), trying both for an unknown extension. ``write_sketch(track
 landmark images (the crop the networks see, ``size`` x ``size``) or, with ``overlay=True``, the landmarks and
 crop box over the source frames; as an mp4 (with the source's audio) or, for a photo, an image file.
 ``plan_jobs`` names the outputs of a batch of inputs (and refuses clashes and overwrites before any work);
-``run_job`` does one input.
+``run_job`` does one input, ``run_jobs`` a batch of them.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import IO
 import numpy as np
 
 from fsth import console
-from fsth.errors import InputError
+from fsth.errors import FsthError, InputError
 from fsth.landmarks.crop import CropPolicy
 from fsth.landmarks.detectors import LandmarkDetector
 from fsth.landmarks.sketch import draw_overlay, draw_sketch
@@ -269,3 +269,24 @@ def run_job(
     also = f", {'overlay' if overlay else 'sketch'} -> {job.sketch}" if job.sketch else ""
     console.log(f"{job.input}: {track.num_valid}/{len(track)} frames with a face ({track.backend}){where}{also}")
     return track
+
+
+def run_jobs(jobs: list[Job], detector: LandmarkDetector, fmt: str, stdout: IO[str], **options) -> list[str]:
+    """``run_job`` for each of ``jobs``. The error of a single job propagates; of several, one that fails is
+    reported on stderr and the others still run, then the failures are listed again together. Returns their
+    messages (empty: all done)."""
+    if len(jobs) == 1:
+        run_job(jobs[0], detector, fmt, stdout, **options)
+        return []
+    failures = []
+    for job in jobs:
+        try:
+            run_job(job, detector, fmt, stdout, **options)
+        except FsthError as exc:
+            console.error(str(exc))
+            failures.append(str(exc))
+    if failures:
+        console.error(f"{len(failures)} of {len(jobs)} inputs failed:")
+        for message in failures:
+            console.err.print(f"  {message}", soft_wrap=True, highlight=False, markup=False)
+    return failures
