@@ -150,8 +150,8 @@ def _ignore_further_interrupts() -> None:
 def main() -> None:
     """Console-script entry point."""
     # OpenMP threads that spin while waiting stall for milliseconds at every parallel region when another
-    # process holds a core: on a busy 2-core machine a fine-tuning step took 10x longer with 2 threads than with
-    # 1, and a paper256 frame 750 ms instead of 60. Sleeping waiters avoid that. Must be set before torch loads
+    # process holds a core: on a busy machine with few cores, fine-tuning steps and generator frames took several
+    # times longer with spinning waiters. Sleeping waiters avoid that. Must be set before torch loads
     # (it loads lazily, inside the commands); a user's own setting wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
