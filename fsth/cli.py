@@ -965,11 +965,18 @@ def animate(
           --no-head-motion
       fsth animate me.safetensors 0        # webcam; -o rec.mp4 records
     """
-    from fsth.animate import AnimateOptions, check_output, parse_driver, require_display
+    from fsth.animate import (
+        AnimateOptions,
+        batch_size_for,
+        check_output,
+        checked_driver,
+        parse_driver,
+        parse_reference,
+        require_display,
+    )
     from fsth.animate import animate as run_animate
     from fsth.device import get_device
     from fsth.person import detector_for, load_person
-    from fsth.video import is_image
 
     device = get_device()
     camera = isinstance(parse_driver(driver), int)
@@ -982,24 +989,19 @@ def animate(
         )
     elif not preview:
         raise InputError("give -o OUT.mp4 (or --preview to watch without writing)")
-    if reference not in ("auto", "first", "closest") and not reference.isdigit():
-        raise InputError(f"--reference must be auto, first, closest or a frame index, not {reference!r}")
     options = AnimateOptions(
         absolute=absolute,
         head_motion=head_motion,
-        reference=int(reference) if reference.isdigit() else reference,
+        reference=parse_reference(reference),
         side_by_side=side_by_side,
         paste_back=paste_back,
         audio=audio,
-        batch_size=batch_size or (8 if device.type == "cuda" else 2),
+        batch_size=batch_size or batch_size_for(device),
         live=live,
         preview=preview,
         warp_only=model == ModelChoice.warp,
     )
-    if not camera and not Path(driver).is_file():
-        raise InputError(f"{driver}: no such file")
-    if not camera and is_image(driver):
-        raise InputError(f"{driver}: the driver is a video (or a camera index), not a photo")
+    checked_driver(driver)
     if options.warp_only:
         detector = detector_for(None, _backend(backend), fan_weights)
         person = load_person(source, checkpoint, warp_only=True, k=k, finetune_steps=finetune_steps, detector=detector)

@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import PORTRAIT
+from conftest import PORTRAIT, TALK
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +115,22 @@ def test_the_package_keeps_every_name_importable_from_fsth_animate():
     used += ["_Frame", "_newest", "_render_loop"]
     assert all(hasattr(animate, name) for name in used + animate.__all__)
     assert animate.Renderer.__module__ == "fsth.animate.render" and callable(animate.animate)
+
+
+def test_the_options_policy_reference_batch_size_and_driver(tmp_path):
+    """What `fsth animate` used to decide in the CLI: --reference's forms, the batch size per device, and which
+    drivers can drive (a video or a camera index; not a missing file, not a photo)."""
+    import torch
+
+    from fsth.animate import batch_size_for, checked_driver, parse_reference
+    from fsth.errors import InputError
+
+    assert [parse_reference(t) for t in ("auto", "first", "closest", "12")] == ["auto", "first", "closest", 12]
+    with pytest.raises(InputError, match="--reference must be auto, first, closest or a frame index, not 'last'"):
+        parse_reference("last")
+    assert batch_size_for(torch.device("cpu")) == 2 and batch_size_for(torch.device("cuda")) == 8
+    assert checked_driver(TALK) == str(TALK) and checked_driver("0") == 0
+    with pytest.raises(InputError, match="no such file"):
+        checked_driver(tmp_path / "gone.mp4")
+    with pytest.raises(InputError, match="not a photo"):
+        checked_driver(PORTRAIT)

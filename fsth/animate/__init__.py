@@ -41,8 +41,8 @@ Every name is importable from ``fsth.animate``. Names with an underscore are sha
 from fsth.animate.compose import Compositor, face_mask, paste_back
 from fsth.animate.drivers import _Frame as _Frame
 from fsth.animate.drivers import _newest as _newest
-from fsth.animate.drivers import parse_driver, plan_targets
-from fsth.animate.options import REFERENCES, AnimateOptions
+from fsth.animate.drivers import checked_driver, parse_driver, plan_targets
+from fsth.animate.options import REFERENCES, AnimateOptions, batch_size_for, parse_reference
 from fsth.animate.pipeline import ENCODER_PRESET, OUTPUT_SUFFIXES, AnimateStats, animate, check_output
 from fsth.animate.pipeline import _render_loop as _render_loop
 from fsth.animate.preview import Preview, require_display
@@ -60,9 +60,12 @@ __all__ = [
     "Rendered",
     "Renderer",
     "animate",
+    "batch_size_for",
     "check_output",
+    "checked_driver",
     "face_mask",
     "parse_driver",
+    "parse_reference",
     "paste_back",
     "plan_targets",
     "require_display",

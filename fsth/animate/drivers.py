@@ -46,6 +46,20 @@ def parse_driver(driver: str | os.PathLike | int) -> str | int:
     return int(text) if text.isdigit() and not Path(text).exists() else text
 
 
+def checked_driver(driver: str | os.PathLike | int) -> str | int:
+    """``parse_driver``, refusing a driver that cannot drive: a missing file or a photo (``InputError``)."""
+    from fsth.video import is_image
+
+    parsed = parse_driver(driver)
+    if isinstance(parsed, int):
+        return parsed
+    if not Path(parsed).is_file():
+        raise InputError(f"{driver}: no such file")
+    if is_image(parsed):
+        raise InputError(f"{driver}: the driver is a video (or a camera index), not a photo")
+    return parsed
+
+
 def plan_targets(track, source: np.ndarray, size: int, options: AnimateOptions) -> tuple[np.ndarray, int | None]:
     """Landmarks to render for every frame of a tracked driver (N, 68, 2) in crop pixels, and the reference frame.
 

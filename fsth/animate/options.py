@@ -4,7 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fsth.errors import InputError
+
 REFERENCES = ("auto", "first", "closest")  # or a frame index
+
+
+def parse_reference(text: str) -> str | int:
+    """``--reference``: auto | first | closest, or a frame index (an int). ``InputError`` for anything else."""
+    if text in REFERENCES:
+        return text
+    if text.isdigit():
+        return int(text)
+    raise InputError(f"--reference must be auto, first, closest or a frame index, not {text!r}")
+
+
+def batch_size_for(device) -> int:
+    """Frames per generator call when none is asked for: 8 on a GPU, 2 on a CPU (more only adds latency there)."""
+    return 8 if getattr(device, "type", str(device)) == "cuda" else 2
 
 
 @dataclass
