@@ -161,3 +161,17 @@ def test_the_cached_anchor_kernel_changes_nothing(crop):
     axis = torch.linspace(-1 + 1 / SIZE, 1 - 1 / SIZE, SIZE // 4 + 1)
     full = _spline_grid(ctrl, coef, axis, axis, SIZE, SIZE)
     assert (warp_grid(dst, src, SIZE) - full).abs().max() * SIZE / 2 < 0.05
+
+
+def test_a_grid_first_made_in_inference_mode_still_carries_gradients(crop):
+    """The cached lattice is made once: made first under inference_mode (as animate runs), it must still serve
+    a later warp that needs gradients (as training does)."""
+    from fsth.models.warp import _lattice
+
+    image, points = crop
+    _lattice.cache_clear()
+    with torch.inference_mode():
+        warp_grid(torch.from_numpy(points)[None], torch.from_numpy(points)[None], SIZE)
+    src = torch.from_numpy(points)[None].requires_grad_(True)
+    warp(images_to_tensor(image[None]), src, src.detach() + 2.0).mean().backward()
+    assert src.grad is not None and src.grad.abs().sum() > 0

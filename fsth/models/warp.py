@@ -91,10 +91,11 @@ def _lattice(n: int, out_size: int, device: torch.device) -> tuple[torch.Tensor,
     """The coarse n x n lattice of an ``out_size``-sided grid (its axis, its (1, n^2, 2) points) and the kernel
     between them and the border anchors (1, n^2, A): the same for every frame, so computed once. Half the kernel's
     cost per frame at 256x256."""
-    axis = torch.linspace(-1 + 1 / out_size, 1 - 1 / out_size, n, device=device)  # first to last pixel centre
-    gy, gx = torch.meshgrid(axis, axis, indexing="ij")
-    query = torch.stack([gx, gy], dim=-1).reshape(1, -1, 2)
-    return axis, query, _kernel(query, border_anchors(device)[None])
+    with torch.inference_mode(False), torch.no_grad():  # plain tensors, kept: usable with autograd and without
+        axis = torch.linspace(-1 + 1 / out_size, 1 - 1 / out_size, n, device=device)  # first to last pixel centre
+        gy, gx = torch.meshgrid(axis, axis, indexing="ij")
+        query = torch.stack([gx, gy], dim=-1).reshape(1, -1, 2)
+        return axis, query, _kernel(query, border_anchors(device)[None])
 
 
 def _fp32(fn):
