@@ -58,14 +58,15 @@ from fsth.landmarks.detectors import LandmarkDetector
 from fsth.landmarks.sketch import draw_sketch
 from fsth.landmarks.track import LandmarkTrack
 from fsth.landmarks.tracker import track_video
-from fsth.metrics import DEFAULT_METRICS, FID, Metric, MetricResult, make_metrics, parse_metric_names, summarize
-from fsth.metrics.keypoints import AKD_SIZE
+from fsth.metrics import DEFAULT_METRICS, FID, Frames, Metric, MetricResult, make_metrics, parse_metric_names, summarize
+from fsth.metrics.keypoints import at_akd_size  # noqa: F401 (part of this module's interface)
+from fsth.metrics.registry import metric_class
 from fsth.shots import Shots, crop_track_frames, shots_from_pairs, spread
 from fsth.video import expand_inputs, is_video
 
 MODES = ("FF", "FT")  # feed-forward from e_hat; fine-tuned G' from the same e_hat
 BASELINES = ("copy", "warp")  # no network: the nearest shot as it is; the nearest shot warped to the target
-CROSS_METRICS = ("csim", "akd")  # the metrics that need no real frame
+CROSS_FIELDS = ("generated", "landmarks", "identity")  # what cross-reenactment gives the metrics: no real frame
 MIN_FACE_FRAMES = 2  # one shot and one target
 SAMPLE_ROWS = 8  # targets shown in a sample grid
 SAMPLE_MIN_SIDE = 128  # crops smaller than this are enlarged (pixel repetition) in sample grids
@@ -313,16 +314,6 @@ def recorded_shot(recorded: list[str], detector, size: int, policy) -> Shots:
 # ---------------------------------------------------------------------------------------------- scoring
 
 
-def at_akd_size(images: np.ndarray) -> np.ndarray:
-    """Crops (N, S, S, 3) at AKD's 256x256: landmarks are detected at one resolution, whatever the model's."""
-    import cv2
-
-    if images.shape[1] == AKD_SIZE:
-        return images
-    interpolation = cv2.INTER_CUBIC if images.shape[1] < AKD_SIZE else cv2.INTER_AREA
-    return np.stack([cv2.resize(im, (AKD_SIZE, AKD_SIZE), interpolation=interpolation) for im in images])
-
-
 def file_name(text: str) -> str:
     """``text`` with anything but letters, digits, ``.``, ``-`` and ``_`` replaced by ``_``."""
     return re.sub(r"[^\w.-]+", "_", text)
@@ -391,45 +382,9 @@ class Setting:
         }
 
 
-def score_self(
-    metrics: dict[str, Metric], generated: np.ndarray, targets: Shots, real_akd: tuple[np.ndarray, list] | None
-) -> dict:
-    """Per-pair values of generated crops against the real targets (module docstring, step 4); ``real_akd``: the
-    target crops at 256x256 and their landmarks detected there (None where not found), made once per video for
-    every setting."""
-    values: dict[str, list | None] = {}
-    for name, m in metrics.items():
-        if name == "fid":
-            values[name] = m.update(generated=generated)  # the real targets went once into the shared real set
-        elif name == "csim":
-            values[name] = m.update(
-                generated, targets.crops, generated_landmarks=targets.points, real_landmarks=targets.points
-            )
-        elif name == "akd":
-            real_crops, real_landmarks = real_akd
-            values[name] = m.update(at_akd_size(generated), real_crops, real_landmarks=real_landmarks)
-        else:
-            values[name] = m.update(generated, targets.crops)
-    return values
-
-
-def score_cross(metrics: dict[str, Metric], generated: np.ndarray, points: np.ndarray, identity: Shots | None) -> dict:
-    """Per-frame values of cross-reenactment: identity against the source's photo, motion against ``points``
-    (N, 68, 2), the retargeted landmarks the generator was given (crop pixels)."""
-    values: dict[str, list | None] = {}
-    scale = AKD_SIZE / generated.shape[1]
-    for name, m in metrics.items():
-        if name == "csim" and identity is not None:
-            values[name] = m.update(
-                generated, identity.crops[0], generated_landmarks=points, real_landmarks=identity.points[0]
-            )
-        elif name == "akd":
-            given = points * scale  # what the generator was asked to draw, at 256x256
-            sketches = np.stack(
-                [draw_sketch(p, AKD_SIZE) for p in given]
-            )  # the "target" images: only their size counts
-            values[name] = m.update(at_akd_size(generated), sketches, real_landmarks=given)
-    return values
+def score(metrics: dict[str, Metric], frames: Frames) -> dict[str, list | None]:
+    """Every metric's per-pair values of one record (None: a set metric, or one the record has not what it needs)."""
+    return {name: m.update(frames) for name, m in metrics.items()}
 
 
 # ---------------------------------------------------------------------------------------------- samples
@@ -592,7 +547,7 @@ class _Evaluation:
             for k in options.shots
             for mode in options.modes
         }
-        cross_names = [n for n in options.metrics if n in CROSS_METRICS]
+        cross_names = [n for n in options.metrics if metric_class(n).runs_on(CROSS_FIELDS)]
         self.cross_settings = {
             (s.name, mode): Setting("cross", mode, s.num_shots, metrics.make(cross_names), s.name,
                                     {"csim": s.identity_reason} if s.identity_reason else {})
@@ -625,14 +580,11 @@ class _Evaluation:
     def self_reenactment(self, index: int, video: TestVideo, row: dict, advance: Callable[[int], None]) -> None:
         """Every K, FF (and FT): render the video's targets from their own landmarks and score them."""
         targets = video.targets
-        if self.metrics.real_fid is not None:
-            self.metrics.real_fid.update(real=targets.crops)  # once: every setting's FID shares the real set
-        real_akd = None
-        if "akd" in self.options.metrics:
-            from fsth.metrics.keypoints import detect_landmarks
-
-            real_crops = at_akd_size(targets.crops)
-            real_akd = real_crops, [detect_landmarks(self.detector, im) for im in real_crops]
+        # the generated crops line up with the real ones: the targets' landmarks locate both faces
+        real = Frames(None, targets.crops, landmarks=targets.points, real_landmarks=targets.points)
+        for setting in self.self_settings.values():  # the work on the real targets, once, timed with no setting
+            for m in setting.metrics.values():
+                m.prepare(real)
         for k in self.options.shots:
             shots = video.shots[k]
             clock = time.perf_counter()
@@ -642,7 +594,7 @@ class _Evaluation:
             for mode, renderer in made:  # FT is fine-tuned here, after FF is scored: its time counts for FT
                 setting = self.self_settings[(k, mode)]
                 generated = render_all(renderer, targets.points)
-                values = score_self(setting.metrics, generated, targets, real_akd)
+                values = score(setting.metrics, real.with_generated(generated))
                 row["settings"][setting.name] = {
                     **setting.update(values, time.perf_counter() - clock),
                     "shots_used": len(shots),
@@ -664,11 +616,14 @@ class _Evaluation:
         with_face = np.flatnonzero(track.valid)
         frames = with_face[spread(len(with_face), self.options.targets)]
         points = planned[frames]  # (T, 68, 2) in the source crop's pixels
+        identity = {}  # the source's photo and its landmarks: whom CSIM compares with
+        if source.identity is not None:
+            identity = {"identity": source.identity.crops[0], "identity_landmarks": source.identity.points[0]}
         for mode, renderer in source.renderers.items():
             clock = time.perf_counter()
             setting = self.cross_settings[(source.name, mode)]
             generated = render_all(renderer, points)
-            values = score_cross(setting.metrics, generated, points, source.identity)
+            values = score(setting.metrics, Frames(generated, landmarks=points, **identity))
             row["settings"][setting.name] = {
                 **setting.update(values, time.perf_counter() - clock),
                 "reference_frame": reference,
