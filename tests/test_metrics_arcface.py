@@ -7,7 +7,7 @@ from conftest import PORTRAIT, random_state_dict
 
 from fsth.errors import MissingWeightsError
 from fsth.landmarks.retarget import similarity_fit
-from fsth.metrics import CSIM, make_metric
+from fsth.metrics import CSIM, Frames, make_metric
 from fsth.metrics.arcface import (
     ARCFACE_TEMPLATE,
     IRESNET_LAYERS,
@@ -58,7 +58,7 @@ def test_arcface_gives_512d_unit_embeddings_of_aligned_faces(arcface_file, dlib_
     e = embedder.embed([photo, photo[:, ::-1]], [points, points * [-1, 1] + [photo.shape[1] - 1, 0]])
     assert e.shape == (2, 512) and np.allclose(np.linalg.norm(e, axis=1), 1.0)
     m = CSIM(network="arcface", weights=arcface_file, detector=dlib_detector, device="cpu")
-    assert m.update(photo, photo) == [pytest.approx(1.0, abs=1e-9)]
+    assert m.update(Frames(photo, photo)) == [pytest.approx(1.0, abs=1e-9)]
     assert (m.result().network, m.result().details["embedding_dim"]) == ("arcface-iresnet18", 512)
 
 

@@ -11,7 +11,7 @@ import torch
 from conftest import PORTRAIT, serve_downloads
 
 from fsth.errors import MissingWeightsError
-from fsth.metrics import FID, FeatureStats, frechet_distance, inception, make_metrics
+from fsth.metrics import FID, FeatureStats, Frames, frechet_distance, inception, make_metrics
 from fsth.metrics.inception import FIDInceptionV3, load_fid_inception
 from fsth.video import read_image
 
@@ -115,7 +115,7 @@ def test_fid_from_a_weights_file_in_the_standard_layout(fid_weights, tmp_path, m
     photo = read_image(PORTRAIT)  # halves of a 720x720 photo: resized to 299x299 inside the network
     halves = np.stack([photo[:360], photo[360:]])
     fid = FID(fid_weights, device="cpu", batch_size=2)
-    fid.update(generated=halves, real=halves)
+    fid.update(Frames(halves, real=halves))
     features = fid.generated  # the 2048-d features of the two halves, summarised
     assert features.count == 2 and features.mean.shape == (2048,) and (features.mean >= 0).all()
     assert np.isfinite(features.cov).all() and np.trace(features.cov) > 0  # two different images
@@ -126,14 +126,14 @@ def test_fid_from_a_weights_file_in_the_standard_layout(fid_weights, tmp_path, m
     assert fid.result() is result  # not recomputed (a 2048-d Frechet distance costs seconds on a CPU)
     # a second setting scored against the same real frames shares their statistics: no second pass over them
     again = FID(fid_weights, device="cpu", real_stats=fid.real)
-    again.update(generated=halves[:1])
+    again.update(Frames(halves[:1]))
     assert again.real is fid.real and again.frames == {"generated": 1, "real": 2}
     # settings made before any real frame share the network and the real set of the first (``share=``)
     first = FID(fid_weights, device="cpu", batch_size=2)
     later = FID(share=first)
     assert later.inception is first.inception and later.weights == str(fid_weights)
-    first.update(real=halves)  # the real frames, given once
-    later.update(generated=halves)
+    first.add(real=halves)  # the real frames, given once
+    later.update(Frames(halves))
     assert later.frames == {"generated": 2, "real": 2} and later.result().value == pytest.approx(0.0, abs=1e-6)
 
 
@@ -144,7 +144,7 @@ def test_without_weights_fid_says_why_and_the_rest_still_runs(tmp_path, monkeypa
     assert list(metrics) == ["ssim", "psnr", "l1", "csim", "akd", "fid"]
     photo = read_image(PORTRAIT)
     for m in metrics.values():
-        m.update(np.stack([photo, photo]), np.stack([photo, photo]))
+        m.update(Frames(np.stack([photo, photo]), np.stack([photo, photo])))
     results = {name: m.result() for name, m in metrics.items()}
     fid = results["fid"]
     assert fid.value is None and not fid.computed and fid.details["generated_frames"] == 2

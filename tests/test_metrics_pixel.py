@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import PORTRAIT
 
-from fsth.metrics import make_metric, mean_l1, psnr, ssim
+from fsth.metrics import Frames, make_metric, mean_l1, psnr, ssim
 from fsth.video import read_image
 
 
@@ -79,12 +79,15 @@ def test_more_damage_scores_worse(crop):
 def test_metric_objects_accumulate_pairs(crop):
     m = make_metric("psnr")
     noisy = np.clip(crop.astype(int) + 2, 0, 255).astype(np.uint8)
-    assert m.update(np.stack([crop, noisy]), np.stack([crop, crop])) == [math.inf, pytest.approx(psnr(noisy, crop))]
+    assert m.update(Frames(np.stack([crop, noisy]), np.stack([crop, crop]))) == [
+        math.inf,
+        pytest.approx(psnr(noisy, crop)),
+    ]
     result = m.result()
     assert (result.metric, result.unit, result.count, result.failed, result.value) == ("psnr", "dB", 2, 0, math.inf)
     assert result.to_dict()["value"] == "inf"
     s = make_metric("ssim", channels="luma")
-    s.update(crop, noisy)
+    s.update(Frames(crop, noisy))
     assert s.result().details["channels"] == "luma" and s.result().higher_is_better
     assert not make_metric("l1").higher_is_better
 

@@ -9,6 +9,7 @@ import pytest
 from fsth.errors import InputError
 from fsth.metrics import (
     DEFAULT_METRICS,
+    Frames,
     MetricResult,
     PairMetric,
     available_metrics,
@@ -47,14 +48,30 @@ def test_a_new_metric_registers_by_name(monkeypatch):
     class MeanBrightnessGap(PairMetric):
         name = "brightness"
 
-        def score(self, generated, real):
-            return [float(abs(g.mean() - r.mean())) for g, r in zip(generated, real)]
+        def score(self, frames):
+            return [float(abs(g.mean() - r.mean())) for g, r in zip(frames.generated, frames.real)]
 
     m = make_metric("brightness")
-    m.update(np.zeros((2, 4, 4, 3)), np.ones((2, 4, 4, 3)))
+    m.update(Frames(np.zeros((2, 4, 4, 3)), np.ones((2, 4, 4, 3))))
     assert m.result().value == 1.0 and m.result().count == 2
     with pytest.raises(ValueError, match="already registered"):
         register_metric(MeanBrightnessGap)
+
+
+def test_metrics_say_which_records_they_can_score():
+    """Pixel metrics and FID need real frames; CSIM can use an identity photo instead, AKD the landmarks the
+    generated frames were drawn from: those two run in cross-reenactment."""
+    cross = ("generated", "landmarks", "identity")
+    assert [n for n in DEFAULT_METRICS if registry.metric_class(n).runs_on(cross)] == ["csim", "akd"]
+    frames = Frames(np.zeros((2, 16, 16, 3), np.uint8), np.zeros((2, 16, 16, 3), np.uint8))
+    assert frames.given == ("generated", "real")
+    assert all(registry.metric_class(n).runs_on(frames.given) for n in DEFAULT_METRICS)
+    l1 = make_metric("l1")
+    assert l1.update(Frames(frames.generated, identity=frames.real[0])) is None  # nothing to compare with
+    assert l1.result().count == 0 and l1.update(frames) == [0.0, 0.0]
+    real_side = Frames(None, frames.real)  # what is worked out from it once serves every record made from it
+    assert real_side.with_generated(frames.generated).memo is real_side.memo
+    assert real_side.once("k", lambda: 1) == 1 and real_side.with_generated(frames.generated).once("k", lambda: 2) == 1
 
 
 def test_summaries_leave_out_and_count_missing_values():

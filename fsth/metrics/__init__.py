@@ -2,8 +2,9 @@
 
 Modules, one per metric family:
 
-``registry``   ``make_metrics(names)`` / ``make_metric(name)``: accumulators by name (``update`` batches as they
-               come, ``result()`` -> ``MetricResult``); ``register_metric`` for new ones
+``registry``   ``Frames``, the record every metric scores; ``make_metrics(names)`` / ``make_metric(name)``:
+               accumulators by name (``update(frames)`` as batches come, ``result()`` -> ``MetricResult``);
+               ``register_metric`` for new ones
 ``pixel``      ``ssim``, ``psnr``, ``mean_l1`` on face crops (self-reenactment); metrics "ssim", "psnr", "l1"
 ``identity``   "csim": cosine similarity of face-recognition embeddings (dlib's 128-d ResNet offline, or ArcFace)
 ``arcface``    insightface's arcface_torch iresnet and the 5-point alignment, for CSIM with a user's model file
@@ -12,7 +13,8 @@ Modules, one per metric family:
 ``fid``        "fid": streaming feature statistics and the Frechet distance
 ``summary``    ``summarize(values)`` -> mean, std, count (and missing) for report tables
 
-Images are uint8 RGB, (H, W, 3) or batches (N, H, W, 3), generated and real frames in matching order. Each
+Images are uint8 RGB, (H, W, 3) or batches (N, H, W, 3), generated and real frames in matching order; each
+metric says which fields of the record it needs (``Metric.needs``: real frames, or what replaces them). Each
 result names the network (and weights file) that measured it; a face that cannot be found is counted, not a
 crash; FID without its weights says why and leaves the other metrics running.
 """
@@ -21,6 +23,7 @@ crash; FID without its weights says why and leaves the other metrics running.
 # isort: off
 from fsth.metrics.registry import (
     DEFAULT_METRICS,
+    Frames,
     Metric,
     MetricResult,
     PairMetric,
@@ -44,6 +47,7 @@ __all__ = [
     "FID",
     "FaceEmbedder",
     "FeatureStats",
+    "Frames",
     "L1",
     "Metric",
     "MetricResult",

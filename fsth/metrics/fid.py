@@ -1,10 +1,11 @@
 """FID: the Frechet distance between Inception-feature Gaussians of generated and real frames (lower is better).
 
-In: generated frames and real frames (uint8 RGB (N, H, W, 3); any number per call; the two sets need not pair
-up). Each frame goes through FID's Inception-v3 (``fsth.metrics.inception``) to a 2048-d feature; the features
-of each set are summarised on the fly by ``FeatureStats`` (count, mean, centred scatter matrix, merged batch by
-batch in float64 with Chan's parallel update), so thousands of frames never need to be held at once. Out: one
-figure,
+In: ``Frames`` records (their generated and real frames, uint8 RGB (N, H, W, 3); the real ones of records that
+share their real side enter the real set once), or frames for either set (``add``); any number per call, and the
+two sets need not pair up. Each frame goes through FID's Inception-v3 (``fsth.metrics.inception``) to a 2048-d
+feature; the features of each set are summarised on the fly by ``FeatureStats`` (count, mean, centred scatter
+matrix, merged batch by batch in float64 with Chan's parallel update), so thousands of frames never need to be
+held at once. Out: one figure,
 
     FID = |mu_g - mu_r|^2 + tr(S_g) + tr(S_r) - 2 tr((S_g^1/2 S_r S_g^1/2)^1/2)
 
@@ -31,7 +32,7 @@ import torch
 from fsth import console
 from fsth.errors import MissingWeightsError
 from fsth.metrics.inception import FID_FEATURES, load_fid_inception
-from fsth.metrics.registry import Metric, register_metric
+from fsth.metrics.registry import Frames, Metric, register_metric
 from fsth.models.images import as_image_batch, images_to_tensor
 
 
@@ -156,15 +157,29 @@ class FID(Metric):
                 out.append(self.inception(x_all[i : i + self.batch_size].to(self.device)).double().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, FID_FEATURES))
 
-    def update(self, generated=None, real=None) -> None:
+    def add(self, generated=None, real=None) -> None:
         """Add generated and/or real frames to their sets."""
-        for _side, images, stats in (("generated", generated, self.generated), ("real", real, self.real)):
+        for images, stats in ((generated, self.generated), (real, self.real)):
             if images is None or len(images) == 0:
                 continue
             batch = as_image_batch(images)
             stats.frames += len(batch)
             if self.inception is not None:
                 stats.add(self.features(batch))
+
+    def _add_real(self, frames: Frames) -> None:
+        """The record's real frames into the real set, once for all records that share their real side (and for
+        all FIDs that share the real set: the settings of a protocol scored against the same targets)."""
+        if frames.real is not None:
+            frames.once(("fid", id(self.real)), lambda: self.add(real=frames.real))
+
+    def prepare(self, frames: Frames) -> None:
+        self._add_real(frames)
+
+    def update(self, frames: Frames) -> None:
+        """Add the record's generated frames, and its real ones (where given, once: ``_add_real``)."""
+        self._add_real(frames)
+        self.add(generated=frames.generated)
 
     @property
     def frames(self) -> dict[str, int]:

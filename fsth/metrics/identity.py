@@ -1,8 +1,9 @@
 """CSIM: does the generated face look like the same person? Cosine similarity of face-recognition embeddings.
 
-In: generated frames and the real frames (self-reenactment) or the source photo (cross-reenactment), uint8 RGB.
-Each face is located by its 68 landmarks, given by the caller or detected (the largest face, with the
-metric's landmark detector; dlib's by default), and embedded by a face-recognition network:
+In: a ``Frames`` record: generated frames and the real frames (self-reenactment) or, without them, one identity
+photo for all of them (cross-reenactment: the source's), uint8 RGB. Each face is located by its 68 landmarks,
+given in the record (``landmarks``, ``real_landmarks``, ``identity_landmarks``) or detected (the largest face,
+with the metric's landmark detector; dlib's by default), and embedded by a face-recognition network:
 
 - ``dlib`` (default, offline): dlib's 128-d face-recognition ResNet (``dlib_face_recognition_resnet_model_v1.dat``,
   shipped by face-recognition-models). The face is given to it as a ``dlib.full_object_detection`` built from
@@ -28,7 +29,7 @@ import numpy as np
 
 from fsth.errors import InputError, MissingWeightsError
 from fsth.metrics.keypoints import detect_landmarks, landmarks_list
-from fsth.metrics.registry import PairMetric, register_metric
+from fsth.metrics.registry import Frames, PairMetric, register_metric
 from fsth.models.images import as_image_batch
 
 NETWORKS = ("dlib", "arcface")
@@ -133,6 +134,7 @@ class CSIM(PairMetric):
 
     name = "csim"
     shared = ("detector", "device")
+    needs = (("real", "identity"),)  # whom the generated face should be: the real frames, or one photo
 
     def __init__(
         self,
@@ -175,19 +177,21 @@ class CSIM(PairMetric):
             out[i] = row
         return out
 
-    def score(self, generated, real, generated_landmarks=None, real_landmarks=None) -> list[float | None]:
-        """``real`` is one frame per generated frame, or a single image (the source) for all of them.
-
-        Landmarks (68, 2) per image, in its pixels, where already known; None entries are detected.
-        """
-        broadcast = np.ndim(real) == 3 and np.ndim(generated) == 4
-        generated, real = as_image_batch(generated), as_image_batch(real)
-        if not broadcast and len(generated) != len(real):
-            raise ValueError(f"{len(generated)} generated frames but {len(real)} real ones")
-        e_gen = self._embed(generated, landmarks_list(generated_landmarks, len(generated)), "generated")
-        e_real = self._embed(real, landmarks_list(real_landmarks, len(real)), "real")
-        if broadcast:
-            e_real = e_real * len(generated)
+    def score(self, frames: Frames) -> list[float | None]:
+        """Each generated face against its real one or, without real frames, against the identity photo (embedded
+        once for the batch); faces are located by the record's landmarks, detected where not given."""
+        generated = as_image_batch(frames.generated)
+        e_gen = self._embed(generated, landmarks_list(frames.landmarks, len(generated)), "generated")
+        if frames.real is not None:
+            real = as_image_batch(frames.real)
+            if len(generated) != len(real):
+                raise ValueError(f"{len(generated)} generated frames but {len(real)} real ones")
+            e_real = self._embed(real, landmarks_list(frames.real_landmarks, len(real)), "real")
+        else:
+            photo = as_image_batch(frames.identity)
+            if len(photo) != 1:
+                raise ValueError(f"the identity is one photo, not {len(photo)}")
+            e_real = self._embed(photo, landmarks_list(frames.identity_landmarks, 1), "real") * len(generated)
         return [None if g is None or r is None else float(cosine_similarity(g, r)) for g, r in zip(e_gen, e_real)]
 
     def details(self) -> dict:

@@ -1,12 +1,14 @@
 """AKD, the average keypoint distance: does the generated face move like the target?
 
-In: generated frames and their targets (uint8 RGB crops, (H, W, 3) or batches). Landmarks are detected on both
-with the same detector (``fsth.landmarks.make_detector``: dlib by default, FAN for the paper's detector), the
-largest face of each frame. Out per pair: the mean over the 68 points of the Euclidean distance between the
-two sets, in pixels of a 256x256 image (each frame's coordinates scaled by 256 / its width and height), or
-None when either frame has no detectable face. The result's ``value`` is the mean over scored pairs; failures
-on either side are left out of it and counted (``failed``, ``failure_rate``; ``details`` splits them into
-generated-side and real-side failures). Lower is better.
+In: a ``Frames`` record. Generated frames (uint8 RGB crops) are resized to 256x256 (``at_akd_size``) and their
+landmarks detected there (``fsth.landmarks.make_detector``: dlib by default, FAN for the paper's detector), the
+largest face of each frame. The target: the landmarks detected the same way on the real frames (self-
+reenactment; once for all records sharing their real side), or, without real frames, the landmarks the
+generated frames were drawn from (cross-reenactment: the retargeted driver's), scaled to 256x256. Out per pair:
+the mean over the 68 points of the Euclidean distance between the two sets, in pixels of the 256x256 image, or
+None when a face or its landmarks are missing on either side. The result's ``value`` is the mean over scored
+pairs; failures on either side are left out of it and counted (``failed``, ``failure_rate``; ``details`` splits
+them into generated-side and real-side failures). Lower is better.
 """
 
 from __future__ import annotations
@@ -14,10 +16,22 @@ from __future__ import annotations
 import numpy as np
 
 from fsth.landmarks.parts import LEFT_EYE, RIGHT_EYE
-from fsth.metrics.registry import PairMetric, register_metric
+from fsth.metrics.registry import Frames, PairMetric, register_metric
 from fsth.models.images import as_image_batch
 
 AKD_SIZE = 256  # the resolution distances are measured at
+
+
+def at_akd_size(images: np.ndarray, size: int = AKD_SIZE) -> np.ndarray:
+    """Frames (N, H, W, 3) at size x size (AKD's 256x256): landmarks are detected at one resolution, whatever the
+    model's (bicubic to enlarge, area averaging to shrink)."""
+    import cv2
+
+    images = as_image_batch(images)
+    if images.shape[1:3] == (size, size):
+        return images
+    interpolation = cv2.INTER_CUBIC if max(images.shape[1:3]) < size else cv2.INTER_AREA
+    return np.stack([cv2.resize(np.ascontiguousarray(im), (size, size), interpolation=interpolation) for im in images])
 
 
 def detect_landmarks(detector, image: np.ndarray) -> np.ndarray | None:
@@ -63,6 +77,7 @@ class AKD(PairMetric):
     unit = "px"
     higher_is_better = False
     shared = ("detector",)
+    needs = (("real", "landmarks"),)  # the motion to compare with: real frames, or what the generator was given
 
     def __init__(self, detector=None, size: int = AKD_SIZE):
         super().__init__()
@@ -76,25 +91,34 @@ class AKD(PairMetric):
         self.generated_failures = 0
         self.real_failures = 0
 
-    def _at_size(self, points: np.ndarray, image: np.ndarray) -> np.ndarray:
-        h, w = image.shape[:2]
-        return np.asarray(points, np.float64) * (self.size / w, self.size / h)
+    def _detect(self, images) -> list[np.ndarray | None]:
+        """Landmarks of each frame at size x size (None where no face was found)."""
+        return [detect_landmarks(self.detector, im) for im in at_akd_size(images, self.size)]
 
-    def score(self, generated, real, real_landmarks=None) -> list[float | None]:
-        """``real_landmarks``: the targets' landmarks from the same detector, where already known."""
-        generated, real = as_image_batch(generated), as_image_batch(real)
-        if len(generated) != len(real):
-            raise ValueError(f"{len(generated)} generated frames but {len(real)} real ones")
+    def _real_landmarks(self, frames: Frames) -> list[np.ndarray | None]:
+        real = frames.real
+        return frames.once(("akd", id(self.detector), self.size), lambda: self._detect(real))
+
+    def prepare(self, frames: Frames) -> None:
+        if frames.real is not None:
+            self._real_landmarks(frames)
+
+    def score(self, frames: Frames) -> list[float | None]:
+        generated = as_image_batch(frames.generated)
+        if frames.real is not None:
+            if len(as_image_batch(frames.real)) != len(generated):
+                raise ValueError(f"{len(generated)} generated frames but {len(frames.real)} real ones")
+            targets = self._real_landmarks(frames)
+        else:  # the landmarks the generator was given, from its frames' pixels to size x size
+            h, w = generated.shape[1:3]
+            scale = (self.size / w, self.size / h)
+            given = landmarks_list(frames.landmarks, len(generated))
+            targets = [None if p is None else np.asarray(p, np.float64) * scale for p in given]
         values = []
-        for gen, tgt, known in zip(generated, real, landmarks_list(real_landmarks, len(real))):
-            p_gen = detect_landmarks(self.detector, gen)
-            p_tgt = known if known is not None else detect_landmarks(self.detector, tgt)
+        for p_gen, p_tgt in zip(self._detect(generated), targets):
             self.generated_failures += p_gen is None
             self.real_failures += p_tgt is None
-            if p_gen is None or p_tgt is None:
-                values.append(None)
-            else:
-                values.append(keypoint_distance(self._at_size(p_gen, gen), self._at_size(p_tgt, tgt)))
+            values.append(None if p_gen is None or p_tgt is None else keypoint_distance(p_gen, p_tgt))
         return values
 
     def details(self) -> dict:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from fsth.metrics.registry import PairMetric, register_metric
+from fsth.metrics.registry import Frames, PairMetric, register_metric
 from fsth.models.images import as_image_batch
 
 SSIM_WINDOW = 11
@@ -103,8 +103,8 @@ class _PixelMetric(PairMetric):
     def compute(self, generated, real):
         raise NotImplementedError
 
-    def score(self, generated, real) -> list[float | None]:
-        return [float(v) for v in np.atleast_1d(self.compute(generated, real))]
+    def score(self, frames: Frames) -> list[float | None]:
+        return [float(v) for v in np.atleast_1d(self.compute(frames.generated, frames.real))]
 
 
 @register_metric

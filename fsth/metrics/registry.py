@@ -1,13 +1,18 @@
-"""Metrics by name: the accumulator interface every metric follows, its result object, and the registry.
+"""Metrics by name: the record every metric scores, the accumulator interface, its result object, the registry.
 
-A protocol asks for metrics by name, feeds them generated and real frames as it makes them, and reads one
-``MetricResult`` per metric at the end::
+A protocol asks for metrics by name, gives each one record (``Frames``) per batch as it makes them, and reads
+one ``MetricResult`` per metric at the end::
 
     metrics = make_metrics(["ssim", "psnr", "l1", "csim", "akd", "fid"])   # one shared landmark detector
     for video in videos:
+        frames = Frames(generated, real)              # (N, H, W, 3) uint8 each; landmarks where known
         for name, m in metrics.items():
-            per_pair = m.update(generated, real)      # (N, H, W, 3) uint8 each; a list for pair metrics
+            per_pair = m.update(frames)               # a list for pair metrics
     results = {name: m.result() for name, m in metrics.items()}               # .to_dict() is JSON-safe
+
+Each metric reads the fields of the record it needs and says which (``Metric.needs``): pixel metrics and FID
+need the real frames; CSIM needs them or an identity photo (cross-reenactment); AKD needs them or the landmarks
+the generated frames were drawn from. ``update`` with a record that lacks them counts nothing and returns None.
 
 Two kinds of metric:
 
@@ -24,10 +29,50 @@ New metrics register with ``@register_metric`` on a ``Metric`` subclass with a u
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import numpy as np
 
 from fsth.errors import InputError
 from fsth.metrics.summary import json_float, summarize
+
+# -- the record ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Frames:
+    """One batch of generated frames and what they are measured against: what every metric's ``update`` takes.
+
+    Images are uint8 RGB, (N, H, W, 3) (or one (H, W, 3) frame); landmarks (68, 2) per image in its own pixels,
+    as an (N, 68, 2) array or a list with None where unknown (detected then, by the metrics that need them).
+    """
+
+    generated: np.ndarray | None  # the frames to score; None only in a record of the real side, for ``prepare``
+    real: np.ndarray | None = None  # each generated frame's ground truth; None without one (cross-reenactment)
+    landmarks: Any = None  # the landmarks each generated frame was drawn from: where its face is, the motion asked
+    real_landmarks: Any = None  # the real frames' landmarks, where known (where their faces are)
+    identity: np.ndarray | None = None  # one photo (H, W, 3) of whom the generated face should be, without real ones
+    identity_landmarks: np.ndarray | None = None  # (68, 2) of ``identity``, where known
+    memo: dict = field(default_factory=dict, repr=False, compare=False)  # see ``once``
+
+    @property
+    def given(self) -> tuple[str, ...]:
+        """The names of the fields that are not None."""
+        return tuple(f.name for f in dataclasses.fields(self) if f.name != "memo" and getattr(self, f.name) is not None)
+
+    def with_generated(self, generated: np.ndarray) -> "Frames":
+        """This record with ``generated`` frames, sharing its ``memo``."""
+        return dataclasses.replace(self, generated=generated)
+
+    def once(self, key, make: Callable[[], Any]) -> Any:
+        """``make()`` the first time ``key`` is asked for among the records that share ``memo`` (one video's real
+        targets, scored in every setting: the real side is worked on once), its value afterwards."""
+        if key not in self.memo:
+            self.memo[key] = make()
+        return self.memo[key]
+
 
 # -- results ---------------------------------------------------------------------------------------------
 
@@ -89,11 +134,25 @@ class Metric:
     unit: str = ""
     higher_is_better: bool = True
     shared: tuple[str, ...] = ()  # resources make_metrics passes in: "detector", "device"
+    # the record fields it cannot do without; a tuple in it: one of those fields. Most compare with real frames.
+    needs: tuple[str | tuple[str, ...], ...] = ("real",)
 
     network: str | None = None  # what measures it (set by subclasses that use a network)
     weights: str | None = None
 
-    def update(self, generated, real, **kwargs) -> list[float | None] | None:
+    @classmethod
+    def runs_on(cls, given: Iterable[str]) -> bool:
+        """Whether records with the fields ``given`` (``Frames.given``) have what this metric ``needs``."""
+        given = set(given)
+        return "generated" in given and all(
+            any(f in given for f in ((need,) if isinstance(need, str) else need)) for need in cls.needs
+        )
+
+    def prepare(self, frames: Frames) -> None:
+        """Do now the work on the record's real side that later updates with records sharing its ``memo`` would
+        do (once for all of them), so that it is not timed with the first. Default: nothing."""
+
+    def update(self, frames: Frames) -> list[float | None] | None:
         raise NotImplementedError
 
     def result(self) -> MetricResult:
@@ -118,12 +177,16 @@ class PairMetric(Metric):
     def __init__(self):
         self.values: list[float | None] = []  # every pair seen, None where it could not be scored
 
-    def score(self, generated, real, **kwargs) -> list[float | None]:
+    def score(self, frames: Frames) -> list[float | None]:
         """Per-pair values of one batch (None where a pair could not be scored)."""
         raise NotImplementedError
 
-    def update(self, generated, real, **kwargs) -> list[float | None]:
-        values = self.score(generated, real, **kwargs)
+    def update(self, frames: Frames) -> list[float | None] | None:
+        """The batch's per-pair values, kept for ``result``; None (nothing counted) when ``frames`` lacks what the
+        metric needs."""
+        if not self.runs_on(frames.given):
+            return None
+        values = self.score(frames)
         self.values.extend(values)
         return values
 
