@@ -1052,12 +1052,6 @@ def _samples_dir(path: Optional[Path], force: bool) -> Optional[Path]:
     return path
 
 
-def _given_file(path: Optional[Path], option: str) -> Optional[str]:
-    if path is not None and not path.is_file():
-        raise InputError(f"{option} {path}: no such file")
-    return str(path) if path is not None else None
-
-
 @command
 def evaluate(
     videos: Annotated[
@@ -1195,7 +1189,7 @@ def evaluate(
     import json
 
     from fsth.device import get_device
-    from fsth.evaluate import EvalOptions, parse_shots, print_table
+    from fsth.evaluate import EvalOptions, metric_options, parse_shots, print_table
     from fsth.evaluate import evaluate as run_evaluation
     from fsth.files import atomic_write
     from fsth.metrics import parse_metric_names
@@ -1229,17 +1223,9 @@ def evaluate(
     for source in cross or ():
         if not Path(source).exists():
             raise InputError(f"--cross {source}: no such file or directory")
-    metric_options = {}
-    if "fid" in options.metrics and fid_weights is not None:
-        metric_options["fid"] = {"weights": _given_file(fid_weights, "--fid-weights")}
-    if csim_network is CsimNetworkChoice.arcface:
-        if arcface_weights is None:
-            raise InputError("--csim-network arcface needs --arcface-weights backbone.pth")
-        if "csim" in options.metrics:
-            metric_options["csim"] = {
-                "network": "arcface",
-                "weights": _given_file(arcface_weights, "--arcface-weights"),
-            }
+    metric_choices = metric_options(
+        options.metrics, fid_weights=fid_weights, csim_network=csim_network.value, arcface_weights=arcface_weights
+    )
     device = get_device()
     meta = load_meta(checkpoint, only=None if finetune_steps else ("E", "G"))
     train_cfg = _train_config(content_loss, vgg19_weights, vggface_weights, meta.config)
@@ -1258,7 +1244,7 @@ def evaluate(
         cross=cross or (),
         train_cfg=train_cfg,
         content_nets=content_nets,
-        metric_options=metric_options,
+        metric_options=metric_choices,
         device=device,
         samples=samples,
     )

@@ -58,6 +58,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
 # -- outputs checked before the work ----------------------------------------------------------------------
 
 
+def given_file(path: str | os.PathLike | None, option: str) -> str | None:
+    """A file an option names, as a string (None if not given); ``InputError`` naming the option if it is missing."""
+    if path is not None and not Path(path).is_file():
+        raise InputError(f"{option} {path}: no such file")
+    return str(path) if path is not None else None
+
+
 def check_writable(path: str | os.PathLike, option: str, *, directory: bool = False) -> Path:
     """Refuse, before any work, an output that could not be written at the end: ``path`` is a file to create or
     replace (``directory``: a directory to create or write into). Its nearest existing ancestor must be a

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import signal
 import time
@@ -309,129 +310,33 @@ def _plan(procs: Processes, dataset_dir: Path, run: RunDir, given: dict, resume:
 def _train(procs: Processes, run: RunDir, plan: _Plan, resume: bool) -> TrainResult:
     device = procs.device
     opts, train_cfg, cfg, dataset = plan.opts, plan.train_cfg, plan.model, plan.dataset
-    bf16, workers, resolved = plan.bf16, plan.workers, plan.resolved
     content = load_content_networks(train_cfg, device)  # first: a missing weights file fails before anything is written
     torch.manual_seed(opts.seed)
     nets, optimizers = build_training(cfg, train_cfg, len(dataset), device, content)
-    E, G, D = nets.values()
-    channels_last = device.type == "cuda"
-    step = 0
-    if resume:
-        state = run.load(nets, optimizers, cfg)
-        step = int(state["step"])
-        if state.get("dataset_fingerprint") != dataset.fingerprint():
-            raise InputError(
-                f"{dataset.root}: not the dataset this run trained on (its videos differ, and W has one row per video)"
-            )
-        if state.get("processes", 1) != procs.world:
-            console.warn(
-                f"resumed on {procs.world} processes, started on {state.get('processes')}: the episodes "
-                "of each step differ from those of an uninterrupted run"
-            )
-    run.start(resolved, [v.video_id for v in dataset.videos], step)
+    step = _resume(run, nets, optimizers, plan, procs) if resume else 0
+    run.start(plan.resolved, [v.video_id for v in dataset.videos], step)
     run.log(
         f"{'resumed at step ' + str(step) if resume else 'started'}: {opts.preset}, {len(dataset)} videos of "
         f"{dataset.num_persons} persons, batch {opts.batch_size} x {procs.world} process(es), K = "
-        f"{train_cfg.shots}, {device}{', bf16 autocast' if bf16 else ''}; run directory {run.path}"
+        f"{train_cfg.shots}, {device}{', bf16 autocast' if plan.bf16 else ''}; run directory {run.path}"
     )
-
-    EG, D_train = EmbedGenerate(E, G), D
-    if procs.world > 1:
-        exclude_from_ddp(D, ["W.weight"])
-        ids = [device.index] if device.type == "cuda" else None
-        EG = nn.parallel.DistributedDataParallel(EG, device_ids=ids)
-        D_train = nn.parallel.DistributedDataParallel(D, device_ids=ids)
-    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
-    trainer = Trainer(EG, D_train, optimizers, train_cfg, content, autocast, channels_last)
+    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if plan.bf16 else contextlib.nullcontext
+    trainer = Trainer(*_parallel(nets, procs), optimizers, train_cfg, content, autocast, device.type == "cuda")
     episodes = EpisodeDataset(dataset, cfg.image_size, train_cfg.shots, seed=opts.seed)
-    fixed = None
-    if procs.rank == 0:
-        n = min(opts.num_samples, 64)
-        collated = torch.utils.data.default_collate([episodes.fixed_episode(i, n) for i in range(n)])
-        fixed = to_model_input(collated, device)
-    meta = {
-        "crop_policy": dataset.settings.crop_policy,
-        "landmark_backend": dataset.settings.landmark_backend,
-        "dataset_fingerprint": dataset.fingerprint(),
-        "image_size": cfg.image_size,
-        "shots": train_cfg.shots,
-    }
-    state_meta = {"seed": opts.seed, "processes": procs.world, "batch_size": opts.batch_size, "run_config": resolved}
-
-    echo_steps = not console.err.is_terminal  # a terminal has the progress line; a log file gets the lines
-
-    last_saved = step if resume else None  # the last checkpoint in the run directory (it holds finite weights)
-
-    def save(at: int) -> None:
-        nonlocal last_saved
-        run.save(nets, optimizers, cfg, step=at, meta=meta, state_meta=state_meta)
-        procs.barrier()
-        last_saved = at
-
-    def sample(at: int, row: dict) -> None:
-        rows, error = render_samples(E, G, fixed, autocast)
-        path = run.write_samples(at, rows)
-        row["sample_l1"] = round(error, 3)
-        run.log(f"step {at}: samples -> {path} (mean abs error {error:.1f} grey levels)", echo=echo_steps)
-
+    books = _Bookkeeping(run, plan, procs, nets, optimizers, episodes, autocast, last_saved=step if resume else None)
     loader = episode_loader(
-        episodes, step, opts.max_steps, opts.batch_size, procs.rank, workers, pin_memory=device.type == "cuda"
+        episodes, step, opts.max_steps, opts.batch_size, procs.rank, plan.workers, pin_memory=device.type == "cuda"
     )
-    meter = LossMeter(samples_per_step=opts.batch_size * procs.world)
-    diverged = FirstNonFinite(device)
     with StopRequest() as stop, console.progress(_InfoColumn()) as bar:
         task = bar.add_task("train", total=opts.max_steps, completed=step, info="")
         if step == 0 and procs.rank == 0 and opts.max_steps > 0:
-            row = {"step": 0}
-            sample(0, row)
-            run.append_stats(row)
+            books.first_samples()
         for batch in loader:
             torch.manual_seed(_step_seed(opts.seed, step, procs.rank))
             losses = train_step(to_model_input(batch, device), trainer)
-            meter.add(losses)
             step += 1
-            diverged.add(losses, step)
-            bar.update(task, completed=step)
-            if meter.seconds_since_shown() > 2.0:  # the progress line: at most every 2 s (it syncs a GPU)
-                bar.update(task, info=meter.show())
             stopping = procs.any(stop.signal is not None)
-            # A non-finite loss stops the run before anything of this step is written. Checked every step on the
-            # CPU; on a GPU (a sync) before every log row, sample grid and checkpoint, naming the first bad step.
-            if (
-                device.type != "cuda"
-                or stopping
-                or step % opts.log_every == 0
-                or step % opts.sample_every == 0
-                or step % opts.checkpoint_every == 0
-                or step == opts.max_steps
-            ):
-                bad = diverged.step()
-                if procs.any(bad is not None):
-                    raise TrainingDiverged(run, bad or step, last_saved)
-            with meter.paused():  # writing samples and checkpoints does not count against samples/s
-                row = {}
-                if step % opts.log_every == 0:
-                    bar.update(task, info=meter.show())
-                    row = {
-                        "time": round(time.time(), 3),
-                        "samples_per_s": round(meter.rate(), 3),
-                        "lr_EG": optimizers["EG"].param_groups[0]["lr"],
-                        "lr_D": optimizers["D"].param_groups[0]["lr"],
-                        **{k: round(v, 6) for k, v in meter.means().items()},
-                    }
-                    run.log(f"step {step}: {meter.show()}", echo=echo_steps)
-                    meter.reset()
-                if procs.rank == 0 and step % opts.sample_every == 0:
-                    sample(step, row)
-                if row:
-                    run.append_stats({"step": step, **row})
-                snapshot = step % opts.snapshot_every == 0
-                if stopping or step % opts.checkpoint_every == 0 or step == opts.max_steps or snapshot:
-                    save(step)
-                    run.log(f"step {step}: checkpoint -> {run.meta}", echo=echo_steps)
-                    if snapshot:
-                        path = run.snapshot(step, opts.keep)
-                        run.log(f"step {step}: snapshot -> {path}", echo=echo_steps)
+            books.after_step(step, losses, stopping, functools.partial(bar.update, task, completed=step))
             if stopping:
                 break
     stopped_by = signal.Signals(stop.signal).name if stop.signal is not None else None
@@ -440,6 +345,123 @@ def _train(procs: Processes, run: RunDir, plan: _Plan, resume: bool) -> TrainRes
         f"{run.meta}" + ("; --resume continues" if step < opts.max_steps else "")
     )
     return TrainResult(step, stopped_by, run.path)
+
+
+def _resume(run: RunDir, nets: dict, optimizers: dict, plan: _Plan, procs: Processes) -> int:
+    """Load the run's training state into ``nets`` and ``optimizers``; its step. The dataset must be the one it
+    trained on (W has one row per video)."""
+    state = run.load(nets, optimizers, plan.model)
+    if state.get("dataset_fingerprint") != plan.dataset.fingerprint():
+        raise InputError(
+            f"{plan.dataset.root}: not the dataset this run trained on (its videos differ, and W has one row per video)"
+        )
+    if state.get("processes", 1) != procs.world:
+        console.warn(
+            f"resumed on {procs.world} processes, started on {state.get('processes')}: the episodes "
+            "of each step differ from those of an uninterrupted run"
+        )
+    return int(state["step"])
+
+
+def _parallel(nets: dict, procs: Processes) -> tuple[nn.Module, nn.Module]:
+    """E and G as one module, and D, each wrapped in DistributedDataParallel on more than one process (W, a
+    sparse embedding, is left out of DDP: ``fsth.distributed`` all-reduces its gradient rows)."""
+    EG, D = EmbedGenerate(nets["E"], nets["G"]), nets["D"]
+    if procs.world == 1:
+        return EG, D
+    exclude_from_ddp(D, ["W.weight"])
+    ids = [procs.device.index] if procs.device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(EG, device_ids=ids), nn.parallel.DistributedDataParallel(
+        D, device_ids=ids
+    )
+
+
+class _Bookkeeping:
+    """What a run writes around its steps: the progress line, log rows (stats.jsonl), sample grids of fixed
+    episodes, checkpoints and snapshots; and the check that stops a run whose loss is not finite before anything
+    of that step is written."""
+
+    def __init__(self, run, plan, procs, nets, optimizers, episodes, autocast, last_saved: int | None):
+        self.run, self.opts, self.procs, self.nets, self.optimizers = run, plan.opts, procs, nets, optimizers
+        self.cfg, self.autocast = plan.model, autocast
+        self.last_saved = last_saved  # the last checkpoint in the run directory (it holds finite weights)
+        self.echo = not console.err.is_terminal  # a terminal has the progress line; a log file gets the lines
+        self.meter = LossMeter(samples_per_step=self.opts.batch_size * procs.world)
+        self.diverged = FirstNonFinite(procs.device)
+        self.fixed = None
+        if procs.rank == 0:
+            n = min(self.opts.num_samples, 64)
+            collated = torch.utils.data.default_collate([episodes.fixed_episode(i, n) for i in range(n)])
+            self.fixed = to_model_input(collated, procs.device)
+        dataset = plan.dataset
+        self.meta = {
+            "crop_policy": dataset.settings.crop_policy,
+            "landmark_backend": dataset.settings.landmark_backend,
+            "dataset_fingerprint": dataset.fingerprint(),
+            "image_size": plan.model.image_size,
+            "shots": plan.train_cfg.shots,
+        }
+        self.state_meta = {
+            "seed": self.opts.seed,
+            "processes": procs.world,
+            "batch_size": self.opts.batch_size,
+            "run_config": plan.resolved,
+        }
+
+    def first_samples(self) -> None:
+        row = {"step": 0}
+        self.sample(0, row)
+        self.run.append_stats(row)
+
+    def after_step(self, step: int, losses: dict, stopping: bool, show: Callable[..., None]) -> None:
+        opts, meter = self.opts, self.meter
+        meter.add(losses)
+        self.diverged.add(losses, step)
+        show()
+        if meter.seconds_since_shown() > 2.0:  # the progress line: at most every 2 s (it syncs a GPU)
+            show(info=meter.show())
+        writes = step % opts.log_every == 0 or step % opts.sample_every == 0 or step % opts.checkpoint_every == 0
+        # A non-finite loss stops the run before anything of this step is written. Checked every step on the
+        # CPU; on a GPU (a sync) before every log row, sample grid and checkpoint, naming the first bad step.
+        if self.procs.device.type != "cuda" or stopping or writes or step == opts.max_steps:
+            bad = self.diverged.step()
+            if self.procs.any(bad is not None):
+                raise TrainingDiverged(self.run, bad or step, self.last_saved)
+        with meter.paused():  # writing samples and checkpoints does not count against samples/s
+            row = {}
+            if step % opts.log_every == 0:
+                show(info=meter.show())
+                row = {
+                    "time": round(time.time(), 3),
+                    "samples_per_s": round(meter.rate(), 3),
+                    "lr_EG": self.optimizers["EG"].param_groups[0]["lr"],
+                    "lr_D": self.optimizers["D"].param_groups[0]["lr"],
+                    **{k: round(v, 6) for k, v in meter.means().items()},
+                }
+                self.run.log(f"step {step}: {meter.show()}", echo=self.echo)
+                meter.reset()
+            if self.procs.rank == 0 and step % opts.sample_every == 0:
+                self.sample(step, row)
+            if row:
+                self.run.append_stats({"step": step, **row})
+            snapshot = step % opts.snapshot_every == 0
+            if stopping or step % opts.checkpoint_every == 0 or step == opts.max_steps or snapshot:
+                self.save(step)
+                self.run.log(f"step {step}: checkpoint -> {self.run.meta}", echo=self.echo)
+                if snapshot:
+                    path = self.run.snapshot(step, opts.keep)
+                    self.run.log(f"step {step}: snapshot -> {path}", echo=self.echo)
+
+    def save(self, step: int) -> None:
+        self.run.save(self.nets, self.optimizers, self.cfg, step=step, meta=self.meta, state_meta=self.state_meta)
+        self.procs.barrier()
+        self.last_saved = step
+
+    def sample(self, step: int, row: dict) -> None:
+        rows, error = render_samples(self.nets["E"], self.nets["G"], self.fixed, self.autocast)
+        path = self.run.write_samples(step, rows)
+        row["sample_l1"] = round(error, 3)
+        self.run.log(f"step {step}: samples -> {path} (mean abs error {error:.1f} grey levels)", echo=self.echo)
 
 
 class FirstNonFinite:

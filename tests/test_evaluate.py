@@ -308,3 +308,19 @@ def test_embedding_and_person_files_as_cross_sources(offline, tiny_meta_checkpoi
     assert by_name["cross me.safetensors FF"]["value"] is None
     assert by_name["cross me.safetensors FF"]["reason"] == embedding["identity_reason"]
     assert by_name["cross smile.safetensors FT"]["count"] == 2
+
+
+def test_metric_options_from_the_command_s(tmp_path):
+    from fsth.evaluate import metric_options
+
+    weights = tmp_path / "backbone.pth"
+    weights.write_bytes(b"x")
+    assert metric_options(("ssim", "csim")) == {}
+    assert metric_options(("ssim",), fid_weights=weights) == {}  # FID not asked for: its file is not needed
+    assert metric_options(("csim",), csim_network="arcface", arcface_weights=weights) == {
+        "csim": {"network": "arcface", "weights": str(weights)}
+    }
+    with pytest.raises(InputError, match="--arcface-weights"):
+        metric_options(("csim",), csim_network="arcface")
+    with pytest.raises(InputError, match="--fid-weights .*inception.pth: no such file"):
+        metric_options(("fid",), fid_weights=tmp_path / "inception.pth")

@@ -46,6 +46,7 @@ from fsth.evaluate.protocol import (
     EvalOptions,
     TestVideo,
     load_test_video,
+    metric_options,
     parse_shots,
     split_parts,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "format_result",
     "load_cross_source",
     "load_test_video",
+    "metric_options",
     "parse_shots",
     "person_renderers",
     "print_table",

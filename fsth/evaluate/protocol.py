@@ -31,6 +31,29 @@ CROSS_FIELDS = ("generated", "landmarks", "identity")  # what cross-reenactment 
 MIN_FACE_FRAMES = 2  # one shot and one target
 
 
+def metric_options(
+    metrics: Sequence[str],
+    *,
+    fid_weights: str | Path | None = None,
+    csim_network: str = "dlib",
+    arcface_weights: str | Path | None = None,
+) -> dict:
+    """Per-metric options of an evaluation (``evaluate(metric_options=...)``) from the command's: FID's weights file
+    if given, CSIM's network (ArcFace needs its backbone file). ``InputError`` naming the option for a missing file,
+    or ArcFace without weights."""
+    from fsth.files import given_file
+
+    options: dict[str, dict] = {}
+    if "fid" in metrics and fid_weights is not None:
+        options["fid"] = {"weights": given_file(fid_weights, "--fid-weights")}
+    if csim_network == "arcface":
+        if arcface_weights is None:
+            raise InputError("--csim-network arcface needs --arcface-weights backbone.pth")
+        if "csim" in metrics:
+            options["csim"] = {"network": "arcface", "weights": given_file(arcface_weights, "--arcface-weights")}
+    return options
+
+
 @dataclass
 class EvalOptions:
     shots: tuple[int, ...] = (1, 8, 32)  # the K of each self-reenactment setting
