@@ -815,8 +815,7 @@ def finetune(
     from fsth.finetune import format_losses, plan_steps, save_person
     from fsth.models import load_content_networks
 
-    if steps is not None and epochs is not None:
-        raise InputError("give --steps or --epochs, not both")
+    plan_steps(1, batch_size, steps=steps, epochs=epochs)  # conflicting or bad options fail before the slow part
     _checkpoint_output(
         output, force, inputs=(*shots, _meta_path(checkpoint), vgg19_weights, vggface_weights, fan_weights)
     )
@@ -825,9 +824,15 @@ def finetune(
     content_nets = load_content_networks(train_cfg, model.device)  # before the slow part: a missing file fails now
     person = model.shots(shots, model.detector(_backend(backend), fan_weights), k)
     e_hat = model.embed(person)
-    total = plan_steps(len(person), batch_size, steps=steps, epochs=epochs, cfg=train_cfg)
     result = model.finetune(
-        person, total, train_cfg, e_hat=e_hat, content_nets=content_nets, batch_size=batch_size, seed=seed
+        person,
+        steps,
+        train_cfg,
+        epochs=epochs,
+        e_hat=e_hat,
+        content_nets=content_nets,
+        batch_size=batch_size,
+        seed=seed,
     )
     save_person(output, result, person, e_hat, model.checkpoint, train_cfg)
     per_step = result.seconds / max(result.steps, 1)
@@ -836,7 +841,7 @@ def finetune(
         f"({per_step:.2f} s/step); last losses {format_losses(result.losses)}"
     )
     if result.interrupted:
-        console.error(f"interrupted after {result.steps} of {total} steps; saved what was trained to {output}")
+        console.error(f"interrupted after {result.steps} of {result.planned} steps; saved what was trained to {output}")
         raise typer.Exit(130)
 
 

@@ -115,9 +115,10 @@ class FewShotModel:
     def finetune(
         self,
         shots,
-        steps: int,
+        steps: int | None = None,
         train_cfg: TrainConfig | None = None,
         *,
+        epochs: float | None = None,
         e_hat: torch.Tensor | None = None,
         content_nets=None,
         batch_size: int = 1,
@@ -125,12 +126,14 @@ class FewShotModel:
         label: str = "fine-tuning",
     ):
         """G' and D' from this checkpoint (psi' = P e_hat, w' = w0 + e_hat; a person file's own), trained on
-        ``shots`` for ``steps`` steps: a ``fsth.finetune.FinetuneResult``. ``content_nets``: L_CNT's networks
-        when ``train_cfg`` has it on (loaded here when not given)."""
-        from fsth.finetune import finetune, person_networks
+        ``shots`` for ``steps`` steps, or ``epochs`` passes over them (default: the paper's, ``train_cfg``'s
+        ``finetune_epochs``): a ``fsth.finetune.FinetuneResult``. ``content_nets``: L_CNT's networks when
+        ``train_cfg`` has it on (loaded here when not given)."""
+        from fsth.finetune import finetune, person_networks, plan_steps
         from fsth.models import load_content_networks
 
         train_cfg = train_cfg or self.train_config()
+        steps = plan_steps(len(shots), batch_size, steps=steps, epochs=epochs, cfg=train_cfg)
         if content_nets is None and train_cfg.content_loss:
             content_nets = load_content_networks(train_cfg, self.device)
         if e_hat is None and self.checkpoint.kind != "person":

@@ -61,7 +61,9 @@ def plan_steps(
     cfg: TrainConfig = TrainConfig(),
 ) -> int:
     """Number of steps: ``steps`` if given, else ``epochs`` (default ``cfg.finetune_epochs``) passes over the
-    shots in batches of ``batch_size``."""
+    shots in batches of ``batch_size``. Not both."""
+    if steps is not None and epochs is not None:
+        raise InputError("give --steps or --epochs, not both")
     if steps is not None:
         return steps
     epochs = cfg.finetune_epochs if epochs is None else epochs
