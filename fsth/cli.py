@@ -539,6 +539,10 @@ def train(
     ] = None,
     keep: Annotated[Optional[int], _config_option(TrainOptions, "keep", rich_help_panel=_SCHED)] = None,
     num_samples: Annotated[Optional[int], _config_option(TrainOptions, "num_samples", rich_help_panel=_SCHED)] = None,
+    tensorboard: Annotated[
+        Optional[bool],
+        _config_option(TrainOptions, "tensorboard", "--tensorboard/--no-tensorboard", rich_help_panel=_SCHED),
+    ] = None,
     shots: Annotated[Optional[int], _config_option(TrainConfig, "shots", rich_help_panel=_METHOD)] = None,
     content_loss: Annotated[
         Optional[bool],
@@ -576,8 +580,8 @@ def train(
         "preset": preset, "batch_size": batch_size, "max_steps": max_steps, "seed": seed, "workers": workers,
         "precision": precision, "log_every": log_every, "sample_every": sample_every,
         "checkpoint_every": checkpoint_every, "snapshot_every": snapshot_every, "keep": keep,
-        "num_samples": num_samples, "shots": shots, "content_loss": content_loss, "vgg19_weights": vgg19_weights,
-        "vggface_weights": vggface_weights, "lr_EG": lr_eg, "lr_D": lr_d,
+        "num_samples": num_samples, "tensorboard": tensorboard, "shots": shots, "content_loss": content_loss,
+        "vgg19_weights": vgg19_weights, "vggface_weights": vggface_weights, "lr_EG": lr_eg, "lr_D": lr_d,
     }  # fmt: skip
     given = {k: v.value if isinstance(v, enum.Enum) else v for k, v in given.items() if v is not None}
     if max_steps == 0 and not resume and not dry_run:

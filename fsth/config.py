@@ -382,6 +382,11 @@ class TrainOptions:
     snapshot_every: int = option(10_000, "Steps between snapshots: copies of the meta checkpoint in snapshots/.", low=1)
     keep: int = option(0, "Snapshots to keep, the latest (0: all).", low=0)
     num_samples: int = option(8, "Fixed episodes shown in each sample grid.", low=1)
+    tensorboard: bool = option(
+        False,
+        "Also write TensorBoard event files to RUN/tensorboard/ (the stats.jsonl rows and the sample grids); "
+        "needs the tensorboard package (pip install 'fsth[tensorboard]').",
+    )
     # None: 4 on CUDA; 0 on CPU, where loading episodes in the training process costs less than a worker
     # competing for its cores
     workers: int | None = option(

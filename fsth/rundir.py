@@ -12,6 +12,7 @@
     RUN/train_state.safetensors   the latest training state (kind "train_state", below): what --resume reads
     RUN/snapshots/meta_00010000.safetensors   the meta checkpoint every --snapshot-every steps (the latest
                                   --keep of them; all by default), to pick or compare steps afterwards
+    RUN/tensorboard/              with --tensorboard: the stats rows as scalars and the sample grids as images
 
 Checkpoints and samples are written atomically (temp file + rename); log.txt and stats.jsonl are appended
 line by line, and on resume stats.jsonl is cut back to the resumed step (atomically).
@@ -82,6 +83,8 @@ class RunDir:
         self.meta = self.path / "meta.safetensors"
         self.state = self.path / "train_state.safetensors"
         self.snapshots = self.path / "snapshots"
+        self.tensorboard = self.path / "tensorboard"
+        self._events = None  # the TensorBoard SummaryWriter, with --tensorboard
 
     # -- starting and resuming
 
@@ -99,16 +102,27 @@ class RunDir:
                 else f"--run-dir {self.path} exists and is not an empty directory"
             )
 
-    def start(self, resolved: dict, video_ids: list[str], step: int) -> None:
-        """Create the directory and write the config and W's video order (new run), or cut stats back (resume)."""
+    def start(self, resolved: dict, video_ids: list[str], step: int, *, tensorboard: bool = False) -> None:
+        """Create the directory and write the config and W's video order (new run), or cut stats back (resume).
+        ``tensorboard``: also write the stats rows and sample grids as TensorBoard events in RUN/tensorboard/ (a
+        resumed run's events past ``step`` are dropped, as its stats rows are)."""
         if not self.writer:
             return
+        summary_writer = _summary_writer() if tensorboard else None  # before writing anything: it may be missing
         self.path.mkdir(parents=True, exist_ok=True)
         self.samples.mkdir(exist_ok=True)
         atomic_write(self.config, lambda f: f.write((json.dumps(resolved, indent=2) + "\n").encode()))
         atomic_write(self.videos, lambda f: f.write("".join(v + "\n" for v in video_ids).encode()))
         if step and self.stats.exists():
             write_jsonl(self.stats, [r for r in read_jsonl(self.stats) if r.get("step", 0) <= step])
+        if summary_writer is not None:
+            self._events = summary_writer(str(self.tensorboard), purge_step=step + 1 if step else None)
+
+    def close(self) -> None:
+        """Flush and close the TensorBoard event file, if one is open."""
+        if self._events is not None:
+            self._events.close()
+            self._events = None
 
     def read_config(self) -> dict:
         try:
@@ -133,13 +147,20 @@ class RunDir:
             row = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()}
             with open(self.stats, "a", encoding="utf-8") as f:
                 f.write(json.dumps(row, separators=(",", ":"), allow_nan=False) + "\n")
+            if self._events is not None and "step" in row:
+                for name, value in row.items():
+                    if name not in ("step", "time") and isinstance(value, (int, float)) and value is not None:
+                        self._events.add_scalar(name, value, row["step"])
 
     def write_samples(self, step: int, rows: list[list[np.ndarray]]) -> Path | None:
         """A grid PNG: one row per episode, its images (H, W, 3) uint8 side by side, 2 px grey between cells."""
         if not self.writer:
             return None
         path = self.samples / f"step_{step:08d}.png"
-        write_image(path, image_grid(rows))
+        grid = image_grid(rows)
+        write_image(path, grid)
+        if self._events is not None:
+            self._events.add_image("samples", grid, step, dataformats="HWC")
         return path
 
     # -- checkpoints
@@ -182,6 +203,17 @@ class RunDir:
         for name, opt in optimizers.items():
             load_optimizer(opt, ckpt.state_dict(f"opt.{name}"), scalars.get(name, {}))
         return ckpt.meta
+
+
+def _summary_writer():
+    """torch's TensorBoard ``SummaryWriter`` class; ``InputError`` if the tensorboard package is not installed."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise InputError(
+            "--tensorboard needs the tensorboard package: pip install 'fsth[tensorboard]' (or: pip install tensorboard)"
+        ) from None
+    return SummaryWriter
 
 
 def image_grid(rows: list[list[np.ndarray]], gap: int = 2) -> np.ndarray:

@@ -76,6 +76,7 @@ CHANGEABLE_ON_RESUME = frozenset(
         "snapshot_every",
         "keep",
         "num_samples",
+        "tensorboard",
         "workers",
         "precision",
         "vgg19_weights",
@@ -110,9 +111,6 @@ def resolve_options(given: dict, saved: dict | None = None) -> tuple[TrainOption
     if problems:
         raise InputError("; ".join(problems))
     return opts, cfg
-
-
-# ---------------------------------------------------------------------------------------------- processes
 
 
 # ---------------------------------------------------------------------------------------------- networks
@@ -238,8 +236,7 @@ def train(dataset_dir, run_dir, given: dict | None = None, *, resume: bool = Fal
     ``given``: options set on the command line (``TrainOptions`` and ``TrainConfig`` field names); ``resume``:
     continue the run in ``run_dir``. ``resolve_run`` says what this would run, without training.
     """
-    with _processes() as procs:
-        run = RunDir(run_dir, writer=procs.rank == 0)
+    with _processes() as procs, contextlib.closing(RunDir(run_dir, writer=procs.rank == 0)) as run:
         run.check(resume)
         return _train(procs, run, _plan(procs, Path(dataset_dir), run, given or {}, resume), resume)
 
@@ -314,7 +311,7 @@ def _train(procs: Processes, run: RunDir, plan: _Plan, resume: bool) -> TrainRes
     torch.manual_seed(opts.seed)
     nets, optimizers = build_training(cfg, train_cfg, len(dataset), device, content)
     step = _resume(run, nets, optimizers, plan, procs) if resume else 0
-    run.start(plan.resolved, [v.video_id for v in dataset.videos], step)
+    run.start(plan.resolved, [v.video_id for v in dataset.videos], step, tensorboard=opts.tensorboard)
     run.log(
         f"{'resumed at step ' + str(step) if resume else 'started'}: {opts.preset}, {len(dataset)} videos of "
         f"{dataset.num_persons} persons, batch {opts.batch_size} x {procs.world} process(es), K = "

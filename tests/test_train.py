@@ -154,6 +154,46 @@ def test_snapshots_keep_the_latest_meta_checkpoints(dataset_dir, tmp_path):
     assert "snapshot -> " in (run / "log.txt").read_text()
 
 
+def test_tensorboard_events_hold_the_stats_rows_and_the_samples(dataset_dir, tmp_path):
+    """--tensorboard writes every stats.jsonl row's numbers as scalars at their step and each sample grid as an
+    image; a resumed run goes on in the same event directory."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    train(dataset_dir, run, "--max-steps", "3", "--sample-every", "2", "--tensorboard")
+
+    def events():
+        acc = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0, "images": 0})
+        acc.Reload()
+        return acc
+
+    rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    acc = events()
+    assert {"G_total", "D_hinge", "lr_EG", "samples_per_s"} <= set(acc.Tags()["scalars"])
+    g = [(e.step, e.value) for e in acc.Scalars("G_total")]
+    assert g == [(r["step"], pytest.approx(r["G_total"], rel=1e-6)) for r in rows if "G_total" in r]
+    assert [e.step for e in acc.Images("samples")] == [0, 2]
+    grid = read_image(run / "samples" / "step_00000002.png")
+    assert (acc.Images("samples")[-1].height, acc.Images("samples")[-1].width) == grid.shape[:2]
+    train(dataset_dir, run, "--resume", "--max-steps", "4", "--tensorboard")
+    assert [e.step for e in events().Scalars("G_total")] == [1, 2, 3, 4]
+
+
+def test_tensorboard_without_the_package_is_one_clear_error_before_anything_is_written(tmp_path, monkeypatch):
+    import sys
+
+    from fsth.errors import InputError
+    from fsth.rundir import RunDir
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if tensorboard were not installed
+    run = RunDir(tmp_path / "run")
+    with pytest.raises(
+        InputError, match=r"--tensorboard needs the tensorboard package: pip install 'fsth\[tensorboard\]'"
+    ):
+        run.start({}, [], 0, tensorboard=True)
+    assert not run.path.exists()
+
+
 def test_stats_rows_stay_strict_json(tmp_path):
     from fsth.rundir import RunDir
 
