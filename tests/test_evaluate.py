@@ -39,23 +39,49 @@ def offline(tmp_path_factory):
         yield
 
 
+FINETUNE_PAUSE = 0.5  # seconds every fine-tuning takes on top of its 2 steps: FT's seconds must include them
+
+
 @pytest.fixture(scope="module")
-def run(offline, tiny_meta_checkpoint, dlib_detector, truncated_videos, faceless_video, tmp_path_factory):
+def finetune_seconds() -> list[float]:
+    """The seconds of every fine-tuning the evaluation ran, in order."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def run(
+    offline, tiny_meta_checkpoint, dlib_detector, truncated_videos, faceless_video, tmp_path_factory, finetune_seconds
+):
     """One evaluation of the three clips and three bad videos: K = 1 and 4, 4 targets, FF and FT (2 steps), a
-    cross-reenactment source photo, sample grids."""
+    cross-reenactment source photo, sample grids. Each fine-tuning is made FINETUNE_PAUSE longer and timed."""
+    import time
+
+    from fsth.fewshot import FewShotModel
+
     samples = tmp_path_factory.mktemp("samples")
     missing = samples.parent / "missing.mp4"
     videos = [TALK, missing, SMILE, truncated_videos["front"], VOX, faceless_video]
-    report = evaluate(
-        load_meta(tiny_meta_checkpoint),
-        videos,
-        dlib_detector,
-        EvalOptions(baselines=False, shots=(1, 4), targets=4, finetune_steps=2),
-        cross=[PORTRAIT],
-        train_cfg=TrainConfig(content_loss=False),
-        device="cpu",
-        samples=samples,
-    )
+    finetune = FewShotModel.finetune
+
+    def timed_finetune(*args, **kwargs):
+        start = time.perf_counter()
+        time.sleep(FINETUNE_PAUSE)
+        result = finetune(*args, **kwargs)
+        finetune_seconds.append(time.perf_counter() - start)
+        return result
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(FewShotModel, "finetune", timed_finetune)
+        report = evaluate(
+            load_meta(tiny_meta_checkpoint),
+            videos,
+            dlib_detector,
+            EvalOptions(baselines=False, shots=(1, 4), targets=4, finetune_steps=2),
+            cross=[PORTRAIT],
+            train_cfg=TrainConfig(content_loss=False),
+            device="cpu",
+            samples=samples,
+        )
     return report, samples
 
 
@@ -110,12 +136,15 @@ def test_the_report_has_every_field(run, tiny_meta_checkpoint):
     assert table.row_count == 6 and "skipped" in str(table.caption) and "FID not computed" in str(table.caption)
 
 
-def test_ft_rows_come_from_fine_tuning(run):
+def test_ft_rows_come_from_fine_tuning(run, finetune_seconds):
     report, _ = run
     ssim = {s["name"]: s["metrics"]["ssim"]["value"] for s in report["settings"][:4]}
     assert ssim["self K=1 FT"] != ssim["self K=1 FF"] and ssim["self K=4 FT"] != ssim["self K=4 FF"]
     row = evaluated(report)[0]["settings"]
-    assert row["self K=1 FT"]["seconds"] > row["self K=1 FF"]["seconds"]  # the fine-tuning counts for FT
+    # the fine-tuning counts for FT, not for FF: the cross source's comes first, then each video's K=1 and K=4
+    assert len(finetune_seconds) == 1 + 3 * 2
+    assert row["self K=1 FT"]["seconds"] >= finetune_seconds[1] and row["self K=4 FT"]["seconds"] >= finetune_seconds[2]
+    assert row["self K=1 FF"]["seconds"] < row["self K=1 FT"]["seconds"]
 
 
 def test_bad_videos_are_reported_and_skipped(run, truncated_videos, faceless_video):
