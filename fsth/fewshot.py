@@ -86,10 +86,11 @@ class FewShotModel:
     # -- the chain
 
     def shots(self, paths: Sequence[str | os.PathLike], detector=None, k: int | None = None):
-        """``Shots`` from photos, a directory or a video, at this model's crop policy and size."""
-        from fsth.shots import load_shots
+        """``Shots`` from photos, a directory or a video, at this model's crop policy (``person_crop_policy``: edge
+        pixels where the box runs off the photo) and size."""
+        from fsth.shots import load_shots, person_crop_policy
 
-        return load_shots(paths, detector or self.detector(), self.size, self.crop_policy, k)
+        return load_shots(paths, detector or self.detector(), self.size, person_crop_policy(self.crop_policy), k)
 
     @property
     def E(self) -> torch.nn.Module:

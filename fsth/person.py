@@ -188,11 +188,11 @@ def person_for_warp(
 ) -> Person:
     """A person for the warp alone (``fsth animate --model warp``): the shots, no network. Crop and size are the
     shipped model's (``warp256``, the default crop policy) unless given."""
-    from fsth.shots import load_shots
+    from fsth.shots import load_shots, person_crop_policy
 
     config = config or ModelConfig.preset("warp256")
     policy = crop_policy or CropPolicy()
-    shots = load_shots(paths, detector or make_detector("auto"), config.image_size, policy, k)
+    shots = load_shots(paths, detector or make_detector("auto"), config.image_size, person_crop_policy(policy), k)
     return Person(None, None, config, policy, None, shots.points, *_source_photo(shots), crops=shots.crops)
 
 

@@ -18,6 +18,7 @@ through ``face_pair``, the one meeting point of crop and sketch.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,6 +133,13 @@ def shot_files(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], Path | N
     if not files:
         raise InputError("no shots given")
     return photos, videos[0] if videos else None
+
+
+def person_crop_policy(policy: CropPolicy) -> CropPolicy:
+    """The crop of a new person's shots (embed, finetune, animate): ``policy`` with the box's parts outside the
+    photo filled with its edge pixels, not black. A tight portrait's box runs off the photo; the warp moves the
+    source's own pixels, and would drag a black band into every frame."""
+    return dataclasses.replace(policy, padding="replicate")
 
 
 def load_shots(

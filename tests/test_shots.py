@@ -69,3 +69,27 @@ def test_shots_errors_name_the_problem(dlib_detector, policy, no_face_image, tmp
         load_shots([tmp_path / "notes.txt"], dlib_detector, 64, policy)
     with pytest.raises(InputError, match="at least 1"):
         load_shots([ASSETS / "portrait.jpg"], dlib_detector, 64, policy, k=0)
+
+
+def test_a_tight_portrait_s_shots_show_its_edge_pixels_not_black(dlib_detector, tmp_path):
+    """Where the crop box runs off a tightly framed photo, a person's shots (and so what the warp moves into every
+    frame) hold the photo's edge pixels; the plain policy's crop is black there."""
+    from fsth.landmarks import CropPolicy, face_pair, track_image
+    from fsth.person import person_for_warp
+    from fsth.shots import person_crop_policy
+    from fsth.video import read_image, write_image
+
+    image = read_image(PORTRAIT)
+    points = dlib_detector.detect(image)[0]
+    x0, y0 = points.min(0).astype(int) - 20
+    x1, y1 = points.max(0).astype(int) + 20
+    tight = tmp_path / "tight.png"
+    write_image(tight, image[max(y0, 0) : y1, max(x0, 0) : x1])  # the face and little else
+
+    person = person_for_warp([tight], detector=dlib_detector)
+    track = track_image(tight, dlib_detector, crop_policy=CropPolicy())
+    black = face_pair(read_image(tight), track.landmarks[0], 256, CropPolicy()).crop
+    replicated = face_pair(read_image(tight), track.landmarks[0], 256, person_crop_policy(CropPolicy())).crop
+    assert (black.max(axis=2) == 0).mean() > 0.2  # the box runs well off the photo
+    np.testing.assert_array_equal(person.crops[0], replicated)
+    assert (person.crops[0].max(axis=2) == 0).mean() < 0.01
