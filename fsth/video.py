@@ -22,6 +22,7 @@ header imageio-ffmpeg parses. Cameras go through OpenCV. Every problem with a fi
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import queue
@@ -205,11 +206,19 @@ logging.getLogger("imageio_ffmpeg").addFilter(lambda record: not record.getMessa
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:
     """Metadata of a video file, from the header imageio-ffmpeg parses when ffmpeg starts decoding (only the first
-    frame is decoded). ``InputError`` if it is missing, has no video stream, or ffmpeg cannot read it."""
-    import imageio_ffmpeg
-
+    frame is decoded). ``InputError`` if it is missing, has no video stream, or ffmpeg cannot read it. A file
+    probed before, unchanged since (same size and modification time), is not probed again."""
     path = Path(path)
     _check_file(path)
+    stat = path.stat()
+    return _probe(path, path.resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _probe(path: Path, resolved: Path, size: int, mtime_ns: int) -> VideoInfo:
+    """``probe_video`` of ``path`` (errors name it as given); the other arguments tell one file version."""
+    import imageio_ffmpeg
+
     # The stream VideoReader reads; one decoder thread, as only the first frame is decoded (frame threads would
     # decode several before handing it over).
     frames = imageio_ffmpeg.read_frames(str(path), input_params=["-threads", "1"], output_params=["-map", "0:v:0"])

@@ -357,3 +357,22 @@ def test_video_with_audio_lasts_exactly_as_long_as_its_frames(tmp_path, talk_fra
     assert abs(info.duration - frames / 30) <= 1 / 30 + 1e-3
     with VideoReader(out) as video:
         assert sum(1 for _ in video) == frames
+
+
+def test_a_file_is_probed_once_until_it_changes(tmp_path, monkeypatch):
+    import shutil
+
+    import imageio_ffmpeg
+
+    from fsth.video import probe_video
+
+    runs = []
+    read_frames = imageio_ffmpeg.read_frames
+    monkeypatch.setattr(imageio_ffmpeg, "read_frames", lambda *a, **k: runs.append(a) or read_frames(*a, **k))
+    clip = tmp_path / "clip.mp4"
+    shutil.copy(TALK, clip)
+    first = probe_video(clip)
+    assert probe_video(clip) == first and len(runs) == 1  # the same file: ffmpeg ran once
+    ffmpeg("-i", TALK, "-t", "1", "-an", clip)  # rewritten: shorter, silent
+    second = probe_video(clip)
+    assert len(runs) == 2 and second.duration < 1.1 < first.duration and not second.has_audio and first.has_audio
