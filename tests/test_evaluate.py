@@ -353,3 +353,15 @@ def test_metric_options_from_the_command_s(tmp_path):
         metric_options(("csim",), csim_network="arcface")
     with pytest.raises(InputError, match="--fid-weights .*inception.pth: no such file"):
         metric_options(("fid",), fid_weights=tmp_path / "inception.pth")
+
+
+def test_the_settings_share_what_each_metric_makes_once(offline, dlib_detector):
+    """Each setting has its own accumulators, but one face-recognition network (CSIM) and one Inception network
+    and real set (FID) serve them all: ``Metric.shared_options``."""
+    from fsth.evaluate.scoring import SettingMetrics
+
+    made = SettingMetrics(["ssim", "csim", "fid"], dlib_detector, "cpu", None)
+    a, b = made.make(["ssim", "csim", "fid"]), made.make(["csim", "fid"])
+    assert a["csim"] is not b["csim"] and a["csim"].embedder is b["csim"].embedder
+    assert a["fid"] is not b["fid"] and a["fid"].real is b["fid"].real and a["fid"].generated is not b["fid"].generated
+    assert a["fid"].reason == b["fid"].reason and "pt_inception" in a["fid"].reason  # one missing file, said once

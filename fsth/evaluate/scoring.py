@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from fsth.landmarks.detectors import LandmarkDetector
-from fsth.metrics import FID, Frames, Metric, MetricResult, make_metrics, summarize
+from fsth.metrics import Frames, Metric, MetricResult, make_metrics, summarize
+from fsth.metrics.registry import metric_class
 
 
 def file_name(text: str) -> str:
@@ -77,21 +78,14 @@ def score(metrics: dict[str, Metric], frames: Frames) -> dict[str, list | None]:
 
 
 class SettingMetrics:
-    """Makes each setting's accumulators, sharing one landmark detector, one face-recognition network and one FID
-    network and real set (the self-reenactment targets, the same for every setting)."""
+    """Makes each setting's accumulators, sharing one landmark detector and what each metric makes once for all
+    the settings (``Metric.shared_options``: CSIM's face-recognition network, FID's network and real set, the
+    self-reenactment targets that every setting shares)."""
 
     def __init__(self, names: Sequence[str], detector: LandmarkDetector, device, options: dict | None):
-        from fsth.metrics import make_face_embedder
-
         self.names, self.detector, self.device = list(names), detector, device
-        options = dict(options or {})
-        if "csim" in self.names:
-            options["csim"] = {"embedder": make_face_embedder(device=device, **options.get("csim", {}))}
-        self.real_fid = None
-        if "fid" in self.names:
-            self.real_fid = FID(device=device, **options.get("fid", {}))
-            options["fid"] = {"share": self.real_fid}
-        self.options = options
+        options = options or {}
+        self.options = {n: metric_class(n).shared_options(dict(options.get(n, {})), device) for n in self.names}
 
     def make(self, names: Sequence[str]) -> dict[str, Metric]:
         return make_metrics(

@@ -116,6 +116,11 @@ class FID(Metric):
     higher_is_better = False
     shared = ("device",)
 
+    @classmethod
+    def shared_options(cls, options: dict, device=None) -> dict:
+        """One Inception network (or one warning that it is missing) and one real set for all the settings."""
+        return {"share": cls(device=device, **options)}
+
     def __init__(
         self,
         weights: str | os.PathLike | None = None,

@@ -136,6 +136,11 @@ class CSIM(PairMetric):
     shared = ("detector", "device")
     needs = (("real", "identity"),)  # whom the generated face should be: the real frames, or one photo
 
+    @classmethod
+    def shared_options(cls, options: dict, device=None) -> dict:
+        """One face-recognition network for all the settings."""
+        return {"embedder": make_face_embedder(device=device, **options)}
+
     def __init__(
         self,
         network: str = "dlib",

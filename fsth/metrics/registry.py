@@ -148,6 +148,12 @@ class Metric:
             any(f in given for f in ((need,) if isinstance(need, str) else need)) for need in cls.needs
         )
 
+    @classmethod
+    def shared_options(cls, options: dict, device=None) -> dict:
+        """The keyword options of every accumulator of this metric in one evaluation (one per setting), from the
+        user's ``options``: what can be made once (a network, a shared set) is made here. Default: as given."""
+        return options
+
     def prepare(self, frames: Frames) -> None:
         """Do now the work on the record's real side that later updates with records sharing its ``memo`` would
         do (once for all of them), so that it is not timed with the first. Default: nothing."""
