@@ -149,7 +149,7 @@ class RunDir:
                 f.write(json.dumps(row, separators=(",", ":"), allow_nan=False) + "\n")
             if self._events is not None and "step" in row:
                 for name, value in row.items():
-                    if name not in ("step", "time") and isinstance(value, (int, float)) and value is not None:
+                    if name not in ("step", "time") and isinstance(value, (int, float)):  # None: not finite
                         self._events.add_scalar(name, value, row["step"])
 
     def write_samples(self, step: int, rows: list[list[np.ndarray]]) -> Path | None:

@@ -417,16 +417,18 @@ class _Bookkeeping:
         show()
         if meter.seconds_since_shown() > 2.0:  # the progress line: at most every 2 s (it syncs a GPU)
             show(info=meter.show())
-        writes = step % opts.log_every == 0 or step % opts.sample_every == 0 or step % opts.checkpoint_every == 0
+        log, samples = step % opts.log_every == 0, step % opts.sample_every == 0
+        snapshot = step % opts.snapshot_every == 0
+        checkpoint = stopping or step % opts.checkpoint_every == 0 or step == opts.max_steps or snapshot
         # A non-finite loss stops the run before anything of this step is written. Checked every step on the
         # CPU; on a GPU (a sync) before every log row, sample grid and checkpoint, naming the first bad step.
-        if self.procs.device.type != "cuda" or stopping or writes or step == opts.max_steps:
+        if self.procs.device.type != "cuda" or log or samples or checkpoint:
             bad = self.diverged.step()
             if self.procs.any(bad is not None):
                 raise TrainingDiverged(self.run, bad or step, self.last_saved)
         with meter.paused():  # writing samples and checkpoints does not count against samples/s
             row = {}
-            if step % opts.log_every == 0:
+            if log:
                 show(info=meter.show())
                 row = {
                     "time": round(time.time(), 3),
@@ -437,12 +439,11 @@ class _Bookkeeping:
                 }
                 self.run.log(f"step {step}: {meter.show()}", echo=self.echo)
                 meter.reset()
-            if self.procs.rank == 0 and step % opts.sample_every == 0:
+            if self.procs.rank == 0 and samples:
                 self.sample(step, row)
             if row:
                 self.run.append_stats({"step": step, **row})
-            snapshot = step % opts.snapshot_every == 0
-            if stopping or step % opts.checkpoint_every == 0 or step == opts.max_steps or snapshot:
+            if checkpoint:
                 self.save(step)
                 self.run.log(f"step {step}: checkpoint -> {self.run.meta}", echo=self.echo)
                 if snapshot:
