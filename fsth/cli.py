@@ -816,10 +816,10 @@ def finetune(
     """
     from fsth.device import get_device
     from fsth.fewshot import FewShotModel
-    from fsth.finetune import format_losses, plan_steps, save_person
+    from fsth.finetune import check_length, format_losses, save_person
     from fsth.models import load_content_networks
 
-    plan_steps(1, batch_size, steps=steps, epochs=epochs)  # conflicting or bad options fail before the slow part
+    check_length(steps, epochs)  # before the slow part
     _checkpoint_output(
         output, force, inputs=(*shots, _meta_path(checkpoint), vgg19_weights, vggface_weights, fan_weights)
     )

@@ -61,15 +61,20 @@ def plan_steps(
     cfg: TrainConfig = TrainConfig(),
 ) -> int:
     """Number of steps: ``steps`` if given, else ``epochs`` (default ``cfg.finetune_epochs``) passes over the
-    shots in batches of ``batch_size``. Not both."""
-    if steps is not None and epochs is not None:
-        raise InputError("give --steps or --epochs, not both")
+    shots in batches of ``batch_size``. Not both (``check_length``)."""
+    check_length(steps, epochs)
     if steps is not None:
         return steps
     epochs = cfg.finetune_epochs if epochs is None else epochs
-    if not (math.isfinite(epochs) and epochs > 0):
-        raise InputError(f"--epochs must be a positive finite number, not {epochs}")
     return max(1, math.ceil(epochs * num_shots / batch_size))
+
+
+def check_length(steps: int | None, epochs: float | None) -> None:
+    """``InputError`` unless fine-tuning's length is given at most one way, and ``epochs`` is positive and finite."""
+    if steps is not None and epochs is not None:
+        raise InputError("give --steps or --epochs, not both")
+    if epochs is not None and not (math.isfinite(epochs) and epochs > 0):
+        raise InputError(f"--epochs must be a positive finite number, not {epochs}")
 
 
 def person_networks(
