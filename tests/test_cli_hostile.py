@@ -36,6 +36,11 @@ def unchanged(path: Path, before: bytes) -> bool:
     return path.read_bytes() == before
 
 
+def finetune_photo(work: Path, checkpoint, output, *extra) -> tuple:
+    """``fsth finetune``'s arguments: the work folder's photo as the shots, ``checkpoint``, ``-o output``."""
+    return ("finetune", "--shots", work / "portrait.jpg", "-c", checkpoint, "-o", output, *extra)
+
+
 # -- an output that is an input: refused for every command, --force or not, through .. and symlinks ---------
 
 
@@ -49,19 +54,7 @@ def test_embed_and_finetune_never_write_over_their_checkpoint(work, force):
             "would overwrite an input",
         )
         one_error_line(
-            fsth(
-                "finetune",
-                "--shots",
-                work / "portrait.jpg",
-                "-c",
-                meta,
-                "-o",
-                target,
-                "--steps",
-                "1",
-                "--no-content-loss",
-                *force,
-            ),
+            fsth(*finetune_photo(work, meta, target, "--steps", "1", "--no-content-loss", *force)),
             "would overwrite an input",
         )
     # the checkpoint found through $FSTH_CHECKPOINT (no -c) counts too
@@ -74,33 +67,10 @@ def test_embed_and_finetune_never_write_over_their_checkpoint(work, force):
 
 def test_finetune_never_writes_over_the_person_file_it_continues(work):
     person = work / "person.safetensors"
-    ok(
-        "finetune",
-        "--shots",
-        work / "portrait.jpg",
-        "-c",
-        work / "ck" / "meta.safetensors",
-        "-o",
-        person,
-        "--steps",
-        "1",
-        "--no-content-loss",
-    )
+    ok(*finetune_photo(work, work / "ck" / "meta.safetensors", person, "--steps", "1", "--no-content-loss"))
     before = person.read_bytes()
     one_error_line(
-        fsth(
-            "finetune",
-            "--shots",
-            work / "portrait.jpg",
-            "-c",
-            person,
-            "-o",
-            person,
-            "--steps",
-            "1",
-            "--no-content-loss",
-            "--force",
-        ),
+        fsth(*finetune_photo(work, person, person, "--steps", "1", "--no-content-loss", "--force")),
         "would overwrite an input",
     )
     assert unchanged(person, before)
@@ -233,18 +203,8 @@ def test_a_text_file_given_as_weights_says_what_it_is_not(work, option):
     meta = work / "ck" / "meta.safetensors"
     args = {
         "--fan-weights": ("landmarks", work / "portrait.jpg", "--backend", "fan", "--fan-weights", text),
-        "--vgg19-weights": (
-            "finetune",
-            "--shots",
-            work / "portrait.jpg",
-            "-c",
-            meta,
-            "-o",
-            work / "p.safetensors",
-            "--vgg19-weights",
-            text,
-            "--vggface-weights",
-            text,
+        "--vgg19-weights": finetune_photo(
+            work, meta, work / "p.safetensors", "--vgg19-weights", text, "--vggface-weights", text
         ),
         "--arcface-weights": (
             "evaluate",
@@ -417,18 +377,7 @@ def test_fine_tuning_that_diverges_writes_no_person_file(work, monkeypatch):
     monkeypatch.setattr(ft, "finetune_step", step)
     out = work / "p.safetensors"
     one_error_line(
-        fsth(
-            "finetune",
-            "--shots",
-            work / "portrait.jpg",
-            "-c",
-            work / "ck" / "meta.safetensors",
-            "-o",
-            out,
-            "--steps",
-            "2",
-            "--no-content-loss",
-        ),
+        fsth(*finetune_photo(work, work / "ck" / "meta.safetensors", out, "--steps", "2", "--no-content-loss")),
         "fine-tuning diverged",
         "was not written",
     )
