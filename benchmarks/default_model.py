@@ -110,12 +110,12 @@ def region_l1(a: np.ndarray, b: np.ndarray, box) -> float:
 # ---------------------------------------------------------------------------------------------- self-reenactment
 
 
-def self_reenactment(meta, media: Path, detector, out: Path) -> dict:
+def self_targets(meta, media: Path, detector):
+    """Per held-out video: (path, source frame index, target frame indices, the source ``Shots``, the targets'
+    ``Shots``, their renderers ``model`` / ``copy`` / ``warp``), the self-reenactment protocol's pairs."""
     size = meta.config.image_size
     policy = crop_policy_of(meta)
     E, G = meta.embedder().eval(), meta.generator().eval()
-    rows = {}
-    sheets = []
     for rel in HELD_OUT:
         path = media / rel
         track = track_video(path, detector, crop_policy=policy, label=f"track {path.name}")
@@ -131,10 +131,23 @@ def self_reenactment(meta, media: Path, detector, out: Path) -> dict:
             "copy": CopyRenderer(*source_pair),
             "warp": Renderer(None, source=source_pair),
         }
+        yield path, source, targets, shot, real, renderers
+
+
+def render_all(renderer, points: np.ndarray) -> np.ndarray:
+    """(N, S, S, 3) uint8 frames of ``renderer`` for landmarks (N, 68, 2), in batches of 8."""
+    return np.concatenate([renderer.render(points[i : i + 8]) for i in range(0, len(points), 8)])
+
+
+def self_reenactment(meta, media: Path, detector, out: Path) -> dict:
+    size = meta.config.image_size
+    rows = {}
+    sheets = []
+    for path, source, targets, _shot, real, renderers in self_targets(meta, media, detector):
         row = {"targets": len(targets), "source_frame": source}
         generated = {}
         for name, renderer in renderers.items():
-            made = np.concatenate([renderer.render(real.points[i : i + 8]) for i in range(0, len(targets), 8)])
+            made = render_all(renderer, real.points)
             generated[name] = made
             face = [box_of(p[:27], size) for p in real.points]
             mouth = [box_of(p[48:68], size, MOUTH_GROW) for p in real.points]
