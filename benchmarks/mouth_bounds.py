@@ -38,7 +38,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from default_model import MOUTH_GROW, ROOT, box_of, machine, render_all, self_targets  # noqa: E402
+from default_model import MOUTH_GROW, ROOT, box_of, machine, region_l1, render_all, self_targets  # noqa: E402
 
 from fsth import console  # noqa: E402
 from fsth.checkpoint import find_meta_checkpoint, load_checkpoint  # noqa: E402
@@ -55,11 +55,6 @@ def polygon(points: np.ndarray, idx: range) -> np.ndarray:
     mask = np.zeros((SIZE, SIZE), np.uint8)
     cv2.fillPoly(mask, [np.round(points[list(idx)]).astype(np.int32)], 1)
     return mask.astype(bool)
-
-
-def box_l1(a: np.ndarray, b: np.ndarray, box) -> float:
-    x0, y0, x1, y1 = box
-    return float(np.abs(a[y0:y1, x0:x1].astype(np.float32) - b[y0:y1, x0:x1].astype(np.float32)).mean() / 255)
 
 
 def parts(made: np.ndarray, real: np.ndarray, points: np.ndarray, box) -> list[float]:
@@ -94,9 +89,9 @@ def oracles(warp: np.ndarray, real: np.ndarray, points: np.ndarray, box) -> dict
     gx, gy = np.meshgrid(np.arange(SIZE, dtype=np.float32), np.arange(SIZE, dtype=np.float32))
     aligned = cv2.remap(warp, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR)
     return {
-        "real_inner_mouth": box_l1(filled, r, box),
+        "real_inner_mouth": region_l1(filled, r, box),
         "colour_fit": float(np.abs(fitted - rb).mean() / 255),
-        "flow_aligned": box_l1(aligned, real, box),
+        "flow_aligned": region_l1(aligned, real, box),
         "flow_px": float(np.linalg.norm(flow[y0:y1, x0:x1], axis=-1).mean()),
     }
 
@@ -188,7 +183,6 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     checkpoint = find_meta_checkpoint(args.checkpoint)
     meta = load_checkpoint(checkpoint, "meta", only=("E", "G"))
-    torch.set_num_threads(max(torch.get_num_threads(), 1))
     net, train_ratio = train_probe(args.flow_dataset, args.flow_minutes) if args.flow_dataset else (None, None)
     split = {"warp": [], "model": [], "probe": []}
     bounds = []
