@@ -471,6 +471,13 @@ class ModelChoice(str, enum.Enum):
     warp = "warp"
 
 
+class MouthChoice(str, enum.Enum):
+    auto = "auto"
+    own = "own"
+    driver = "driver"
+    generator = "generator"
+
+
 def _config_option(cls: type, name: str, *param_decls: str, **kwargs) -> typer.models.OptionInfo:
     """The option of field ``name`` of config dataclass ``cls``, from its metadata (``fsth.config.option``): the
     help with the default stated as "(default: X)", and the range: typer's min/max for an integer, ``_between`` for
@@ -882,10 +889,19 @@ def animate(
         typer.Option(
             help="checkpoint: the generator of --checkpoint ($FSTH_CHECKPOINT, else the default location, "
             "else the model shipped with fsth); warp: the source's pixels moved to the driver's landmarks "
-            "alone, no network (fast; cannot open a closed mouth).",
+            "alone, no network (fast).",
             rich_help_panel=_MOTION,
         ),
     ] = ModelChoice.checkpoint,
+    mouth: Annotated[
+        MouthChoice,
+        typer.Option(
+            help="Where an opening mouth's interior comes from: own (the person's shot with the nearest mouth "
+            "shape), driver (the driver's, colour-matched), generator (as the model draws it); auto: own when a "
+            "shot shows an open mouth, else driver.",
+            rich_help_panel=_MOTION,
+        ),
+    ] = MouthChoice.auto,
     force: ForceOption = False,
     side_by_side: Annotated[
         bool, typer.Option(help="Write driver | landmark image | result.", rich_help_panel=_VIDEO)
@@ -1009,6 +1025,7 @@ def animate(
         live=live,
         preview=preview,
         warp_only=model == ModelChoice.warp,
+        mouth=mouth.value,
     )
     checked_driver(driver)
     if options.warp_only:

@@ -82,7 +82,7 @@ def test_a_camera_recording_keeps_real_time(tmp_path):
     frames = [_Frame(i, t, None, None, sketch) for i, t in enumerate((0.0, 0.1, 0.25))]  # captured at 0, 0.1, 0.25 s
     stats = AnimateStats(0, 0, 0.0, 0, None, 20.0, None)
     writer = VideoWriter(tmp_path / "rec.mp4", 20.0)
-    _render_loop(iter(frames), Renderer(), lambda driver, sk, face, points: face.face, writer, None, 1, stats, None)
+    _render_loop(iter(frames), Renderer(), lambda frame, face: face.face, writer, None, 1, stats, None)
     assert (stats.frames, stats.written) == (3, 6)  # 0.25 s at 20 frames/s: frames 0..5
     with VideoReader(tmp_path / "rec.mp4") as video:
         assert sum(1 for _ in video) == 6

@@ -257,7 +257,7 @@ def test_paste_back_panels_line_up(dlib_detector):
     )
     compose = Compositor(person, AnimateOptions(paste_back=True, side_by_side=True))
     driver = np.zeros((480, 640, 3), np.uint8)
-    frame = compose(driver, shots.sketches[0], shots.crops[0], shots.points[0])
+    frame = compose.panels(driver, shots.sketches[0], compose.result(shots.crops[0], shots.points[0]), shots.points[0])
     assert frame.shape == (720, 960 + 720 + 720, 3)  # driver scaled to the photo's height | landmarks | photo
     lines = frame[:, 960:1680].max(axis=2) > 100
     ys, xs = np.nonzero(lines)

@@ -1,7 +1,9 @@
-"""Composing: a generated face crop -> the output frame (``Compositor``).
+"""Composing: a generated face crop and its layers -> the output frame (``Compositor``).
 
-The crop as it is, or pasted back into the source photo (``paste_back`` through ``face_mask``; with a warp model the
-photo warped at its own resolution), and with ``--side-by-side`` the panels driver | landmark image | result.
+The layers, bottom to top: the face (the warp, corrected by a warp-guided G), the mouth interior in the opening
+between the inner lips (``fsth.animate.mouth``); then the crop as it is, or pasted back into the source photo
+(``paste_back`` through ``face_mask``; with a warp model the photo warped at its own resolution, the layers laid over
+it there), and with ``--side-by-side`` the panels driver | landmark image | result.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from typing import Iterable
 
 import numpy as np
 
+from fsth.animate.mouth import MouthInterior, MouthLayer
 from fsth.animate.options import AnimateOptions
 from fsth.animate.render import FaceLayers
 from fsth.errors import InputError
@@ -104,13 +107,21 @@ class Compositor:
 
     With a warp model (``warps``), paste-back warps the photo itself at its own resolution (``warp_region``, the
     spline of its crop) instead of enlarging the 256x256 crop: the warp alone keeps every pixel of the photo's
-    detail; a warp-guided G's drawn picture is blended in through its mask, enlarged from the crop."""
+    detail; a warp-guided G's drawn picture is blended in through its mask, enlarged from the crop.
+
+    With a warp model the mouth interior is its own layer (``MouthInterior``, ``options.mouth``); a generator that
+    draws the whole face (the paper's) draws the mouth too. ``needs_driver_frames``: whether the driver's frames must
+    be given (``__call__``'s ``frame.driver``) for it."""
 
     def __init__(self, person: Person, options: AnimateOptions, warps: bool = False):
         self.side_by_side = options.side_by_side
         self.size = person.size
         self.warps = warps
         self.photo = self.box = None
+        mode = options.mouth if warps else "generator"
+        self.mouth = MouthInterior(person.crops, person.points, person.size, mode) if mode != "generator" else None
+        if self.mouth is not None and self.mouth.mode == "generator":
+            self.mouth = None
         if options.paste_back:
             if person.photo is None or person.box is None:
                 raise InputError(
@@ -127,18 +138,36 @@ class Compositor:
                 self._photo_tensor = images_to_tensor(self.photo[None])  # (1, 3, H, W)
                 self._torch = torch
 
-    def result(self, face: FaceLayers | np.ndarray, points: np.ndarray) -> np.ndarray:
-        layers = face if isinstance(face, FaceLayers) else FaceLayers(face)
-        if self.photo is None:
-            return layers.face
-        if self.warps:
-            return self._warped_photo(layers, points)
-        mask = face_mask([self.source_points, points], layers.face.shape[0])
-        return paste_back(self.photo, layers.face, self.box, mask)
+    @property
+    def needs_driver_frames(self) -> bool:
+        return self.mouth is not None and self.mouth.mode == "driver"
 
-    def _warped_photo(self, layers: FaceLayers, points: np.ndarray) -> np.ndarray:
+    def describe(self) -> str | None:
+        """Where the mouth interior comes from (one line for stderr), None without a mouth layer."""
+        return self.mouth.describe() if self.mouth is not None else None
+
+    def result(
+        self,
+        face: FaceLayers | np.ndarray,
+        points: np.ndarray,
+        driver: np.ndarray | None = None,
+        driver_points: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """The output frame (without side-by-side panels) for target landmarks ``points`` (68, 2) in crop pixels;
+        ``driver`` / ``driver_points``: the driver's frame and its landmarks, for a mouth interior taken from it."""
+        layers = face if isinstance(face, FaceLayers) else FaceLayers(face)
+        mouth = self.mouth.layer(points, driver, driver_points) if self.mouth is not None else None
+        if self.photo is not None and self.warps:
+            return self._warped_photo(layers, points, mouth)
+        crop = mouth.over(layers.face) if mouth is not None else layers.face
+        if self.photo is None:
+            return crop
+        mask = face_mask([self.source_points, points], crop.shape[0])
+        return paste_back(self.photo, crop, self.box, mask)
+
+    def _warped_photo(self, layers: FaceLayers, points: np.ndarray, mouth: MouthLayer | None = None) -> np.ndarray:
         """The photo warped at its resolution inside the crop box (the border anchors keep the box's edge in
-        place), a warp-guided G's drawn picture blended in through its mask."""
+        place), a warp-guided G's drawn picture blended in through its mask, the mouth interior over them."""
         import cv2
 
         from fsth.models import tensor_to_images
@@ -157,6 +186,10 @@ class Compositor:
             drawn = _into_region(layers.drawn, self.box, region, cv2.BORDER_REPLICATE)
             alpha = _into_region(layers.mask, self.box, region, cv2.BORDER_CONSTANT, 1.0)
             warped = cv2.blendLinear(warped, drawn, alpha, 1.0 - alpha)
+        if mouth is not None:
+            inside = _into_region(mouth.image, self.box, region, cv2.BORDER_REPLICATE)
+            alpha = _into_region(mouth.alpha, self.box, region, cv2.BORDER_CONSTANT, 0.0)
+            warped = cv2.blendLinear(inside, warped, alpha, 1.0 - alpha)
         out[iy0:iy1, ix0:ix1] = warped
         return out
 
@@ -172,5 +205,8 @@ class Compositor:
             draw_landmarks(sketch, CropPolicy.from_crop(points, self.box, self.size), sketch_thickness(int(side)))
         return np.concatenate([_fit_height(driver, h), _fit_height(sketch, h), result], axis=1)
 
-    def __call__(self, driver: np.ndarray | None, sketch: np.ndarray, face, points: np.ndarray):
-        return self.panels(driver, sketch, self.result(face, points), points)
+    def __call__(self, frame, face) -> np.ndarray:
+        """The output frame for a driver ``frame`` (``_Frame``: the driver's frame, its landmarks, the target
+        landmarks and their landmark image) and its generated ``face``."""
+        result = self.result(face, frame.points, frame.driver, frame.driver_points)
+        return self.panels(frame.driver, frame.sketch, result, frame.points)

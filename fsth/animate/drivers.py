@@ -36,6 +36,7 @@ class _Frame:
     driver: np.ndarray | None  # the driver frame, when it is shown
     points: np.ndarray  # (68, 2) landmarks to render, in the source crop's pixels
     sketch: np.ndarray  # (S, S, 3) their landmark image
+    driver_points: np.ndarray | None = None  # (68, 2) the driver's landmarks in its frame's pixels (None: no face)
 
 
 def parse_driver(driver: str | os.PathLike | int) -> str | int:
@@ -85,8 +86,11 @@ def plan_targets(track, source: np.ndarray, size: int, options: AnimateOptions) 
     return hold_last(out, valid, source), ref
 
 
-def _file_frames(driver: Path, targets: np.ndarray, size: int, fps: float, with_frames: bool) -> Iterator[_Frame]:
-    """Pass 2 over a tracked driver file: the landmark image of every frame (and the frame, when shown)."""
+def _file_frames(
+    driver: Path, targets: np.ndarray, size: int, fps: float, with_frames: bool, track=None
+) -> Iterator[_Frame]:
+    """Pass 2 over a tracked driver file: the landmark image of every frame (and the frame with its landmarks from
+    ``track``, when shown or when the mouth interior is taken from it)."""
     frames = VideoReader(driver) if with_frames else None
     try:
         source = iter(frames) if frames is not None else iter(lambda: None, 0)
@@ -94,7 +98,8 @@ def _file_frames(driver: Path, targets: np.ndarray, size: int, fps: float, with_
             frame = next(source, None)
             if with_frames and frame is None:
                 raise InputError(f"{driver}: fewer frames on the second read ({i}) than on the first ({len(targets)})")
-            yield _Frame(i, i / fps, frame, targets[i], draw_sketch(targets[i], size))
+            own = track.landmarks[i] if track is not None and track.valid[i] else None
+            yield _Frame(i, i / fps, frame, targets[i], draw_sketch(targets[i], size), own)
     finally:
         if frames is not None:
             frames.close()
@@ -143,6 +148,7 @@ class _LiveDriver:
         timed = _newest(self.reader) if camera else ((f, i / self.reader.fps) for i, f in enumerate(self.reader))
         for i, (frame, t) in enumerate(timed):
             found = self.tracker.update(frame, t)
+            seen = found
             if found is not None:
                 self.faces += 1
                 if self.options.absolute:
@@ -150,4 +156,4 @@ class _LiveDriver:
                 elif self.motion.reference is None:
                     self.reference = i
             points = self.motion.update(found)
-            yield _Frame(i, t, frame, points, draw_sketch(points, self.size))
+            yield _Frame(i, t, frame, points, draw_sketch(points, self.size), seen)

@@ -35,3 +35,4 @@ class AnimateOptions:
     live: bool = False  # one causal pass (cameras always)
     preview: bool = False  # show driver | result in a window as frames are made
     warp_only: bool = False  # the warp alone, no network (``--model warp``)
+    mouth: str = "auto"  # where an open mouth's interior comes from: auto | own | driver | generator (``mouth``)

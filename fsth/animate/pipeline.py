@@ -78,6 +78,8 @@ def animate(
         )
     renderer = renderer or Renderer.of(person, device=device, warp_only=options.warp_only)
     compose = Compositor(person, options, warps=renderer.warps)
+    if (line := compose.describe()) is not None:
+        console.log(line)
     preview = Preview() if options.preview else None
     try:
         if live:
@@ -102,8 +104,8 @@ def _run_file(person, driver: Path, output, detector, options, renderer, compose
     targets, reference = plan_targets(track, person.points[0], person.size, options)
     if reference is not None:
         console.debug(f"driver reference frame: {reference}")
-    with_frames = options.side_by_side or preview is not None
-    frames = _Background(_file_frames(driver, targets, person.size, track.fps, with_frames))
+    with_frames = options.side_by_side or preview is not None or compose.needs_driver_frames
+    frames = _Background(_file_frames(driver, targets, person.size, track.fps, with_frames, track))
     writer = _writer(output, track.fps, driver if options.audio else None)
     stats = AnimateStats(0, 0, 0.0, track.num_valid, reference, track.fps, None, tracked)
     with _streams(frames, writer):
@@ -161,7 +163,7 @@ def _render_loop(
 
     def write(item: tuple[_Frame, np.ndarray, np.ndarray | None]) -> None:
         frame, face, out = item
-        out = compose(frame.driver, frame.sketch, face, frame.points) if out is None else out
+        out = compose(frame, face) if out is None else out
         stats.size = (out.shape[1], out.shape[0])
         if writer is None:
             return
@@ -182,7 +184,7 @@ def _render_loop(
                     face = rendered.frame(j)
                     out = None
                     if preview is not None:
-                        result = compose.result(face, frame.points)
+                        result = compose.result(face, frame.points, frame.driver, frame.driver_points)
                         out = compose.panels(frame.driver, frame.sketch, result, frame.points)
                         key = preview.show(np.concatenate([_fit_height(frame.driver, result.shape[0]), result], 1))
                         quit_ = quit_ or key == "q"

@@ -1,0 +1,235 @@
+"""The mouth interior: the layer that fills the opening between the target's inner lips (``MouthInterior``).
+
+Stage: animate, inside the compositor (``fsth.animate.compose``), on top of the warped (and corrected) face. In:
+each frame's target landmarks (68, 2) in the source crop's pixels, and, where the source of the interior needs them,
+the driver's frame (H, W, 3) uint8 with its landmarks (68, 2) in its own pixels. Out: ``MouthLayer``, an interior
+image and a feathered alpha (crop-sized), which the compositor lays over the face (and, with ``--paste-back``, over
+the photo at its own resolution).
+
+Why a layer: on a closed-mouth photo the upper and lower inner-lip points lie on one line, and any smooth warp maps
+the whole opening of the target back onto that line, so an opening mouth is filled with stretched lip. Here the
+opening (the polygon of the target's inner lips) is a hole, filled from the best source at hand (``--mouth``):
+
+* ``own``: the person's own shot whose mouth opening (in mouth widths) is nearest the frame's, its inner mouth
+  mapped onto the hole (an affine fit of the 20 mouth points): with several photos or a video of the person, they
+  keep their own teeth. A shot is kept until another is clearly nearer, so consecutive frames take the same one.
+* ``driver``: the driver's own mouth interior in this frame, mapped the same way, its colours matched to the
+  person's (Lab mean and spread of a ring of lip pixels, the driver's and the person's; teeth keep their own
+  chroma and take only the change of light, so they stay white), after "Bringing Portraits to Life" (Averbuch-Elor
+  et al., SIGGRAPH Asia 2017). Consecutive driver frames give consecutive interiors: no flicker of its own.
+* ``generator``: no layer: the warp-guided generator's picture (or the warp) is kept as it is, the only choice
+  when only landmarks exist (``fsth evaluate``'s self-reenactment, where the driver's pixels would be the answer).
+* ``auto`` (default): ``own`` when a shot shows an open mouth, else ``driver`` when the driver's frames are at hand,
+  else ``generator``; ``MouthInterior.describe`` says which (``fsth animate`` prints it on stderr).
+
+The alpha fades in with the opening (nothing below 5% of the mouth width, all from 10%), so a closed or barely
+parted mouth stays the warp's lips.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fsth.errors import InputError
+from fsth.landmarks.parts import INNER_LIPS, MOUTH
+
+MOUTH_SOURCES = ("auto", "own", "driver", "generator")
+
+OPEN_SHOT = 0.10  # a shot whose inner-lip opening is at least this many mouth widths shows its mouth interior
+FADE = (0.05, 0.10)  # the layer's alpha rises from 0 to 1 as the target's opening goes over this range (dlib reads
+# a closed mouth as 0-0.05: a moustache, a lip seam)
+KEEP_SHOT = 0.03  # switch to another shot only when its opening is this much nearer the frame's (mouth widths)
+DRIVER_STATS_MOMENTUM = 0.9  # the driver's lip colour statistics are smoothed over frames (exponential)
+
+
+def mouth_opening(points: np.ndarray) -> np.ndarray:
+    """Inner-lip opening in mouth widths of landmarks (..., 68, 2): the mean gap of the three inner-lip pairs
+    (61-67, 62-66, 63-65) over the outer corners' distance (48-54)."""
+    P = np.asarray(points, np.float64)
+    gap = sum(np.linalg.norm(P[..., a, :] - P[..., b, :], axis=-1) for a, b in ((61, 67), (62, 66), (63, 65))) / 3
+    return gap / np.maximum(np.linalg.norm(P[..., 48, :] - P[..., 54, :], axis=-1), 1e-6)
+
+
+@dataclass
+class MouthLayer:
+    """One frame's interior, in crop pixels: what to show in the mouth and where (alpha 0 elsewhere)."""
+
+    image: np.ndarray  # (S, S, 3) uint8 RGB
+    alpha: np.ndarray  # (S, S) float32 in [0, 1]
+
+    def over(self, face: np.ndarray) -> np.ndarray:
+        """``face`` (S, S, 3) uint8 with this layer on top."""
+        import cv2
+
+        return cv2.blendLinear(self.image, face, self.alpha, 1.0 - self.alpha)
+
+
+def _polygon_mask(points: np.ndarray, size: int, feather: float) -> np.ndarray:
+    """(size, size) float32: the filled polygon of ``points`` (N, 2), anti-aliased, feathered by a Gaussian."""
+    import cv2
+
+    mask = np.zeros((size, size), np.uint8)
+    cv2.fillPoly(mask, [np.round(np.asarray(points) * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
+    if feather > 0:
+        mask = cv2.GaussianBlur(mask, (0, 0), feather)
+    return mask.astype(np.float32) / 255.0
+
+
+def _affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The affine map (2, 3) that best takes points ``src`` (N, 2) to ``dst`` (N, 2) (least squares)."""
+    A = np.concatenate([np.asarray(src, np.float64), np.ones((len(src), 1))], axis=1)
+    M, *_ = np.linalg.lstsq(A, np.asarray(dst, np.float64), rcond=None)
+    return M.T
+
+
+def _mapped_into(image: np.ndarray, image_points: np.ndarray, target: np.ndarray, size: int) -> np.ndarray:
+    """``image`` resampled into the crop (size, size, 3) so that its mouth points land on ``target``'s (an affine
+    fit of the 20 mouth points, target -> image, used as a backward map)."""
+    import cv2
+
+    M = _affine(target[MOUTH], image_points[MOUTH])  # crop pixel -> image pixel
+    return cv2.warpAffine(
+        image, M, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+    )
+
+
+def lip_ring(points: np.ndarray, size: int) -> np.ndarray:
+    """(size, size) bool: the lips, between the outer (48-59) and inner (60-67) lip polygons of ``points``."""
+    outer = _polygon_mask(points[48:60], size, 0) > 0.5
+    inner = _polygon_mask(points[INNER_LIPS], size, 0) > 0.5
+    return outer & ~inner
+
+
+def _lab(image: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+
+
+def _lab_stats(image: np.ndarray, region: np.ndarray) -> np.ndarray | None:
+    """(2, 3) Lab mean and standard deviation of ``image``'s pixels where ``region``; None if too few."""
+    if region.sum() < 8:
+        return None
+    lab = _lab(image)[region]
+    return np.stack([lab.mean(0), lab.std(0) + 1e-3])
+
+
+def teeth_weight(lab: np.ndarray, lips_l: float) -> np.ndarray:
+    """(...,) in [0, 1]: how much Lab pixels ``lab`` (..., 3) look like teeth: brighter than the lips (mean
+    luminance ``lips_l``) and nearly colourless."""
+    chroma = np.hypot(lab[..., 1], lab[..., 2])
+    bright = np.clip((lab[..., 0] - lips_l - 5.0) / 15.0, 0.0, 1.0)
+    grey = np.clip((30.0 - chroma) / 12.0, 0.0, 1.0)
+    return bright * grey
+
+
+def match_colours(interior: np.ndarray, driver_lips: np.ndarray, person_lips: np.ndarray) -> np.ndarray:
+    """The driver's interior (H, W, 3) uint8 in the person's colours: every pixel's luminance scaled by the ratio of
+    the person's lip luminance to the driver's (held to [0.75, 1.35]: a dark cavity stays dark, the light changes),
+    and its chroma shifted by the difference of their lip chroma, except on teeth (``teeth_weight``), which keep
+    their own. ``*_lips``: (2, 3) Lab mean and std (``_lab_stats``)."""
+    import cv2
+
+    lab = _lab(interior)
+    t = teeth_weight(lab, float(driver_lips[0, 0]))[..., None]
+    gain = float(np.clip(person_lips[0, 0] / max(float(driver_lips[0, 0]), 1e-3), 0.75, 1.35))
+    out = lab.copy()
+    out[..., 0] = np.clip(lab[..., 0] * gain, 0, 100)
+    out[..., 1:] = lab[..., 1:] + (1 - t) * (person_lips[0, 1:] - driver_lips[0, 1:])
+    rgb = cv2.cvtColor(out.astype(np.float32), cv2.COLOR_LAB2RGB)
+    return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+class MouthInterior:
+    """The mouth layer for one person (module docstring): ``layer(target, driver, driver_points)`` per frame.
+
+    ``crops`` (K, S, S, 3) uint8 and ``points`` (K, 68, 2): the person's shots (None: no shots, as for the paper's
+    model given an embedding without them). ``mode``: one of ``MOUTH_SOURCES``; ``driver_frames``: whether the
+    driver's frames will be given (a driver video or camera; not in evaluation)."""
+
+    def __init__(self, crops, points, size: int, mode: str = "auto", *, driver_frames: bool = True):
+        if mode not in MOUTH_SOURCES:
+            raise ValueError(f"mouth source must be one of {', '.join(MOUTH_SOURCES)}, not {mode!r}")
+        self.size = size
+        self.crops = None if crops is None else np.asarray(crops)
+        self.points = None if points is None else np.asarray(points, np.float32)
+        self.openings = None if self.points is None else mouth_opening(self.points)
+        open_shots = self.openings is not None and bool((self.openings >= OPEN_SHOT).any())
+        if mode == "auto":
+            mode = "own" if open_shots else "driver" if driver_frames else "generator"
+        if mode == "own" and self.crops is None:
+            raise InputError("--mouth own needs the person's shots (photos, a video, or a file that stores them)")
+        self.mode = mode
+        self.shot: int | None = None
+        self.feather = 0.006 * size
+        self.person_lips = None
+        self.driver_lips: np.ndarray | None = None
+        if mode == "driver" and self.crops is not None:
+            self.person_lips = _lab_stats(self.crops[0], lip_ring(self.points[0], size))
+
+    def describe(self) -> str:
+        """One line for stderr: where the mouth interior comes from."""
+        if self.mode == "own":
+            n = int((self.openings >= OPEN_SHOT).sum())
+            return f"mouth interior: the person's own shots ({n} of {len(self.openings)} show an open mouth)"
+        if self.mode == "driver":
+            return "mouth interior: the driver's, colour-matched to the person"
+        return "mouth interior: drawn by the generator (no driver frames or open-mouthed shots to take it from)"
+
+    def _pick_shot(self, opening: float) -> int:
+        """The open-mouthed shot (any shot, if none is open) whose opening is nearest ``opening``, kept from the
+        previous frame unless another is ``KEEP_SHOT`` nearer."""
+        d = np.abs(self.openings - opening)
+        if (self.openings >= OPEN_SHOT).any():
+            d[self.openings < OPEN_SHOT] = np.inf  # a closed mouth has no interior to give
+        best = int(np.argmin(d))
+        if self.shot is not None and d[self.shot] <= d[best] + KEEP_SHOT:
+            return self.shot
+        self.shot = best
+        return best
+
+    def _driver_stats(self, driver: np.ndarray, driver_points: np.ndarray) -> np.ndarray | None:
+        """The driver's lip statistics in this frame, smoothed over frames; from its mouth region only."""
+        lo = np.floor(driver_points[MOUTH].min(0)).astype(int) - 2
+        hi = np.ceil(driver_points[MOUTH].max(0)).astype(int) + 3
+        lo = np.maximum(lo, 0)
+        hi = np.minimum(hi, [driver.shape[1], driver.shape[0]])
+        if (hi <= lo).any():
+            return self.driver_lips
+        patch = np.ascontiguousarray(driver[lo[1] : hi[1], lo[0] : hi[0]])
+        local = driver_points - lo
+        ring = lip_ring(local, max(patch.shape[:2]))[: patch.shape[0], : patch.shape[1]]
+        stats = _lab_stats(patch, ring)
+        if stats is None:
+            return self.driver_lips
+        if self.driver_lips is None:
+            self.driver_lips = stats
+        else:
+            self.driver_lips = DRIVER_STATS_MOMENTUM * self.driver_lips + (1 - DRIVER_STATS_MOMENTUM) * stats
+        return self.driver_lips
+
+    def layer(
+        self, target: np.ndarray, driver: np.ndarray | None = None, driver_points: np.ndarray | None = None
+    ) -> MouthLayer | None:
+        """The interior for target landmarks ``target`` (68, 2) in crop pixels, or None where there is none to lay
+        (a closed mouth, the generator's choice, no driver face in this frame)."""
+        target = np.asarray(target, np.float32)
+        opening = float(mouth_opening(target))
+        fade = np.clip((opening - FADE[0]) / (FADE[1] - FADE[0]), 0.0, 1.0)
+        if self.mode == "generator" or fade <= 0:
+            return None
+        if self.mode == "own":
+            k = self._pick_shot(opening)
+            image = _mapped_into(self.crops[k], self.points[k], target, self.size)
+        else:
+            if driver is None or driver_points is None or not np.isfinite(driver_points).all():
+                return None
+            driver_points = np.asarray(driver_points, np.float32)
+            image = _mapped_into(driver, driver_points, target, self.size)
+            stats = self._driver_stats(driver, driver_points)
+            if stats is not None and self.person_lips is not None:
+                image = match_colours(image, stats, self.person_lips)
+        alpha = _polygon_mask(target[INNER_LIPS], self.size, self.feather) * np.float32(fade)
+        return MouthLayer(image, alpha)

@@ -1,0 +1,160 @@
+"""The mouth interior layer (``fsth.animate.mouth``): the opening between the target's inner lips is a hole, filled
+from the person's own open-mouthed shot or from the driver's mouth, never stretched lip."""
+
+import numpy as np
+import pytest
+from conftest import PORTRAIT, TALK
+
+SIZE = 256
+
+
+@pytest.fixture(scope="module")
+def einstein(dlib_detector):
+    """Einstein's shot (closed mouth) at model size: crop (S, S, 3) and landmarks (68, 2)."""
+    from conftest import ASSETS
+
+    from fsth.landmarks import CropPolicy
+    from fsth.shots import load_shots
+
+    shots = load_shots([ASSETS / "einstein.jpg"], dlib_detector, SIZE, CropPolicy())
+    return shots.crops[0], shots.points[0]
+
+
+@pytest.fixture(scope="module")
+def open_driver(talk_frames, talk_track):
+    """talk.mp4's frame with the widest mouth, and its landmarks in its own pixels."""
+    from fsth.animate.mouth import mouth_opening
+
+    opening = np.where(talk_track.valid, mouth_opening(np.nan_to_num(talk_track.landmarks)), -1)
+    i = int(np.argmax(opening))
+    return talk_frames[i], talk_track.landmarks[i], float(opening[i])
+
+
+def opened(points: np.ndarray, gap: float) -> np.ndarray:
+    """``points`` (68, 2) with the lower lip and the chin moved down by ``gap`` px: an open mouth."""
+    out = np.array(points, np.float32, copy=True)
+    out[[65, 66, 67, 55, 56, 57, 58, 59, 6, 7, 8, 9, 10]] += [0.0, gap]
+    return out
+
+
+def test_mouth_opening_is_large_on_talks_open_frames_and_small_on_its_closed_ones(talk_track):
+    from fsth.animate.mouth import mouth_opening
+
+    opening = mouth_opening(talk_track.landmarks[talk_track.valid])
+    assert opening.shape == (int(talk_track.valid.sum()),)
+    assert opening[:5].max() < 0.1  # the clip starts with the mouth closed
+    assert opening.max() > 0.4  # and opens wide
+
+
+def test_auto_takes_own_shots_when_one_is_open_else_the_driver_else_the_generator(einstein, dlib_detector):
+    from fsth.animate.mouth import MouthInterior
+    from fsth.landmarks import CropPolicy
+    from fsth.shots import load_shots
+
+    crop, points = einstein
+    assert MouthInterior(crop[None], points[None], SIZE).mode == "driver"  # closed mouth
+    assert MouthInterior(crop[None], points[None], SIZE, driver_frames=False).mode == "generator"
+    surprised = load_shots([PORTRAIT], dlib_detector, SIZE, CropPolicy())  # portrait.jpg: an open mouth
+    both = MouthInterior(
+        np.stack([crop, surprised.crops[0]]), np.stack([points, surprised.points[0]]), SIZE, driver_frames=False
+    )
+    assert both.mode == "own" and "1 of 2" in both.describe()
+
+
+def test_the_drivers_interior_fills_the_hole_with_a_dark_mouth_not_lip(einstein, open_driver):
+    """On real pixels: Einstein (closed mouth) opened by talk.mp4's widest mouth. Inside the hole the layer shows
+    the driver's dark mouth (darker than Einstein's own lips); outside the hole the layer is transparent."""
+    from fsth.animate.mouth import MouthInterior, _lab, _polygon_mask
+
+    crop, points = einstein
+    frame, driver_points, _ = open_driver
+    target = opened(points, 18.0)
+    layer = MouthInterior(crop[None], points[None], SIZE).layer(target, frame, driver_points)
+    assert layer is not None and layer.image.shape == (SIZE, SIZE, 3) and layer.alpha.shape == (SIZE, SIZE)
+    hole = _polygon_mask(target[60:68], SIZE, 0) > 0.5
+    assert hole.sum() > 100
+    assert layer.alpha[hole].mean() > 0.8
+    import cv2
+
+    lips = (_polygon_mask(target[48:60], SIZE, 0) > 0).astype(np.uint8)
+    far = cv2.dilate(lips, np.ones((9, 9), np.uint8)) == 0  # 4 px or more outside the lips
+    assert layer.alpha[far].max() < 0.01
+    inside = np.median(_lab(layer.image)[hole][:, 0])
+    driver_inside = np.median(_lab(frame)[_polygon_mask(driver_points[60:68], frame.shape[0], 0) > 0.5][:, 0])
+    assert abs(inside - driver_inside) < 6  # the driver's mouth (its light matched to Einstein's lips)
+    assert inside < np.median(_lab(crop)[hole][:, 0]) - 15  # not the lip, chin and moustache that were there
+    face = layer.over(crop)
+    assert np.abs(face[far].astype(int) - crop[far].astype(int)).max() <= 1  # the rest of the face is untouched
+
+
+def test_a_closed_target_mouth_gets_no_layer_and_no_driver_face_neither(einstein, open_driver):
+    from fsth.animate.mouth import MouthInterior
+
+    crop, points = einstein
+    frame, driver_points, _ = open_driver
+    mouth = MouthInterior(crop[None], points[None], SIZE)
+    assert mouth.layer(points, frame, driver_points) is None  # closed: the warp's lips stay
+    assert mouth.layer(opened(points, 18.0), frame, np.full((68, 2), np.nan)) is None  # the driver lost its face
+    assert MouthInterior(crop[None], points[None], SIZE, "generator").layer(opened(points, 18.0), frame) is None
+
+
+def test_own_shots_give_the_persons_own_open_mouth_and_keep_it_over_frames(einstein, dlib_detector):
+    """With an open-mouthed shot among the person's, an opening target takes its interior from that shot (no
+    driver needed), and small changes of the opening keep the same shot (no flicker between shots)."""
+    from fsth.animate.mouth import MouthInterior, _polygon_mask
+    from fsth.landmarks import CropPolicy
+    from fsth.shots import load_shots
+
+    crop, points = einstein
+    surprised = load_shots([PORTRAIT], dlib_detector, SIZE, CropPolicy())
+    mouth = MouthInterior(np.stack([crop, surprised.crops[0]]), np.stack([points, surprised.points[0]]), SIZE)
+    target = opened(points, 20.0)
+    layer = mouth.layer(target)
+    assert layer is not None and mouth.shot == 1
+    hole = _polygon_mask(target[60:68], SIZE, 0) > 0.5
+    assert np.abs(layer.image[hole].astype(int) - crop[hole].astype(int)).mean() > 10  # not Einstein's lips
+    for gap in (12.0, 14.0, 16.0):
+        mouth.layer(opened(points, gap))
+        assert mouth.shot == 1
+
+
+def test_teeth_keep_their_colour_and_the_rest_takes_the_persons_lip_colour():
+    from fsth.animate.mouth import _lab, match_colours
+
+    teeth = np.full((4, 4, 3), 235, np.uint8)
+    tongue = np.zeros((4, 4, 3), np.uint8)
+    tongue[:] = (150, 60, 70)
+    driver_lips = np.array([[45.0, 30.0, 15.0], [8.0, 5.0, 5.0]])
+    person_lips = np.array([[55.0, 40.0, 10.0], [8.0, 5.0, 5.0]])
+    t_lab, m_lab = _lab(teeth), _lab(match_colours(teeth, driver_lips, person_lips))
+    assert np.hypot(*m_lab[..., 1:].reshape(-1, 2).T).max() < 6  # still white, not tinted
+    assert m_lab[..., 0].mean() > t_lab[..., 0].mean()  # the person's lighter light
+    g_lab, n_lab = _lab(tongue), _lab(match_colours(tongue, driver_lips, person_lips))
+    assert n_lab[..., 1].mean() == pytest.approx(g_lab[..., 1].mean() + 10, abs=1.5)  # redder, as the person's lips
+
+
+def test_animate_with_the_warp_shows_a_dark_mouth_where_the_generator_mode_shows_lip(tmp_path, einstein):
+    """End to end on the bundled demo pair with the warp alone: at the driver's open frames the result's mouth is
+    darker with the driver's interior than without the layer (--mouth generator: the stretched lip)."""
+    from conftest import ASSETS
+
+    from fsth.animate import AnimateOptions, animate, plan_targets
+    from fsth.animate.mouth import _polygon_mask, mouth_opening
+    from fsth.landmarks import make_detector, track_video
+    from fsth.person import person_for_warp
+    from fsth.video import VideoReader
+
+    detector = make_detector("dlib")
+    person = person_for_warp([ASSETS / "einstein.jpg"], detector=detector)
+    options = AnimateOptions(warp_only=True, audio=False)
+    targets, _ = plan_targets(track_video(TALK, detector), person.points[0], SIZE, options)
+    wide = np.flatnonzero(mouth_opening(targets) > 0.3)
+    assert len(wide) > 10
+    means = {}
+    for mode in ("driver", "generator"):
+        out = tmp_path / f"{mode}.mp4"
+        animate(person, TALK, out, detector, AnimateOptions(warp_only=True, mouth=mode, audio=False))
+        with VideoReader(out) as video:
+            frames = list(video)
+        means[mode] = np.mean([frames[i][_polygon_mask(targets[i][60:68], SIZE, 0) > 0.5].mean() for i in wide])
+    assert means["driver"] < 0.85 * means["generator"]  # a dark mouth, not the lips and moustache stretched
