@@ -69,8 +69,8 @@ def test_the_drivers_interior_fills_the_hole_with_a_dark_mouth_not_lip(einstein,
     crop, points = einstein
     frame, driver_points, _ = open_driver
     target = opened(points, 18.0)
-    layer = MouthInterior(crop[None], points[None], SIZE).layer(target, frame, driver_points)
-    assert layer is not None and layer.image.shape == (SIZE, SIZE, 3) and layer.alpha.shape == (SIZE, SIZE)
+    layer = MouthInterior(crop[None], points[None], SIZE).layer(target, frame, driver_points).full(SIZE)
+    assert layer.image.shape == (SIZE, SIZE, 3) and layer.alpha.shape == (SIZE, SIZE)
     hole = _polygon_mask(target[60:68], SIZE, 0) > 0.5
     assert hole.sum() > 100
     assert layer.alpha[hole].mean() > 0.8
@@ -109,8 +109,8 @@ def test_own_shots_give_the_persons_own_open_mouth_and_keep_it_over_frames(einst
     surprised = load_shots([PORTRAIT], dlib_detector, SIZE, CropPolicy())
     mouth = MouthInterior(np.stack([crop, surprised.crops[0]]), np.stack([points, surprised.points[0]]), SIZE)
     target = opened(points, 20.0)
-    layer = mouth.layer(target)
-    assert layer is not None and mouth.shot == 1
+    layer = mouth.layer(target).full(SIZE)
+    assert mouth.shot == 1
     hole = _polygon_mask(target[60:68], SIZE, 0) > 0.5
     assert np.abs(layer.image[hole].astype(int) - crop[hole].astype(int)).mean() > 10  # not Einstein's lips
     for gap in (12.0, 14.0, 16.0):

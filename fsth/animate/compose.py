@@ -187,6 +187,7 @@ class Compositor:
             alpha = _into_region(layers.mask, self.box, region, cv2.BORDER_CONSTANT, 1.0)
             warped = cv2.blendLinear(warped, drawn, alpha, 1.0 - alpha)
         if mouth is not None:
+            mouth = mouth.full(self.size)
             inside = _into_region(mouth.image, self.box, region, cv2.BORDER_REPLICATE)
             alpha = _into_region(mouth.alpha, self.box, region, cv2.BORDER_CONSTANT, 0.0)
             warped = cv2.blendLinear(inside, warped, alpha, 1.0 - alpha)

@@ -54,23 +54,41 @@ def mouth_opening(points: np.ndarray) -> np.ndarray:
 
 @dataclass
 class MouthLayer:
-    """One frame's interior, in crop pixels: what to show in the mouth and where (alpha 0 elsewhere)."""
+    """One frame's interior, in crop pixels: what to show in the mouth and where, within a box of the crop around
+    the mouth (alpha 0 outside it)."""
 
-    image: np.ndarray  # (S, S, 3) uint8 RGB
-    alpha: np.ndarray  # (S, S) float32 in [0, 1]
+    image: np.ndarray  # (h, w, 3) uint8 RGB
+    alpha: np.ndarray  # (h, w) float32 in [0, 1]
+    origin: tuple[int, int] = (0, 0)  # (x, y) of the box's top-left pixel in the crop
 
     def over(self, face: np.ndarray) -> np.ndarray:
-        """``face`` (S, S, 3) uint8 with this layer on top."""
+        """``face`` (S, S, 3) uint8 with this layer on top (a new image)."""
         import cv2
 
-        return cv2.blendLinear(self.image, face, self.alpha, 1.0 - self.alpha)
+        x, y = self.origin
+        h, w = self.alpha.shape
+        out = face.copy()
+        out[y : y + h, x : x + w] = cv2.blendLinear(self.image, face[y : y + h, x : x + w], self.alpha, 1 - self.alpha)
+        return out
+
+    def full(self, size: int) -> "MouthLayer":
+        """The layer over the whole (size, size) crop."""
+        x, y = self.origin
+        h, w = self.alpha.shape
+        image = np.zeros((size, size, 3), np.uint8)
+        alpha = np.zeros((size, size), np.float32)
+        image[y : y + h, x : x + w] = self.image
+        alpha[y : y + h, x : x + w] = self.alpha
+        return MouthLayer(image, alpha)
 
 
-def _polygon_mask(points: np.ndarray, size: int, feather: float) -> np.ndarray:
-    """(size, size) float32: the filled polygon of ``points`` (N, 2), anti-aliased, feathered by a Gaussian."""
+def _polygon_mask(points: np.ndarray, size: int | tuple[int, int], feather: float) -> np.ndarray:
+    """(h, w) float32 (``size``: an int for a square, or (w, h)): the filled polygon of ``points`` (N, 2),
+    anti-aliased, feathered by a Gaussian of ``feather`` px."""
     import cv2
 
-    mask = np.zeros((size, size), np.uint8)
+    w, h = (size, size) if isinstance(size, int) else size
+    mask = np.zeros((h, w), np.uint8)
     cv2.fillPoly(mask, [np.round(np.asarray(points) * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
     if feather > 0:
         mask = cv2.GaussianBlur(mask, (0, 0), feather)
@@ -84,19 +102,30 @@ def _affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return M.T
 
 
-def _mapped_into(image: np.ndarray, image_points: np.ndarray, target: np.ndarray, size: int) -> np.ndarray:
-    """``image`` resampled into the crop (size, size, 3) so that its mouth points land on ``target``'s (an affine
-    fit of the 20 mouth points, target -> image, used as a backward map)."""
+def _mapped_into(image: np.ndarray, image_points: np.ndarray, target: np.ndarray, box) -> np.ndarray:
+    """The crop's pixels ``box`` (x0, y0, x1, y1) of ``image`` resampled so that its mouth points land on
+    ``target``'s (an affine fit of the 20 mouth points, target -> image, used as a backward map)."""
     import cv2
 
-    M = _affine(target[MOUTH], image_points[MOUTH])  # crop pixel -> image pixel
+    x0, y0, x1, y1 = box
+    M = _affine(target[MOUTH] - [x0, y0], image_points[MOUTH])  # box pixel -> image pixel
     return cv2.warpAffine(
-        image, M, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+        image, M, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
     )
 
 
-def lip_ring(points: np.ndarray, size: int) -> np.ndarray:
-    """(size, size) bool: the lips, between the outer (48-59) and inner (60-67) lip polygons of ``points``."""
+def mouth_box(points: np.ndarray, size: int, pad: int) -> tuple[int, int, int, int]:
+    """The crop's pixels (x0, y0, x1, y1) around the mouth points of ``points`` (68, 2), ``pad`` more each side."""
+    lo = np.floor(points[MOUTH].min(0)).astype(int) - pad
+    hi = np.ceil(points[MOUTH].max(0)).astype(int) + pad + 1
+    x0, y0 = np.clip(lo, 0, size - 1)
+    x1, y1 = np.clip(hi, 1, size)
+    return int(x0), int(y0), max(int(x1), int(x0) + 1), max(int(y1), int(y0) + 1)
+
+
+def lip_ring(points: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    """(h, w) bool (``size`` as ``_polygon_mask``'s): the lips, between the outer (48-59) and inner (60-67) lip
+    polygons of ``points``."""
     outer = _polygon_mask(points[48:60], size, 0) > 0.5
     inner = _polygon_mask(points[INNER_LIPS], size, 0) > 0.5
     return outer & ~inner
@@ -200,7 +229,7 @@ class MouthInterior:
             return self.driver_lips
         patch = np.ascontiguousarray(driver[lo[1] : hi[1], lo[0] : hi[0]])
         local = driver_points - lo
-        ring = lip_ring(local, max(patch.shape[:2]))[: patch.shape[0], : patch.shape[1]]
+        ring = lip_ring(local, (patch.shape[1], patch.shape[0]))
         stats = _lab_stats(patch, ring)
         if stats is None:
             return self.driver_lips
@@ -220,16 +249,18 @@ class MouthInterior:
         fade = np.clip((opening - FADE[0]) / (FADE[1] - FADE[0]), 0.0, 1.0)
         if self.mode == "generator" or fade <= 0:
             return None
+        box = mouth_box(target, self.size, int(np.ceil(3 * self.feather)) + 2)
         if self.mode == "own":
             k = self._pick_shot(opening)
-            image = _mapped_into(self.crops[k], self.points[k], target, self.size)
+            image = _mapped_into(self.crops[k], self.points[k], target, box)
         else:
             if driver is None or driver_points is None or not np.isfinite(driver_points).all():
                 return None
             driver_points = np.asarray(driver_points, np.float32)
-            image = _mapped_into(driver, driver_points, target, self.size)
+            image = _mapped_into(driver, driver_points, target, box)
             stats = self._driver_stats(driver, driver_points)
             if stats is not None and self.person_lips is not None:
                 image = match_colours(image, stats, self.person_lips)
-        alpha = _polygon_mask(target[INNER_LIPS], self.size, self.feather) * np.float32(fade)
-        return MouthLayer(image, alpha)
+        x0, y0, x1, y1 = box
+        alpha = _polygon_mask(target[INNER_LIPS] - [x0, y0], (x1 - x0, y1 - y0), self.feather)
+        return MouthLayer(image, alpha * np.float32(fade), (x0, y0))
