@@ -109,7 +109,8 @@ def test_warp_region_warps_the_photo_at_its_own_resolution(crop):
     photo = read_image(PORTRAIT)
     image, points = crop
     box = CropPolicy().box(make_detector("dlib").detect(photo)[0])
-    target = points.copy()
+    target = closed_eyes(points)  # the eyes shut (the eyelid layer), the brows up (the support points above them)
+    target[17:27, 1] -= 8
     target[48:68, 1] += 6  # the mouth moves down
     src, dst = torch.from_numpy(points)[None], torch.from_numpy(target)[None]
     x0, y0, x1, y1 = (int(round(v)) for v in box)
@@ -133,6 +134,8 @@ def test_warp_region_warps_the_photo_at_its_own_resolution(crop):
         - small[cy0 + 4 : cy0 + 4 + n[0], cx0 + 4 : cx0 + 4 + n[1]].astype(float)
     )
     assert diff.mean() < 6.0  # grey levels: resampling differences only
+    eyes = diff[int(points[37, 1]) - cy0 - 10 - 4 : int(points[41, 1]) - cy0 + 6 - 4, int(points[36, 0]) - cx0 - 4 :]
+    assert eyes[:, : int(points[45, 0] - points[36, 0])].mean() < 8.0  # the eyes shut alike in both
 
 
 def test_the_warp_is_float32_under_bf16_autocast(crop):
