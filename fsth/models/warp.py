@@ -105,7 +105,7 @@ def _eyes(points: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch
 def _eye_coordinates(points: torch.Tensor, frames) -> tuple[torch.Tensor, torch.Tensor]:
     """(u, v) of points (B, 2, ..., 2) (one set per eye, the eyes' axis second) in the eyes' ``frames``."""
     c, x, y = frames
-    basis = torch.stack([x, y], -2) / x.pow(2).sum(-1)[..., None, None]  # (B, 2, 2 (u, v), 2)
+    basis = torch.stack([x, y], -2) / x.pow(2).sum(-1).clamp_min(1e-12)[..., None, None]  # (B, 2, 2 (u, v), 2)
     uv = torch.einsum("be...k,bejk->be...j", points - c.reshape(*c.shape[:2], *[1] * (points.dim() - 3), 2), basis)
     return uv[..., 0], uv[..., 1]
 
@@ -172,10 +172,11 @@ def _add_eyelids(grid: torch.Tensor, target: torch.Tensor, source: torch.Tensor,
     pixels = torch.stack([gx, gy], dim=-1)[None, None]  # (1, 1, h, w, 2)
     u, v = _eye_coordinates(pixels, frames)  # (B, 2, h, w)
     bump = (1 - u * u).clamp_min(0)  # the lids' shape, 0 beyond the corners
+    # inside the reach (no division by zero below, whatever the landmarks); crossed lids are shut
     up_t = (curves_t[:, :, 0] * bump).clamp(top + 0.1, bottom - 0.1)
-    low_t = torch.maximum(curves_t[:, :, 1] * bump, up_t)  # crossed lids: shut
+    low_t = torch.maximum((curves_t[:, :, 1] * bump).clamp(max=bottom - 0.1), up_t)
     up_s = (curves_s[:, :, 0] * bump).clamp(top + 0.1, bottom - 0.1)
-    low_s = torch.maximum(curves_s[:, :, 1] * bump, up_s)
+    low_s = torch.maximum((curves_s[:, :, 1] * bump).clamp(max=bottom - 0.1), up_s)
     ball = low_s - (low_t - v) * ((low_s - up_s) / (low_t - up_t).clamp_min(1e-6)).clamp(max=1.0)
     lid = top + (v - top) * (up_s - top) / (up_t - top)
     under = bottom + (v - bottom) * (low_s - bottom) / (low_t - bottom)
