@@ -150,7 +150,6 @@ MESH_EYES = (
 # The same on the 68 points: the centre pair of the inner lips, the outer corners; the eyes' corners and lid pairs.
 MOUTH_GAP, MOUTH_CORNERS = (62, 66), (48, 54)
 EYE_PAIRS = (((36, 39), ((37, 41), (38, 40))), ((42, 45), ((43, 47), (44, 46))))
-BROW_POINTS = (np.arange(17, 22), np.arange(22, 27))  # right, left brow (the eye of the same index in EYE_PAIRS)
 
 RATIO_NAMES = ("mouth", "right_eye", "left_eye", "right_brow", "left_brow")
 MOUTH_LOWER_SHARE = 0.7  # of a change in the mouth's opening, the lower lip moves 70% (the jaw drops), the upper 30%
@@ -169,7 +168,7 @@ def _down(points: np.ndarray, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
     the face, and the distance (...) between them."""
     v = points[..., j, :] - points[..., i, :]
     width = np.maximum(np.linalg.norm(v, axis=-1), 1e-6)
-    return np.stack([-v[..., 1], v[..., 0]], -1) / width[..., None], width
+    return v[..., ::-1] * (np.array([-1.0, 1.0]) / width[..., None]), width
 
 
 def _gap(points: np.ndarray, pair, down: np.ndarray) -> np.ndarray:
@@ -192,11 +191,15 @@ def expression_ratios(points: np.ndarray, dense: np.ndarray | None = None) -> np
     for ends, pairs in eyes:
         down, width = _down(M, *ends)
         out.append(np.mean([np.maximum(_gap(M, p, down), 0) for p in pairs], 0) / width)
+    return np.concatenate([np.stack(out, -1), _brow_heights(P)], -1)
+
+
+def _brow_heights(P: np.ndarray) -> np.ndarray:
+    """Each brow's mean height above its eye's corners (..., 2), in eye distances (``expression_ratios``)."""
     down, eye_dist = _down(P, 36, 45)
-    for (ends, _), brow in zip(EYE_PAIRS, BROW_POINTS):
-        eye = (P[..., ends[0], :] + P[..., ends[1], :]) / 2
-        out.append(-((P[..., brow, :].mean(-2) - eye) * down).sum(-1) / eye_dist)
-    return np.stack(out, -1)
+    eyes = P[..., [36, 42], :] + P[..., [39, 45], :]  # (..., 2, 2): twice each eye's corners' midpoint
+    brows = P[..., BROWS, :].reshape(*P.shape[:-2], 2, 5, 2).mean(-2)  # (..., 2, 2): right, left
+    return -((brows - eyes / 2) * down[..., None, :]).sum(-1) / eye_dist[..., None]
 
 
 def _move(points: np.ndarray, weights: dict, step: np.ndarray) -> None:
@@ -238,10 +241,8 @@ def _set_expression(
         _unfold(P, pairs, down, floors)
     # brows: the source's own height plus the driver's change since its reference, in eye distances
     down, eye_dist = _down(P, 36, 45)
-    now = expression_ratios(P)
-    for b, brow in enumerate(BROW_POINTS):
-        lift = own[3 + b] + driver[..., 3 + b] - reference[3 + b] - now[..., 3 + b]  # (...) eye distances
-        P[..., brow, :] -= (lift * eye_dist)[..., None, None] * down[..., None, :]
+    lift = own[3:] + driver[..., 3:] - reference[3:] - _brow_heights(P)  # (..., 2) eye distances
+    P[..., BROWS, :] -= np.repeat(lift * eye_dist[..., None], 5, axis=-1)[..., None] * down[..., None, :]
     return P
 
 
