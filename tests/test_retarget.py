@@ -175,7 +175,7 @@ def test_ratios_are_measured_on_the_dense_mesh_where_given(talk_track):
 
 
 def test_a_closed_driver_eye_closes_the_source_eye(talk_track, source_points):
-    from fsth.landmarks.retarget import retarget
+    from fsth.landmarks.retarget import MotionTransfer, retarget
 
     D = talk_track.landmarks.astype(np.float64)
     S = source_points
@@ -191,6 +191,10 @@ def test_a_closed_driver_eye_closes_the_source_eye(talk_track, source_points):
     closed = retarget(S, dlib_like, D[0], driver_dense=fake_mesh(shut_right_eye(D)), reference_dense=fake_mesh(D[0]))
     assert eye_opening(closed).max() < 0.01
     np.testing.assert_allclose(closed[:, 42:48], half[:, 42:48], atol=1e-4)  # the left eye is the 68 points' alike
+    # live: MotionTransfer takes each frame's dense points, and the reference's with the reference
+    motion = MotionTransfer(S)
+    motion.update(D[0], fake_mesh(D[0]))
+    np.testing.assert_allclose(motion.update(dlib_like[5], fake_mesh(shut_right_eye(D[5]))), closed[5], atol=1e-4)
 
 
 def test_a_small_mouthed_driver_opens_a_wide_mouth_in_proportion(talk_track, source_points):
