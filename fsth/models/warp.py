@@ -31,6 +31,8 @@ import functools
 import torch
 import torch.nn.functional as F
 
+from fsth.landmarks.parts import EYES
+
 ANCHORS_PER_SIDE = 17  # fixed points per border side (corners included): 64 anchors, 16 px apart at 256
 REGULARISATION = 1e-4  # lambda of the spline's smoothing term, in [-1, 1] units: keeps near-duplicate points solvable
 GRID_DIVISOR = 4  # the spline is evaluated on a (side / 4)^2 grid, then upsampled: ~16x fewer kernel evaluations
@@ -78,9 +80,8 @@ SUPPORT = (
     *((-2.0, -0.7), (2.0, -0.7)),
     *((-1.3, -2.3), (0.0, -2.3), (1.3, -2.3)),
 )
-# The eyes are points 36-41 (right eye) and 42-47 (left), each from its corner on the image's left, over the upper
-# lid (1, 2) to the other corner (3) and back under the lower lid (4, 5).
-EYES = slice(36, 48)
+# The eyes (``EYES``) are points 36-41 (right eye) and 42-47 (left), each from its corner on the image's left, over
+# the upper lid (1, 2) to the other corner (3) and back under the lower lid (4, 5).
 LID_REACH = (-1.3, 1.0)  # the eyelid layer spans from 1.3 half eye widths above the corner line to 1 below
 
 
@@ -127,7 +128,7 @@ def face_controls(target: torch.Tensor, source: torch.Tensor) -> tuple[torch.Ten
     return torch.cat([target, support_points(target)], 1), torch.cat([source, support_points(source)], 1)
 
 
-def _lid_curves(points: torch.Tensor) -> torch.Tensor:
+def _lid_curves(points: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """Both eyes' lids as parabolas v = a (1 - u^2) through the corners in each eye's frame: the coefficients
     (B, 2, 2, 1, 1) (eye; upper (negative: above), lower; two axes to broadcast over pixels), and the frames."""
     eyes, frames = _eyes(points)
