@@ -50,7 +50,10 @@ def test_retargeting_keeps_the_source_face_and_follows_the_mouth(talk_track, sou
     S, D = source_points, talk_track.landmarks
     ref = choose_reference(D, talk_track.valid, S)
     out = retarget(S, D, D[ref])
-    np.testing.assert_allclose(out[ref], S, atol=1e-3)  # the reference frame is the source as it is
+    # the reference frame is the source as it is, but for the mouth's opening (absolute: the driver's, in the
+    # source's mouth widths) and the chin that moves with it
+    still = np.setdiff1d(np.arange(68), [*range(5, 12), *range(49, 54), *range(55, 60), 61, 62, 63, 65, 66, 67])
+    np.testing.assert_allclose(out[ref][still], S[still], atol=1e-3)
     L, _ = similarity_fit(np.broadcast_to(D[ref], D.shape), D)
     head_scale = np.sqrt(np.linalg.det(L))  # the driver leans in by up to 7%: the source does too
     absolute = CropPolicy.to_crop(D, talk_track.boxes, 256)  # the driver's landmarks as they are
@@ -76,11 +79,12 @@ def test_head_roll_and_position_transfer_about_the_source_face(talk_track, sourc
     assert np.degrees(np.arctan2(L[1, 0], L[0, 0])) == pytest.approx(20, abs=0.5)
     assert np.sqrt(np.linalg.det(L)) == pytest.approx(1.0, abs=0.01)
     step = np.array([0.5 * dist(D0, 36, 45), 0.0])  # and moves right by half its eye distance
-    shift = (retarget(source_points, D0 + step, D0) - source_points).mean(axis=0)
+    at_rest = retarget(source_points, D0, D0)  # the source with the reference frame's mouth opening
+    shift = (retarget(source_points, D0 + step, D0) - at_rest).mean(axis=0)
     B, _ = similarity_fit(D0, source_points)  # driver -> source scale and rotation
     np.testing.assert_allclose(shift, B @ step, atol=0.05)  # the same step in *its* face's units
     still = retarget(source_points, turned + step, D0, head_motion=False)
-    np.testing.assert_allclose(still, source_points, atol=0.2)  # a rigid motion only: nothing to carry over
+    np.testing.assert_allclose(still, at_rest, atol=0.2)  # a rigid motion only: nothing to carry over
 
 
 def test_reference_is_the_driver_frame_with_the_source_expression(talk_track, dlib_detector, source_points):
@@ -102,12 +106,138 @@ def test_motion_transfer_repeats_the_last_face_and_resets(talk_track, source_poi
     motion = MotionTransfer(source_points)
     np.testing.assert_array_equal(motion.update(None), source_points)  # no face yet: the source at rest
     first = motion.update(D[0])
-    np.testing.assert_allclose(first, source_points, atol=1e-3)  # the first face is the reference
+    np.testing.assert_allclose(first, retarget(source_points, D[0], D[0]), atol=1e-3)  # the first face: reference
     at_20 = motion.update(D[20])
     np.testing.assert_array_equal(motion.update(None), at_20)  # face lost: the last good landmarks
     np.testing.assert_array_equal(motion.update(np.full((68, 2), np.nan)), at_20)
     motion.reset()
-    np.testing.assert_allclose(motion.update(D[30]), source_points, atol=1e-3)  # new reference
+    np.testing.assert_allclose(motion.update(D[30]), retarget(source_points, D[30], D[30]), atol=1e-3)  # new one
     np.testing.assert_allclose(motion.update(D[40]), retarget(source_points, D[40], D[30]), atol=1e-4)
     absolute = MotionTransfer(source_points, absolute=True)
     np.testing.assert_array_equal(absolute.update(D[5]), D[5])
+
+
+# -- expression in scale-free units: synthetic variations of real landmarks ---------------------------------
+
+
+def eye_opening(points):
+    """The right eye's mean lid gap across its corner line / its width (``expression_ratios``)."""
+    from fsth.landmarks.retarget import expression_ratios
+
+    return expression_ratios(points)[..., 1]
+
+
+def mouth_opening(points):
+    """The inner lips' centre gap across the corner line / the mouth's width (``expression_ratios``)."""
+    from fsth.landmarks.retarget import expression_ratios
+
+    return expression_ratios(points)[..., 0]
+
+
+def shut_right_eye(points, amount=1.0):
+    """The right eye's upper lid lowered onto the lower one by ``amount`` of its gap (1: shut)."""
+    out = points.copy()
+    for upper, lower in ((37, 41), (38, 40)):
+        out[..., upper, :] += amount * (points[..., lower, :] - points[..., upper, :])
+    return out
+
+
+def scale_mouth(points, factor):
+    """The mouth (and its opening) made ``factor`` times as wide, about its centre: a smaller or larger mouth."""
+    out = points.copy()
+    centre = points[..., 48:68, :].mean(-2, keepdims=True)
+    out[..., 48:68, :] = centre + (points[..., 48:68, :] - centre) * factor
+    return out
+
+
+def fake_mesh(points):
+    """Dense points (..., 478, 2) with the face-mesh indices that measure eyes and mouth placed on the 68 points
+    (the rest unused): a stand-in for the mesh backend, to drive with lids the 68 points do not close."""
+    mesh = np.zeros((*points.shape[:-2], 478, 2))
+    for dense, ours in {13: 62, 14: 66, 61: 48, 291: 54, 33: 36, 133: 39, 158: 38, 160: 37, 153: 40, 144: 41}.items():
+        mesh[..., dense, :] = points[..., ours, :]
+    for dense, ours in {362: 42, 263: 45, 385: 43, 387: 44, 380: 47, 373: 46}.items():
+        mesh[..., dense, :] = points[..., ours, :]
+    mesh[..., 159, :] = points[..., [37, 38], :].mean(-2)
+    mesh[..., 145, :] = points[..., [41, 40], :].mean(-2)
+    mesh[..., 386, :] = points[..., [43, 44], :].mean(-2)
+    mesh[..., 374, :] = points[..., [47, 46], :].mean(-2)
+    return mesh
+
+
+def test_ratios_are_measured_on_the_dense_mesh_where_given(talk_track):
+    from fsth.landmarks.retarget import expression_ratios
+
+    D = talk_track.landmarks[:10].astype(np.float64)
+    np.testing.assert_allclose(expression_ratios(D, fake_mesh(D))[..., :3], expression_ratios(D)[..., :3], atol=1e-9)
+    mesh = fake_mesh(shut_right_eye(D))
+    assert np.all(expression_ratios(D, mesh)[..., 1] < 1e-9) and np.all(expression_ratios(D)[..., 1] > 0.15)
+
+
+def test_a_closed_driver_eye_closes_the_source_eye(talk_track, source_points):
+    from fsth.landmarks.retarget import MotionTransfer, retarget
+
+    D = talk_track.landmarks.astype(np.float64)
+    S = source_points
+    assert eye_opening(S) > 0.2 and eye_opening(D[0]) > 0.2  # both open
+    out = retarget(S, shut_right_eye(D), D[0])
+    assert eye_opening(out).max() < 0.01  # shut, whatever the driver's pixels say
+    half = retarget(S, shut_right_eye(D, 0.5), D[0])  # the driver half closes its eye: the source's half closes
+    np.testing.assert_allclose(
+        eye_opening(half) / eye_opening(S), eye_opening(shut_right_eye(D, 0.5)) / eye_opening(D[0]), atol=0.05
+    )
+    # dlib's points stop at about half shut on a closed eye; the mesh closes it: where given, the mesh decides
+    dlib_like = shut_right_eye(D, 0.5)
+    closed = retarget(S, dlib_like, D[0], driver_dense=fake_mesh(shut_right_eye(D)), reference_dense=fake_mesh(D[0]))
+    assert eye_opening(closed).max() < 0.01
+    np.testing.assert_allclose(closed[:, 42:48], half[:, 42:48], atol=1e-4)  # the left eye is the 68 points' alike
+    # live: MotionTransfer takes each frame's dense points, and the reference's with the reference
+    motion = MotionTransfer(S)
+    motion.update(D[0], fake_mesh(D[0]))
+    np.testing.assert_allclose(motion.update(dlib_like[5], fake_mesh(shut_right_eye(D[5]))), closed[5], atol=1e-4)
+
+
+def test_a_small_mouthed_driver_opens_a_wide_mouth_in_proportion(talk_track, source_points):
+    from fsth.landmarks.retarget import retarget
+
+    D = scale_mouth(talk_track.landmarks.astype(np.float64), 0.7)  # a driver with a small mouth
+    S = scale_mouth(source_points.astype(np.float64), 1.4)  # a source with a wide one
+    out = retarget(S, D, D[0])
+    driver_ratio = mouth_opening(D)
+    assert driver_ratio.max() > 0.3
+    np.testing.assert_allclose(mouth_opening(out), driver_ratio, atol=0.01)  # the same opening in mouth widths
+    # in eye distances, the driver's gap times the ratio of the mouths' widths (2.2 here: 1.4 / 0.7 and the two
+    # faces' own); displacements in pixels would give about 1
+    wide = driver_ratio > 0.2
+    gain = (dist(out, 62, 66) / dist(out, 36, 45))[wide] / (dist(D, 62, 66) / dist(D, 36, 45))[wide]
+    widths = (dist(S, 48, 54) / dist(S, 36, 45)) / (dist(D[0], 48, 54) / dist(D[0], 36, 45))
+    assert widths > 2 and np.median(gain) == pytest.approx(widths, rel=0.15)
+
+
+def test_an_open_mouthed_source_closes_when_the_driver_closes(talk_track, dlib_detector):
+    from fsth.landmarks import CropPolicy
+    from fsth.landmarks.retarget import choose_reference, retarget
+    from fsth.shots import load_shots
+
+    S = load_shots([PORTRAIT], dlib_detector, 256, CropPolicy()).points[0]
+    D = talk_track.landmarks
+    assert mouth_opening(S) > 0.2  # portrait.jpg: photographed with an open mouth
+    out = retarget(S, D, D[choose_reference(D, talk_track.valid, S)])  # the reference: an open-mouthed frame
+    closed = mouth_opening(D) < 0.02
+    assert closed.sum() >= 3 and mouth_opening(out)[closed].max() < 0.03  # the mouth shuts with the driver's
+    assert dist(out, 36, 45).std() / dist(S, 36, 45) < 0.05  # its eye distance stays its own
+    for upper, lower in ((61, 67), (62, 66), (63, 65)):  # the lips meet, they do not cross
+        assert ((out[:, lower, 1] - out[:, upper, 1])[closed] > -1.0).all()
+
+
+def test_a_raised_brow_rises_by_the_same_share_of_the_eye_distance(talk_track, source_points):
+    from fsth.landmarks.retarget import expression_ratios, retarget
+
+    D = talk_track.landmarks[:5].astype(np.float64)
+    raised = D.copy()
+    raised[:, 17:27, 1] -= 0.1 * dist(D, 36, 45)[:, None]  # both brows up by a tenth of the eye distance
+    lift = (
+        expression_ratios(retarget(source_points, raised, D[0]))[:, 3:]
+        - expression_ratios(retarget(source_points, D, D[0]))[:, 3:]
+    )
+    np.testing.assert_allclose(lift, 0.1, atol=0.01)

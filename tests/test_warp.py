@@ -109,7 +109,8 @@ def test_warp_region_warps_the_photo_at_its_own_resolution(crop):
     photo = read_image(PORTRAIT)
     image, points = crop
     box = CropPolicy().box(make_detector("dlib").detect(photo)[0])
-    target = points.copy()
+    target = closed_eyes(points)  # the eyes shut (the eyelid layer), the brows up (the support points above them)
+    target[17:27, 1] -= 8
     target[48:68, 1] += 6  # the mouth moves down
     src, dst = torch.from_numpy(points)[None], torch.from_numpy(target)[None]
     x0, y0, x1, y1 = (int(round(v)) for v in box)
@@ -133,6 +134,8 @@ def test_warp_region_warps_the_photo_at_its_own_resolution(crop):
         - small[cy0 + 4 : cy0 + 4 + n[0], cx0 + 4 : cx0 + 4 + n[1]].astype(float)
     )
     assert diff.mean() < 6.0  # grey levels: resampling differences only
+    eyes = diff[int(points[37, 1]) - cy0 - 10 - 4 : int(points[41, 1]) - cy0 + 6 - 4, int(points[36, 0]) - cx0 - 4 :]
+    assert eyes[:, : int(points[45, 0] - points[36, 0])].mean() < 8.0  # the eyes shut alike in both
 
 
 def test_the_warp_is_float32_under_bf16_autocast(crop):
@@ -175,3 +178,81 @@ def test_a_grid_first_made_in_inference_mode_still_carries_gradients(crop):
     src = torch.from_numpy(points)[None].requires_grad_(True)
     warp(images_to_tensor(image[None]), src, src.detach() + 2.0).mean().backward()
     assert src.grad is not None and src.grad.abs().sum() > 0
+
+
+# -- the face's parts: brows and eyelids ------------------------------------------------------------------
+
+
+def source_pixels(grid):
+    """The source pixel (x, y) each output pixel reads, (S, S, 2), from a grid (S, S, 2) in [-1, 1]."""
+    return (grid.numpy() + 1) * SIZE / 2 - 0.5
+
+
+def closed_eyes(points, amount=1.0):
+    """Both eyes closed by ``amount`` of their lid gap: the upper lid comes 80% of the way down, the lower lid 20% up
+    (as retargeting moves them)."""
+    out = points.copy()
+    for upper, lower in ((37, 41), (38, 40), (43, 47), (44, 46)):
+        gap = points[lower] - points[upper]
+        out[upper] += 0.8 * amount * gap
+        out[lower] -= 0.2 * amount * gap
+    return out
+
+
+def inside(polygon, xy):
+    """Which points xy (..., 2) lie inside the closed polygon (n, 2) (even-odd rule)."""
+    x, y = xy[..., 0], xy[..., 1]
+    hit = np.zeros(x.shape, bool)
+    for (x0, y0), (x1, y1) in zip(polygon, np.roll(polygon, -1, axis=0)):
+        crosses = (y0 > y) != (y1 > y)
+        at = x0 + (y - y0) * (x1 - x0) / np.where(y1 == y0, 1e-9, y1 - y0)
+        hit ^= crosses & (x < at)
+    return hit
+
+
+def test_a_raised_brow_moves_the_brow_and_not_the_top_of_the_forehead(crop):
+    image, points = crop
+    eye_distance = np.linalg.norm(points[45] - points[36])
+    target = points.copy()
+    target[17:27, 1] -= 0.12 * eye_distance  # both brows up (9 px here)
+    read = source_pixels(warp_grid(torch.from_numpy(target)[None], torch.from_numpy(points)[None], SIZE)[0])
+    ident = source_pixels(warp_grid(torch.from_numpy(points)[None], torch.from_numpy(points)[None], SIZE)[0])
+    for i in range(17, 27):  # where the raised brow is drawn, the source's brow is read
+        x, y = np.round(target[i]).astype(int)
+        assert np.abs(read[y, x] - points[i] - (np.round(target[i]) - target[i])).max() < 1.5, i
+    centre = (points[36] + points[45]) / 2
+    forehead = int(centre[1] - 1.2 * eye_distance)  # the top of the forehead, at the hairline
+    moved = np.linalg.norm(read - ident, axis=-1)
+    assert moved[: forehead + 1].max() < 1.0  # stays put (0.9 px; without the support points above the brows: 7.8)
+    assert moved[int(centre[1] - 0.45 * eye_distance), int(centre[0])] > 3  # the forehead just above moves up
+    corners = np.r_[moved[:40, :40].ravel(), moved[:40, -40:].ravel(), moved[-40:, :40].ravel()]
+    assert corners.max() < 1.0  # the background stays put (0.8 px at most, in the top corners)
+
+
+def test_a_closed_eye_shows_lid_skin_and_no_squeezed_eyeball(crop):
+    """The target's eyes are shut: no output pixel reads the source's eye opening (the spline alone squeezed the
+    whole eyeball into the slit, iris and all); the lid's edge, its lashes, lands on the target's."""
+    image, points = crop
+    target = closed_eyes(points)
+    read = source_pixels(warp_grid(torch.from_numpy(target)[None], torch.from_numpy(points)[None], SIZE)[0])
+    for eye in (slice(36, 42), slice(42, 48)):
+        polygon = points[eye]
+        centre = polygon.mean(0)
+        opening = centre + (polygon - centre) * 0.8  # the source's eye opening, inside its lid edges
+        assert not inside(opening, read).any()
+
+
+def test_a_half_closed_eye_shows_the_eyeball_unsqueezed(crop):
+    """The upper lid halfway down: between the lids the eyeball is read at its own scale (the lid covers its top),
+    not squeezed into the smaller opening."""
+    _, points = crop
+    points = points * 2 + 0.5  # the same face at 512, so that the opening spans several rows
+    target = closed_eyes(points, 0.5)
+    read = (warp_grid(torch.from_numpy(target)[None], torch.from_numpy(points)[None], 512)[0].numpy() + 1) * 256 - 0.5
+    for eye in ([37, 38, 40, 41], [43, 44, 46, 47]):
+        x = int(round(target[eye, 0].mean()))
+        top, bottom = target[eye[:2], 1].mean(), target[eye[2:], 1].mean()
+        rows = np.arange(int(np.ceil(top)) + 1, int(np.floor(bottom)))
+        assert len(rows) >= 3
+        slope = np.diff(read[rows, x, 1]).mean()  # source rows per target row
+        assert 0.9 < slope < 1.1  # (the spline alone: squeezed, and the lid barely lowered)

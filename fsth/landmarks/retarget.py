@@ -23,11 +23,29 @@ nose length) into the result: the "identity gap" of cross-person reenactment. So
 
       out_t = (B A_t B^-1) (S + L_B e_t)        L_B = B's linear part (rotation x scale)
 
-At the reference frame the result is exactly ``S``; when the driver is the source (``D_ref = S``) it is exactly
-``D_t``. ``head_motion=False`` leaves out the conjugated head motion: expression only, the head stays put.
-Distances that expression does not change (between the eyes, across the face) stay the source's, times the head's
-scale change. ``absolute`` mode skips all of this (the caller maps the driver's landmarks into its own
-crop, as the networks were trained).
+Pixel displacements carry the driver's mouth size and its reference frame's expression: a small-mouthed driver
+barely opens a wide mouth, and a photo taken with an open mouth never closes it. So the opening parts are then set
+in scale-free units (``expression_ratios``), on ``S + L_B e_t`` before the head motion (``_set_expression``):
+
+* mouth: the inner-lip gap becomes the driver's gap / mouth width at frame t times the source's mouth width there
+  (absolute, not relative to the reference); the lower lip takes 70% of the change, the upper lip 30%, and the
+  chin follows the lower lip in part;
+* eyes: each eye's lid gaps become the source's own times the driver's opening at t / at its reference frame (the
+  upper lid takes 80%): the driver's closed eye closes the source's, its reference state is the source's own. The
+  reference, not a percentile of the track, gives the driver's open state: the live camera has nothing else, and
+  ``choose_reference`` picks the frame whose expression (eyes included) is the source's, so "the driver as in its
+  reference" is "the source as photographed";
+* brows: each brow's height above its eye, in eye distances, changes by the driver's change since the reference.
+
+The driver's ratios come from its dense face-mesh points (478) where given (``driver_dense``, ``reference_dense``):
+dlib's 68 points never close an eye (0.13-0.16 eye widths on closed frames, 0.30 open). The output is 68 points,
+set by their own measures, so the source's dense points are not needed.
+
+At the reference frame the result is ``S`` but for the mouth's opening (the driver's there, in the source's mouth
+widths); when the driver is the source (``D_ref = S``) it is exactly ``D_t``. ``head_motion=False`` leaves out
+the conjugated head motion: expression only, the head stays put. Distances that expression does not change
+(between the eyes, across the face) stay the source's, times the head's scale change. ``absolute`` mode skips all
+of this (the caller maps the driver's landmarks into its own crop, as the networks were trained).
 
 The driver's reference frame: by default, for a driver file, the frame whose expression is closest to the
 source's (``choose_reference``, on scale-free measures: mouth opening and width, eye opening, brow height), so
@@ -82,13 +100,21 @@ def invert_similarity(L: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def retarget(
-    source: np.ndarray, driver: np.ndarray, driver_reference: np.ndarray, *, head_motion: bool = True
+    source: np.ndarray,
+    driver: np.ndarray,
+    driver_reference: np.ndarray,
+    *,
+    head_motion: bool = True,
+    driver_dense: np.ndarray | None = None,
+    reference_dense: np.ndarray | None = None,
 ) -> np.ndarray:
     """The source's landmarks making the driver's motion since its reference frame (module docstring).
 
     ``source`` (68, 2) in the source crop's pixels; ``driver`` (..., 68, 2) and ``driver_reference`` (68, 2) in
     the driver's pixels. Returns (..., 68, 2) float32 in the source crop's pixels. ``head_motion=False`` transfers
     the expression only: the source's head keeps its place, size and tilt (for pasting back into a still photo).
+    ``driver_dense`` (..., 478, 2) and ``reference_dense`` (478, 2): the same frames' face-mesh points, which
+    measure the driver's eyes and mouth where both are given (``expression_ratios``).
     """
     S = np.asarray(source, np.float64)
     D = np.asarray(driver, np.float64)
@@ -99,12 +125,134 @@ def retarget(
     B_L, B_t = similarity_fit(R, S)  # driver reference -> source
     Bi_L, Bi_t = invert_similarity(B_L, B_t)
     posed = S + np.einsum("ij,...nj->...ni", B_L, expression)  # source with the driver's expression
+    if driver_dense is None or reference_dense is None:
+        driver_dense = reference_dense = None
+    posed = _set_expression(
+        posed, S, expression_ratios(D, driver_dense), expression_ratios(R, reference_dense), expression_ratios(S)
+    )
     if not head_motion:
         return posed.astype(np.float32)
     # conjugated head motion B A_t B^-1: linear part B_L A_L B_L^-1, translation B_L (A_L Bi_t + A_t) + B_t
     M_L = np.einsum("ij,...jk,kl->...il", B_L, A_L, Bi_L)
     M_t = np.einsum("ij,...j->...i", B_L, np.einsum("...ij,j->...i", A_L, Bi_t) + A_t) + B_t
     return apply_similarity(M_L, M_t, posed).astype(np.float32)
+
+
+# -- expression in scale-free units ------------------------------------------------------------------------
+
+# Face-mesh (478 points, MediaPipe's numbering) indices of the same measures: inner-lip centre gap, outer mouth
+# corners; per eye its corners and three upper / lower lid pairs (right eye = the subject's, on the image's left).
+MESH_MOUTH_GAP, MESH_MOUTH_CORNERS = (13, 14), (61, 291)
+MESH_EYES = (
+    ((33, 133), ((159, 145), (158, 153), (160, 144))),
+    ((362, 263), ((386, 374), (385, 380), (387, 373))),
+)
+# The same on the 68 points: the centre pair of the inner lips, the outer corners; the eyes' corners and lid pairs.
+MOUTH_GAP, MOUTH_CORNERS = (62, 66), (48, 54)
+EYE_PAIRS = (((36, 39), ((37, 41), (38, 40))), ((42, 45), ((43, 47), (44, 46))))
+
+RATIO_NAMES = ("mouth", "right_eye", "left_eye", "right_brow", "left_brow")
+MOUTH_LOWER_SHARE = 0.7  # of a change in the mouth's opening, the lower lip moves 70% (the jaw drops), the upper 30%
+EYE_UPPER_SHARE = 0.8  # of a change in an eye's opening, the upper lid moves 80%
+# The mouth's points that move with its opening, and by how much of the lip's move: the three inner pairs, the outer
+# lips (less towards the corners), and the chin below the lower lip.
+UPPER_LIP = {61: 0.8, 62: 1.0, 63: 0.8, 50: 0.8, 51: 1.0, 52: 0.8, 49: 0.4, 53: 0.4}
+LOWER_LIP = {67: 0.8, 66: 1.0, 65: 0.8, 58: 0.8, 57: 1.0, 56: 0.8, 59: 0.4, 55: 0.4}
+CHIN = {8: 0.8, 7: 0.6, 9: 0.6, 6: 0.35, 10: 0.35, 5: 0.15, 11: 0.15}
+EYE_CHANGE_LIMITS = (0.0, 2.0)  # an eye opens at most twice as wide as the source's own (a surprised driver)
+MIN_REFERENCE_EYE = 0.08  # eye widths: a reference frame with the driver's eyes shut says nothing about them open
+
+
+def _down(points: np.ndarray, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
+    """The unit normal (..., 2) of the line from point i to point j (left to right in the image) that points down
+    the face, and the distance (...) between them."""
+    v = points[..., j, :] - points[..., i, :]
+    width = np.maximum(np.linalg.norm(v, axis=-1), 1e-6)
+    return v[..., ::-1] * (np.array([-1.0, 1.0]) / width[..., None]), width
+
+
+def _gap(points: np.ndarray, pair, down: np.ndarray) -> np.ndarray:
+    """The signed opening (...) of an (upper, lower) pair along ``down``: negative where they cross."""
+    return ((points[..., pair[1], :] - points[..., pair[0], :]) * down).sum(-1)
+
+
+def expression_ratios(points: np.ndarray, dense: np.ndarray | None = None) -> np.ndarray:
+    """Scale-free measures of expression (..., 5), in ``RATIO_NAMES``' order, of landmarks (..., 68, 2): the mouth's
+    inner-lip gap / its width; each eye's mean lid gap / its width; each brow's height above its eye / the eye
+    distance. Given the same frames' dense face-mesh points (..., 478, 2), the mouth and eyes are measured on them
+    (dlib's 68 points never close an eye). Openings are clipped at 0 (crossed lips or lids are shut)."""
+    P = np.asarray(points, np.float64)
+    M = P if dense is None else np.asarray(dense, np.float64)
+    gap, corners, eyes = (
+        (MOUTH_GAP, MOUTH_CORNERS, EYE_PAIRS) if dense is None else (MESH_MOUTH_GAP, MESH_MOUTH_CORNERS, MESH_EYES)
+    )
+    down, width = _down(M, *corners)
+    out = [np.maximum(_gap(M, gap, down), 0) / width]
+    for ends, pairs in eyes:
+        down, width = _down(M, *ends)
+        out.append(np.mean([np.maximum(_gap(M, p, down), 0) for p in pairs], 0) / width)
+    return np.concatenate([np.stack(out, -1), _brow_heights(P)], -1)
+
+
+def _brow_heights(P: np.ndarray) -> np.ndarray:
+    """Each brow's mean height above its eye's corners (..., 2), in eye distances (``expression_ratios``)."""
+    down, eye_dist = _down(P, 36, 45)
+    eyes = P[..., [36, 42], :] + P[..., [39, 45], :]  # (..., 2, 2): twice each eye's corners' midpoint
+    brows = P[..., BROWS, :].reshape(*P.shape[:-2], 2, 5, 2).mean(-2)  # (..., 2, 2): right, left
+    return -((brows - eyes / 2) * down[..., None, :]).sum(-1) / eye_dist[..., None]
+
+
+def _move(points: np.ndarray, weights: dict, step: np.ndarray) -> None:
+    """Move ``points[..., i]`` by ``weights[i] * step`` (..., 2), in place."""
+    for i, w in weights.items():
+        points[..., i, :] += w * step
+
+
+def _set_expression(
+    posed: np.ndarray, source: np.ndarray, driver: np.ndarray, reference: np.ndarray, own: np.ndarray
+) -> np.ndarray:
+    """``posed`` (..., 68, 2) with its mouth, eyes and brows set from ratios (module docstring): ``driver`` (..., 5)
+    the driver's at frame t, ``reference`` (5,) at its reference frame, ``own`` (5,) the source's (``source``
+    (68, 2))."""
+    P = posed.copy()
+    # mouth: absolute, the driver's opening in the source's mouth widths
+    down, width = _down(P, *MOUTH_CORNERS)
+    change = driver[..., 0] * width - np.maximum(_gap(P, MOUTH_GAP, down), 0)  # (...) px
+    inner = ((61, 67), (62, 66), (63, 65))
+    floors = [np.minimum(_gap(P, p, down), 0) for p in inner]
+    _move(P, UPPER_LIP, -(1 - MOUTH_LOWER_SHARE) * change[..., None] * down)
+    _move(P, LOWER_LIP, MOUTH_LOWER_SHARE * change[..., None] * down)
+    _move(P, CHIN, MOUTH_LOWER_SHARE * change[..., None] * down)
+    _unfold(P, inner, down, floors)  # a closing mouth shuts: its lips meet, they do not cross
+    # eyes: the source's own opening times the driver's change since its reference
+    for e, (ends, pairs) in enumerate(EYE_PAIRS):
+        k = np.clip(driver[..., 1 + e] / max(reference[1 + e], MIN_REFERENCE_EYE), *EYE_CHANGE_LIMITS)
+        down, width = _down(P, *ends)
+        floors = [np.minimum(_gap(P, p, down), 0) for p in pairs]
+        gaps = np.stack([np.maximum(_gap(P, p, down), 0) for p in pairs], -1)  # (..., 2) px
+        # the lid's shape: the posed one, or the source's where the posed eye is shut (it opens again)
+        shut = gaps.mean(-1, keepdims=True) < 0.02 * width[..., None]
+        own_gaps = np.stack([np.maximum(_gap(source, p, _down(source, *ends)[0]), 0) for p in pairs], -1)
+        shape = np.where(shut, own_gaps + 1e-6, gaps)
+        target = shape * (own[1 + e] * k * width / np.maximum(shape.mean(-1), 1e-9))[..., None]
+        for (upper, lower), change in zip(pairs, np.moveaxis(target - gaps, -1, 0)):
+            P[..., upper, :] -= EYE_UPPER_SHARE * change[..., None] * down
+            P[..., lower, :] += (1 - EYE_UPPER_SHARE) * change[..., None] * down
+        _unfold(P, pairs, down, floors)
+    # brows: the source's own height plus the driver's change since its reference, in eye distances
+    down, eye_dist = _down(P, 36, 45)
+    lift = own[3:] + driver[..., 3:] - reference[3:] - _brow_heights(P)  # (..., 2) eye distances
+    P[..., BROWS, :] -= np.repeat(lift * eye_dist[..., None], 5, axis=-1)[..., None] * down[..., None, :]
+    return P
+
+
+def _unfold(points: np.ndarray, pairs, down: np.ndarray, floors: list[np.ndarray]) -> None:
+    """Pairs (upper, lower) whose opening along ``down`` fell below its floor (0, or less where the pair crossed
+    already before, as dlib's closed lips often do by a pixel) move apart, each by half the shortfall, in place."""
+    for (u, v), floor in zip(pairs, floors):
+        short = np.maximum(floor - _gap(points, (u, v), down), 0)[..., None] / 2
+        points[..., u, :] -= short * down
+        points[..., v, :] += short * down
 
 
 # -- the driver's reference frame -----------------------------------------------------------------------
@@ -177,7 +325,9 @@ class MotionTransfer:
     is repeated (the source's own landmarks before the first face: ``HoldLast``). ``reference`` fixes the driver's
     reference frame; None takes the first frame with a face (``reset()`` forgets it, so the next face becomes the
     new reference). ``absolute=True`` passes the driver's landmarks through unchanged (the caller has mapped them
-    into the crop); ``head_motion=False`` transfers the expression only (``retarget``).
+    into the crop); ``head_motion=False`` transfers the expression only (``retarget``). With a face-mesh backend,
+    ``update(points, dense)`` also takes the frame's dense points (478, 2) and ``reference_dense`` the reference's:
+    they measure the eyes and mouth (``expression_ratios``).
     """
 
     def __init__(
@@ -187,9 +337,11 @@ class MotionTransfer:
         *,
         absolute: bool = False,
         head_motion: bool = True,
+        reference_dense: np.ndarray | None = None,
     ):
         self.source = np.asarray(source, np.float32)
         self.reference = None if reference is None else np.asarray(reference, np.float32)
+        self.reference_dense = reference_dense
         self.absolute = absolute
         self.head_motion = head_motion
         self.hold = HoldLast(self.source.copy())
@@ -201,13 +353,22 @@ class MotionTransfer:
 
     def reset(self) -> None:
         """Take the next frame with a face as the driver's new reference (a live user's "this is neutral")."""
-        self.reference = None
+        self.reference = self.reference_dense = None
 
-    def update(self, points: np.ndarray | None) -> np.ndarray:
+    def update(self, points: np.ndarray | None, dense: np.ndarray | None = None) -> np.ndarray:
         if points is None or not np.isfinite(points).all():
             return self.hold(None)
         if self.absolute:
             return self.hold(points)
         if self.reference is None:
-            self.reference = np.asarray(points, np.float32)
-        return self.hold(retarget(self.source, points, self.reference, head_motion=self.head_motion))
+            self.reference, self.reference_dense = np.asarray(points, np.float32), dense
+        return self.hold(
+            retarget(
+                self.source,
+                points,
+                self.reference,
+                head_motion=self.head_motion,
+                driver_dense=dense,
+                reference_dense=self.reference_dense,
+            )
+        )
