@@ -17,7 +17,7 @@ from fsth.evaluate import EvalOptions, at_akd_size, evaluate, parse_shots, repor
 from fsth.landmarks import CropPolicy, face_pair
 from fsth.metrics.keypoints import detect_landmarks, keypoint_distance
 from fsth.person import load_meta
-from fsth.shots import load_shots
+from fsth.shots import load_shots, person_crop_policy
 from fsth.video import read_image
 
 SETTINGS = [
@@ -252,7 +252,7 @@ def test_cross_identity_is_the_source_and_motion_the_driver_landmarks(
 ):
     """A "generator" that always returns the source's own crop: CSIM against the source is about 1; AKD is the
     distance of the source crop's landmarks from the retargeted driver landmarks it was asked to draw."""
-    source = load_shots([PORTRAIT], dlib_detector, 64, CropPolicy())
+    source = load_shots([PORTRAIT], dlib_detector, 64, person_crop_policy(CropPolicy()))  # as animate crops it
 
     class Still(StandIn):
         def frame(self, points):

@@ -161,7 +161,7 @@ def evaluate(
     options: EvalOptions = EvalOptions(),
     *,
     cross: Sequence[str | os.PathLike] = (),
-    train_cfg: TrainConfig = TrainConfig(),
+    train_cfg: TrainConfig | None = None,
     content_nets=None,
     metric_options: dict | None = None,
     device=None,
@@ -186,7 +186,8 @@ def evaluate(
     - ``summary``: videos given, evaluated, skipped, total seconds.
 
     ``metric_options``: per metric name, e.g. ``{"csim": {"network": "arcface", "weights": PATH}, "fid":
-    {"weights": PATH}}``. ``make_renderer``: what turns a generator (and e_hat) into frames (``Renderer``).
+    {"weights": PATH}}``. ``train_cfg``: fine-tuning's configuration (default: the model's,
+    ``TrainConfig.for_model``). ``make_renderer``: what turns a generator (and e_hat) into frames (``Renderer``).
     ``InputError`` when no video could be evaluated.
     """
     from fsth.device import get_device
@@ -195,6 +196,7 @@ def evaluate(
     device = get_device() if device is None else torch.device(device)
     torch.manual_seed(options.seed)
     model = FewShotModel(meta, device)
+    train_cfg = train_cfg if train_cfg is not None else model.train_config()
     model.E, model.G  # noqa: B018 (read now: no setting's seconds include reading the networks)
     run = _Evaluation(
         model,
