@@ -161,15 +161,14 @@ class FewShotModel:
         e_hat: torch.Tensor | None = None,
         G: torch.nn.Module | None = None,
         source: tuple[np.ndarray, np.ndarray] | None = None,
-        make_renderer=None,
         **options,
     ):
         """The fast renderer (``fsth.animate.Renderer``) of G' (``G``), or of the meta G with ``e_hat``; a
         warp-guided G also gets the shots it warps (``source`` = (crops, points), by default ``shots``'s).
-        ``make_renderer``: a stand-in with Renderer's signature (tests); ``options`` go to it."""
+        ``options`` go to ``Renderer``."""
         from fsth.animate import Renderer
 
         G = G if G is not None else self.G
         if G.cfg.warp:
             options["source"] = source if source is not None else (shots.crops, shots.points)
-        return (make_renderer or Renderer)(G, e_hat, device=options.pop("device", self.device), **options)
+        return Renderer(G, e_hat, device=options.pop("device", self.device), **options)

@@ -44,7 +44,7 @@ def load_cross_source(
     path = Path(source)
     name = path.name or str(path)
     if is_checkpoint(path):
-        return _cross_source_file(path, model, detector, renderer_options.get("make_renderer", Renderer))
+        return _cross_source_file(path, model, detector)
     shots = model.shots([path], detector)
     renderers = dict(person_renderers(model, shots, options, label=f"fine-tune on {name}", **renderer_options))
     return CrossSource(
@@ -52,7 +52,7 @@ def load_cross_source(
     )
 
 
-def _cross_source_file(path: Path, model: FewShotModel, detector, make_renderer) -> CrossSource:
+def _cross_source_file(path: Path, model: FewShotModel, detector) -> CrossSource:
     """An embedding (FF, with the meta generator) or person file (its fine-tuned G': FT); its identity photo is
     the first shot it records, read again when it is still on disk (cropped as the file's shots were)."""
     from fsth.checkpoint import load_checkpoint
@@ -68,7 +68,6 @@ def _cross_source_file(path: Path, model: FewShotModel, detector, make_renderer)
         G=person.generator,
         e_hat=person.e_hat,
         source=(person.crops, person.points),
-        make_renderer=make_renderer,
         dtype=EVAL_DTYPE,
     )
     identity, reason = None, None
