@@ -21,11 +21,10 @@ def offline(tmp_path, monkeypatch):
     monkeypatch.setenv("FSTH_OFFLINE", "1")
 
 
-def test_animate_takes_the_photo_landmarks_from_the_backend_given(
-    tmp_path, monkeypatch, tiny_meta_checkpoint, random_fan_weights
-):
-    """`--backend fan --fan-weights X` with a checkpoint trained on dlib's landmarks: the photo's landmarks are
-    FAN's, from the detector that also tracks the driver."""
+@pytest.fixture
+def animated(monkeypatch) -> dict:
+    """What `fsth animate` hands the pipeline (``fsth.animate.animate``: the person and the driver's detector),
+    without driving it."""
     import fsth.animate
     from fsth.animate import AnimateStats
 
@@ -36,6 +35,15 @@ def test_animate_takes_the_photo_landmarks_from_the_backend_given(
         return AnimateStats(0, 0, 1.0, 0, None, 30.0, None)
 
     monkeypatch.setattr(fsth.animate, "animate", animate)
+    return seen
+
+
+def test_animate_takes_the_photo_landmarks_from_the_backend_given(
+    tmp_path, animated, tiny_meta_checkpoint, random_fan_weights
+):
+    """`--backend fan --fan-weights X` with a checkpoint trained on dlib's landmarks: the photo's landmarks are
+    FAN's, from the detector that also tracks the driver."""
+    seen = animated
     ok(
         "animate", PORTRAIT, TALK, "-o", tmp_path / "out.mp4", "-c", tiny_meta_checkpoint,
         "--backend", "fan", "--fan-weights", random_fan_weights,
@@ -109,7 +117,7 @@ def test_the_warp_alone_takes_photos_at_the_checkpoint_crop_and_size(warp_meta, 
     assert np.array_equal(person.crops, expected.crops)
 
 
-def test_the_warp_alone_warps_an_embedding_without_the_meta_checkpoint(tmp_path, warp_meta, dlib_detector):
+def test_the_warp_alone_warps_an_embedding_without_the_meta_checkpoint(tmp_path, animated, warp_meta, dlib_detector):
     """`--model warp` with an embedding file warps its stored shots and uses no network: the meta checkpoint it was
     made with may be gone."""
     from fsth.embed import embed, save_embedding
@@ -119,7 +127,8 @@ def test_the_warp_alone_warps_an_embedding_without_the_meta_checkpoint(tmp_path,
     shots = load_shots([PORTRAIT], dlib_detector, 64, person_crop_policy(crop_policy_of(meta)))
     save_embedding(tmp_path / "me.safetensors", embed(meta.embedder(), shots), shots, meta)
     warp_meta.unlink()
-    person = load_person(tmp_path / "me.safetensors", warp_meta, warp_only=True)
+    ok("animate", tmp_path / "me.safetensors", TALK, "--model", "warp", "-c", warp_meta, "-o", tmp_path / "out.mp4")
+    person = animated["person"]
     assert person.generator is None and person.e_hat is None and np.array_equal(person.crops, shots.crops)
     assert person.size == 64 and person.crop_policy == crop_policy_of(meta)
 
