@@ -66,7 +66,7 @@ def main() -> None:
     args = parser.parse_args()
     console.set_verbosity(0)  # the content-off warning
     cfg, device = ModelConfig.preset(args.preset), get_device()
-    default_steps = plan_steps(8, args.batch_size)
+    default_steps = plan_steps(8, args.batch_size, cfg=TrainConfig.for_model(cfg))
     print(
         f"{args.preset} fine-tuning step, batch {args.batch_size}, {device}"
         f"{f', {torch.get_num_threads()} threads' if device.type == 'cpu' else ''}"

@@ -1001,7 +1001,7 @@ def animate(
     )
     from fsth.animate import animate as run_animate
     from fsth.device import get_device
-    from fsth.person import detector_for, load_person
+    from fsth.person import detector_for, landmark_backend_of, load_person
 
     device = get_device()
     camera = isinstance(parse_driver(driver), int)
@@ -1028,8 +1028,9 @@ def animate(
         mouth=mouth.value,
     )
     checked_driver(driver)
+    trained_with = None if options.warp_only else landmark_backend_of(source, checkpoint)
+    detector = detector_for(trained_with, _backend(backend), fan_weights)  # one, for the source and the driver
     if options.warp_only:
-        detector = detector_for(None, _backend(backend), fan_weights)
         person = load_person(source, checkpoint, warp_only=True, k=k, finetune_steps=finetune_steps, detector=detector)
     else:
         person = load_person(
@@ -1037,10 +1038,10 @@ def animate(
             checkpoint,
             k=k,
             finetune_steps=finetune_steps,
+            detector=detector,
             device=device,
             train_cfg=_train_config(content_loss, vgg19_weights, vggface_weights),
         )
-        detector = detector_for(person.landmark_backend, _backend(backend), fan_weights)
     stats = run_animate(person, driver, output, detector, options, device=device)
     where = f"{output}: " if output is not None else ""
     size = f"{stats.size[0]}x{stats.size[1]}" if stats.size else "?"

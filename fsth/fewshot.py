@@ -128,12 +128,13 @@ class FewShotModel:
     ):
         """G' and D' from this checkpoint (psi' = P e_hat, w' = w0 + e_hat; a person file's own), trained on
         ``shots`` for ``steps`` steps, or ``epochs`` passes over them (default: the paper's, ``train_cfg``'s
-        ``finetune_epochs``): a ``fsth.finetune.FinetuneResult``. ``content_nets``: L_CNT's networks when
-        ``train_cfg`` has it on (loaded here when not given)."""
+        ``finetune_epochs``): a ``fsth.finetune.FinetuneResult``. ``train_cfg``: by default this model's
+        (``train_config``). ``content_nets``: L_CNT's networks when ``train_cfg`` has it on (loaded here when not
+        given)."""
         from fsth.finetune import finetune, person_networks, plan_steps
         from fsth.models import load_content_networks
 
-        train_cfg = train_cfg or self.train_config()
+        train_cfg = train_cfg if train_cfg is not None else self.train_config()
         steps = plan_steps(len(shots), batch_size, steps=steps, epochs=epochs, cfg=train_cfg)
         if content_nets is None and train_cfg.content_loss:
             content_nets = load_content_networks(train_cfg, self.device)
@@ -160,15 +161,14 @@ class FewShotModel:
         e_hat: torch.Tensor | None = None,
         G: torch.nn.Module | None = None,
         source: tuple[np.ndarray, np.ndarray] | None = None,
-        make_renderer=None,
         **options,
     ):
         """The fast renderer (``fsth.animate.Renderer``) of G' (``G``), or of the meta G with ``e_hat``; a
         warp-guided G also gets the shots it warps (``source`` = (crops, points), by default ``shots``'s).
-        ``make_renderer``: a stand-in with Renderer's signature (tests); ``options`` go to it."""
+        ``options`` go to ``Renderer``."""
         from fsth.animate import Renderer
 
         G = G if G is not None else self.G
         if G.cfg.warp:
             options["source"] = source if source is not None else (shots.crops, shots.points)
-        return (make_renderer or Renderer)(G, e_hat, device=options.pop("device", self.device), **options)
+        return Renderer(G, e_hat, device=options.pop("device", self.device), **options)

@@ -11,8 +11,9 @@ hinge loss, ``TrainConfig.d_steps_per_g_step`` D' updates per G' update, Adam wi
 The default length is ``TrainConfig.finetune_epochs`` (40) passes over the shots.
 
 Each step: a batch of shots (an endless stream of random permutations, so every epoch sees every shot once),
-x_hat = G'(y); one G' update on L_CNT + L_ADV; then the D' updates on (x, x_hat). Ctrl-C ends the loop after the
-current step and returns what it has (``interrupted``); the caller saves it.
+x_hat = G'(y); the D' updates on (x, x_hat); then one G' update on L_CNT + L_ADV against the updated D' (the order
+of ``fsth.gan``, as meta-learning). Ctrl-C ends the loop after the current step and returns what it has
+(``interrupted``); the caller saves it.
 """
 
 from __future__ import annotations
@@ -58,10 +59,11 @@ def plan_steps(
     *,
     steps: int | None = None,
     epochs: float | None = None,
-    cfg: TrainConfig = TrainConfig(),
+    cfg: TrainConfig,
 ) -> int:
-    """Number of steps: ``steps`` if given, else ``epochs`` (default ``cfg.finetune_epochs``) passes over the
-    shots in batches of ``batch_size``. Not both (``check_length``)."""
+    """Number of steps: ``steps`` if given, else ``epochs`` (default ``cfg.finetune_epochs``: the model's
+    fine-tuning configuration, ``TrainConfig.for_model``) passes over the shots in batches of ``batch_size``. Not
+    both (``check_length``)."""
     check_length(steps, epochs)
     if steps is not None:
         return steps
@@ -114,14 +116,15 @@ def _batches(num_shots: int, batch_size: int, rng: np.random.Generator) -> Itera
 def finetune_step(
     G, D, opt_G, opt_D, x, y, cfg: TrainConfig, content_nets=None, warped=None, points=None
 ) -> dict[str, float]:
-    """One fine-tuning step on shots x, y (B, 3, S, S): a G' update on L_CNT + L_ADV (+ the pixel terms ``cfg``
-    switches on; ``points`` (B, 68, 2): the shots' landmarks), then the D' updates, with ``fsth.gan``'s halves of a
-    GAN step (as meta-learning). ``warped`` (B, 3, S, S): what a warp-guided G' takes (``warp_sources``). Returns
-    the named loss terms (G's and ``disc``, D's hinge loss at its last update)."""
+    """One fine-tuning step on shots x, y (B, 3, S, S), with ``fsth.gan``'s halves of a GAN step in its order (as
+    meta-learning): the D' updates, then a G' update on L_CNT + L_ADV (+ the pixel terms ``cfg`` switches on;
+    ``points`` (B, 68, 2): the shots' landmarks) against the updated D'. ``warped`` (B, 3, S, S): what a
+    warp-guided G' takes (``warp_sources``). Returns the named loss terms (G's and ``disc``, D's hinge loss at its
+    last update)."""
     x_hat = G(y, warped)  # (B, 3, S, S)
+    d = gan.d_update(D, [opt_D], x, x_hat, y, steps=cfg.d_steps_per_g_step)
     terms = gan.g_objective(D, cfg, x_hat, x, y, content_nets=content_nets, points=points)
     gan.step(terms["total"], [opt_G])
-    d = gan.d_update(D, [opt_D], x, x_hat, y, steps=cfg.d_steps_per_g_step)
     out = {name: float(value.detach()) for name, value in terms.items()}
     out["disc"] = float(d["hinge"])
     return out
@@ -147,7 +150,7 @@ def finetune(
     D: PersonDiscriminator,
     shots: Shots,
     steps: int,
-    cfg: TrainConfig = TrainConfig(),
+    cfg: TrainConfig | None = None,
     *,
     content_nets=None,
     batch_size: int = 1,
@@ -156,9 +159,10 @@ def finetune(
     label: str = "fine-tuning",
 ) -> FinetuneResult:
     """Train G' and D' on ``shots`` for ``steps`` steps (module docstring), with a progress bar showing the
-    losses. ``content_nets`` must be given when ``cfg.content_loss`` is on (``fsth.models.load_content_networks``).
-    Ctrl-C stops
-    after the current step; the result then has fewer ``steps`` than ``planned``."""
+    losses. ``cfg``: by default G's model's (``TrainConfig.for_model``). ``content_nets`` must be given when
+    ``cfg.content_loss`` is on (``fsth.models.load_content_networks``). Ctrl-C stops after the current step; the
+    result then has fewer ``steps`` than ``planned``."""
+    cfg = cfg if cfg is not None else TrainConfig.for_model(G.cfg)
     device = torch.device(device) if device is not None else next(G.parameters()).device
     G, D = G.to(device).train(), D.to(device).train()
     batch_size = min(batch_size, len(shots))

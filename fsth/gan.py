@@ -7,6 +7,10 @@ generated and real concatenated, D's dense weights get no gradient, and the meta
 through the embedding match term L_MCH (never from -D(x_hat)). ``step`` zeroes, backpropagates and steps a set of
 optimizers, averaging W's sparse gradient over the processes of a distributed run.
 
+A step runs them in one order, in meta-learning and fine-tuning alike: first ``d_update`` on x_hat (detached), then
+the generator's update on ``g_objective`` against the updated D, which has already seen this step's fake frames. A
+D' that starts from new weights (the shipped model holds no D) so takes a step before G' first learns from it.
+
 The meta discriminator takes the batch's video indices ``idx``; D' (``PersonDiscriminator``) takes none.
 ``D`` may be a DistributedDataParallel wrapper; D's frozen half always runs on the plain module.
 """

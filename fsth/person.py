@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from fsth import console
-from fsth.checkpoint import Checkpoint, find_meta_checkpoint, load_checkpoint, read_header
+from fsth.checkpoint import Checkpoint, find_meta_checkpoint, load_checkpoint
 from fsth.config import ModelConfig, TrainConfig
 from fsth.errors import CheckpointError, InputError
 from fsth.landmarks.crop import CropPolicy
@@ -80,10 +80,20 @@ def detector_for(trained_with: str | None, backend: str | None = None, fan_weigh
     return make_detector("auto", fan_weights)
 
 
-def checkpoint_kind(path: str | os.PathLike) -> str:
-    """The kind stored in a checkpoint's header ("" if none), without reading its tensors."""
-    metadata, _ = read_header(path)
-    return metadata.get("kind", "")
+def landmark_backend_of(source: Sequence[str | os.PathLike] | str | os.PathLike, checkpoint=None) -> str | None:
+    """The landmarks the model that will render SOURCE was trained on (``load_person(source, checkpoint)``'s
+    ``landmark_backend``), from checkpoint headers alone: a person file's own, else the meta checkpoint's. For the
+    one detector of SOURCE's shots and the driver (``detector_for``), built before the person is loaded."""
+    paths = _paths(source)
+    if len(paths) == 1 and is_checkpoint(paths[0]):
+        ckpt = load_checkpoint(paths[0], ("embedding", "person"), only=())
+        if ckpt.kind == "person":
+            return ckpt.landmark_backend
+    return load_meta(checkpoint, only=()).landmark_backend
+
+
+def _paths(source: Sequence[str | os.PathLike] | str | os.PathLike) -> list:
+    return [source] if isinstance(source, (str, os.PathLike)) else list(source)
 
 
 def is_checkpoint(path: str | os.PathLike) -> bool:
@@ -95,14 +105,17 @@ def load_meta(checkpoint: str | os.PathLike | None, only: Sequence[str] | None =
     return load_checkpoint(find_meta_checkpoint(checkpoint), "meta", only=only)
 
 
-def person_from_file(path: str | os.PathLike, checkpoint: str | os.PathLike | None = None) -> Person:
-    """A person from an ``embedding`` file (with the meta checkpoint's generator) or a ``person`` file."""
-    ckpt = load_checkpoint(path, ("embedding", "person"))
+def person_from_file(
+    path: str | os.PathLike, checkpoint: str | os.PathLike | None = None, *, warp_only: bool = False
+) -> Person:
+    """A person from an ``embedding`` file (with the meta checkpoint's generator) or a ``person`` file.
+    ``warp_only``: its shots alone, at its own crop policy and size, no network (no meta checkpoint is read)."""
+    ckpt = load_checkpoint(path, ("embedding", "person"), only=("landmarks", "crops") if warp_only else None)
     points = ckpt.landmarks.numpy().astype(np.float32)
     crops = ckpt.tensors["crops"].numpy() if "crops" in ckpt.tensors else None
-    if ckpt.kind == "person":
+    if ckpt.kind == "person" or warp_only:
         return Person(
-            ckpt.generator(),
+            None if warp_only else ckpt.generator(),
             None,
             ckpt.config,
             crop_policy_of(ckpt),
@@ -204,19 +217,25 @@ def load_person(
     **options,
 ) -> Person:
     """A person from SOURCE: an ``embedding`` or ``person`` file, or photos / a directory / a video (``options``
-    go to ``person_from_shots``). ``warp_only``: for the warp alone (``person_for_warp``; a person or embedding
-    file gives its stored shots)."""
-    paths = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    go to ``person_from_shots``). ``warp_only``: for the warp alone (``person_for_warp``, at the meta checkpoint's
+    crop policy and size; a person or embedding file gives its stored shots, and no meta checkpoint is needed)."""
+    paths = _paths(source)
     if warp_only:
         if options.get("finetune_steps"):
             raise InputError("--model warp has no network to fine-tune: drop --finetune-steps")
         if len(paths) == 1 and is_checkpoint(paths[0]):
-            person = person_from_file(paths[0], checkpoint)
+            person = person_from_file(paths[0], warp_only=True)
             if person.crops is None:
                 raise InputError(f"{paths[0]}: holds no shots to warp (made for the paper's model); give the photos")
-            person.generator = person.e_hat = None
             return person
-        return person_for_warp(paths, detector=options.get("detector"), k=options.get("k"))
+        meta = load_meta(checkpoint, only=())  # its header: the crop policy and size of the shots
+        return person_for_warp(
+            paths,
+            detector=options.get("detector"),
+            k=options.get("k"),
+            config=meta.config,
+            crop_policy=crop_policy_of(meta),
+        )
     if len(paths) == 1 and is_checkpoint(paths[0]):
         if options.get("finetune_steps"):
             raise InputError(

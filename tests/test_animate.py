@@ -59,35 +59,48 @@ def test_paste_back_changes_only_the_face(portrait_shot):
     np.testing.assert_array_equal(out[nose_in_photo[1], nose_in_photo[0]], [128, 128, 128])  # the face replaced
 
 
-def test_a_camera_recording_keeps_real_time(tmp_path):
-    """Frames that came while the generator was busy are dropped; the recording repeats frames to keep time."""
-    from fsth.animate import AnimateStats, Rendered, _Frame, _newest, _render_loop
-    from fsth.video import VideoReader, VideoWriter
+def test_a_camera_recording_keeps_real_time(tmp_path, monkeypatch, dlib_detector, talk_frames):
+    """A camera at 100 frames/s and a generator that takes 35 ms a frame: frames that came while the generator was
+    busy are dropped, and the recording repeats frames to keep real time."""
+    import cv2
 
-    def camera():  # 30 frames at 100 frames/s
-        for i in range(30):
+    from fsth.animate import AnimateOptions, Rendered, animate
+    from fsth.person import person_for_warp
+    from fsth.video import VideoReader
+
+    class Camera:  # cv2.VideoCapture of a camera: talk.mp4's first 30 frames, one every 10 ms
+        def __init__(self, index):
+            self.frames = iter(talk_frames[:30])
+
+        def isOpened(self):
+            return True
+
+        def read(self):
             time.sleep(0.01)
-            yield np.full((8, 8, 3), i, np.uint8)
+            frame = next(self.frames, None)
+            return frame is not None, None if frame is None else frame[..., ::-1]
 
-    seen = []
-    for frame, t in _newest(camera()):
-        seen.append((int(frame[0, 0, 0]), t))
-        time.sleep(0.035)  # a slow generator
-    indices, times = zip(*seen)
-    assert 3 <= len(seen) < 20 and list(indices) == sorted(indices) and list(times) == sorted(times)
+        def get(self, prop):
+            return 100.0 if prop == cv2.CAP_PROP_FPS else 0.0
 
-    class Renderer:
+        def release(self):
+            pass
+
+    class SlowRenderer:
+        warps = False
+
         def generate(self, sketches, points=None):
+            time.sleep(0.035)
             return Rendered(sketches)
 
-    sketch = np.zeros((16, 16, 3), np.uint8)
-    frames = [_Frame(i, t, None, None, sketch) for i, t in enumerate((0.0, 0.1, 0.25))]  # captured at 0, 0.1, 0.25 s
-    stats = AnimateStats(0, 0, 0.0, 0, None, 20.0, None)
-    writer = VideoWriter(tmp_path / "rec.mp4", 20.0)
-    _render_loop(iter(frames), Renderer(), lambda frame, face: face.face, writer, None, 1, stats, None)
-    assert (stats.frames, stats.written) == (3, 6)  # 0.25 s at 20 frames/s: frames 0..5
-    with VideoReader(tmp_path / "rec.mp4") as video:
-        assert sum(1 for _ in video) == 6
+    monkeypatch.setattr(cv2, "VideoCapture", Camera)
+    person = person_for_warp([PORTRAIT], detector=dlib_detector)
+    out = tmp_path / "rec.mp4"
+    stats = animate(person, 0, out, dlib_detector, AnimateOptions(), renderer=SlowRenderer())
+    assert 2 <= stats.frames < 30 and stats.faces > 0  # frames dropped while the generator was busy
+    assert stats.written > stats.frames and stats.fps == 100.0  # ... and filled by repeating
+    with VideoReader(out) as video:
+        assert sum(1 for _ in video) == stats.written
 
 
 def test_outputs_and_drivers_are_checked_before_any_work(tmp_path, monkeypatch):
@@ -114,7 +127,6 @@ def test_the_package_keeps_every_name_importable_from_fsth_animate():
 
     used = ["AnimateOptions", "AnimateStats", "Compositor", "Rendered", "Renderer", "animate", "check_output"]
     used += ["face_mask", "parse_driver", "paste_back", "plan_targets", "require_display"]
-    used += ["_Frame", "_newest", "_render_loop"]
     assert all(hasattr(animate, name) for name in used + animate.__all__)
     assert animate.Renderer.__module__ == "fsth.animate.render" and callable(animate.animate)
 

@@ -61,14 +61,16 @@ def test_embedding_file_keeps_e_hat_landmarks_and_provenance(tmp_path, meta, sho
 
 
 def test_plan_steps_follows_the_papers_epochs():
+    from fsth.config import TrainConfig
     from fsth.errors import InputError
     from fsth.finetune import plan_steps
 
-    assert plan_steps(8, 1) == 320  # 40 epochs over 8 shots
-    assert plan_steps(8, 4) == 80
-    assert plan_steps(8, 1, epochs=2) == 16 and plan_steps(8, 1, steps=7) == 7
+    cfg = TrainConfig()
+    assert plan_steps(8, 1, cfg=cfg) == 320  # 40 epochs over 8 shots
+    assert plan_steps(8, 4, cfg=cfg) == 80
+    assert plan_steps(8, 1, epochs=2, cfg=cfg) == 16 and plan_steps(8, 1, steps=7, cfg=cfg) == 7
     with pytest.raises(InputError, match="give --steps or --epochs, not both"):
-        plan_steps(8, 1, steps=7, epochs=2)
+        plan_steps(8, 1, steps=7, epochs=2, cfg=cfg)
 
 
 def test_finetune_trains_psi_and_w_and_the_person_file_renders_the_same(tmp_path, meta, shots, e_hat):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from conftest import PORTRAIT, SMILE, TALK, VOX
 
+import fsth.animate
 from fsth.animate import AnimateOptions, plan_targets
 from fsth.config import TrainConfig
 from fsth.errors import InputError
@@ -17,7 +18,7 @@ from fsth.evaluate import EvalOptions, at_akd_size, evaluate, parse_shots, repor
 from fsth.landmarks import CropPolicy, face_pair
 from fsth.metrics.keypoints import detect_landmarks, keypoint_distance
 from fsth.person import load_meta
-from fsth.shots import load_shots
+from fsth.shots import load_shots, person_crop_policy
 from fsth.video import read_image
 
 SETTINGS = [
@@ -207,7 +208,8 @@ def test_sample_grids(run):
 
 
 class StandIn:
-    """Replaces ``Renderer`` (same signature); ``frames(points)`` says what it draws for given landmarks."""
+    """Stands in for ``fsth.animate.Renderer`` (same signature; ``monkeypatch``); ``frames(points)`` says what it
+    draws for given landmarks."""
 
     made: list = []
 
@@ -218,7 +220,9 @@ class StandIn:
         return np.stack([self.frame(p) for p in points])
 
 
-def test_a_perfect_generator_scores_perfectly(offline, tiny_meta_checkpoint, dlib_detector, talk_frames, talk_track):
+def test_a_perfect_generator_scores_perfectly(
+    offline, monkeypatch, tiny_meta_checkpoint, dlib_detector, talk_frames, talk_track
+):
     """A "generator" that returns the real crop of the frame whose landmarks it is given: only when the targets'
     landmarks are drawn in their own crop boxes and compared with those crops does it score SSIM 1, AKD 0, CSIM 1."""
     known = [
@@ -232,13 +236,13 @@ def test_a_perfect_generator_scores_perfectly(offline, tiny_meta_checkpoint, dli
             assert min(distance) < 1e-4  # it was given a real frame's landmarks in that frame's crop
             return known[int(np.argmin(distance))].crop
 
+    monkeypatch.setattr(fsth.animate, "Renderer", Perfect)
     report = evaluate(
         load_meta(tiny_meta_checkpoint),
         [TALK],
         dlib_detector,
         EvalOptions(baselines=False, shots=(2,), targets=6),
         device="cpu",
-        make_renderer=Perfect,
     )
     metrics = report["settings"][0]["metrics"]
     assert metrics["ssim"]["value"] == pytest.approx(1.0, abs=1e-12) and metrics["l1"]["value"] == 0.0
@@ -248,16 +252,17 @@ def test_a_perfect_generator_scores_perfectly(offline, tiny_meta_checkpoint, dli
 
 
 def test_cross_identity_is_the_source_and_motion_the_driver_landmarks(
-    offline, tiny_meta_checkpoint, dlib_detector, talk_track
+    offline, monkeypatch, tiny_meta_checkpoint, dlib_detector, talk_track
 ):
     """A "generator" that always returns the source's own crop: CSIM against the source is about 1; AKD is the
     distance of the source crop's landmarks from the retargeted driver landmarks it was asked to draw."""
-    source = load_shots([PORTRAIT], dlib_detector, 64, CropPolicy())
+    source = load_shots([PORTRAIT], dlib_detector, 64, person_crop_policy(CropPolicy()))  # as animate crops it
 
     class Still(StandIn):
         def frame(self, points):
             return source.crops[0]
 
+    monkeypatch.setattr(fsth.animate, "Renderer", Still)
     report = evaluate(
         load_meta(tiny_meta_checkpoint),
         [TALK],
@@ -265,7 +270,6 @@ def test_cross_identity_is_the_source_and_motion_the_driver_landmarks(
         EvalOptions(baselines=False, shots=(1,), targets=5, metrics=("csim", "akd")),
         cross=[PORTRAIT],
         device="cpu",
-        make_renderer=Still,
     )
     setting = report["settings"][1]
     assert setting["name"] == "cross portrait.jpg FF"

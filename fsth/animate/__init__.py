@@ -34,17 +34,14 @@ compositor -> writer):
 * ``streams``: the threads and queues between the stages, and the cleanup that leaves no half-written output.
 * ``preview``: the live window (``Preview``, ``require_display``). ``options``: ``AnimateOptions``.
 
-Every name is importable from ``fsth.animate``. Names with an underscore are shared between the package's modules
-(and its tests), not for use outside it. ``Renderer`` is the piece evaluation reuses.
+Every public name is importable from ``fsth.animate``. Names with an underscore are shared between the package's
+modules, not for use outside it. ``Renderer`` is the piece evaluation reuses.
 """
 
 from fsth.animate.compose import Compositor, face_mask, paste_back
-from fsth.animate.drivers import _Frame as _Frame
-from fsth.animate.drivers import _newest as _newest
 from fsth.animate.drivers import checked_driver, parse_driver, plan_targets
 from fsth.animate.options import REFERENCES, AnimateOptions, batch_size_for, parse_reference
 from fsth.animate.pipeline import ENCODER_PRESET, OUTPUT_SUFFIXES, AnimateStats, animate, check_output
-from fsth.animate.pipeline import _render_loop as _render_loop
 from fsth.animate.preview import Preview, require_display
 from fsth.animate.render import FaceLayers, Rendered, Renderer
 

@@ -3,7 +3,7 @@ baselines (the nearest shot, as it is or warped)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import torch
@@ -17,9 +17,6 @@ if TYPE_CHECKING:
     from fsth.evaluate.protocol import EvalOptions
 
 EVAL_DTYPE = torch.float32  # the generator's precision: figures that do not depend on a CPU's bf16 support
-
-
-MakeRenderer = Callable[..., Renderer]  # Renderer(G, e_hat, device=, dtype=) or a stand-in with its signature
 
 
 class CopyRenderer:
@@ -49,14 +46,13 @@ def person_renderers(
     *,
     train_cfg: TrainConfig,
     content_nets=None,
-    make_renderer: MakeRenderer = Renderer,
     label: str = "fine-tuning",
 ) -> Iterator[tuple[str, Renderer]]:
     """(mode, renderer) for one person from their shots, made as they are asked for: FF (G with e_hat) and, with
     fine-tuning steps, FT (G' and D' from the same e_hat, fine-tuned on the shots). Ctrl-C during fine-tuning
     stops the evaluation."""
     e_hat = model.embed(shots)
-    yield "FF", model.renderer(shots, e_hat=e_hat, make_renderer=make_renderer, dtype=EVAL_DTYPE)
+    yield "FF", model.renderer(shots, e_hat=e_hat, dtype=EVAL_DTYPE)
     if options.finetune_steps:
         result = model.finetune(
             shots,
@@ -70,7 +66,7 @@ def person_renderers(
         )
         if result.interrupted:
             raise KeyboardInterrupt
-        yield "FT", model.renderer(shots, G=result.G.eval(), make_renderer=make_renderer, dtype=EVAL_DTYPE)
+        yield "FT", model.renderer(shots, G=result.G.eval(), dtype=EVAL_DTYPE)
     if options.baselines:
         yield from baseline_renderers(shots.crops, shots.points, model.device)
 

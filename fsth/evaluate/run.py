@@ -11,12 +11,12 @@ import numpy as np
 import torch
 
 from fsth import __version__, console
-from fsth.animate import Renderer, plan_targets
+from fsth.animate import plan_targets
 from fsth.checkpoint import Checkpoint
 from fsth.config import TrainConfig
 from fsth.errors import FsthError, InputError
 from fsth.evaluate.protocol import CROSS_FIELDS, EvalOptions, TestVideo, load_video
-from fsth.evaluate.renderers import MakeRenderer, person_renderers, render_all
+from fsth.evaluate.renderers import person_renderers, render_all
 from fsth.evaluate.report import (
     checkpoint_info,
     networks_info,
@@ -161,12 +161,11 @@ def evaluate(
     options: EvalOptions = EvalOptions(),
     *,
     cross: Sequence[str | os.PathLike] = (),
-    train_cfg: TrainConfig = TrainConfig(),
+    train_cfg: TrainConfig | None = None,
     content_nets=None,
     metric_options: dict | None = None,
     device=None,
     samples: str | os.PathLike | None = None,
-    make_renderer: MakeRenderer = Renderer,
 ) -> dict:
     """Run self-reenactment (and cross-reenactment from ``cross`` sources) on ``videos`` (files or directories of
     them); return the report, a JSON-safe dict:
@@ -186,8 +185,8 @@ def evaluate(
     - ``summary``: videos given, evaluated, skipped, total seconds.
 
     ``metric_options``: per metric name, e.g. ``{"csim": {"network": "arcface", "weights": PATH}, "fid":
-    {"weights": PATH}}``. ``make_renderer``: what turns a generator (and e_hat) into frames (``Renderer``).
-    ``InputError`` when no video could be evaluated.
+    {"weights": PATH}}``. ``train_cfg``: fine-tuning's configuration (default: the model's,
+    ``TrainConfig.for_model``). ``InputError`` when no video could be evaluated.
     """
     from fsth.device import get_device
 
@@ -195,6 +194,7 @@ def evaluate(
     device = get_device() if device is None else torch.device(device)
     torch.manual_seed(options.seed)
     model = FewShotModel(meta, device)
+    train_cfg = train_cfg if train_cfg is not None else model.train_config()
     model.E, model.G  # noqa: B018 (read now: no setting's seconds include reading the networks)
     run = _Evaluation(
         model,
@@ -202,7 +202,7 @@ def evaluate(
         options,
         SettingMetrics(options.metrics, detector, device, metric_options),
         Path(samples) if samples is not None else None,
-        dict(train_cfg=train_cfg, content_nets=content_nets, make_renderer=make_renderer),
+        dict(train_cfg=train_cfg, content_nets=content_nets),
         cross,
     )
     files = expand_inputs(videos)

@@ -37,30 +37,30 @@ def load_cross_source(
     source: str | os.PathLike, model: FewShotModel, detector: LandmarkDetector, options: EvalOptions, **renderer_options
 ) -> CrossSource:
     """A source as ``fsth animate`` takes it: photos, a directory of them or a video (shots, embedded here and
-    fine-tuned with the evaluation's steps), or an ``embedding`` / ``person`` file (``load_person``)."""
-    from fsth.person import crop_policy_of, is_checkpoint
-    from fsth.shots import load_shots
+    fine-tuned with the evaluation's steps), or an ``embedding`` / ``person`` file (``load_person``). Shots are
+    cropped as ``fsth animate`` crops them (``FewShotModel.shots``: ``person_crop_policy``)."""
+    from fsth.person import is_checkpoint
 
     path = Path(source)
     name = path.name or str(path)
-    policy = crop_policy_of(model.checkpoint)
     if is_checkpoint(path):
-        return _cross_source_file(path, model, detector, policy, renderer_options.get("make_renderer", Renderer))
-    shots = load_shots([path], detector, model.size, policy)
+        return _cross_source_file(path, model, detector)
+    shots = model.shots([path], detector)
     renderers = dict(person_renderers(model, shots, options, label=f"fine-tune on {name}", **renderer_options))
     return CrossSource(
         name, str(source), renderers, shots.points[0], len(shots), shots.select([0]), sources=list(shots.sources)
     )
 
 
-def _cross_source_file(path: Path, model: FewShotModel, detector, policy, make_renderer) -> CrossSource:
+def _cross_source_file(path: Path, model: FewShotModel, detector) -> CrossSource:
     """An embedding (FF, with the meta generator) or person file (its fine-tuned G': FT); its identity photo is
-    the first shot it records, read again when it is still on disk."""
+    the first shot it records, read again when it is still on disk (cropped as the file's shots were)."""
     from fsth.checkpoint import load_checkpoint
     from fsth.person import load_person
+    from fsth.shots import person_crop_policy
 
     person = load_person(path, model.checkpoint.path)
-    if person.config != model.checkpoint.config or person.crop_policy != policy:
+    if person.config != model.checkpoint.config or person.crop_policy != model.crop_policy:
         raise InputError(f"{path}: made for another model configuration or crop policy than {model.checkpoint.path}")
     recorded = [str(s) for s in load_checkpoint(path, only=()).meta.get("shots") or []]
     mode = "FF" if person.e_hat is not None else "FT"
@@ -68,12 +68,11 @@ def _cross_source_file(path: Path, model: FewShotModel, detector, policy, make_r
         G=person.generator,
         e_hat=person.e_hat,
         source=(person.crops, person.points),
-        make_renderer=make_renderer,
         dtype=EVAL_DTYPE,
     )
     identity, reason = None, None
     try:
-        identity = recorded_shot(recorded, detector, model.size, policy)
+        identity = recorded_shot(recorded, detector, model.size, person_crop_policy(model.crop_policy))
     except FsthError as exc:
         reason = f"CSIM not computed: the source's first shot cannot be read again ({exc})"
     return CrossSource(

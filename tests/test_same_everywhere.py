@@ -1,0 +1,157 @@
+"""What must be the same wherever a few-shot source is taken (issue 19's five bugs): one landmark detector for the
+source and the driver, one crop for animate and evaluate, the model's own fine-tuning defaults, the warp alone at the
+checkpoint's crop and size without its networks, and one order of a GAN step."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import OBAMA, PORTRAIT, TALK, VOX, ok
+
+from fsth.config import TrainConfig
+from fsth.landmarks import CropPolicy, make_detector
+from fsth.person import load_meta, load_person
+from fsth.shots import load_shots, person_crop_policy
+
+
+@pytest.fixture
+def offline(tmp_path, monkeypatch):
+    """No weights to download (an empty torch hub cache, no network): VGG cannot be loaded."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setenv("FSTH_OFFLINE", "1")
+
+
+@pytest.fixture
+def animated(monkeypatch) -> dict:
+    """What `fsth animate` hands the pipeline (``fsth.animate.animate``: the person and the driver's detector),
+    without driving it."""
+    import fsth.animate
+    from fsth.animate import AnimateStats
+
+    seen = {}
+
+    def animate(person, driver, output, detector, options, **kwargs):
+        seen.update(person=person, detector=detector)
+        return AnimateStats(0, 0, 1.0, 0, None, 30.0, None)
+
+    monkeypatch.setattr(fsth.animate, "animate", animate)
+    return seen
+
+
+def test_animate_takes_the_photo_landmarks_from_the_backend_given(
+    tmp_path, animated, tiny_meta_checkpoint, random_fan_weights
+):
+    """`--backend fan --fan-weights X` with a checkpoint trained on dlib's landmarks: the photo's landmarks are
+    FAN's, from the detector that also tracks the driver."""
+    seen = animated
+    ok(
+        "animate", PORTRAIT, TALK, "-o", tmp_path / "out.mp4", "-c", tiny_meta_checkpoint,
+        "--backend", "fan", "--fan-weights", random_fan_weights,
+    )  # fmt: skip
+    assert seen["detector"].name == "fan"
+    fan = load_shots([PORTRAIT], seen["detector"], 64, person_crop_policy(CropPolicy()))
+    dlib = load_shots([PORTRAIT], make_detector("dlib"), 64, person_crop_policy(CropPolicy()))
+    assert np.array_equal(seen["person"].points, fan.points)
+    assert np.abs(fan.points - dlib.points).max() > 1  # random FAN weights: the two cannot be mistaken
+
+
+def test_evaluate_crops_a_cross_source_as_animate_does(offline, tiny_meta_checkpoint, dlib_detector):
+    """Obama's portrait is cropped past its top edge: evaluate's source shot (the identity CSIM is measured on)
+    is the one animate embeds, its edge pixels repeated, not a black band."""
+    from fsth.evaluate import EvalOptions, load_cross_source
+    from fsth.fewshot import FewShotModel
+
+    model = FewShotModel(load_meta(tiny_meta_checkpoint))
+    source = load_cross_source(OBAMA, model, dlib_detector, EvalOptions(baselines=False), train_cfg=TrainConfig())
+    person = load_person([OBAMA], tiny_meta_checkpoint, detector=dlib_detector)  # as `fsth animate` takes it
+    assert np.array_equal(source.identity.crops[0], person.crops[0])
+    assert np.array_equal(source.points, person.points[0])
+    assert (source.identity.crops[0].max(axis=-1) == 0).sum() == 0  # no black pixel
+
+
+def test_library_fine_tuning_follows_the_model(offline, dlib_detector):
+    """From Python with no configuration given, the shipped warp model fine-tunes with its own objective (pixel
+    terms, no content loss): no VGG weights are needed, and the report says so."""
+    from fsth.evaluate import EvalOptions, evaluate
+    from fsth.fewshot import FewShotModel
+    from fsth.finetune import finetune, person_networks
+
+    meta = load_meta(None)  # no $FSTH_CHECKPOINT, nothing at the default place: the shipped model
+    options = EvalOptions(baselines=False, shots=(1,), targets=1, finetune_steps=1, metrics=("l1",))
+    report = evaluate(meta, [VOX], dlib_detector, options, device="cpu")
+    assert report["protocols"]["self"]["finetune"]["content_loss"] is False
+    assert [s["name"] for s in report["settings"]] == ["self K=1 FF", "self K=1 FT"]
+
+    model = FewShotModel(meta)
+    shots = model.shots([PORTRAIT], dlib_detector)
+    e_hat = model.embed(shots)
+    assert model.finetune(shots, 1, e_hat=e_hat).content_loss is False
+    assert finetune(*person_networks(meta, e_hat), shots, 1).content_loss is False
+
+
+@pytest.fixture
+def warp_meta(tmp_path):
+    """A tiny_warp meta checkpoint (64x64, E and G only, random weights), with a crop policy of its own."""
+    import torch
+
+    from fsth.checkpoint import save_checkpoint
+    from fsth.config import ModelConfig
+    from fsth.models import Embedder, Generator
+
+    torch.manual_seed(0)
+    cfg = ModelConfig.preset("tiny_warp")
+    nets = {"E": Embedder(cfg), "G": Generator(cfg)}
+    policy = CropPolicy(scale=CropPolicy().scale * 1.25).to_dict()
+    path = tmp_path / "meta.safetensors"
+    return save_checkpoint(path, "meta", nets, cfg, crop_policy=policy, landmark_backend="dlib")
+
+
+def test_the_warp_alone_takes_photos_at_the_checkpoint_crop_and_size(warp_meta, dlib_detector):
+    """`--model warp` with photos: the shots are at --checkpoint's size and crop policy (as every command crops)."""
+    from fsth.person import crop_policy_of
+
+    meta = load_meta(warp_meta, only=())
+    person = load_person([PORTRAIT], warp_meta, warp_only=True, detector=dlib_detector)
+    assert person.size == 64 and person.crop_policy == crop_policy_of(meta) != CropPolicy()
+    expected = load_shots([PORTRAIT], dlib_detector, 64, person_crop_policy(crop_policy_of(meta)))
+    assert np.array_equal(person.crops, expected.crops)
+
+
+def test_the_warp_alone_warps_an_embedding_without_the_meta_checkpoint(tmp_path, animated, warp_meta, dlib_detector):
+    """`--model warp` with an embedding file warps its stored shots and uses no network: the meta checkpoint it was
+    made with may be gone."""
+    from fsth.embed import embed, save_embedding
+    from fsth.person import crop_policy_of
+
+    meta = load_meta(warp_meta)
+    shots = load_shots([PORTRAIT], dlib_detector, 64, person_crop_policy(crop_policy_of(meta)))
+    save_embedding(tmp_path / "me.safetensors", embed(meta.embedder(), shots), shots, meta)
+    warp_meta.unlink()
+    ok("animate", tmp_path / "me.safetensors", TALK, "--model", "warp", "-c", warp_meta, "-o", tmp_path / "out.mp4")
+    person = animated["person"]
+    assert person.generator is None and person.e_hat is None and np.array_equal(person.crops, shots.crops)
+    assert person.size == 64 and person.crop_policy == crop_policy_of(meta)
+
+
+def test_fine_tuning_steps_d_then_g_as_meta_learning(monkeypatch, tiny, frames):
+    """A fine-tuning step updates D' first, then G' against the updated D' (``fsth.gan``'s order)."""
+    import torch
+
+    from fsth import gan
+    from fsth.finetune import finetune_step
+    from fsth.models import Generator, PersonDiscriminator, person_generator
+
+    torch.manual_seed(0)
+    G, D = person_generator(Generator(tiny), torch.randn(tiny.embedding_dim)), PersonDiscriminator(tiny)
+    opt_G, opt_D = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
+    order, step = [], gan.step
+
+    def spy(loss, optimizers, D=None):
+        optimizers = list(optimizers)
+        order.extend("G" if opt is opt_G else "D" for opt in optimizers)
+        step(loss, optimizers, D)
+
+    monkeypatch.setattr(gan, "step", spy)
+    x, y = frames
+    finetune_step(G, D, opt_G, opt_D, x, y, TrainConfig(content_loss=False, d_steps_per_g_step=2))
+    assert order == ["D", "D", "G"]
