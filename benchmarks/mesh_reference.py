@@ -31,7 +31,8 @@ node {{ calculator: "ImageToTensorCalculator" input_stream: "IMAGE:image" output
 node {{ calculator: "InferenceCalculator" input_stream: "TENSORS:input" output_stream: "TENSORS:output"
   options {{ [mediapipe.InferenceCalculatorOptions.ext] {{ model_path: "{model}" delegate {{ tflite {{}} }} }} }} }}
 node {{ calculator: "SplitTensorVectorCalculator" input_stream: "output" output_stream: "t0" output_stream: "t1"
-  options {{ [mediapipe.SplitVectorCalculatorOptions.ext] {{ ranges {{ begin: 0 end: 1 }} ranges {{ begin: 1 end: 2 }} }} }} }}
+  options {{ [mediapipe.SplitVectorCalculatorOptions.ext] {{
+  ranges {{ begin: 0 end: 1 }} ranges {{ begin: 1 end: 2 }} }} }} }}
 node {{ calculator: "TensorsToLandmarksCalculator" input_stream: "TENSORS:t0" output_stream: "LANDMARKS:first"
   options {{ [mediapipe.TensorsToLandmarksCalculatorOptions.ext] {{ num_landmarks: {n0} }} }} }}
 node {{ calculator: "{second}" input_stream: "TENSORS:t1" output_stream: "{tag}:second"
@@ -63,13 +64,21 @@ def main(src: str, dst: str) -> None:
     crops = np.load(src)
     out = {}
     if "mesh" in crops and len(crops["mesh"]):
-        pts, flags = run(crops["mesh"], 192, "face_landmark/face_landmark.tflite", 468, "TensorsToFloatsCalculator",
-                         "FLOATS", "")
+        pts, flags = run(
+            crops["mesh"], 192, "face_landmark/face_landmark.tflite", 468, "TensorsToFloatsCalculator", "FLOATS", ""
+        )
         out["mesh_points"] = pts
         out["mesh_face"] = np.array([mp.packet_getter.get_float_list(p)[0] for p in flags], np.float32)
     if "iris" in crops and len(crops["iris"]):
-        contour, iris = run(crops["iris"], 64, "iris_landmark/iris_landmark.tflite", 71,
-                            "TensorsToLandmarksCalculator", "LANDMARKS", "num_landmarks: 5")
+        contour, iris = run(
+            crops["iris"],
+            64,
+            "iris_landmark/iris_landmark.tflite",
+            71,
+            "TensorsToLandmarksCalculator",
+            "LANDMARKS",
+            "num_landmarks: 5",
+        )
         out["iris_contour"] = contour
         out["iris_points"] = np.array([points(p) for p in iris], np.float32)
     np.savez_compressed(dst, **out)

@@ -178,6 +178,7 @@ def _between(low: float, high: float) -> Callable[[Optional[float]], Optional[fl
 
 class BackendChoice(str, enum.Enum):
     auto = "auto"
+    mesh = "mesh"
     dlib = "dlib"
     fan = "fan"
 
@@ -234,8 +235,9 @@ def landmarks(
     backend: Annotated[
         BackendChoice,
         typer.Option(
-            help="Landmark detector: fan (face-alignment's FAN, the paper's; downloads weights on first use), dlib "
-            "(offline), or auto: fan if its weights are on disk, else dlib.",
+            help="Landmark detector: mesh (MediaPipe's 478-point face mesh with irises, offline; writes the mesh as "
+            "well as the 68 points), dlib (offline), fan (face-alignment's FAN, the paper's; downloads weights on "
+            "first use), or auto: mesh.",
             rich_help_panel=_LM,
         ),
     ] = BackendChoice.auto,

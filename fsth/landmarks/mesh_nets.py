@@ -124,8 +124,9 @@ class IrisBlock(nn.Module):
         mid = 32 if cin == 64 and not down else 64  # the squeezed width
         n = "depthwise_conv2d" if k == 0 else f"depthwise_conv2d_{k}"
         self.stride, self.cout = (2 if down else 1), cout
+        k_sq = 2 if down else 1
         self.squeeze = nn.Sequential(
-            _conv(cin, mid, 2 if down else 1, 2 if down else 1, f"conv2d_{2 * k + 1}"), _prelu(mid, f"p_re_lu_{2 * k + 1}")
+            _conv(cin, mid, k_sq, k_sq, f"conv2d_{2 * k + 1}"), _prelu(mid, f"p_re_lu_{2 * k + 1}")
         )
         self.dw = _dw(mid, 1, n)
         self.pw = _conv(mid, cout, 1, 1, f"conv2d_{2 * k + 2}")
