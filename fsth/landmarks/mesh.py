@@ -94,6 +94,20 @@ def eye_region(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.array([*(lo + hi) / 2, EYE_SCALE * float(max(hi - lo)), _angle(a, b)], np.float64)
 
 
+def eye_regions(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The right and left eye's crop regions for mesh points (>= 468, 2)."""
+    r0, r1 = MESH_RIGHT_EYE_CORNERS
+    l0, l1 = MESH_LEFT_EYE_CORNERS
+    return eye_region(points[r0], points[r1]), eye_region(points[l0], points[l1])
+
+
+def crop_eyes(image: np.ndarray, regions: list[np.ndarray]) -> np.ndarray:
+    """(2F, 64, 64, 3) uint8 eye crops for regions [right, left, right, left, ...], the left eyes mirrored."""
+    crops = np.stack([crop_region(image, r, IRIS_INPUT) for r in regions])
+    crops[1::2] = crops[1::2, :, ::-1]  # the iris model sees right eyes only
+    return crops
+
+
 def _crop_to_source(region: np.ndarray, size: int) -> np.ndarray:
     """The 2x3 affine map of crop coordinates (pixel centres at u + 0.5) to source coordinates."""
     cx, cy, side, angle = region
@@ -178,13 +192,9 @@ class MeshDetector(LandmarkDetector):
         crops = np.stack([crop_region(image, r, MESH_INPUT) for r in regions])  # (F, 192, 192, 3)
         raw, logits = self._run(crops, self._mesh)  # (F, 468, 3), (F,)
         mesh = np.stack([to_source(raw[i, :, :2], regions[i], MESH_INPUT) for i in range(n)])  # (F, 468, 2)
-        eyes = []
-        for face in mesh:
-            eyes.append(eye_region(face[MESH_RIGHT_EYE_CORNERS[0]], face[MESH_RIGHT_EYE_CORNERS[1]]))
-            eyes.append(eye_region(face[MESH_LEFT_EYE_CORNERS[0]], face[MESH_LEFT_EYE_CORNERS[1]]))
-        eye_crops = np.stack([crop_region(image, r, IRIS_INPUT) for r in eyes])  # (2F, 64, 64, 3)
-        eye_crops[1::2] = eye_crops[1::2, :, ::-1]  # left eyes mirrored: the model sees right eyes only
-        contour, iris = self._run(np.ascontiguousarray(eye_crops), self._iris)  # (2F, 71, 3), (2F, 5, 3)
+        eyes = [r for face in mesh for r in eye_regions(face)]  # right, left eye of each face
+        eye_crops = crop_eyes(image, eyes)  # (2F, 64, 64, 3)
+        contour, iris = self._run(eye_crops, self._iris)  # (2F, 71, 3), (2F, 5, 3)
         contour, iris = contour[:, :16, :2], iris[:, :, :2]
         contour[1::2, :, 0] = IRIS_INPUT - contour[1::2, :, 0]
         iris[1::2, :, 0] = IRIS_INPUT - iris[1::2, :, 0]
