@@ -47,6 +47,7 @@ class Person:
     photo: Path | None = None  # the source photo (the first one), for --paste-back
     box: np.ndarray | None = None  # its crop box [x0, y0, x1, y1] in photo pixels
     crops: np.ndarray | None = None  # (K, S, S, 3) uint8: the shots, what a warp-guided generator (or the warp) moves
+    mesh: np.ndarray | None = None  # (K, 478, 2) float32: the shots' face mesh in crop pixels (mesh backend), else None
 
     @property
     def size(self) -> int:
@@ -62,10 +63,13 @@ def crop_policy_of(ckpt: Checkpoint) -> CropPolicy:
 
 
 def detector_for(trained_with: str | None, backend: str | None = None, fan_weights=None) -> LandmarkDetector:
-    """The landmark detector to use with a model trained on ``trained_with``'s landmarks ("fan", "dlib" or None).
+    """The landmark detector to use with a model trained on ``trained_with``'s landmarks ("fan", "dlib", "mesh" or
+    None).
 
-    ``backend`` overrides. A FAN model without FAN weights on disk falls back to dlib with a warning (its points
-    differ slightly from FAN's, which the model may show).
+    ``backend`` overrides. A FAN model gets FAN (dlib with a warning when FAN's weights are not on disk: its points
+    differ slightly from FAN's, which the model may show). Every other model gets the mesh (``auto``): a model
+    trained on dlib's 68 points takes the mesh's 68 (``parts.MESH_TO_68``, within 0.06 eye distances of dlib's on
+    average), and the driver's and source's meshes are there for what needs more than 68 points.
     """
     if backend is not None and backend != "auto":
         return make_detector(backend, fan_weights)
@@ -75,7 +79,7 @@ def detector_for(trained_with: str | None, backend: str | None = None, fan_weigh
             "which differ slightly (--backend fan downloads FAN's weights, --fan-weights uses a local copy)"
         )
         return make_detector("dlib")
-    if trained_with in ("fan", "dlib"):
+    if trained_with == "fan":
         return make_detector(trained_with, fan_weights)
     return make_detector("auto", fan_weights)
 
@@ -167,6 +171,7 @@ def person_from_shots(
         shots.points,
         *_source_photo(shots),
         crops=shots.crops,
+        mesh=shots.mesh,
     )
 
 
@@ -193,7 +198,9 @@ def person_for_warp(
     config = config or ModelConfig.preset("warp256")
     policy = crop_policy or CropPolicy()
     shots = load_shots(paths, detector or make_detector("auto"), config.image_size, person_crop_policy(policy), k)
-    return Person(None, None, config, policy, None, shots.points, *_source_photo(shots), crops=shots.crops)
+    return Person(
+        None, None, config, policy, None, shots.points, *_source_photo(shots), crops=shots.crops, mesh=shots.mesh
+    )
 
 
 def load_person(

@@ -67,8 +67,9 @@ MESH_RIGHT_EYE_LOWER = (33, 7, 163, 144, 145, 153, 154, 155, 133)
 MESH_LEFT_EYE_CORNERS = (362, 263)
 MESH_LEFT_EYE_UPPER = (362, 398, 384, 385, 386, 387, 388, 466, 263)
 MESH_LEFT_EYE_LOWER = (362, 382, 381, 380, 374, 373, 390, 249, 263)
-# the 16 lid points the iris model refines, in its eye-contour order: lower lid from the outer corner to the inner
-# one, then the upper lid without the corners (the left eye mirrored like the image the model sees)
+# the lid points the iris model refines, in its eye-contour order (its first 16 points): lower lid from the outer
+# corner to the inner one, then the upper lid without the corners (the left eye mirrored like the image the model
+# sees); the corners themselves (positions 0 and 8) stay the mesh's, which set the face crop's angle
 MESH_RIGHT_EYELIDS = (33, 7, 163, 144, 145, 153, 154, 155, 133, 246, 161, 160, 159, 158, 157, 173)
 MESH_LEFT_EYELIDS = (263, 249, 390, 373, 374, 380, 381, 382, 362, 466, 388, 387, 386, 385, 384, 398)
 
