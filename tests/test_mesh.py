@@ -160,3 +160,23 @@ def test_npz_and_jsonl_round_trip_with_and_without_mesh(tmp_path, mesh):
         assert "mesh" not in z.files
     assert LandmarkTrack.load(tmp_path / "d.npz").mesh is None
     assert "mesh" not in next(plain.jsonl_rows())
+
+
+def test_a_person_keeps_the_mesh_of_its_shots(mesh):
+    from fsth.person import detector_for, person_for_warp
+
+    assert detector_for("dlib").name == "mesh+dlib" and detector_for(None).name == "mesh"
+    person = person_for_warp([ASSETS / "portrait.jpg"], detector=mesh)
+    assert person.mesh.shape == (1, 478, 2) and person.points.shape == (1, 68, 2)
+    assert np.allclose(mesh_to_68(person.mesh), person.points, atol=0.01)  # both in crop pixels
+    assert ((person.mesh > 0) & (person.mesh < person.size)).all()
+
+
+def test_mesh_plus_dlib_tracks_dlibs_68_with_the_mesh_beside_them(mesh, dlib):
+    both = make_detector("mesh+dlib", device="cpu")
+    track = track_video(ASSETS / "smile.mp4", both, smoothing=None)
+    plain = track_video(ASSETS / "smile.mp4", dlib, smoothing=None)
+    assert track.backend == "mesh+dlib" and track.mesh.shape == (len(track), 478, 2)
+    assert np.abs(track.landmarks - plain.landmarks).max() < 1e-3  # dlib's tracked points
+    alone = track_video(ASSETS / "smile.mp4", mesh, smoothing=None)
+    assert np.abs(track.mesh - alone.mesh).max() < 1e-3  # and the mesh backend's mesh

@@ -2,7 +2,8 @@
 
 ``make_detector(backend="auto"|"mesh"|"dlib"|"fan", fan_weights=None)`` returns a ``LandmarkDetector``. Its points
 per face are ``num_points`` x 2: 68 (iBUG) for dlib and FAN, 478 for the mesh; ``to_68(points)`` gives the iBUG 68
-of any of them (the identity for dlib and FAN, ``parts.MESH_TO_68`` for the mesh). Below, "points" are those:
+of any of them (the identity for dlib and FAN, ``parts.MESH_TO_68`` for the mesh) and ``to_mesh(points)`` the
+(478, 2) mesh (None for dlib and FAN). Below, "points" are those:
 
 * ``detect(image, min_faces=1, lenient=False) -> list[(num_points, 2) float32]``: every face in the (H, W, 3) uint8
   RGB image, largest first (by the area of the landmarks' bounding box), in source pixels. Searches coarse to
@@ -42,7 +43,7 @@ from fsth.errors import InputError, MissingWeightsError
 from fsth.landmarks.crop import CropPolicy
 from fsth.weights_files import download_file, hub_checkpoint_dir
 
-BACKENDS = ("auto", "mesh", "dlib", "fan")
+BACKENDS = ("auto", "mesh", "dlib", "fan")  # and "mesh+dlib", which detector_for picks for dlib-trained models
 
 # face-alignment 1.5's weight files (its models_urls); tests check these against the installed package.
 FAN_URL = "https://www.adrianbulat.com/downloads/python-fan/2DFAN4-11f355bf06.pth.tar"
@@ -58,6 +59,10 @@ class LandmarkDetector(ABC):
     def to_68(self, points: np.ndarray) -> np.ndarray:
         """(..., num_points, 2) points of this detector -> (..., 68, 2) iBUG points (identity for 68-point ones)."""
         return points
+
+    def to_mesh(self, points: np.ndarray) -> np.ndarray | None:
+        """(..., num_points, 2) points -> (..., 478, 2) face mesh, or None for a detector without one."""
+        return None
 
     @abstractmethod
     def detect(self, image: np.ndarray, min_faces: int = 1, lenient: bool = False) -> list[np.ndarray]: ...
@@ -397,10 +402,14 @@ def _decode_heatmaps(heat: np.ndarray, region: np.ndarray) -> np.ndarray:
 
 def make_detector(backend: str = "auto", fan_weights: str | os.PathLike | None = None, device=None) -> LandmarkDetector:
     """The detector for ``backend`` (auto|mesh|dlib|fan); see the module docstring for where weights come from."""
-    if backend not in BACKENDS:
+    if backend not in BACKENDS and backend != "mesh+dlib":
         raise InputError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend == "dlib":
         return DlibDetector()
+    if backend == "mesh+dlib":
+        from fsth.landmarks.mesh import MeshDetector
+
+        return MeshDetector(device=device, dlib_68=True)
     if backend in ("auto", "mesh"):
         from fsth.landmarks.mesh import MeshDetector
 

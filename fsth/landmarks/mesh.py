@@ -166,12 +166,15 @@ class MeshDetector(LandmarkDetector):
     """MediaPipe's face mesh + iris model (torch port) on faces found by dlib's detector; see the module docstring.
 
     ``detect``, ``refine`` and ``redetect`` return (478, 2) points; ``to_68`` turns them into iBUG's 68.
+
+    ``dlib_68=True`` (backend name ``mesh+dlib``, for models trained on dlib's points): the iBUG 68 are dlib's own,
+    tracked exactly as the dlib backend tracks them, with the mesh beside them: (478 + 68, 2) points per face.
     """
 
     name = "mesh"
     num_points = NUM_MESH_POINTS
 
-    def __init__(self, device=None):
+    def __init__(self, device=None, dlib_68: bool = False):
         import torch
 
         from fsth.device import get_device
@@ -180,9 +183,20 @@ class MeshDetector(LandmarkDetector):
         self.device = get_device() if device is None else torch.device(device)
         self._mesh, self._iris = load_networks(str(self.device))
         self._finder = DlibDetector()
+        self.dlib_68 = dlib_68
+        if dlib_68:
+            self.name, self.num_points = "mesh+dlib", NUM_MESH_POINTS + 68
 
     def to_68(self, points: np.ndarray) -> np.ndarray:
+        if self.dlib_68:
+            return np.asarray(points)[..., NUM_MESH_POINTS:, :]
         return mesh_to_68(points)
+
+    def to_mesh(self, points: np.ndarray) -> np.ndarray:
+        return np.asarray(points)[..., :NUM_MESH_POINTS, :]
+
+    def _with_68(self, mesh: np.ndarray, points68: np.ndarray) -> np.ndarray:
+        return np.concatenate([mesh, points68]) if self.dlib_68 else mesh
 
     def _run(self, crops: np.ndarray, net):
         torch = self._torch
@@ -217,12 +231,13 @@ class MeshDetector(LandmarkDetector):
         return out, logits
 
     def _from_68(self, image: np.ndarray, faces68: list[np.ndarray]) -> list[np.ndarray]:
-        """Mesh points for faces given by 68 points: a first pass on their region, a second on the mesh's own."""
+        """Points for faces given by 68 points: the mesh from a first pass on their region and a second on the mesh's
+        own (with ``dlib_68``, those 68 points after it)."""
         if not faces68:
             return []
         first, _ = self.landmarks(image, [face_region_68(p) for p in faces68])
         second, _ = self.landmarks(image, [face_region(p) for p in first])
-        return list(second)
+        return [self._with_68(m, p) for m, p in zip(second, faces68)]
 
     def detect(self, image: np.ndarray, min_faces: int = 1, lenient: bool = False) -> list[np.ndarray]:
         return _largest_first(self._from_68(image, self._finder.detect(image, min_faces, lenient)))
@@ -232,8 +247,11 @@ class MeshDetector(LandmarkDetector):
         new = points[0]
         if logits[0] <= 0.0 or not plausible_step(new[:468], previous[:468], image.shape):
             return None
-        return new
+        if not self.dlib_68:
+            return new
+        points68 = self._finder.refine(image, self.to_68(previous))
+        return None if points68 is None else self._with_68(new, points68)
 
     def redetect(self, image: np.ndarray, previous: np.ndarray) -> np.ndarray | None:
-        found = self._finder.redetect(image, mesh_to_68(previous))
+        found = self._finder.redetect(image, self.to_68(previous))
         return None if found is None else self._from_68(image, [found])[0]

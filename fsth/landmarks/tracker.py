@@ -1,7 +1,7 @@
 """Landmarks over time: an online tracker (frame in, 68 points out) and the whole-video / image drivers.
 
 The tracker follows the detector's own points (``detector.num_points``: 478 for the mesh backend), smooths them and
-returns their iBUG 68 (``detector.to_68``); a dense detector's smoothed points are ``tracker.mesh``.
+returns their iBUG 68 (``detector.to_68``); a mesh detector's smoothed mesh is ``tracker.mesh`` (``to_mesh``).
 
 ``LandmarkTracker.update(frame)`` is causal and keeps no frames, so ``fsth animate`` can drive it from a
 webcam one frame at a time:
@@ -36,6 +36,7 @@ from fsth import console
 from fsth.errors import NoFaceError
 from fsth.landmarks.crop import CropPolicy
 from fsth.landmarks.detectors import LandmarkDetector, box_iou, landmark_extent
+from fsth.landmarks.parts import NUM_MESH_POINTS
 from fsth.landmarks.smoothing import OneEuroFilter, Smoothing
 from fsth.landmarks.track import LandmarkTrack
 from fsth.video import VideoReader, read_image
@@ -133,8 +134,7 @@ class LandmarkTracker:
         self._look = _thumbnail(frame, raw)
         self._since_check += 1
         points = self._filter(raw, t, landmark_extent(raw))
-        if self.detector.num_points != 68:
-            self.mesh = points
+        self.mesh = self.detector.to_mesh(points)
         return self.detector.to_68(points)
 
 
@@ -201,8 +201,8 @@ def track_video(
     landmarks = np.full((n, 68, 2), np.nan, np.float32)
     landmarks[valid] = np.stack([r for r in rows if r is not None])
     mesh = None
-    if detector.num_points != 68:
-        mesh = np.full((n, detector.num_points, 2), np.nan, np.float32)
+    if any(m is not None for m in meshes):
+        mesh = np.full((n, NUM_MESH_POINTS, 2), np.nan, np.float32)
         mesh[valid] = np.stack([m for m in meshes if m is not None])
     return LandmarkTrack(
         landmarks=landmarks,
@@ -239,7 +239,7 @@ def track_image(
     h, w = image.shape[:2]
     return LandmarkTrack(
         landmarks=points,
-        mesh=faces[face_index][None] if detector.num_points != 68 else None,
+        mesh=None if detector.to_mesh(faces[face_index]) is None else detector.to_mesh(faces[face_index])[None],
         valid=np.ones(1, bool),
         boxes=crop_policy.box(points),
         fps=0.0,
