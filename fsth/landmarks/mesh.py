@@ -43,9 +43,9 @@ from fsth.landmarks.parts import (
     MESH_RIGHT_EYE_CORNERS,
     MESH_RIGHT_EYELIDS,
     MESH_TO_68,
+    NUM_MESH_POINTS,
 )
 
-NUM_MESH_POINTS = 478  # 468 mesh vertices + 2 x 5 iris points
 _LIDS = [i for i in range(16) if i not in (0, 8)]  # the iris model's lid points, less the eye corners
 _RIGHT_LIDS = [MESH_RIGHT_EYELIDS[i] for i in _LIDS]
 _LEFT_LIDS = [MESH_LEFT_EYELIDS[i] for i in _LIDS]
