@@ -206,14 +206,19 @@ class MeshDetector(LandmarkDetector):
             out = net(x)
         return [o.float().cpu().numpy() for o in out]
 
+    def _mesh_pass(self, image: np.ndarray, regions: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(F, 468, 2) mesh points in source pixels and (F,) face-presence logits for F >= 1 face regions."""
+        crops = np.stack([crop_region(image, r, MESH_INPUT) for r in regions])  # (F, 192, 192, 3)
+        raw, logits = self._run(crops, self._mesh)  # (F, 468, 3), (F,)
+        mesh = np.stack([to_source(raw[i, :, :2], r, MESH_INPUT) for i, r in enumerate(regions)])
+        return mesh.astype(np.float32), logits
+
     def landmarks(self, image: np.ndarray, regions: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(F, 478, 2) points in source pixels and (F,) face-presence logits for F face regions (one batch)."""
         n = len(regions)
         if n == 0:
             return np.zeros((0, NUM_MESH_POINTS, 2), np.float32), np.zeros(0, np.float32)
-        crops = np.stack([crop_region(image, r, MESH_INPUT) for r in regions])  # (F, 192, 192, 3)
-        raw, logits = self._run(crops, self._mesh)  # (F, 468, 3), (F,)
-        mesh = np.stack([to_source(raw[i, :, :2], regions[i], MESH_INPUT) for i in range(n)])  # (F, 468, 2)
+        mesh, logits = self._mesh_pass(image, regions)
         eyes = [r for face in mesh for r in eye_regions(face)]  # right, left eye of each face
         eye_crops = crop_eyes(image, eyes)  # (2F, 64, 64, 3)
         contour, iris = self._run(eye_crops, self._iris)  # (2F, 71, 3), (2F, 5, 3)
@@ -235,7 +240,7 @@ class MeshDetector(LandmarkDetector):
         own (with ``dlib_68``, those 68 points after it)."""
         if not faces68:
             return []
-        first, _ = self.landmarks(image, [face_region_68(p) for p in faces68])
+        first, _ = self._mesh_pass(image, [face_region_68(p) for p in faces68])  # no irises: only its region counts
         second, _ = self.landmarks(image, [face_region(p) for p in first])
         return [self._with_68(m, p) for m, p in zip(second, faces68)]
 
