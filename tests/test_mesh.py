@@ -111,14 +111,18 @@ def test_68_points_from_the_mesh_agree_with_dlibs(mesh, dlib):
             assert np.median(err[36:48]) < 0.06, name  # eyes
 
 
-def test_no_face_gives_the_same_message_as_dlib(tmp_path, mesh, dlib):
-    wall = read_image(ASSETS / "portrait.jpg")[:160, :160]
-    messages = []
-    for detector in (mesh, dlib):
-        with pytest.raises(NoFaceError) as info:
-            track_image("wall.png", detector, image=wall)
-        messages.append(str(info.value))
-    assert messages[0] == messages[1] == "wall.png: no face found in the image"
+def test_no_face_or_a_tiny_one_gives_the_same_message_as_dlib(mesh, dlib):
+    import cv2
+
+    portrait = read_image(ASSETS / "portrait.jpg")
+    cases = {"wall.png": portrait[:160, :160], "tiny.png": cv2.resize(portrait, (60, 60), interpolation=cv2.INTER_AREA)}
+    for name, image in cases.items():
+        messages = []
+        for detector in (mesh, dlib):
+            with pytest.raises(NoFaceError) as info:
+                track_image(name, detector, image=image)
+            messages.append(str(info.value))
+        assert messages[0] == messages[1] == f"{name}: no face found in the image"
 
 
 def test_batched_equals_single(mesh):
