@@ -4,8 +4,9 @@
 
 In: the ``mediapipe`` 0.10.21 wheel (``pip download --no-deps mediapipe==0.10.21``; any platform's wheel holds the
 same two model files) or a directory holding ``face_landmark.tflite`` and ``iris_landmark.tflite``. Out: one
-safetensors file, float32 tensors named ``mesh.<torch key>`` and ``iris.<torch key>`` for
-``fsth.landmarks.mesh_nets.FaceMeshNet`` / ``IrisNet``, with the source files' SHA-256 in its metadata.
+safetensors file, tensors named ``mesh.<torch key>`` and ``iris.<torch key>`` for
+``fsth.landmarks.mesh_nets.FaceMeshNet`` / ``IrisNet``, with the source files' SHA-256 in its metadata; float16
+where that is exact (the face mesh's weights, float16 in the TFLite file), else float32 (the iris model's).
 
 The flatbuffers are read with the ``tflite`` package (``pip install tflite``: needed here only, never at run time).
 Each convolution, depthwise convolution and PReLU of the graph is matched to the torch layer of the same TFLite
@@ -109,8 +110,14 @@ def convert(models: dict[str, bytes]) -> dict[str, torch.Tensor]:
                     raise SystemExit(f"error: {prefix} {name}.{key}: shape {value.shape}, the net has {param.shape}")
                 with torch.no_grad():
                     param.copy_(torch.from_numpy(np.ascontiguousarray(value)))
-        out.update({f"{prefix}.{k}": v.contiguous() for k, v in net.state_dict().items()})
+        out.update({f"{prefix}.{k}": _compact(v) for k, v in net.state_dict().items()})
     return out
+
+
+def _compact(t: torch.Tensor) -> torch.Tensor:
+    """float16 where that loses nothing (the face mesh's weights are float16 in the TFLite file), else float32."""
+    half = t.half()
+    return half.contiguous() if torch.equal(half.float(), t) else t.contiguous()
 
 
 def main(argv: list[str] | None = None) -> int:
