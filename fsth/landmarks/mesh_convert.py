@@ -8,7 +8,8 @@ safetensors file, tensors named ``mesh.<torch key>`` and ``iris.<torch key>`` fo
 ``fsth.landmarks.mesh_nets.FaceMeshNet`` / ``IrisNet``, with the source files' SHA-256 in its metadata; float16
 where that is exact (the face mesh's weights, float16 in the TFLite file), else float32 (the iris model's).
 
-The flatbuffers are read with the ``tflite`` package (``pip install tflite``: needed here only, never at run time).
+The flatbuffers are read with the ``tflite`` package (``pip install tflite`` or ``fsth[convert]``: needed here
+only, never at run time).
 Each convolution, depthwise convolution and PReLU of the graph is matched to the torch layer of the same TFLite
 name; weights stored as float16 (behind a DEQUANTIZE op) are widened to float32. Layouts: convolution kernels OHWI
 -> OIHW, depthwise kernels 1HWC -> C1HW, PReLU slopes (1, 1, C) -> (C,). Every layer of the torch networks must be
@@ -54,7 +55,10 @@ def read_models(source: Path) -> dict[str, bytes]:
 
 def tflite_weights(data: bytes) -> dict[str, list[np.ndarray]]:
     """TFLite layer name -> its constant inputs (kernel [, bias] or slope), float32, in TFLite layout."""
-    import tflite
+    try:
+        import tflite
+    except ImportError:
+        raise SystemExit("error: reading TFLite files needs the tflite package: pip install tflite") from None
 
     model = tflite.Model.GetRootAsModel(data, 0)
     graph = model.Subgraphs(0)
