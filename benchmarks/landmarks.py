@@ -1,6 +1,6 @@
-"""Speed of the landmark stage: `fsth landmarks` frames/s end to end, and sketch images/s.
+"""Speed of the landmark stage: `fsth landmarks` frames/s end to end, and sketch images/s; the mesh backend.
 
-    python benchmarks/landmarks.py [--video PATH] [--repeats 3]
+    python benchmarks/landmarks.py [--video PATH] [--repeats 3] [--mesh] [--reference-python PY]
 
 1. End to end, as `fsth landmarks VIDEO -o out.npz` does it (decode + face search/tracking + 68 points +
    smoothing + crop boxes + writing the .npz), dlib backend, in this process; then, as the baseline, the same
@@ -14,6 +14,24 @@
 The default video is ../shared/media/videos/liveportrait_d10.mp4 (512x512, 30 fps, 448 frames, talking);
 without ../shared it falls back to tests/assets/talk.mp4. Timings are the best of --repeats runs; the load
 average is printed because another busy process on a 2-core machine halves every figure.
+
+``--mesh`` measures the mesh backend (``fsth.landmarks.mesh``) instead, against dlib in the same run:
+
+3. speed: the same end-to-end tracked run (decode, track, mesh, iris, smoothing, boxes, .npz) in frames/s and its
+   ratio to dlib's (target >= 150 frames/s); a photo (face search + two mesh passes + irises) in ms (target < 50);
+4. blinks: both backends track the blink clips (``--blink-videos``); per frame the eye opening (lid gap / eye
+   width, both eyes averaged: mesh lids 159-145 and 386-374 over corners 33-133 and 362-263; dlib's mean of its two
+   lid pairs over its corners); of the frames the mesh calls closed (< 0.12), how many dlib calls closed (target
+   <= 20%), and both backends' opening percentiles on closed and open frames;
+5. exactness, with ``--reference-python`` (a Python with ``mediapipe`` 0.10.21, running
+   ``benchmarks/mesh_reference.py``): the face and eye crops of >= 50 frames of the shared clips through the port
+   and through MediaPipe's TFLite runtime; mean and max distance of the 468 + 71 + 5 points in crop pixels
+   (target: mean < 0.5 px on the 192x192 crop);
+6. bad input: no face, a tiny face and a face cut by the image border, through ``fsth landmarks`` with each
+   backend: the messages should match.
+
+``--write-golden tests/assets/mesh_golden.npz --reference-python PY`` writes the golden values of
+``tests/test_mesh.py`` (the reference runtime's outputs on the committed test images' crops).
 """
 
 from __future__ import annotations
@@ -110,16 +128,223 @@ def pillow_sketch_rate(points: np.ndarray, n: int) -> float | None:
     return n / (time.perf_counter() - t)
 
 
+# ---------------------------------------------------------------------------------------------- mesh
+
+SHARED = ROOT.parent / "shared" / "media"
+BLINK_VIDEOS = ("videos/liveportrait_d9.mp4", "videos/liveportrait_d14.mp4")
+EXACT_VIDEOS = (
+    "videos/liveportrait_d3.mp4",
+    "videos/liveportrait_d9.mp4",
+    "videos/liveportrait_d12.mp4",
+    "videos/liveportrait_d14.mp4",
+    "videos2/dpe_d.mp4",
+    "videos2/edtalk_expression_source.mp4",
+)
+GOLDEN_IMAGES = ("tests/assets/blink.jpg", "tests/assets/portrait.jpg", "tests/assets/obama.jpg")
+
+
+def eye_opening(points: np.ndarray) -> np.ndarray:
+    """(N, P, 2) mesh (P = 478) or iBUG (P = 68) points -> (N,) lid gap / eye width, both eyes averaged."""
+
+    def gap(a, b):
+        return np.linalg.norm(points[:, a] - points[:, b], axis=-1)
+
+    if points.shape[1] == 68:
+        right = (gap(37, 41) + gap(38, 40)) / 2 / gap(36, 39)
+        left = (gap(43, 47) + gap(44, 46)) / 2 / gap(42, 45)
+    else:
+        right = gap(159, 145) / gap(33, 133)
+        left = gap(386, 374) / gap(362, 263)
+    return (right + left) / 2
+
+
+def mesh_speed(video: Path, repeats: int, t_dlib: float, n_dlib: int) -> None:
+    from fsth.video import read_image
+
+    mesh = make_detector("mesh")
+    with tempfile.TemporaryDirectory() as tmp:
+        t, track = best_of(repeats, lambda: end_to_end(video, mesh, Path(tmp)))
+    fps, dlib_fps = len(track) / t, n_dlib / t_dlib
+    print("\nmesh backend, end to end (decode + search/track + mesh + irises + smoothing + boxes + .npz):")
+    print(f"  {fps:8.1f} frames/s  ({len(track)} frames in {t:.2f} s; {track.num_valid} with a face)   target >= 150")
+    print(f"  dlib in the same run: {dlib_fps:.1f} frames/s; mesh / dlib = {fps / dlib_fps:.2f}")
+    image = read_image(ROOT / "tests/assets/portrait.jpg")
+    mesh.detect(image)
+    t_photo, _ = best_of(max(repeats, 3), lambda: mesh.detect(image))
+    t_dlib_photo, _ = best_of(max(repeats, 3), lambda: make_detector("dlib").detect(image))
+    print(
+        f"  a photo (portrait.jpg, 720x720): {1000 * t_photo:.1f} ms (dlib: {1000 * t_dlib_photo:.1f} ms)   target < 50"
+    )
+
+
+def blinks(videos: list[Path]) -> None:
+    from fsth.landmarks.tracker import track_video
+
+    print("\nblinks: eye opening (lid gap / eye width) per frame, mesh vs dlib on the same frames")
+    for video in videos:
+        mesh = track_video(video, make_detector("mesh"), smoothing=None)
+        dlib = track_video(video, make_detector("dlib"), smoothing=None)
+        both = mesh.valid & dlib.valid
+        m, d = eye_opening(mesh.mesh[both]), eye_opening(dlib.landmarks[both])
+        closed = m < 0.12
+        pct = (10, 50, 90)
+        print(f"  {video.name}: {int(both.sum())} frames, the mesh calls {int(closed.sum())} closed")
+        if closed.any():
+            print(f"    of those, dlib calls closed: {int((d[closed] < 0.12).sum())} ({(d[closed] < 0.12).mean():.0%})")
+            print(
+                f"    closed frames: mesh p10/50/90 {np.percentile(m[closed], pct).round(3)}, "
+                f"dlib {np.percentile(d[closed], pct).round(3)}"
+            )
+        print(
+            f"    open frames:   mesh p10/50/90 {np.percentile(m[~closed], pct).round(3)}, "
+            f"dlib {np.percentile(d[~closed], pct).round(3)}"
+        )
+
+
+def sample_frames(videos: list[Path], per_video: int) -> list[np.ndarray]:
+    """``per_video`` frames spread evenly over each video's first 300 frames."""
+    frames, step = [], 300 // per_video
+    for video in videos:
+        with VideoReader(video) as reader:
+            for i, frame in enumerate(reader):
+                if i >= 300:
+                    break
+                if i % step == 0:
+                    frames.append(frame)
+    return frames
+
+
+def crops_of(images: list[np.ndarray]):
+    """Per image with a face: the face region, its 192x192 crop, the eye regions and their 64x64 crops."""
+    from fsth.landmarks.mesh import MESH_INPUT, crop_eyes, crop_region, eye_regions, face_region
+
+    detector = make_detector("mesh")
+    regions, crops, eyes, eye_crops = [], [], [], []
+    for image in images:
+        faces = detector.detect(image)
+        if not faces:
+            continue
+        region = face_region(faces[0])
+        regions.append(region)
+        crops.append(crop_region(image, region, MESH_INPUT))
+        pair = list(eye_regions(faces[0]))
+        eyes += pair
+        eye_crops.append(crop_eyes(image, pair))
+    return np.stack(regions), np.stack(crops), np.stack(eyes), np.concatenate(eye_crops)
+
+
+def reference_outputs(python: str, crops: np.ndarray, eye_crops: np.ndarray) -> dict:
+    """MediaPipe's TFLite runtime's outputs on the crops (``benchmarks/mesh_reference.py`` run by ``python``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "crops.npz", Path(tmp) / "ref.npz"
+        np.savez(src, mesh=crops, iris=eye_crops)
+        subprocess.run(
+            [python, str(ROOT / "benchmarks/mesh_reference.py"), str(src), str(dst)],
+            check=True,
+            stderr=subprocess.DEVNULL,
+        )
+        with np.load(dst) as z:
+            return {k: z[k] for k in z.files}
+
+
+def port_outputs(crops: np.ndarray, eye_crops: np.ndarray) -> dict:
+    """The torch port's outputs on the same crops."""
+    import torch
+
+    from fsth.landmarks.mesh import load_networks
+
+    mesh, iris = load_networks("cpu")
+
+    def t(a):
+        return torch.from_numpy(a).permute(0, 3, 1, 2).float() / 255
+
+    with torch.inference_mode():
+        points, face = mesh(t(crops))
+        contour, iris_points = iris(t(eye_crops))
+    return {
+        "mesh_points": points.numpy(),
+        "mesh_face": face.numpy(),
+        "iris_contour": contour.numpy(),
+        "iris_points": iris_points.numpy(),
+    }
+
+
+def exactness(python: str, videos: list[Path]) -> None:
+    from fsth.video import read_image
+
+    frames = sample_frames(videos, 10) + [read_image(ROOT / p) for p in GOLDEN_IMAGES if (ROOT / p).exists()]
+    _, crops, _, eye_crops = crops_of(frames)
+    ref, port = reference_outputs(python, crops, eye_crops), port_outputs(crops, eye_crops)
+    print(f"\nexactness vs MediaPipe's TFLite runtime, {len(crops)} faces ({len(eye_crops)} eyes), same crops:")
+    for key, size in (("mesh_points", 192), ("iris_contour", 64), ("iris_points", 64)):
+        d = np.linalg.norm(port[key][..., :2] - ref[key][..., :2], axis=-1)
+        print(f"  {key:13s} ({size}x{size} crop px): mean {d.mean():.5f}, max {d.max():.5f}   target mean < 0.5")
+    print(f"  face logits: max difference {np.abs(port['mesh_face'] - ref['mesh_face']).max():.5f}")
+
+
+def write_golden(path: Path, python: str) -> None:
+    from fsth.video import read_image
+
+    images = [read_image(ROOT / p) for p in GOLDEN_IMAGES]
+    regions, crops, eyes, eye_crops = crops_of(images)
+    assert len(regions) == len(images), "every golden image must show a face"
+    ref = reference_outputs(python, crops, eye_crops)
+    np.savez_compressed(path, images=np.array(GOLDEN_IMAGES), regions=regions, eye_regions=eyes, **ref)
+    print(f"{path}: golden values of {len(images)} images")
+
+
+def bad_input() -> None:
+    import cv2
+
+    from fsth.video import read_image
+
+    portrait = read_image(ROOT / "tests/assets/portrait.jpg")
+    cases = {
+        "no face": portrait[:160, :160],
+        "tiny face": cv2.resize(portrait, (60, 60), interpolation=cv2.INTER_AREA),
+        "face at the border": portrait[:, 330:],
+    }
+    print("\nbad input, `fsth landmarks PHOTO` per backend (exit status, last stderr line):")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, image in cases.items():
+            path = Path(tmp) / (name.replace(" ", "_") + ".png")
+            cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            for backend in ("mesh", "dlib"):
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "fsth",
+                    "landmarks",
+                    str(path),
+                    "--backend",
+                    backend,
+                    "-o",
+                    str(Path(tmp) / f"{backend}.npz"),
+                    "-f",
+                ]
+                run = subprocess.run(cmd, capture_output=True, text=True)
+                last = (run.stderr.strip().splitlines() or [""])[-1].replace(tmp, "TMP")
+                print(f"  {name:18s} {backend:5s} exit {run.returncode}: {last}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
         "--video", type=Path, default=SHARED_VIDEO if SHARED_VIDEO.exists() else ROOT / "tests/assets/talk.mp4"
     )
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--mesh", action="store_true", help="measure the mesh backend against dlib (sections 3-6)")
+    ap.add_argument("--reference-python", help="a Python with mediapipe 0.10.21, for the exactness check")
+    ap.add_argument("--blink-videos", type=Path, nargs="*", default=[SHARED / v for v in BLINK_VIDEOS])
+    ap.add_argument("--write-golden", type=Path, help="write tests/test_mesh.py's golden values here and stop")
     args = ap.parse_args()
     from fsth import console
 
     console.set_verbosity(0)  # no progress bars inside the timings
+    if args.write_golden:
+        return write_golden(args.write_golden, args.reference_python)
+    if args.mesh:
+        return mesh_main(args)
 
     with VideoReader(args.video) as v:
         info = f"{v.width}x{v.height}, {v.fps:g} fps, ~{v.num_frames} frames, codec {v.codec}"
@@ -153,6 +378,19 @@ def main() -> None:
     base = pillow_sketch_rate(points, 500)
     if base is not None:
         print(f"  baseline, Pillow ImageDraw one segment at a time: {base:8.0f} images/s  ({rate / base:.1f}x)")
+    print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+
+
+def mesh_main(args) -> None:
+    print(f"video: {args.video}; cpu: {os.cpu_count()} cores, load average before: {os.getloadavg()[0]:.2f}")
+    dlib = make_detector("dlib")
+    with tempfile.TemporaryDirectory() as tmp:
+        t_dlib, track = best_of(args.repeats, lambda: end_to_end(args.video, dlib, Path(tmp)))
+    mesh_speed(args.video, args.repeats, t_dlib, len(track))
+    blinks([v for v in args.blink_videos if v.exists()])
+    if args.reference_python:
+        exactness(args.reference_python, [SHARED / v for v in EXACT_VIDEOS if (SHARED / v).exists()])
+    bad_input()
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
 
 

@@ -47,6 +47,7 @@ class Person:
     photo: Path | None = None  # the source photo (the first one), for --paste-back
     box: np.ndarray | None = None  # its crop box [x0, y0, x1, y1] in photo pixels
     crops: np.ndarray | None = None  # (K, S, S, 3) uint8: the shots, what a warp-guided generator (or the warp) moves
+    mesh: np.ndarray | None = None  # (K, 478, 2) float32: the shots' face mesh in crop pixels (mesh backend), else None
 
     @property
     def size(self) -> int:
@@ -62,10 +63,14 @@ def crop_policy_of(ckpt: Checkpoint) -> CropPolicy:
 
 
 def detector_for(trained_with: str | None, backend: str | None = None, fan_weights=None) -> LandmarkDetector:
-    """The landmark detector to use with a model trained on ``trained_with``'s landmarks ("fan", "dlib" or None).
+    """The landmark detector to use with a model trained on ``trained_with``'s landmarks ("fan", "dlib", "mesh" or
+    None).
 
-    ``backend`` overrides. A FAN model without FAN weights on disk falls back to dlib with a warning (its points
-    differ slightly from FAN's, which the model may show).
+    ``backend`` overrides. A FAN model gets FAN (dlib with a warning when FAN's weights are not on disk: its points
+    differ slightly from FAN's, which the model may show). A dlib model gets ``mesh+dlib``: dlib's own 68 points,
+    tracked as the dlib backend tracks them, with the mesh beside them (for lids, lips and irises): the shipped
+    model, given the mesh's 68 instead, opened its mouth a quarter as wide on the test driver (its sketches differ
+    from dlib's). Every other model gets the mesh (``auto``).
     """
     if backend is not None and backend != "auto":
         return make_detector(backend, fan_weights)
@@ -75,8 +80,10 @@ def detector_for(trained_with: str | None, backend: str | None = None, fan_weigh
             "which differ slightly (--backend fan downloads FAN's weights, --fan-weights uses a local copy)"
         )
         return make_detector("dlib")
-    if trained_with in ("fan", "dlib"):
+    if trained_with == "fan":
         return make_detector(trained_with, fan_weights)
+    if trained_with == "dlib":
+        return make_detector("mesh+dlib")
     return make_detector("auto", fan_weights)
 
 
@@ -180,6 +187,7 @@ def person_from_shots(
         shots.points,
         *_source_photo(shots),
         crops=shots.crops,
+        mesh=shots.mesh,
     )
 
 
@@ -206,7 +214,9 @@ def person_for_warp(
     config = config or ModelConfig.preset("warp256")
     policy = crop_policy or CropPolicy()
     shots = load_shots(paths, detector or make_detector("auto"), config.image_size, person_crop_policy(policy), k)
-    return Person(None, None, config, policy, None, shots.points, *_source_photo(shots), crops=shots.crops)
+    return Person(
+        None, None, config, policy, None, shots.points, *_source_photo(shots), crops=shots.crops, mesh=shots.mesh
+    )
 
 
 def load_person(

@@ -47,6 +47,7 @@ class Shots:
     points: np.ndarray  # (K, 68, 2) float32: the landmarks in crop pixels
     boxes: np.ndarray  # (K, 4) float32: the crop boxes [x0, y0, x1, y1] in source pixels
     sources: list[str]  # per shot: the photo's path, or "video.mp4#frame" for a video frame
+    mesh: np.ndarray | None = None  # (K, 478, 2) float32: the mesh in crop pixels (mesh backend), else None
 
     def __len__(self) -> int:
         return len(self.crops)
@@ -64,6 +65,7 @@ class Shots:
             self.points[picked],
             self.boxes[picked],
             [self.sources[i] for i in np.atleast_1d(picked)],
+            None if self.mesh is None else self.mesh[picked],
         )
 
     def tensors(self, device=None):
@@ -166,16 +168,20 @@ def load_shots(
             f"--k {k} asks for {k} shots, but the shots are {len(photos)} photo(s): using "
             f"{'it' if len(photos) == 1 else 'all of them'}"
         )
-    images, points, boxes = [], [], []
+    images, points, boxes, meshes = [], [], [], []
     for path in photos:
         image = read_image(path)
         track = track_image(path, detector, crop_policy=policy, image=image)
         images.append(image)
         points.append(track.landmarks[0])
         boxes.append(track.boxes[0])
+        meshes.append(None if track.mesh is None else track.mesh[0])
     console.debug(f"shots: {len(photos)} photo(s) at {size}x{size}")
     warn_unless_one_person(images, points, [str(p) for p in photos])
-    return shots_from_frames(images, np.stack(points), size, policy, np.stack(boxes), [str(p) for p in photos])
+    shots = shots_from_frames(images, np.stack(points), size, policy, np.stack(boxes), [str(p) for p in photos])
+    if meshes[0] is not None:
+        shots.mesh = CropPolicy.to_crop(np.stack(meshes), shots.boxes, size)
+    return shots
 
 
 # dlib's face-recognition network (fsth.metrics.identity): on the test media, photos of one person scored a cosine
@@ -226,7 +232,10 @@ def _video_shots(path: Path, detector: LandmarkDetector, size: int, policy: Crop
         console.warn(f"{path}: only {len(chosen)} frames with a face; using all of them as shots instead of {k}")
     pairs = crop_track_frames(path, track, chosen, size)
     chosen = [i for i in chosen if i in pairs]
-    return shots_from_pairs([pairs[i] for i in chosen], [f"{path}#{i}" for i in chosen])
+    shots = shots_from_pairs([pairs[i] for i in chosen], [f"{path}#{i}" for i in chosen])
+    if track.mesh is not None:
+        shots.mesh = CropPolicy.to_crop(track.mesh[chosen], shots.boxes, size)
+    return shots
 
 
 def crop_track_frames(path: str | os.PathLike, track: LandmarkTrack, frames, size: int) -> dict[int, FacePair]:

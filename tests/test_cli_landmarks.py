@@ -18,10 +18,10 @@ from fsth.video import VideoReader, probe_video, read_image
 def test_npz_output(tmp_path):
     out = tmp_path / "talk.npz"
     result = ok("landmarks", TALK, "-o", out)
-    assert "dlib backend" in result.stderr and "60/60 frames with a face" in result.stderr
+    assert "mesh backend" in result.stderr and "60/60 frames with a face" in result.stderr  # auto: the mesh
     assert result.stdout == ""
     track = LandmarkTrack.load(out)
-    assert len(track) == 60 and track.valid.all() and track.backend == "dlib"
+    assert len(track) == 60 and track.valid.all() and track.backend == "mesh" and track.mesh.shape == (60, 478, 2)
     assert (track.fps, track.frame_size, track.source) == (30.0, (480, 480), str(TALK))
     with np.load(out, allow_pickle=False) as z:
         assert {"landmarks", "valid", "boxes", "fps", "frame_size", "backend", "source", "crop_policy"} <= set(z.files)
@@ -34,7 +34,7 @@ def test_jsonl_on_stdout_by_default():
     assert [r["frame"] for r in rows] == list(range(60))
     for row in rows:
         assert row["valid"] and len(row["landmarks"]) == 68 and all(len(p) == 2 for p in row["landmarks"])
-        assert row["source"] == str(TALK) and row["backend"] == "dlib"
+        assert row["source"] == str(TALK) and row["backend"] == "mesh" and len(row["mesh"]) == 478
 
 
 def test_jsonl_file_and_format_choice(tmp_path):
@@ -187,8 +187,8 @@ def test_backends(tmp_path, monkeypatch, random_fan_weights):
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
     result = fsth("landmarks", PORTRAIT, "-o", tmp_path / "g.npz", "--backend", "fan")
     one_error_line(result, "2DFAN4-11f355bf06.pth.tar", "--fan-weights")
-    result = ok("landmarks", PORTRAIT, "-o", tmp_path / "h.npz")  # auto: no FAN weights -> dlib, and says so
-    assert "dlib backend" in result.stderr
+    result = ok("landmarks", PORTRAIT, "-o", tmp_path / "h.npz")  # auto: the shipped mesh, and says so
+    assert "mesh backend" in result.stderr and LandmarkTrack.load(tmp_path / "h.npz").mesh.shape == (1, 478, 2)
 
 
 def test_landmarks_pipe_into_head():

@@ -203,7 +203,7 @@ def test_fan_without_weights_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
     with pytest.raises(MissingWeightsError, match=r"2DFAN4-11f355bf06.pth.tar.*--fan-weights PATH.*--backend dlib"):
         make_detector("fan")
-    assert make_detector("auto").name == "dlib"  # auto never downloads: it falls back to dlib
+    assert make_detector("auto").name == "mesh"  # auto never downloads: it picks the shipped mesh
     with pytest.raises(InputError, match="no such file"):
         make_detector("fan", fan_weights=tmp_path / "missing.pth")
     bad = tmp_path / "bad.pth"

@@ -188,7 +188,7 @@ def _read_clip(path: Path, count: int, detector, settings: DatasetSettings, poli
             pass  # decoding stops after the last kept frame
         previous = None
         for k in kept:
-            faces = detector.detect(k.frame, min_faces=face_index + 1)
+            faces = [detector.to_68(f) for f in detector.detect(k.frame, min_faces=face_index + 1)]
             if previous is None:
                 k.landmarks = faces[face_index] if len(faces) > face_index else None
             else:

@@ -2,7 +2,8 @@
 
 Modules, in data-flow order:
 
-``detectors``  ``make_detector(backend)``: dlib / FAN backends behind one interface (detect, refine, redetect)
+``detectors``  ``make_detector(backend)``: mesh / dlib / FAN backends behind one interface (detect, refine, redetect)
+``mesh``       the mesh backend: MediaPipe's face mesh + iris model (``mesh_nets``, torch) on dlib's faces, 478 points
 ``tracker``    ``LandmarkTracker``: online detect-then-track with periodic re-detection and smoothing;
                ``track_video`` / ``track_image`` -> ``LandmarkTrack``
 ``smoothing``  ``Smoothing`` settings and the causal ``OneEuroFilter``
@@ -11,7 +12,8 @@ Modules, in data-flow order:
 ``sketch``     ``draw_sketch``: the one landmark-image renderer; ``draw_overlay`` for looking at results
 ``pair``       ``face_pair``: frame + landmarks -> (crop x, landmark image y) at model size, for every stage
 ``retarget``   motion transfer: a driver's head motion and expression onto the source's own landmarks
-``parts``      the 68-point scheme (which indices form the jaw, brows, eyes, ...)
+``parts``      the 68-point scheme (which indices form the jaw, brows, eyes, ...), the mesh's groups, ``MESH_TO_68``
+``mesh_convert`` (dev tool) MediaPipe's TFLite files -> ``fsth/weights/face_mesh.safetensors``
 ``extract``    what ``fsth landmarks`` does with one input file (and the sketch / overlay videos)
 """
 

@@ -1,25 +1,30 @@
-"""Landmark detector backends behind one small interface: ``dlib`` (offline) and ``fan`` (the paper's FAN).
+"""Landmark detector backends behind one small interface: ``mesh`` and ``dlib`` (offline), ``fan`` (the paper's FAN).
 
-``make_detector(backend="auto"|"dlib"|"fan", fan_weights=None)`` returns a ``LandmarkDetector``:
+``make_detector(backend="auto"|"mesh"|"dlib"|"fan", fan_weights=None)`` returns a ``LandmarkDetector``. Its points
+per face are ``num_points`` x 2: 68 (iBUG) for dlib and FAN, 478 for the mesh; ``to_68(points)`` gives the iBUG 68
+of any of them (the identity for dlib and FAN, ``parts.MESH_TO_68`` for the mesh) and ``to_mesh(points)`` the
+(478, 2) mesh (None for dlib and FAN). Below, "points" are those:
 
-* ``detect(image, min_faces=1, lenient=False) -> list[(68, 2) float32]``: every face in the (H, W, 3) uint8
+* ``detect(image, min_faces=1, lenient=False) -> list[(num_points, 2) float32]``: every face in the (H, W, 3) uint8
   RGB image, largest first (by the area of the landmarks' bounding box), in source pixels. Searches coarse to
   fine (a downscaled frame first, then full size, then 2x for small faces) and stops at the first scale that
   finds at least ``min_faces`` faces. ``lenient`` accepts less certain faces (for a photo that should show one).
-* ``refine(image, previous) -> (68, 2) | None``: the landmarks of the face whose previous-frame landmarks are
+* ``refine(image, previous) -> points | None``: the landmarks of the face whose previous-frame landmarks are
   ``previous``, from a box derived from them (no face search: this is what makes tracking cheap). None when
   the result is implausible (the face left the frame, its size jumped, FAN is not confident).
-* ``redetect(image, previous) -> (68, 2) | None``: a fresh face search in the neighbourhood of ``previous``;
+* ``redetect(image, previous) -> points | None``: a fresh face search in the neighbourhood of ``previous``;
   None if no face is found there. The tracker calls it at a fixed interval to confirm the track.
 
 Backends
+    mesh  MediaPipe's face mesh (468 points) and iris model (5 points per eye), ported to torch, on faces found by
+          dlib's detector (``fsth.landmarks.mesh``). Weights ship with fsth.
     dlib  dlib's HOG face detector + the iBUG 68-point shape predictor shipped by face-recognition-models.
           Always available (no download).
     fan   face-alignment's 2D FAN (the landmark network the paper used) on boxes from its S3FD face detector.
           Weights come from ``--fan-weights PATH`` (the FAN file, or a directory holding it and S3FD's), from
           the torch hub cache (``$TORCH_HOME/hub/checkpoints``) or, when neither has them, from a first-use
           download into that cache. Without S3FD weights, faces are found with dlib's detector instead.
-    auto  ``fan`` when its weights are already on disk (never downloads), else ``dlib``; says which on stderr.
+    auto  ``mesh`` (its weights ship; ``dlib`` if they are missing from the installation); says which on stderr.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from fsth.errors import InputError, MissingWeightsError
 from fsth.landmarks.crop import CropPolicy
 from fsth.weights_files import download_file, hub_checkpoint_dir
 
-BACKENDS = ("auto", "dlib", "fan")
+BACKENDS = ("auto", "mesh", "dlib", "fan")  # and "mesh+dlib", which detector_for picks for dlib-trained models
 
 # face-alignment 1.5's weight files (its models_urls); tests check these against the installed package.
 FAN_URL = "https://www.adrianbulat.com/downloads/python-fan/2DFAN4-11f355bf06.pth.tar"
@@ -49,6 +54,15 @@ class LandmarkDetector(ABC):
     """Finds faces and their 68 landmarks in RGB uint8 images; see the module docstring."""
 
     name: str
+    num_points = 68  # points per face that detect / refine / redetect return
+
+    def to_68(self, points: np.ndarray) -> np.ndarray:
+        """(..., num_points, 2) points of this detector -> (..., 68, 2) iBUG points (identity for 68-point ones)."""
+        return points
+
+    def to_mesh(self, points: np.ndarray) -> np.ndarray | None:
+        """(..., num_points, 2) points -> (..., 478, 2) face mesh, or None for a detector without one."""
+        return None
 
     @abstractmethod
     def detect(self, image: np.ndarray, min_faces: int = 1, lenient: bool = False) -> list[np.ndarray]: ...
@@ -387,26 +401,28 @@ def _decode_heatmaps(heat: np.ndarray, region: np.ndarray) -> np.ndarray:
 
 
 def make_detector(backend: str = "auto", fan_weights: str | os.PathLike | None = None, device=None) -> LandmarkDetector:
-    """The detector for ``backend`` (auto|dlib|fan); see the module docstring for where weights come from."""
-    if backend not in BACKENDS:
+    """The detector for ``backend`` (auto|mesh|dlib|fan); see the module docstring for where weights come from."""
+    if backend not in BACKENDS and backend != "mesh+dlib":
         raise InputError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend == "dlib":
         return DlibDetector()
-    fan, sfd = find_fan_weights(fan_weights)
-    if backend == "auto":
-        if fan is None:
-            console.log(
-                f"landmarks: dlib backend (no FAN weights in {hub_checkpoint_dir()}; "
-                "--backend fan downloads them, --fan-weights uses a local copy)"
-            )
-            return DlibDetector()
+    if backend == "mesh+dlib":
+        from fsth.landmarks.mesh import MeshDetector
+
+        return MeshDetector(device=device, dlib_68=True)
+    if backend in ("auto", "mesh"):
+        from fsth.landmarks.mesh import MeshDetector
+
+        if backend == "mesh":
+            return MeshDetector(device=device)
         try:
-            detector = FanDetector(fan, sfd, device=device)
+            detector = MeshDetector(device=device)
         except MissingWeightsError as exc:
             console.warn(f"{exc}; using the dlib backend")
             return DlibDetector()
-        console.log(f"landmarks: fan backend ({fan})")
+        console.log("landmarks: mesh backend (MediaPipe's face mesh + iris; --backend dlib|fan for the others)")
         return detector
+    fan, sfd = find_fan_weights(fan_weights)
     if fan is None:
         fan = download_weights(FAN_URL)
         if sfd is None:

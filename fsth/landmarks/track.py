@@ -12,16 +12,20 @@ boxes           (N, 4) float32      crop box [x0, y0, x1, y1] per frame, source 
                                     neighbours' box; NaN only when no frame has a face
 fps             () float64          frames per second of the source (0 for a still image)
 frame_size      (2,) int32          source width, height
-backend         () str              landmark backend used: "dlib" or "fan"
+backend         () str              landmark backend used: "mesh", "dlib" or "fan"
 source          () str              the input path as given
 crop_policy     () str              JSON of ``CropPolicy.to_dict()``
 tracking        () str              JSON of the tracker settings (face_index, redetect_every, smoothing)
 format_version  () int32            1
 fsth_version    () str              the fsth version that wrote it
+mesh            (N, 478, 2) float32 only from the mesh backend: its 468 mesh points and 10 iris points
+                                    (``parts.MESH_*``), source pixels, NaN where not valid; ``landmarks``
+                                    are their iBUG 68 (``parts.MESH_TO_68``). Files without it still load.
 ==============  ==================  ==============================================================
 
 A JSONL row per frame (``jsonl_rows``): ``{"source", "frame", "time", "valid", "landmarks": [[x, y] x 68] or
-null, "box": [x0, y0, x1, y1] or null, "backend", "frame_size", "crop_policy"}``, coordinates rounded to 0.01 px.
+null, "box": [x0, y0, x1, y1] or null, "backend", "frame_size", "crop_policy"}`` and, from the mesh backend,
+``"mesh": [[x, y] x 478] or null``; coordinates rounded to 0.01 px.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ class LandmarkTrack:
     source: str
     crop_policy: CropPolicy = field(default_factory=CropPolicy)
     tracking: dict = field(default_factory=dict)
+    mesh: np.ndarray | None = None  # (N, 478, 2) float32, source pixels, NaN where not valid (mesh backend only)
 
     def __post_init__(self):
         self.landmarks = np.asarray(self.landmarks, np.float32).reshape(-1, 68, 2)
@@ -66,6 +71,9 @@ class LandmarkTrack:
                 f"{len(self.landmarks)}, {len(self.valid)}, {len(self.boxes)}"
             )
         self.landmarks[~self.valid] = np.nan
+        if self.mesh is not None:
+            self.mesh = np.array(self.mesh, np.float32).reshape(len(self.valid), -1, 2)
+            self.mesh[~self.valid] = np.nan
         self.frame_size = (int(self.frame_size[0]), int(self.frame_size[1]))
 
     def __len__(self) -> int:
@@ -93,6 +101,8 @@ class LandmarkTrack:
             "format_version": np.int32(FORMAT_VERSION),
             "fsth_version": np.array(__version__),
         }
+        if self.mesh is not None:
+            arrays["mesh"] = self.mesh
         atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
 
     @classmethod
@@ -122,6 +132,7 @@ class LandmarkTrack:
             source=str(data["source"]),
             crop_policy=CropPolicy.from_dict(json.loads(str(data["crop_policy"]))),
             tracking=json.loads(str(data["tracking"])) if "tracking" in data else {},
+            mesh=data.get("mesh"),
         )
 
     # -- JSONL
@@ -132,7 +143,7 @@ class LandmarkTrack:
         for i in range(len(self)):
             ok = bool(self.valid[i])
             box = self.boxes[i]
-            yield {
+            row = {
                 "source": str(self.source),
                 "frame": i,
                 "time": round(i / self.fps, 6) if self.fps else 0.0,
@@ -143,6 +154,9 @@ class LandmarkTrack:
                 "frame_size": list(self.frame_size),
                 "crop_policy": policy,
             }
+            if self.mesh is not None:
+                row["mesh"] = np.round(self.mesh[i].astype(np.float64), 2).tolist() if ok else None
+            yield row
 
     def write_jsonl(self, stream: IO[str]) -> None:
         """Write one JSON object per line to a text stream."""

@@ -1,5 +1,8 @@
 """Landmarks over time: an online tracker (frame in, 68 points out) and the whole-video / image drivers.
 
+The tracker follows the detector's own points (``detector.num_points``: 478 for the mesh backend), smooths them and
+returns their iBUG 68 (``detector.to_68``); a mesh detector's smoothed mesh is ``tracker.mesh`` (``to_mesh``).
+
 ``LandmarkTracker.update(frame)`` is causal and keeps no frames, so ``fsth animate`` can drive it from a
 webcam one frame at a time:
 
@@ -33,6 +36,7 @@ from fsth import console
 from fsth.errors import NoFaceError
 from fsth.landmarks.crop import CropPolicy
 from fsth.landmarks.detectors import LandmarkDetector, box_iou, landmark_extent
+from fsth.landmarks.parts import NUM_MESH_POINTS
 from fsth.landmarks.smoothing import OneEuroFilter, Smoothing
 from fsth.landmarks.track import LandmarkTrack
 from fsth.video import VideoReader, read_image
@@ -69,7 +73,8 @@ class LandmarkTracker:
 
     def reset(self) -> None:
         """Forget the face (e.g. at a scene cut)."""
-        self._raw: np.ndarray | None = None  # last unsmoothed landmarks: what tracking continues from
+        self._raw: np.ndarray | None = None  # last unsmoothed points: what tracking continues from
+        self.mesh: np.ndarray | None = None  # (478, 2) smoothed mesh points of the last frame (a mesh detector)
         self._look: np.ndarray | None = None  # thumbnail of the face region in the last frame
         self._since_check = 0
         self._misses = 0
@@ -123,11 +128,14 @@ class LandmarkTracker:
             self._misses = 0
             raw = self._search(frame)
         self._raw = raw
+        self.mesh = None
         if raw is None:
             return None
         self._look = _thumbnail(frame, raw)
         self._since_check += 1
-        return self._filter(raw, t, landmark_extent(raw))
+        points = self._filter(raw, t, landmark_extent(raw))
+        self.mesh = self.detector.to_mesh(points)
+        return self.detector.to_68(points)
 
 
 def _thumbnail(frame: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -171,11 +179,13 @@ def track_video(
             detector, face_index=face_index, redetect_every=redetect_every, smoothing=smoothing, fps=video.fps
         )
         rows: list[np.ndarray | None] = []
+        meshes: list[np.ndarray | None] = []
         name = label or (Path(source).name if not isinstance(source, int) else f"camera {source}")
         with console.progress() as bar:
             task = bar.add_task(name, total=video.num_frames)
             for frame in video:
                 rows.append(tracker.update(frame))
+                meshes.append(tracker.mesh)
                 bar.advance(task)
             bar.update(task, total=len(rows), completed=len(rows))
         fps, frame_size = video.fps, (video.width, video.height)
@@ -190,8 +200,13 @@ def track_video(
         raise NoFaceError(f"{source}: no face found in any of its {n} frames")
     landmarks = np.full((n, 68, 2), np.nan, np.float32)
     landmarks[valid] = np.stack([r for r in rows if r is not None])
+    mesh = None
+    if any(m is not None for m in meshes):
+        mesh = np.full((n, NUM_MESH_POINTS, 2), np.nan, np.float32)
+        mesh[valid] = np.stack([m for m in meshes if m is not None])
     return LandmarkTrack(
         landmarks=landmarks,
+        mesh=mesh,
         valid=valid,
         boxes=crop_policy.boxes(landmarks, valid, fps),
         fps=fps,
@@ -220,10 +235,11 @@ def track_image(
         if not faces:
             raise NoFaceError(f"{path}: no face found in the image")
         raise NoFaceError(f"{path}: --face-index {face_index} asks for face {face_index + 1}, found {len(faces)}")
-    points = faces[face_index][None]
+    points = detector.to_68(faces[face_index])[None]
     h, w = image.shape[:2]
     return LandmarkTrack(
         landmarks=points,
+        mesh=None if detector.to_mesh(faces[face_index]) is None else detector.to_mesh(faces[face_index])[None],
         valid=np.ones(1, bool),
         boxes=crop_policy.box(points),
         fps=0.0,
