@@ -148,3 +148,33 @@ def test_the_options_policy_reference_batch_size_and_driver(tmp_path):
         checked_driver(tmp_path / "gone.mp4")
     with pytest.raises(InputError, match="not a photo"):
         checked_driver(PORTRAIT)
+
+
+def test_plan_targets_measures_the_drivers_eyes_on_its_face_mesh(talk_track, portrait_shot):
+    """A driver track with a face mesh: its eyes and mouth are measured there, not on the 68 points. A mesh that
+    says "eyes shut" in one frame (while the 68 points say open, as dlib's do on a blink) shuts the source's eyes."""
+    from dataclasses import replace
+
+    from fsth.animate import AnimateOptions, plan_targets
+    from fsth.landmarks.retarget import expression_ratios
+
+    # a mesh with the measured points where the 68 points have them (MediaPipe's numbering)
+    P = talk_track.landmarks
+    mesh = np.full((len(P), 478, 2), np.nan, np.float32)
+    for m, d in {13: 62, 14: 66, 61: 48, 291: 54, 33: 36, 133: 39, 362: 42, 263: 45}.items():
+        mesh[:, m] = P[:, d]
+    for m, (a, b) in {159: (37, 38), 158: (38, 38), 160: (37, 37), 145: (41, 40), 153: (40, 40), 144: (41, 41)}.items():
+        mesh[:, m] = (P[:, a] + P[:, b]) / 2
+    for m, (a, b) in {386: (43, 44), 385: (43, 43), 387: (44, 44), 374: (47, 46), 380: (47, 47), 373: (46, 46)}.items():
+        mesh[:, m] = (P[:, a] + P[:, b]) / 2
+    shut = 30
+    for upper, lower in ((159, 145), (158, 153), (160, 144), (386, 374), (385, 380), (387, 373)):
+        mesh[shut, lower] = mesh[shut, upper]
+    points = portrait_shot.points[0]
+    options = AnimateOptions(reference="first")
+    plain, _ = plan_targets(talk_track, points, 256, options)
+    meshed, _ = plan_targets(replace(talk_track, mesh=mesh), points, 256, options)
+    own = expression_ratios(points)[1:3]
+    assert (expression_ratios(plain[shut])[1:3] > 0.5 * own).all()  # the 68 points: open
+    assert (expression_ratios(meshed[shut])[1:3] < 0.05).all()  # the mesh: shut
+    assert np.allclose(expression_ratios(meshed[shut + 5])[1:3], expression_ratios(plain[shut + 5])[1:3], atol=0.03)

@@ -65,8 +65,9 @@ def plan_targets(track, source: np.ndarray, size: int, options: AnimateOptions) 
     """Landmarks to render for every frame of a tracked driver (N, 68, 2) in crop pixels, and the reference frame.
 
     Retargeted onto ``source`` (68, 2) relative to the reference frame (options.reference: auto/closest = the
-    frame with the expression closest to the source's, first = the first frame with a face, or an index), or with
-    ``absolute`` the driver's own landmarks in its (smoothed) crop boxes.
+    frame with the expression closest to the source's, first = the first frame with a face, or an index), its eyes
+    and mouth measured on the track's face mesh where it has one (``track.mesh``), or with ``absolute`` the
+    driver's own landmarks in its (smoothed) crop boxes.
     """
     valid = track.valid
     if options.absolute:
@@ -82,7 +83,10 @@ def plan_targets(track, source: np.ndarray, size: int, options: AnimateOptions) 
         if not 0 <= ref < len(track) or not valid[ref]:
             raise InputError(f"--reference {ref}: the driver has no face in frame {ref} (it has {len(track)} frames)")
     out = np.empty_like(track.landmarks)
-    out[valid] = retarget(source, track.landmarks[valid], track.landmarks[ref], head_motion=options.head_motion)
+    dense = {} if track.mesh is None else {"driver_dense": track.mesh[valid], "reference_dense": track.mesh[ref]}
+    out[valid] = retarget(
+        source, track.landmarks[valid], track.landmarks[ref], head_motion=options.head_motion, **dense
+    )
     return hold_last(out, valid, source), ref
 
 
@@ -155,5 +159,5 @@ class _LiveDriver:
                     found = CropPolicy.to_crop(found, self.boxes(found), self.size)
                 elif self.motion.reference is None:
                     self.reference = i
-            points = self.motion.update(found)
+            points = self.motion.update(found, self.tracker.mesh if seen is not None else None)
             yield _Frame(i, t, frame, points, draw_sketch(points, self.size), seen)
