@@ -37,7 +37,7 @@ import numpy as np
 
 from fsth import console
 from fsth.errors import FsthError, InputError
-from fsth.files import atomic_write, temp_beside
+from fsth.files import atomic_write, commit, temp_beside
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 VIDEO_EXTENSIONS = frozenset(
@@ -556,7 +556,10 @@ class VideoWriter:
             raise FsthError(f"{self.path}: video encoder failed: {_last_error(self._stderr.text)}")
         if self._video_tmp is not None:
             self._mux_audio()
-        os.replace(self._tmp, self.path)
+        try:
+            commit(self._tmp, self.path)
+        finally:
+            self._remove_temps()
 
     def _mux_audio(self) -> None:
         """Copy the encoded video and add ``audio_from``'s audio, padded with silence or cut to the video's length."""

@@ -382,3 +382,276 @@ def test_fine_tuning_that_diverges_writes_no_person_file(work, monkeypatch):
         "was not written",
     )
     assert not out.exists()
+
+
+# -- issue 20: one output writer ----------------------------------------------------------------------------------
+
+
+def beside(path: Path) -> list[str]:
+    """What a folder holds besides the inputs ``work`` puts there."""
+    return sorted(
+        p.name for p in path.iterdir() if p.name not in ("ck", "portrait.jpg", "talk.mp4", "link.safetensors")
+    )
+
+
+def test_an_output_that_appears_while_embed_runs_is_kept_and_said(work, monkeypatch):
+    import safetensors.torch
+
+    out, real = work / "e.safetensors", safetensors.torch.save_file
+
+    def someone_else_writes_first(*args, **kwargs):
+        out.write_text("precious")  # another program, or a second run, while this one works
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(safetensors.torch, "save_file", someone_else_writes_first)
+    args = ("embed", "--shots", work / "portrait.jpg", "-c", work / "ck" / "meta.safetensors", "-o", out)
+    one_error_line(fsth(*args), "e.safetensors appeared while this command ran", "--force")
+    assert out.read_text() == "precious" and beside(work) == ["e.safetensors"]
+    ok(*args, "--force")  # with --force it is replaced
+    assert out.read_bytes().startswith(b"\x00") is False and out.stat().st_size > 1000
+
+
+def test_an_output_that_appears_while_animate_renders_is_kept_and_said(work, monkeypatch):
+    from fsth.video import VideoWriter
+
+    out, real = work / "a.mp4", VideoWriter.write
+
+    def write(self, frame):
+        if self.frames_written == 2:
+            out.write_text("precious")
+        real(self, frame)
+
+    monkeypatch.setattr(VideoWriter, "write", write)
+    result = fsth(
+        "animate", work / "portrait.jpg", work / "talk.mp4", "-c", work / "ck" / "meta.safetensors", "-o", out
+    )
+    one_error_line(result, "a.mp4 appeared while this command ran")
+    assert out.read_text() == "precious" and beside(work) == ["a.mp4"]
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_sigterm_or_sighup_during_animate_or_a_sketch_leaves_no_partial_files(work, monkeypatch, signame):
+    import signal
+
+    from fsth.video import VideoWriter
+
+    real = VideoWriter.write
+
+    def write(self, frame):
+        if self.frames_written == 3:  # `timeout`, `docker stop`, a closed terminal, in the middle of the video
+            os.kill(os.getpid(), getattr(signal, signame))
+        real(self, frame)
+
+    monkeypatch.setattr(VideoWriter, "write", write)
+    meta = work / "ck" / "meta.safetensors"
+    for args in (
+        ("animate", work / "portrait.jpg", work / "talk.mp4", "-c", meta, "-o", work / "a.mp4"),
+        ("landmarks", work / "talk.mp4", "-o", work / "x.npz", "--sketch", work / "s.mp4"),
+    ):
+        result = fsth(*args)
+        one_error_line(result, f"terminated by {signame}")
+        assert result.exit_code == 128 + getattr(signal, signame)
+        assert beside(work) in ([], ["x.npz"]), beside(work)  # the landmarks are whole (written before the sketch)
+
+
+def test_a_250_character_output_name_is_written_and_a_longer_one_refused_before_the_work(work):
+    meta = work / "ck" / "meta.safetensors"
+    long_ok = work / ("p" * 238 + ".safetensors")  # 250 bytes: its temp file's name must still fit in 255
+    result = ok(*finetune_photo(work, meta, long_ok, "--steps", "1", "--no-content-loss"))
+    assert long_ok.is_file() and beside(work) == [long_ok.name], result.stderr
+    too_long = "q" * 252 + ".safetensors"  # 264 bytes: no file system takes it
+    for args in (
+        finetune_photo(work, meta, work / too_long, "--steps", "1", "--no-content-loss"),
+        ("embed", "--shots", work / "portrait.jpg", "-c", meta, "-o", work / too_long),
+        ("animate", work / "portrait.jpg", work / "talk.mp4", "-c", meta, "-o", work / (too_long[:-12] + ".mp4")),
+        ("landmarks", work / "talk.mp4", "-o", work / (too_long[:-12] + ".npz")),
+        ("evaluate", "-c", meta, work / "talk.mp4", "-o", work / (too_long[:-12] + ".json")),
+    ):
+        result = fsth(*args)
+        one_error_line(result, "longer than the 255 a file system allows")
+        assert "frames" not in result.stderr and "step" not in result.stderr  # refused before the work
+    assert beside(work) == [long_ok.name]
+
+
+def test_checkpoints_get_the_mode_the_umask_gives_like_every_other_output(work):
+    meta = work / "ck" / "meta.safetensors"
+    old = os.umask(0o022)
+    try:
+        ok("embed", "--shots", work / "portrait.jpg", "-c", meta, "-o", work / "e.safetensors")
+        ok(*finetune_photo(work, meta, work / "p.safetensors", "--steps", "1", "--no-content-loss"))
+        ok("landmarks", work / "portrait.jpg", "-o", work / "x.npz")
+    finally:
+        os.umask(old)
+    for name in ("e.safetensors", "p.safetensors", "x.npz"):
+        assert (work / name).stat().st_mode & 0o777 == 0o644, name
+
+
+# -- issue 20: OSErrors the machine causes, as one line ---------------------------------------------------------
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 1 MiB tmpfs filled up to its last byte (root only: skipped elsewhere); unmounted after."""
+    import subprocess
+
+    where = tmp_path / "full"
+    where.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(where)]).returncode:
+        pytest.skip("needs root to mount a small tmpfs")
+    try:
+        with open(where / "filler", "wb", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError:  # ENOSPC: full
+                pass
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)])
+
+
+def test_a_full_disk_is_one_line_for_every_command_that_writes(work, full_disk, dataset_dir):
+    meta, photo, talk = work / "ck" / "meta.safetensors", work / "portrait.jpg", work / "talk.mp4"
+    for args in (
+        ("embed", "--shots", photo, "-c", meta, "-o", full_disk / "e.safetensors"),
+        finetune_photo(work, meta, full_disk / "p.safetensors", "--steps", "1", "--no-content-loss"),
+        ("landmarks", talk, "-o", full_disk / "x.npz"),
+        ("landmarks", talk, "-o", full_disk / "x.jsonl"),
+        ("evaluate", "-c", meta, talk, "-o", full_disk / "r.json", "--shots", "1", "--targets", "1", "--metrics", "l1"),
+        ("animate", photo, talk, "-c", meta, "-o", full_disk / "a.mp4"),
+        ("train", dataset_dir, "--run-dir", full_disk / "run", "--preset", "tiny", "--no-content-loss"),
+    ):
+        result = fsth(*args)
+        one_error_line(result, str(full_disk))
+        assert "no space left on device" in result.stderr.lower(), result.stderr
+        left = [p.name for p in full_disk.iterdir() if p.name != "run"]
+        assert left == ["filler"], (args[0], left)
+
+
+def test_a_dataset_build_that_fills_the_disk_stops_and_keeps_its_videos_to_do(video_tree, full_disk):
+    from conftest import DATASET_ARGS
+
+    filler, out = full_disk / "filler", full_disk / "ds"
+    os.truncate(filler, filler.stat().st_size - 96 * 1024)  # room for the first video or so, not for all four
+    result = fsth("landmarks", video_tree, "--dataset", out, *DATASET_ARGS)
+    one_error_line(result, "no space left on device")
+    assert "skipped" not in result.stderr  # no video was called bad for the machine's fault
+    assert not list(full_disk.rglob("*.partial"))
+    filler.unlink()  # space freed: the rerun does the rest, without --retry-failed
+    result = ok("landmarks", video_tree, "--dataset", out, *DATASET_ARGS)
+    assert "not tried again" not in result.stderr and len(list((out / "videos").rglob("*.safetensors"))) == 3
+
+
+def run_shell(command: str):
+    """``command`` in bash (``fsth`` there is this tree's ``python -m fsth``): (exit status of fsth, stderr)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, **OFFLINE, "PYTHONPATH": str(root)}
+    script = "set -o pipefail; fsth() { " + f"'{sys.executable}' -m fsth \"$@\"; }}; {command}"
+    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    return proc.returncode, proc.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+def test_stdout_to_dev_full_or_closed_is_one_line_and_a_pipe_closed_early_is_no_error(work):
+    for command in ("fsth --version", f"fsth -q landmarks {work / 'portrait.jpg'}", "fsth animate --help"):
+        for redirect, reason in (("> /dev/full", "no space left on device"), (">&-", "it is closed")):
+            code, stderr = run_shell(f"{command} {redirect}")
+            assert code == 1 and "Traceback" not in stderr, (command, redirect, stderr)
+            assert stderr.startswith(f"error: standard output: {reason}"), (command, redirect, stderr)
+    code, stderr = run_shell(f"fsth -q landmarks {work / 'talk.mp4'} | head -1 > /dev/null")
+    assert code == 0 and stderr == "", stderr
+
+
+# -- issue 20: crafted checkpoints and datasets, checked by type ------------------------------------------------
+
+
+def rewrite(src: Path, dst: Path, *, metadata: dict | None = None, tensors: dict | None = None) -> Path:
+    """``src`` (a safetensors file) written to ``dst`` with some metadata entries and tensors replaced."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(src), framework="pt") as f:
+        old_meta, old_tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    save_file({**old_tensors, **(tensors or {})}, str(dst), metadata={**old_meta, **(metadata or {})})
+    return dst
+
+
+@pytest.mark.parametrize(
+    "change,fragment",
+    [
+        (("config", "image_size", "256"), 'model config: image_size must be an integer, not "256"'),
+        (("config", "attention_up", 32), "model config: attention_up must be a list of int values, not 32"),
+        (("meta", None, [1, 2]), "meta must be a JSON object, not list"),
+        (("meta", "step", "ten"), 'meta: step must be an integer or null, not "ten"'),
+    ],
+)
+def test_a_checkpoint_whose_metadata_has_the_wrong_types_names_the_file_and_field(work, change, fragment):
+    import json
+
+    meta = work / "ck" / "meta.safetensors"
+    from safetensors import safe_open
+
+    with safe_open(str(meta), framework="pt") as f:
+        stored = json.loads(f.metadata()[change[0]])
+    key, field, value = change
+    crafted = value if field is None else {**stored, field: value}
+    bad = rewrite(meta, work / "bad.safetensors", metadata={key: json.dumps(crafted)})
+    result = fsth("embed", "--shots", work / "portrait.jpg", "-c", bad, "-o", work / "e.safetensors")
+    one_error_line(result, "bad.safetensors: bad metadata: " + fragment.replace(" or null", ""))
+    assert not (work / "e.safetensors").exists()
+
+
+def test_an_embedding_with_zero_shots_or_landmarks_at_1e9_is_refused_naming_the_file(work):
+    import torch
+
+    meta = work / "ck" / "meta.safetensors"
+    emb = work / "e.safetensors"
+    ok("embed", "--shots", work / "portrait.jpg", "-c", meta, "-o", emb)
+    zero = rewrite(emb, work / "zero.safetensors", tensors={"landmarks": torch.zeros(0, 68, 2)})
+    far = rewrite(emb, work / "far.safetensors", tensors={"landmarks": torch.full((1, 68, 2), 1e9)})
+    for bad, fragment in ((zero, "landmarks: shape (0, 68, 2) in file, (K, 68, 2) with K >= 1"), (far, "reach 1e+09")):
+        result = fsth("animate", bad, work / "talk.mp4", "-c", meta, "-o", work / "a.mp4")
+        one_error_line(result, bad.name, fragment)
+    assert not (work / "a.mp4").exists()
+
+
+@pytest.fixture
+def crafted_dataset(dataset_dir, tmp_path):
+    out = tmp_path / "ds"
+    shutil.copytree(dataset_dir, out)
+    return out
+
+
+def test_a_dataset_json_holding_a_list_is_one_line(crafted_dataset, tmp_path):
+    (crafted_dataset / "dataset.json").write_text("[1, 2]\n")
+    result = fsth("train", crafted_dataset, "--run-dir", tmp_path / "run", "--preset", "tiny", "--no-content-loss")
+    one_error_line(result, "dataset.json must be a JSON object, not list")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_manifest_row_without_a_video_id_is_one_line(crafted_dataset, tmp_path):
+    manifest = crafted_dataset / "manifest.jsonl"
+    rows = manifest.read_text().splitlines()
+    manifest.write_text("\n".join([rows[0].replace('"video_id":"A/v1"', '"video_id":null'), *rows[1:]]) + "\n")
+    result = fsth("train", crafted_dataset, "--run-dir", tmp_path / "run", "--preset", "tiny", "--no-content-loss")
+    one_error_line(result, "manifest.jsonl: row 1: video_id must be a string, not null")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_stored_video_with_5_points_a_frame_is_named_and_passed_over(crafted_dataset, tmp_path):
+    import torch
+    from safetensors import safe_open
+
+    record = crafted_dataset / "videos" / "A" / "v1.safetensors"
+    with safe_open(str(record), framework="pt") as f:
+        n = f.get_tensor("points").shape[0]
+    rewrite(record, record, tensors={"points": torch.zeros(n, 5, 2)})
+    result = ok(
+        "train", crafted_dataset, "--run-dir", tmp_path / "run", "--preset", "tiny", "--no-content-loss",
+        "--max-steps", "1", "--workers", "0", "--batch-size", "2", "--shots", "2",
+    )  # fmt: skip
+    assert f"warning: {record}: points of shape ({n}, 5, 2), (N, 68, 2) expected" in result.stderr
+    assert "Traceback" not in result.stderr
