@@ -459,3 +459,18 @@ def find_meta_checkpoint(path: str | os.PathLike | None = None) -> Path:
     if not given.is_file():
         raise CheckpointError(f"{given}: no such checkpoint file (from {how})")
     return given
+
+
+def load_meta_checkpoint(path: str | os.PathLike | None = None, only: Iterable[str] | None = None) -> Checkpoint:
+    """``load_checkpoint`` of the meta checkpoint ``find_meta_checkpoint`` finds. A problem with one that was not
+    named on the command line says where it was found ($FSTH_CHECKPOINT, the default location), so that a broken
+    file nobody remembers putting there can be found."""
+    found = find_meta_checkpoint(path)
+    try:
+        return load_checkpoint(found, "meta", only=only)
+    except CheckpointError as exc:
+        if path is None and os.environ.get(CHECKPOINT_ENV):
+            raise CheckpointError(f"{exc} (from ${CHECKPOINT_ENV})") from None
+        if path is None and found == default_checkpoint_path():
+            raise CheckpointError(f"{exc} (found at the default location: replace or remove it)") from None
+        raise

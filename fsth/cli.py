@@ -14,6 +14,7 @@ import functools
 import io
 import math
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Callable, Optional
@@ -47,6 +48,10 @@ class _OneLineErrors(typer.core.TyperGroup):
                 typer.echo(ctx.get_help())
                 sys.exit(exc.exit_code)
             message = " ".join(exc.format_message().split()).rstrip(".")
+            # typer names an option's environment variable whether or not it is set: only blame it where it is
+            message = re.sub(
+                r" \(env var: '(\w+)'\)", lambda m: m.group(0) if os.environ.get(m.group(1)) else "", message
+            )
             where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
             console.error(f"{message}{where}")
             sys.exit(exc.exit_code)
@@ -455,6 +460,7 @@ def landmarks(
 
         refuse_inputs(dataset, (inputs[0], fan_weights), "--dataset")
         check_writable(dataset, "--dataset", directory=True)
+        check_writable(dataset / "videos", "--dataset", directory=True)  # D/videos a file: before any tracking
         detector = make_detector(backend.value, fan_weights)
         smoothing_ = Smoothing(strength=smoothing)
         settings = DatasetSettings(
@@ -998,7 +1004,12 @@ def animate(
     vggface_weights: VggFaceOption = None,
     batch_size: Annotated[
         Optional[int],
-        typer.Option(help="Frames per generator call (default: 2 on a CPU, 8 on a GPU).", min=1, show_default=False),
+        typer.Option(
+            help="Frames per generator call, 1 to 64 (default: 2 on a CPU, 8 on a GPU).",
+            min=1,
+            max=64,
+            show_default=False,
+        ),
     ] = None,
     backend: LandmarkBackendOption = None,
     fan_weights: FanWeightsOption = None,
@@ -1250,14 +1261,20 @@ def evaluate(
     from fsth.metrics import parse_metric_names
     from fsth.person import detector_for, load_meta
 
-    options = EvalOptions(
-        shots=parse_shots(shots),
-        targets=targets,
-        finetune_steps=finetune_steps,
-        metrics=tuple(parse_metric_names(metrics)),
-        seed=seed,
-        baselines=baselines,
-    )
+    try:  # bad option values are usage errors: exit 2, before anything is loaded
+        options = EvalOptions(
+            shots=parse_shots(shots),
+            targets=targets,
+            finetune_steps=finetune_steps,
+            metrics=tuple(parse_metric_names(metrics)),
+            seed=seed,
+            baselines=baselines,
+        )
+        if not options.metrics:
+            raise InputError(f"--metrics {metrics!r} names no metric; give one or more, such as ssim,l1")
+    except FsthError as exc:
+        exc.exit_code = 2
+        raise
     inputs = (
         *videos,
         _meta_path(checkpoint),

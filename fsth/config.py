@@ -412,7 +412,7 @@ class TrainOptions:
         choices=tuple(PRESETS),
     )
     # the global batch is this x processes
-    batch_size: int = option(8, "Episodes per step in each process.", low=1)
+    batch_size: int = option(8, "Episodes per step in each process, 1 to 256.", low=1, high=256)
     # the paper gives no step count; pick by budget
     max_steps: int = option(300_000, "Train until this many E/G updates.", low=0)
     seed: int = option(0, "Seed of the initial weights and of every episode.")

@@ -54,8 +54,9 @@ class Terminated(KeyboardInterrupt):
 
 @contextmanager
 def signals_as_interrupts() -> Iterator[None]:
-    """While active, SIGTERM and SIGHUP raise ``Terminated`` in the main thread (the old handlers come back after).
-    Commands that stop more gently on SIGTERM (``fsth train``) install their own handlers inside it."""
+    """While active, SIGTERM and SIGHUP raise ``Terminated`` in the main thread (the old handlers come back after,
+    unless a command that is ending set them to be ignored). Commands that stop more gently on SIGTERM (``fsth
+    train``) install their own handlers inside it."""
 
     def raise_terminated(signum, frame):
         raise Terminated(signum)
@@ -69,7 +70,8 @@ def signals_as_interrupts() -> Iterator[None]:
         yield
     finally:
         for sig, handler in old.items():
-            signal.signal(sig, handler)
+            if signal.getsignal(sig) is raise_terminated:  # not where a command chose to ignore it as it ends
+                signal.signal(sig, handler)
 
 
 # errno -> what the user can do; an OSError with another errno escaping a command is a bug (traceback)

@@ -189,6 +189,8 @@ def check_output_file(
     (``check_writable``), not an existing file unless ``force``. Returns it as a ``Path``."""
     path = Path(path)
     suffixes = (suffixes,) if isinstance(suffixes, str) else tuple(suffixes)
+    if path.name.lower() in suffixes:  # "out/.mp4": a hidden file without a suffix, to Python
+        raise InputError(f"{option} {path}: the name has nothing before {path.name}; name it like NAME{path.name}")
     if path.suffix.lower() not in suffixes:
         raise InputError(f"{option} {path}: {kind}; name it {suffixes[0]}")
     refuse_inputs(path, inputs, option)

@@ -25,9 +25,9 @@ import numpy as np
 import torch
 
 from fsth import console
-from fsth.checkpoint import Checkpoint, find_meta_checkpoint, load_checkpoint, read_header
+from fsth.checkpoint import Checkpoint, load_checkpoint, load_meta_checkpoint, read_header
 from fsth.config import ModelConfig, TrainConfig
-from fsth.errors import CheckpointError, InputError
+from fsth.errors import CheckpointError, FsthError, InputError
 from fsth.landmarks.crop import CropPolicy
 from fsth.landmarks.detectors import LandmarkDetector, find_fan_weights, make_detector
 from fsth.video import is_image
@@ -58,7 +58,10 @@ def crop_policy_of(ckpt: Checkpoint) -> CropPolicy:
     if not ckpt.crop_policy:
         console.debug(f"{ckpt.path}: no crop policy stored; using the default {CropPolicy()}")
         return CropPolicy()
-    return CropPolicy.from_dict(ckpt.crop_policy)
+    try:
+        return CropPolicy.from_dict(ckpt.crop_policy)
+    except FsthError as exc:  # a crafted or damaged file: name it
+        raise CheckpointError(f"{ckpt.path}: bad metadata: {exc}") from None
 
 
 def detector_for(trained_with: str | None, backend: str | None = None, fan_weights=None) -> LandmarkDetector:
@@ -92,7 +95,7 @@ def is_checkpoint(path: str | os.PathLike) -> bool:
 
 def load_meta(checkpoint: str | os.PathLike | None, only: Sequence[str] | None = None) -> Checkpoint:
     """The meta checkpoint (``--checkpoint``, ``$FSTH_CHECKPOINT`` or the default location)."""
-    return load_checkpoint(find_meta_checkpoint(checkpoint), "meta", only=only)
+    return load_meta_checkpoint(checkpoint, only=only)
 
 
 def person_from_file(path: str | os.PathLike, checkpoint: str | os.PathLike | None = None) -> Person:
@@ -101,6 +104,8 @@ def person_from_file(path: str | os.PathLike, checkpoint: str | os.PathLike | No
     points = ckpt.landmarks.numpy().astype(np.float32)
     crops = ckpt.tensors["crops"].numpy() if "crops" in ckpt.tensors else None
     if ckpt.kind == "person":
+        if checkpoint is not None:  # a person file holds its own generator: --checkpoint would be ignored
+            raise InputError(f"{path}: a person file carries its own generator; drop --checkpoint {checkpoint}")
         return Person(
             ckpt.generator(),
             None,
@@ -210,6 +215,8 @@ def load_person(
     if warp_only:
         if options.get("finetune_steps"):
             raise InputError("--model warp has no network to fine-tune: drop --finetune-steps")
+        if checkpoint is not None:
+            raise InputError(f"--model warp uses no checkpoint: drop --checkpoint {checkpoint}")
         if len(paths) == 1 and is_checkpoint(paths[0]):
             person = person_from_file(paths[0], checkpoint)
             if person.crops is None:

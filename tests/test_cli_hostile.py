@@ -586,6 +586,8 @@ def rewrite(src: Path, dst: Path, *, metadata: dict | None = None, tensors: dict
         (("config", "attention_up", 32), "model config: attention_up must be a list of int values, not 32"),
         (("meta", None, [1, 2]), "meta must be a JSON object, not list"),
         (("meta", "step", "ten"), 'meta: step must be an integer or null, not "ten"'),
+        (("meta", "crop_policy", "big"), 'meta: crop_policy must be a JSON object or null, not "big"'),
+        (("meta", "crop_policy.scale", -1), "crop scale must be a positive finite number, not -1"),
     ],
 )
 def test_a_checkpoint_whose_metadata_has_the_wrong_types_names_the_file_and_field(work, change, fragment):
@@ -598,6 +600,9 @@ def test_a_checkpoint_whose_metadata_has_the_wrong_types_names_the_file_and_fiel
         stored = json.loads(f.metadata()[change[0]])
     key, field, value = change
     crafted = value if field is None else {**stored, field: value}
+    if field and "." in field:  # one entry of a nested object
+        outer, inner = field.split(".")
+        crafted = {**stored, outer: {**stored[outer], inner: value}}
     bad = rewrite(meta, work / "bad.safetensors", metadata={key: json.dumps(crafted)})
     result = fsth("embed", "--shots", work / "portrait.jpg", "-c", bad, "-o", work / "e.safetensors")
     one_error_line(result, "bad.safetensors: bad metadata: " + fragment.replace(" or null", ""))
@@ -655,3 +660,194 @@ def test_a_stored_video_with_5_points_a_frame_is_named_and_passed_over(crafted_d
     )  # fmt: skip
     assert f"warning: {record}: points of shape ({n}, 5, 2), (N, 68, 2) expected" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# -- issue 20: one image loader -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt,suffix,options", [("PNG", ".png", {}), ("WEBP", ".webp", {"lossless": True})])
+@pytest.mark.parametrize("orientation", [6, 8, 3])
+def test_a_sideways_png_or_webp_from_a_phone_comes_out_upright(tmp_path, fmt, suffix, options, orientation):
+    import numpy as np
+    from PIL import Image
+
+    from fsth.video import read_image
+
+    upright = read_image(PORTRAIT)
+    stored = {6: np.rot90(upright, 1), 8: np.rot90(upright, -1), 3: upright[::-1, ::-1]}[orientation]
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # "turn me this way to show me", as a phone writes it
+    path = tmp_path / f"phone{suffix}"
+    Image.fromarray(np.ascontiguousarray(stored)).save(path, fmt, exif=exif, **options)
+    assert np.array_equal(read_image(path), upright)
+
+
+def test_a_20000x20000_png_is_refused_from_its_header_before_decoding(work):
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    big = work / "huge.png"  # a valid header of 20000x20000 RGB; decoding it whole would take 1.2 GB and more
+    header = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
+    big.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)))
+    meta = work / "ck" / "meta.safetensors"
+    for args in (
+        ("landmarks", big, "-o", work / "x.npz"),
+        ("embed", "--shots", big, "-c", meta, "-o", work / "e.safetensors"),
+        ("animate", big, work / "talk.mp4", "-c", meta, "-o", work / "a.mp4"),
+    ):
+        one_error_line(fsth(*args), "huge.png: 400 megapixels, more than the 150 megapixels fsth reads")
+    assert beside(work) == ["huge.png"]
+
+
+# -- issue 20: the frame clock ------------------------------------------------------------------------------------
+
+
+def test_a_driver_ffmpeg_reports_at_1k_fps_is_read_at_1000_not_0(tmp_path):
+    from conftest import ffmpeg
+
+    from fsth.video import VideoReader, probe_video
+
+    clip = tmp_path / "fast.mp4"  # 90 frames in 0.09 s: ffmpeg says "1k fps", which imageio-ffmpeg read as 0
+    ffmpeg("-f", "lavfi", "-i", "testsrc=s=64x64:r=1000:d=0.09", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(clip))
+    assert probe_video(clip).fps == 1000.0
+    with VideoReader(clip) as video:
+        assert video.fps == 1000.0 and sum(1 for _ in video) == 90
+
+
+# -- issue 20: memory caps ------------------------------------------------------------------------------------------
+
+
+def test_a_batch_size_of_100000_is_refused_before_the_work(work, dataset_dir):
+    result = fsth("animate", work / "portrait.jpg", work / "talk.mp4", "-o", work / "a.mp4", "--batch-size", "100000")
+    one_error_line(result, "--batch-size", "less than or equal to 64")
+    assert result.exit_code == 2
+    run = work / "run"
+    result = fsth("train", dataset_dir, "--run-dir", run, "--preset", "tiny", "--batch-size", "100000")
+    one_error_line(result, "--batch-size", "less than or equal to 256")
+    assert beside(work) == []
+
+
+# -- issue 20: the dataset build and train's start ---------------------------------------------------------------
+
+
+def test_a_dataset_whose_videos_folder_is_a_file_is_refused_before_tracking(video_tree, tmp_path):
+    from conftest import DATASET_ARGS
+
+    out = tmp_path / "ds"
+    out.mkdir()
+    (out / "videos").write_text("not a folder")
+    result = fsth("landmarks", video_tree, "--dataset", out, *DATASET_ARGS)
+    one_error_line(result, "videos: is a file, not a directory")
+    assert "frames" not in result.stderr and sorted(p.name for p in out.iterdir()) == ["videos"]
+
+
+def test_train_on_a_dataset_of_unreadable_videos_leaves_nothing_and_counts_videos(crafted_dataset, tmp_path):
+    for record in (crafted_dataset / "videos").rglob("*.safetensors"):
+        record.write_bytes(b"garbage")
+    run = tmp_path / "run"
+    args = ("train", crafted_dataset, "--run-dir", run, "--preset", "tiny", "--no-content-loss", "--workers", "0")
+    result = fsth(*args, "--batch-size", "2", "--shots", "2", "--max-steps", "1")
+    one_error_line(result, "3 of its 3 videos could not be read")
+    assert not run.exists()  # the same command can simply be run again
+    run.mkdir()  # an empty directory given: kept, and left empty
+    one_error_line(fsth(*args, "--batch-size", "2", "--shots", "2", "--max-steps", "1"), "could not be read")
+    assert run.is_dir() and not any(run.iterdir())
+
+
+def test_a_second_train_on_a_run_directory_in_use_is_refused(dataset_dir, tmp_path):
+    import fcntl
+
+    run = tmp_path / "run"
+    args = ("train", dataset_dir, "--run-dir", run, "--preset", "tiny", "--no-content-loss", "--workers", "0")
+    ok(*args, "--batch-size", "2", "--shots", "2", "--max-steps", "1")
+    stats = (run / "stats.jsonl").read_text()
+    fd = os.open(run, os.O_RDONLY)  # as the first `fsth train --resume` holds it while it runs
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = fsth("train", dataset_dir, "--run-dir", run, "--resume", "--max-steps", "2")
+        one_error_line(result, "another fsth train is using it")
+    finally:
+        os.close(fd)
+    assert (run / "stats.jsonl").read_text() == stats
+
+
+# -- issue 20: messages that name the real problem ------------------------------------------------------------------
+
+
+def test_device_cuda_1_on_the_command_line_does_not_blame_the_environment(monkeypatch):
+    monkeypatch.delenv("FSTH_DEVICE", raising=False)
+    result = fsth("--device", "cuda:1", "landmarks", "x.jpg")
+    one_error_line(result, "'cuda:1' is not one of 'auto', 'cpu', 'cuda'")
+    assert "FSTH_DEVICE" not in result.stderr and result.exit_code == 2
+    result = fsth("landmarks", "x.jpg", env={"FSTH_DEVICE": "cuda:1"})
+    one_error_line(result, "env var: 'FSTH_DEVICE'")  # set there: then it is the one to blame
+
+
+def test_a_driver_that_is_a_directory_a_fifo_or_dev_zero_says_what_it_is(work):
+    os.mkfifo(work / "fifo.mp4")
+    (work / "dir.mp4").mkdir()
+    meta = work / "ck" / "meta.safetensors"
+    for driver, what in (
+        (work / "dir.mp4", "is a directory"),
+        (work / "fifo.mp4", "is a FIFO"),
+        ("/dev/zero", "is a device"),
+    ):
+        one_error_line(
+            fsth("animate", work / "portrait.jpg", driver, "-c", meta, "-o", work / "a.mp4"), f"{driver}: {what}"
+        )
+    assert not (work / "a.mp4").exists()
+
+
+def test_an_output_named_only_dot_mp4_or_a_sketch_named_as_the_output_says_so(work):
+    meta = work / "ck" / "meta.safetensors"
+    result = fsth("animate", work / "portrait.jpg", work / "talk.mp4", "-c", meta, "-o", work / ".mp4")
+    one_error_line(result, "the name has nothing before .mp4; name it like NAME.mp4")
+    result = fsth("landmarks", work / "talk.mp4", "-o", work / "x.npz", "--sketch", work / "x.npz")
+    one_error_line(result, "-o and --sketch name the same file")
+    assert beside(work) == []
+
+
+@pytest.mark.parametrize("option,value,fragment", [("--shots", "0", "--shots"), ("--metrics", "", "names no metric")])
+def test_evaluate_with_zero_shots_or_no_metrics_is_a_usage_error_before_loading(work, option, value, fragment):
+    result = fsth("evaluate", "-c", work / "ck" / "meta.safetensors", work / "talk.mp4", option, value)
+    one_error_line(result, fragment)
+    assert result.exit_code == 2 and "track" not in result.stderr
+
+
+def test_a_checkpoint_given_with_model_warp_or_a_person_file_is_refused_not_ignored(work):
+    meta = work / "ck" / "meta.safetensors"
+    talk, out = work / "talk.mp4", work / "a.mp4"
+    result = fsth("animate", work / "portrait.jpg", talk, "--model", "warp", "-c", meta, "-o", out)
+    one_error_line(result, "--model warp uses no checkpoint: drop --checkpoint")
+    person = work / "p.safetensors"
+    ok(*finetune_photo(work, meta, person, "--steps", "1", "--no-content-loss"))
+    one_error_line(fsth("animate", person, talk, "-c", meta, "-o", out), "a person file carries its own generator")
+    assert not out.exists()
+
+
+def test_a_broken_checkpoint_at_the_default_location_says_it_was_found_there(work, tmp_path):
+    default = tmp_path / "data" / "fsth" / "meta.safetensors"
+    default.parent.mkdir(parents=True)
+    default.write_bytes(b"\0" * 100)
+    args = ("embed", "--shots", work / "portrait.jpg", "-o", work / "e.safetensors")
+    result = fsth(*args, env={"XDG_DATA_HOME": str(tmp_path / "data")})
+    one_error_line(result, str(default), "found at the default location: replace or remove it")
+    assert not (work / "e.safetensors").exists()
+
+
+def test_a_truncated_png_or_a_missing_camera_is_one_line_without_library_noise(work):
+    from conftest import PORTRAIT_RGBA
+
+    data = PORTRAIT_RGBA.read_bytes()
+    cut = work / "cut.png"  # an interrupted download: its header whole, its pixels cut short
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    code, stderr = run_shell(f"fsth -q landmarks {cut}")
+    assert (
+        code == 1
+        and stderr == f"error: {cut}: a truncated or damaged PNG image (its header reads, its pixels do not)\n"
+    )
+    code, stderr = run_shell(f"fsth -q animate {work / 'portrait.jpg'} 9 --no-preview -o {work / 'cam.mp4'}")
+    assert code == 1 and stderr.startswith("error: camera 9: cannot open") and len(stderr.splitlines()) == 1, stderr

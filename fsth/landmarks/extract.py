@@ -222,6 +222,8 @@ def _check_targets(jobs: list[Job], force: bool, resuming: bool = False) -> None
     existing = []
     probed: set[Path] = set()
     for job in jobs:
+        if job.output is not None and job.sketch is not None and job.output.resolve() == job.sketch.resolve():
+            raise InputError(f"-o and --sketch name the same file {job.sketch}; give the sketch its own name")
         for target, option in ((job.output, "-o"), (job.sketch, "--sketch")):
             if target is None:
                 continue
