@@ -5,7 +5,8 @@ Reading
                                   grayscale expanded, 16-bit scaled down, EXIF orientation applied; more than
                                   ``MAX_IMAGE_PIXELS`` refused from the header, before decoding).
     ``VideoReader(source)``       a video file (anything ffmpeg reads: mp4/h264, mov, mpeg4 part 2, webm, ...)
-                                  or an int camera index; iterates (H, W, 3) uint8 RGB frames, streaming.
+                                  or an int camera index; iterates (H, W, 3) uint8 RGB frames, streaming, by a
+                                  constant clock (frame i shows time i / fps, variable frame rates included).
                                   Attributes ``fps``, ``num_frames``, ``width``, ``height``, ``has_audio``.
     ``probe_video(path)``         the same metadata (``VideoInfo``), decoding only the first frame.
 Writing
@@ -13,8 +14,8 @@ Writing
     ``VideoWriter(path, fps, audio_from=None)``  h264/yuv420p mp4, optionally with another file's audio;
                                   atomic (temp file in the same directory, renamed on a successful close).
 Inputs
-    ``is_image``/``is_video`` classify a path by extension; ``expand_inputs`` turns files and directories
-    into a sorted list of media files.
+    ``is_image``/``is_video`` classify a path by extension (a one-frame GIF is an image); ``expand_inputs``
+    turns files and directories into a sorted list of media files.
 
 Video files are decoded by the ffmpeg executable that ships with imageio-ffmpeg, in its own process, with a
 reader thread in front of it: decoding runs in parallel with whatever consumes the frames; their metadata is the
@@ -47,13 +48,26 @@ VIDEO_EXTENSIONS = frozenset(
 
 
 def is_image(path: str | os.PathLike) -> bool:
-    """True if ``path`` has an image extension (``.jpg``, ``.png``, ...)."""
-    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+    """True if ``path`` has an image extension (``.jpg``, ``.png``, ...), or is a GIF of one frame (a still)."""
+    suffix = Path(path).suffix.lower()
+    return suffix in IMAGE_EXTENSIONS or (suffix == ".gif" and _one_frame_gif(Path(path)))
 
 
 def is_video(path: str | os.PathLike) -> bool:
-    """True if ``path`` has a video extension (``.mp4``, ``.mov``, ``.webm``, ...)."""
-    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+    """True if ``path`` has a video extension (``.mp4``, ``.mov``, ``.webm``, ...) and is not a one-frame GIF."""
+    suffix = Path(path).suffix.lower()
+    return suffix in VIDEO_EXTENSIONS and not (suffix == ".gif" and _one_frame_gif(Path(path)))
+
+
+def _one_frame_gif(path: Path) -> bool:
+    """Whether ``path`` is a readable GIF with a single frame (its blocks are walked, no pixels decoded)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return getattr(im, "n_frames", 1) == 1
+    except Exception:  # missing or not a GIF: a video to the caller, which says what is wrong with it
+        return False
 
 
 def expand_inputs(paths: Iterable[str | os.PathLike]) -> list[Path]:
@@ -375,8 +389,10 @@ class VideoReader:
             for frame in video:          # (H, W, 3) uint8 RGB, one at a time
                 ...
 
-    Every decoded frame is delivered once, in order (no frame-rate conversion). ``num_frames`` is an estimate
-    from the container (duration x fps; None for cameras); count the frames you get for the exact number.
+    Frames come by a constant clock: frame i shows the video at time i / ``fps``. A constant-frame-rate file's
+    frames are delivered once each, in order; a variable-frame-rate file's are repeated or dropped by their
+    timestamps (what keeps a driver in sync with its sound). ``num_frames`` is an estimate from the container
+    (duration x fps; None for cameras); count the frames you get for the exact number.
 
     A file that cannot be opened raises ``InputError`` at construction. A file that ends early or holds
     damaged data (an interrupted download whose index is at the front) delivers the frames that decoded, then
@@ -430,9 +446,13 @@ class VideoReader:
         self.duration = info.duration
         self.has_audio = info.has_audio
         self.codec = info.codec
+        # The frame clock: frame i shows time i / fps. A variable-frame-rate file (a phone's) has its frames repeated
+        # or dropped by their timestamps to get there; played one per 1/fps as stored, one drifted up to 0.235 s
+        # from its sound. A constant-rate file comes through frame for frame. No rate at all: frames as stored.
+        clock = ["-vf", f"fps={info.fps:.6g}"] if info.fps > 0 else []  # from the first frame's time, not 0
         cmd = [
             ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-i", str(path),
-            "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-",
+            "-map", "0:v:0", *clock, "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-",
         ]  # fmt: skip
         self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self._stderr = _StderrCollector(self._proc.stderr)

@@ -851,3 +851,54 @@ def test_a_truncated_png_or_a_missing_camera_is_one_line_without_library_noise(w
     )
     code, stderr = run_shell(f"fsth -q animate {work / 'portrait.jpg'} 9 --no-preview -o {work / 'cam.mp4'}")
     assert code == 1 and stderr.startswith("error: camera 9: cannot open") and len(stderr.splitlines()) == 1, stderr
+
+
+def test_a_variable_frame_rate_driver_is_read_by_its_timestamps(tmp_path):
+    """A phone clip that stalls for half a second: frame i must show the video at time i / fps, as the output mp4
+    plays it beside the driver's sound (read one per 1/fps as stored, it ran 0.2 s behind its sound here)."""
+    import imageio_ffmpeg
+    import numpy as np
+    from conftest import ffmpeg
+
+    from fsth.video import VideoReader
+
+    clip = tmp_path / "vfr.mp4"  # 60 frames at 30 fps, frame n a grey of 16 + 3n, with a 0.5 s stall after frame 29
+    ffmpeg(
+        "-f", "lavfi", "-i", "color=c=black:s=64x64:r=30:d=2,geq=lum='16+N*3':cb=128:cr=128",
+        "-vf", "setpts='(N/30+if(gte(N,30),0.5,0))/TB'", "-fps_mode", "vfr",
+        "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv420p", str(clip),
+    )  # fmt: skip
+    stored = imageio_ffmpeg.read_frames(str(clip), output_params=["-fps_mode", "passthrough"])
+    next(stored)  # its metadata
+    greys = np.array([np.frombuffer(f, np.uint8).mean() for f in stored])  # (60,) one per stored frame
+    with VideoReader(clip) as video:
+        shown = np.array([frame.mean() for frame in video])
+        fps = video.fps
+    t = np.arange(len(shown)) / fps
+    expected = np.where(t < 1.0, t * 30, np.where(t < 1.5, 29, 30 + (t - 1.5) * 30))  # the stored frame due at t
+    which = np.abs(shown[:, None] - greys[None]).argmin(1)
+    assert len(greys) == 60 and np.abs(which - expected).max() / 30 < 0.1  # ffmpeg's own rounding: ~2 frames
+
+
+def test_a_photo_with_two_faces_says_which_is_used_and_one_without_says_how_small_is_too_small(work, no_face_image):
+    from conftest import OBAMA_BIDEN
+
+    meta = work / "ck" / "meta.safetensors"
+    result = ok("embed", "--shots", OBAMA_BIDEN, "-c", meta, "-o", work / "e.safetensors")
+    assert "obama_biden.jpg: more than one face (2 found); using face 1 by size" in result.stderr
+    one_error_line(
+        fsth("embed", "--shots", no_face_image, "-c", meta, "-o", work / "f.safetensors"),
+        "no face found in the image (faces less than about 50 px across are not found",
+    )
+
+
+def test_a_one_frame_gif_is_taken_as_a_photo(work):
+    from conftest import ffmpeg
+
+    from fsth.video import is_image, is_video
+
+    still = work / "still.gif"
+    ffmpeg("-i", str(work / "portrait.jpg"), "-vf", "scale=360:360", "-frames:v", "1", str(still))
+    assert is_image(still) and not is_video(still)
+    result = ok("embed", "--shots", still, "-c", work / "ck" / "meta.safetensors", "-o", work / "e.safetensors")
+    assert "e_hat of 1 shot(s)" in result.stderr and "frames with a face" not in result.stderr
