@@ -739,6 +739,16 @@ def _output_file(path: Path, force: bool, suffix: str, kind: str, inputs=()) -> 
     return check_output_file(path, force, suffixes=suffix, kind=kind, inputs=inputs)
 
 
+def _checkpoint_kind(path) -> Optional[str]:
+    """The kind a safetensors file says it is (None for any other file)."""
+    from fsth.checkpoint import read_header
+
+    try:
+        return read_header(path)[0].get("kind")
+    except FsthError:
+        return None
+
+
 def _meta_path(checkpoint: Optional[Path]) -> Optional[Path]:
     """The meta checkpoint a command will read (--checkpoint, $FSTH_CHECKPOINT or the default place), to keep
     outputs off it; None when there is none (loading it reports that)."""
@@ -1068,6 +1078,8 @@ def animate(
         warp_only=model == ModelChoice.warp,
     )
     checked_driver(driver)
+    if checkpoint is not None and Path(source).is_file() and _checkpoint_kind(source) == "person":
+        raise InputError(f"{source}: a person file carries its own generator; drop --checkpoint {checkpoint}")
     if options.warp_only:
         detector = detector_for(None, _backend(backend), fan_weights)
         person = load_person(source, checkpoint, warp_only=True, k=k, finetune_steps=finetune_steps, detector=detector)

@@ -104,8 +104,6 @@ def person_from_file(path: str | os.PathLike, checkpoint: str | os.PathLike | No
     points = ckpt.landmarks.numpy().astype(np.float32)
     crops = ckpt.tensors["crops"].numpy() if "crops" in ckpt.tensors else None
     if ckpt.kind == "person":
-        if checkpoint is not None:  # a person file holds its own generator: --checkpoint would be ignored
-            raise InputError(f"{path}: a person file carries its own generator; drop --checkpoint {checkpoint}")
         return Person(
             ckpt.generator(),
             None,
