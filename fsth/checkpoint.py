@@ -45,7 +45,7 @@ import torch
 from torch import nn
 
 from fsth import __version__
-from fsth.config import ModelConfig
+from fsth.config import ModelConfig, check_types
 from fsth.errors import CheckpointError, FsthError
 from fsth.files import atomic_output
 
@@ -53,6 +53,7 @@ FORMAT_NAME = "fsth"
 FORMAT_VERSION = 1
 
 Shapes = Mapping[str, tuple[int, ...]]  # tensor name -> shape, as stored in a file
+META_TYPES = {"step": "int | None", "crop_policy": "dict | None", "landmark_backend": "str | None"}  # in ``meta``
 
 
 @dataclass(frozen=True)
@@ -103,8 +104,8 @@ def _check_embedding(cfg: ModelConfig, shapes: Shapes) -> list[str]:
         problems.append(f"e_hat: shape {tuple(shapes['e_hat'])} in file, ({cfg.embedding_dim},) for the stored config")
     if "landmarks" not in shapes:
         problems.append("missing tensor landmarks")
-    elif len(shapes["landmarks"]) != 3 or tuple(shapes["landmarks"][1:]) != (68, 2):
-        problems.append(f"landmarks: shape {tuple(shapes['landmarks'])} in file, (K, 68, 2) expected")
+    elif len(shapes["landmarks"]) != 3 or tuple(shapes["landmarks"][1:]) != (68, 2) or not shapes["landmarks"][0]:
+        problems.append(f"landmarks: shape {tuple(shapes['landmarks'])} in file, (K, 68, 2) with K >= 1 expected")
     problems += _check_crops(cfg, shapes)
     return problems
 
@@ -265,8 +266,13 @@ def save_checkpoint(
     try:
         with atomic_output(path) as tmp:
             save_file(tensors, str(tmp), metadata=metadata)
-    except OSError as exc:
-        raise CheckpointError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None
+    except FsthError:
+        raise
+    except Exception as exc:  # an OSError, or safetensors' own error for a failed write (a full disk)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).strip().splitlines()[-1]
+        if "No space left" in reason:
+            reason = "no space left on device: free some space (or write elsewhere) and run again"
+        raise CheckpointError(f"cannot write checkpoint {path}: {reason}") from None
     return path
 
 
@@ -387,7 +393,7 @@ def load_checkpoint(
         )
     try:
         config = ModelConfig.from_dict(json.loads(metadata["config"])) if metadata.get("config") else None
-        meta = json.loads(metadata.get("meta") or "{}")
+        meta = check_types(json.loads(metadata.get("meta") or "{}"), META_TYPES, "meta")
     except (json.JSONDecodeError, FsthError) as exc:
         raise CheckpointError(f"{path}: bad metadata: {exc}") from None
     problems = _mismatches(KINDS[file_kind], config, shapes)
@@ -405,6 +411,13 @@ def load_checkpoint(
             f"{path}: {bad[0]}{more} holds NaN or infinite values (the training or fine-tuning "
             "that wrote it diverged); refusing to use it"
         )
+    if "landmarks" in tensors and config is not None:
+        size, worst = config.image_size, float(tensors["landmarks"].abs().max())
+        if worst > 4 * size:  # crop coordinates: a face spills past its crop by a fraction of it, not by 4 crops
+            raise CheckpointError(
+                f"{path}: landmarks reach {worst:.3g}, far outside the {size}x{size} crop they are stored in; "
+                "refusing to use them (make the file again with fsth embed)"
+            )
     return Checkpoint(path, file_kind, config, meta, tensors, version, dict(shapes))
 
 
@@ -446,3 +459,18 @@ def find_meta_checkpoint(path: str | os.PathLike | None = None) -> Path:
     if not given.is_file():
         raise CheckpointError(f"{given}: no such checkpoint file (from {how})")
     return given
+
+
+def load_meta_checkpoint(path: str | os.PathLike | None = None, only: Iterable[str] | None = None) -> Checkpoint:
+    """``load_checkpoint`` of the meta checkpoint ``find_meta_checkpoint`` finds. A problem with one that was not
+    named on the command line says where it was found ($FSTH_CHECKPOINT, the default location), so that a broken
+    file nobody remembers putting there can be found."""
+    found = find_meta_checkpoint(path)
+    try:
+        return load_checkpoint(found, "meta", only=only)
+    except CheckpointError as exc:
+        if path is None and os.environ.get(CHECKPOINT_ENV):
+            raise CheckpointError(f"{exc} (from ${CHECKPOINT_ENV})") from None
+        if path is None and found == default_checkpoint_path():
+            raise CheckpointError(f"{exc} (found at the default location: replace or remove it)") from None
+        raise

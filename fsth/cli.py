@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import errno
 import functools
+import io
 import math
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Callable, Optional
@@ -21,7 +24,7 @@ import typer.core
 
 from fsth import __version__, console
 from fsth.config import PRECISIONS, PRESETS, TrainConfig, TrainOptions
-from fsth.errors import FsthError, InputError
+from fsth.errors import FsthError, InputError, Terminated, os_error_line, signals_as_interrupts
 from fsth.landmarks.crop import CropPolicy
 
 
@@ -33,13 +36,22 @@ class _OneLineErrors(typer.core.TyperGroup):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
-            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            with signals_as_interrupts():
+                code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+                if sys.stdout is not None:
+                    sys.stdout.flush()  # a full stdout (`> /dev/full`) fails here, not in the interpreter's exit
+        except OSError as exc:  # --version, --help or the last flush; the commands' own are handled in command()
+            sys.exit(_os_error_exit_code(exc))
         except _USAGE_ERRORS as exc:
             ctx = getattr(exc, "ctx", None)
             if type(exc).__name__ == "NoArgsIsHelpError":  # plain `fsth`: the help, as --help shows it
                 typer.echo(ctx.get_help())
                 sys.exit(exc.exit_code)
             message = " ".join(exc.format_message().split()).rstrip(".")
+            # typer names an option's environment variable whether or not it is set: only blame it where it is
+            message = re.sub(
+                r" \(env var: '(\w+)'\)", lambda m: m.group(0) if os.environ.get(m.group(1)) else "", message
+            )
             where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
             console.error(f"{message}{where}")
             sys.exit(exc.exit_code)
@@ -121,19 +133,33 @@ def command(func: Callable) -> Callable:
         except FsthError as exc:
             console.error(str(exc))
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            console.error("interrupted")
-            raise typer.Exit(130) from None
-        except BrokenPipeError:
-            # Whoever read our stdout stopped (`fsth landmarks x.mp4 | head -1`): not an error. Point stdout
-            # at /dev/null so the interpreter's final flush does not complain.
-            try:
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            except (OSError, ValueError, AttributeError):
-                pass
-            raise typer.Exit(0) from None
+        except KeyboardInterrupt as exc:  # Ctrl-C; SIGTERM and SIGHUP as Terminated (signals_as_interrupts)
+            signum = exc.signum if isinstance(exc, Terminated) else 2
+            console.error("interrupted" if signum == 2 else f"terminated by {exc}")
+            raise typer.Exit(128 + signum) from None
+        except OSError as exc:
+            raise typer.Exit(_os_error_exit_code(exc)) from None
 
     return app.command()(wrapper)
+
+
+def _os_error_exit_code(exc: OSError) -> int:
+    """An ``OSError`` the machine caused as one ``error:`` line (``fsth.errors.os_error_line``) and exit code 1;
+    a reader of stdout that stopped (`fsth landmarks x.mp4 | head -1`) as a quiet exit 0; any other is re-raised
+    (a bug: its traceback). Stdout is pointed at /dev/null once it failed, so the interpreter's final flush of
+    what it still holds does not fail again."""
+    line = None if exc.errno == errno.EPIPE else os_error_line(exc)
+    if line is None and exc.errno != errno.EPIPE:
+        raise exc
+    if exc.errno == errno.EPIPE or exc.filename is None:
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+    if line is None:
+        return 0
+    console.error(line)
+    return 1
 
 
 def _ignore_further_interrupts() -> None:
@@ -154,11 +180,34 @@ def main() -> None:
     # times longer with spinning waiters. Sleeping waiters avoid that. Must be set before torch loads
     # (it loads lazily, inside the commands); a user's own setting wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    _closed_stdout_named()
+    app()
+
+
+class _ClosedStdout(io.TextIOBase):
+    """``sys.stdout`` when the shell closed it (``>&-``): writing is an ``OSError`` (EBADF) naming no file, which
+    ``fsth.errors.os_error_line`` calls standard output."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, "standard output is closed")
+
+
+def _closed_stdout_named() -> None:
+    """With stdout closed (``>&-``), /dev/null takes file descriptor 1 (else the next file opened would get it, and
+    data meant for stdout would go into an output file) and ``sys.stdout`` becomes a ``_ClosedStdout``."""
     try:
-        app()
-    except BrokenPipeError:  # `fsth landmarks x.mp4 | head` closes stdout early: not an error
-        sys.stderr.close()
-        sys.exit(0)
+        os.fstat(1)
+        if sys.stdout is not None:
+            return
+    except OSError:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        if fd != 1:
+            os.dup2(fd, 1)
+            os.close(fd)
+    sys.stdout = _ClosedStdout()
 
 
 def _between(low: float, high: float) -> Callable[[Optional[float]], Optional[float]]:
@@ -413,6 +462,7 @@ def landmarks(
 
         refuse_inputs(dataset, (inputs[0], fan_weights), "--dataset")
         check_writable(dataset, "--dataset", directory=True)
+        check_writable(dataset / "videos", "--dataset", directory=True)  # D/videos a file: before any tracking
         # auto: dlib for a training set (68 points; the mesh is ~4x slower on a CPU and adds nothing stored)
         detector = make_detector("dlib" if backend.value == "auto" else backend.value, fan_weights)
         smoothing_ = Smoothing(strength=smoothing)
@@ -609,7 +659,9 @@ def train(
         return
     result = run_training(dataset, run_dir, given, resume=resume)
     if result.stopped_by:
-        raise typer.Exit(130 if result.stopped_by == "SIGINT" else 143)
+        import signal
+
+        raise typer.Exit(128 + signal.Signals[result.stopped_by])
 
 
 # ---------------------------------------------------------------------------------------------- few-shot use
@@ -695,6 +747,16 @@ def _output_file(path: Path, force: bool, suffix: str, kind: str, inputs=()) -> 
     from fsth.files import check_output_file
 
     return check_output_file(path, force, suffixes=suffix, kind=kind, inputs=inputs)
+
+
+def _checkpoint_kind(path) -> Optional[str]:
+    """The kind a safetensors file says it is (None for any other file)."""
+    from fsth.checkpoint import read_header
+
+    try:
+        return read_header(path)[0].get("kind")
+    except FsthError:
+        return None
 
 
 def _meta_path(checkpoint: Optional[Path]) -> Optional[Path]:
@@ -971,7 +1033,12 @@ def animate(
     vggface_weights: VggFaceOption = None,
     batch_size: Annotated[
         Optional[int],
-        typer.Option(help="Frames per generator call (default: 2 on a CPU, 8 on a GPU).", min=1, show_default=False),
+        typer.Option(
+            help="Frames per generator call, 1 to 64 (default: 2 on a CPU, 8 on a GPU).",
+            min=1,
+            max=64,
+            show_default=False,
+        ),
     ] = None,
     backend: LandmarkBackendOption = None,
     fan_weights: FanWeightsOption = None,
@@ -1033,6 +1100,8 @@ def animate(
     checked_driver(driver)
     trained_with = None if options.warp_only else landmark_backend_of(source, checkpoint)
     detector = detector_for(trained_with, _backend(backend), fan_weights)  # one, for the source and the driver
+    if checkpoint is not None and Path(source).is_file() and _checkpoint_kind(source) == "person":
+        raise InputError(f"{source}: a person file carries its own generator; drop --checkpoint {checkpoint}")
     if options.warp_only:
         person = load_person(source, checkpoint, warp_only=True, k=k, finetune_steps=finetune_steps, detector=detector)
     else:
@@ -1225,14 +1294,20 @@ def evaluate(
     from fsth.metrics import parse_metric_names
     from fsth.person import detector_for, load_meta
 
-    options = EvalOptions(
-        shots=parse_shots(shots),
-        targets=targets,
-        finetune_steps=finetune_steps,
-        metrics=tuple(parse_metric_names(metrics)),
-        seed=seed,
-        baselines=baselines,
-    )
+    try:  # bad option values are usage errors: exit 2, before anything is loaded
+        options = EvalOptions(
+            shots=parse_shots(shots),
+            targets=targets,
+            finetune_steps=finetune_steps,
+            metrics=tuple(parse_metric_names(metrics)),
+            seed=seed,
+            baselines=baselines,
+        )
+        if not options.metrics:
+            raise InputError(f"--metrics {metrics!r} names no metric; give one or more, such as ssim,l1")
+    except FsthError as exc:
+        exc.exit_code = 2
+        raise
     inputs = (
         *videos,
         _meta_path(checkpoint),

@@ -39,11 +39,53 @@ from typing import Any
 
 from fsth.errors import ConfigError
 
+_JSON_TYPES = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a string",
+               "dict": "a JSON object", "list": "a list"}  # fmt: skip
 
-def _fields_from_dict(cls, data: Any, what: str) -> dict:
-    """Check that ``data`` names exactly the fields of dataclass ``cls``; tuples come back from lists."""
+
+def wrong_type(value: Any, annotation: str) -> str | None:
+    """Why a value read from JSON is not of the type a dataclass field is annotated with (``"int"``, ``"float"``,
+    ``"str | None"``, ``"tuple[int, ...]"``, ``"tuple[float, float]"``, ``"dict"``, ...): ``"an integer, not
+    '256'"``; None if it is. A bool is no number; a number must be finite."""
+    if annotation.endswith(" | None"):
+        return None if value is None else wrong_type(value, annotation[: -len(" | None")])
+    if annotation.startswith("tuple["):
+        items = annotation[len("tuple[") : -1].split(", ")
+        if not isinstance(value, (list, tuple)) or (items[-1] != "..." and len(value) != len(items)):
+            count = "" if items[-1] == "..." else f"{len(items)} "
+            return f"a list of {count}{items[0]} values, not {json.dumps(value)[:40]}"
+        problems = [wrong_type(v, items[0]) for v in value]
+        return next((f"a list of {items[0]} values, holding {p.split(', not ')[-1]}" for p in problems if p), None)
+    kinds = {"bool": bool, "int": int, "float": (int, float), "str": str, "dict": dict, "list": list}[annotation]
+    fits = isinstance(value, kinds) and (annotation == "bool" or not isinstance(value, bool))
+    if fits and isinstance(value, float) and not math.isfinite(value):
+        fits = False
+    return None if fits else f"{_JSON_TYPES[annotation]}, not {json.dumps(value)[:40]}"
+
+
+def check_types(data: Any, types: dict[str, str], what: str) -> dict:
+    """``data`` (read from a JSON file) as a dict whose entries named in ``types`` (name -> annotation, as
+    ``wrong_type`` reads them) have those types; a ``ConfigError`` naming ``what`` and the first field that does
+    not. The one check of metadata read back from files (checkpoints, datasets, run directories)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{what} must be a JSON object, not {type(data).__name__}")
+    for name, annotation in types.items():
+        if name in data:
+            problem = wrong_type(data[name], annotation)
+            if problem:
+                raise ConfigError(f"{what}: {name} must be {problem}")
+    return data
+
+
+def field_types(cls) -> dict[str, str]:
+    """Dataclass ``cls``'s fields and their annotations as strings (what ``check_types`` takes)."""
+    return {f.name: str(f.type) for f in dataclasses.fields(cls)}
+
+
+def _fields_from_dict(cls, data: Any, what: str) -> dict:
+    """Check that ``data`` names exactly the fields of dataclass ``cls``, each of its annotated type
+    (``check_types``); tuples come back from lists."""
+    check_types(data, field_types(cls), what)
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(data) - set(names))
     missing = [n for n in names if n not in data]
@@ -370,7 +412,7 @@ class TrainOptions:
         choices=tuple(PRESETS),
     )
     # the global batch is this x processes
-    batch_size: int = option(8, "Episodes per step in each process.", low=1)
+    batch_size: int = option(8, "Episodes per step in each process, 1 to 256.", low=1, high=256)
     # the paper gives no step count; pick by budget
     max_steps: int = option(300_000, "Train until this many E/G updates.", low=0)
     seed: int = option(0, "Seed of the initial weights and of every episode.")

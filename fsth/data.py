@@ -100,7 +100,8 @@ class EpisodeDataset(torch.utils.data.Dataset):
                 "video": np.int64(index),
             }
         raise InputError(
-            f"{self.dataset.root}: {_MAX_TRIES} videos in a row could not be read; is the dataset damaged?"
+            f"{self.dataset.root}: {len(self._bad)} of its {len(self.dataset)} videos could not be read (the last "
+            f"{_MAX_TRIES} tries all failed); is the dataset damaged?"
         )
 
     def _record(self, index: int) -> VideoRecord:

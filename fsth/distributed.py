@@ -83,7 +83,7 @@ class Processes:
 
 
 class StopRequest:
-    """Ctrl-C or SIGTERM during training: finish the step, save, stop. A second Ctrl-C stops at once."""
+    """Ctrl-C, SIGTERM or SIGHUP during training: finish the step, save, stop. A second Ctrl-C stops at once."""
 
     def __init__(self):
         self.signal: int | None = None
@@ -97,7 +97,7 @@ class StopRequest:
 
     def __enter__(self) -> "StopRequest":
         if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread only
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)):
                 self._old[sig] = signal.signal(sig, self._handle)
         return self
 

@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from fsth.checkpoint import Checkpoint, find_meta_checkpoint, load_checkpoint, read_header
+from fsth.checkpoint import Checkpoint, load_checkpoint, load_meta_checkpoint, read_header
 from fsth.config import ModelConfig, TrainConfig
 from fsth.landmarks.crop import CropPolicy
 
@@ -48,12 +48,9 @@ class FewShotModel:
     ) -> "FewShotModel":
         """The meta checkpoint at ``path`` (or where ``find_meta_checkpoint`` finds one); with ``person``, a
         ``person`` file at ``path`` is taken too (to fine-tune further). ``only``: the networks to read."""
-        kind = "meta"
         if person and path is not None and read_header(path)[0].get("kind") == "person":
-            kind = "person"
-        else:
-            path = find_meta_checkpoint(path)
-        return cls(load_checkpoint(path, kind, only=only), device)
+            return cls(load_checkpoint(path, "person", only=only), device)
+        return cls(load_meta_checkpoint(path, only=only), device)
 
     # -- what the checkpoint says
 

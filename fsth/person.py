@@ -25,9 +25,9 @@ import numpy as np
 import torch
 
 from fsth import console
-from fsth.checkpoint import Checkpoint, find_meta_checkpoint, load_checkpoint
+from fsth.checkpoint import Checkpoint, load_checkpoint, load_meta_checkpoint
 from fsth.config import ModelConfig, TrainConfig
-from fsth.errors import CheckpointError, InputError
+from fsth.errors import CheckpointError, FsthError, InputError
 from fsth.landmarks.crop import CropPolicy
 from fsth.landmarks.detectors import LandmarkDetector, find_fan_weights, make_detector
 from fsth.video import is_image
@@ -59,7 +59,10 @@ def crop_policy_of(ckpt: Checkpoint) -> CropPolicy:
     if not ckpt.crop_policy:
         console.debug(f"{ckpt.path}: no crop policy stored; using the default {CropPolicy()}")
         return CropPolicy()
-    return CropPolicy.from_dict(ckpt.crop_policy)
+    try:
+        return CropPolicy.from_dict(ckpt.crop_policy)
+    except FsthError as exc:  # a crafted or damaged file: name it
+        raise CheckpointError(f"{ckpt.path}: bad metadata: {exc}") from None
 
 
 def detector_for(trained_with: str | None, backend: str | None = None, fan_weights=None) -> LandmarkDetector:
@@ -109,7 +112,7 @@ def is_checkpoint(path: str | os.PathLike) -> bool:
 
 def load_meta(checkpoint: str | os.PathLike | None, only: Sequence[str] | None = None) -> Checkpoint:
     """The meta checkpoint (``--checkpoint``, ``$FSTH_CHECKPOINT`` or the default location)."""
-    return load_checkpoint(find_meta_checkpoint(checkpoint), "meta", only=only)
+    return load_meta_checkpoint(checkpoint, only=only)
 
 
 def person_from_file(
@@ -234,6 +237,8 @@ def load_person(
         if options.get("finetune_steps"):
             raise InputError("--model warp has no network to fine-tune: drop --finetune-steps")
         if len(paths) == 1 and is_checkpoint(paths[0]):
+            if checkpoint is not None:  # with photos it gives the crop policy and size; a file has its own
+                raise InputError(f"--model warp with {paths[0]} uses no checkpoint: drop --checkpoint {checkpoint}")
             person = person_from_file(paths[0], warp_only=True)
             if person.crops is None:
                 raise InputError(f"{paths[0]}: holds no shots to warp (made for the paper's model); give the photos")

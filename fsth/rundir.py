@@ -85,11 +85,41 @@ class RunDir:
         self.snapshots = self.path / "snapshots"
         self.tensorboard = self.path / "tensorboard"
         self._events = None  # the TensorBoard SummaryWriter, with --tensorboard
+        self._lock: int | None = None  # a file descriptor of the directory, locked while this run uses it
 
     # -- starting and resuming
 
+    def lock(self) -> None:
+        """Hold the directory (a ``flock`` on it, released when the process ends or ``close``): a second ``fsth
+        train`` on it (two ``--resume``) is refused with one line instead of writing the same files."""
+        if self._lock is not None or not self.writer or not self.path.is_dir():
+            return
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise InputError(f"--run-dir {self.path}: another fsth train is using it; wait for it to end") from None
+        self._lock = fd
+
+    def remove_unstarted(self, existed: bool) -> None:
+        """A new run that failed before its first checkpoint: remove what ``start`` wrote, so that the same command
+        can simply be run again (the directory too unless it ``existed`` before, empty)."""
+        if not self.writer or self.state.exists() or self.meta.exists():
+            return
+        import shutil
+
+        for item in (self.config, self.videos, self.log_file, self.stats, self.samples, self.tensorboard):
+            shutil.rmtree(item) if item.is_dir() else item.unlink(missing_ok=True)
+        if not existed and self.path.is_dir() and not any(self.path.iterdir()):
+            self.path.rmdir()
+
     def check(self, resume: bool) -> None:
-        """A new run needs a new (or empty) directory; a resumed one needs a training state in it."""
+        """A new run needs a new (or empty) directory; a resumed one needs a training state in it. The directory,
+        where it exists, is locked (``lock``)."""
+        self.lock()
         if resume:
             if not self.state.is_file():
                 raise InputError(
@@ -110,6 +140,7 @@ class RunDir:
             return
         summary_writer = _summary_writer() if tensorboard else None  # before writing anything: it may be missing
         self.path.mkdir(parents=True, exist_ok=True)
+        self.lock()
         self.samples.mkdir(exist_ok=True)
         atomic_write(self.config, lambda f: f.write((json.dumps(resolved, indent=2) + "\n").encode()))
         atomic_write(self.videos, lambda f: f.write("".join(v + "\n" for v in video_ids).encode()))
@@ -119,10 +150,13 @@ class RunDir:
             self._events = summary_writer(str(self.tensorboard), purge_step=step + 1 if step else None)
 
     def close(self) -> None:
-        """Flush and close the TensorBoard event file, if one is open."""
+        """Flush and close the TensorBoard event file, if one is open; release the directory's lock."""
         if self._events is not None:
             self._events.close()
             self._events = None
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     def read_config(self) -> dict:
         try:

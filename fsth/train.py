@@ -237,8 +237,14 @@ def train(dataset_dir, run_dir, given: dict | None = None, *, resume: bool = Fal
     continue the run in ``run_dir``. ``resolve_run`` says what this would run, without training.
     """
     with _processes() as procs, contextlib.closing(RunDir(run_dir, writer=procs.rank == 0)) as run:
+        existed = run.path.exists()
         run.check(resume)
-        return _train(procs, run, _plan(procs, Path(dataset_dir), run, given or {}, resume), resume)
+        try:
+            return _train(procs, run, _plan(procs, Path(dataset_dir), run, given or {}, resume), resume)
+        except FsthError:
+            if not resume:  # e.g. every video unreadable: nothing of value was made; the command can run again
+                run.remove_unstarted(existed)
+            raise
 
 
 def resolve_run(dataset_dir, run_dir, given: dict | None = None, *, resume: bool = False) -> dict:

@@ -2,9 +2,11 @@
 
 Reading
     ``read_image(path)``          any image OpenCV decodes -> (H, W, 3) uint8 RGB (alpha composited on white,
-                                  grayscale expanded, 16-bit scaled down, JPEG EXIF orientation applied).
+                                  grayscale expanded, 16-bit scaled down, EXIF orientation applied; more than
+                                  ``MAX_IMAGE_PIXELS`` refused from the header, before decoding).
     ``VideoReader(source)``       a video file (anything ffmpeg reads: mp4/h264, mov, mpeg4 part 2, webm, ...)
-                                  or an int camera index; iterates (H, W, 3) uint8 RGB frames, streaming.
+                                  or an int camera index; iterates (H, W, 3) uint8 RGB frames, streaming, by a
+                                  constant clock (frame i shows time i / fps, variable frame rates included).
                                   Attributes ``fps``, ``num_frames``, ``width``, ``height``, ``has_audio``.
     ``probe_video(path)``         the same metadata (``VideoInfo``), decoding only the first frame.
 Writing
@@ -12,8 +14,8 @@ Writing
     ``VideoWriter(path, fps, audio_from=None)``  h264/yuv420p mp4, optionally with another file's audio;
                                   atomic (temp file in the same directory, renamed on a successful close).
 Inputs
-    ``is_image``/``is_video`` classify a path by extension; ``expand_inputs`` turns files and directories
-    into a sorted list of media files.
+    ``is_image``/``is_video`` classify a path by extension (a one-frame GIF is an image); ``expand_inputs``
+    turns files and directories into a sorted list of media files.
 
 Video files are decoded by the ffmpeg executable that ships with imageio-ffmpeg, in its own process, with a
 reader thread in front of it: decoding runs in parallel with whatever consumes the frames; their metadata is the
@@ -37,7 +39,7 @@ import numpy as np
 
 from fsth import console
 from fsth.errors import FsthError, InputError
-from fsth.files import atomic_write, temp_beside
+from fsth.files import atomic_write, commit, temp_beside
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 VIDEO_EXTENSIONS = frozenset(
@@ -46,13 +48,26 @@ VIDEO_EXTENSIONS = frozenset(
 
 
 def is_image(path: str | os.PathLike) -> bool:
-    """True if ``path`` has an image extension (``.jpg``, ``.png``, ...)."""
-    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+    """True if ``path`` has an image extension (``.jpg``, ``.png``, ...), or is a GIF of one frame (a still)."""
+    suffix = Path(path).suffix.lower()
+    return suffix in IMAGE_EXTENSIONS or (suffix == ".gif" and _one_frame_gif(Path(path)))
 
 
 def is_video(path: str | os.PathLike) -> bool:
-    """True if ``path`` has a video extension (``.mp4``, ``.mov``, ``.webm``, ...)."""
-    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+    """True if ``path`` has a video extension (``.mp4``, ``.mov``, ``.webm``, ...) and is not a one-frame GIF."""
+    suffix = Path(path).suffix.lower()
+    return suffix in VIDEO_EXTENSIONS and not (suffix == ".gif" and _one_frame_gif(Path(path)))
+
+
+def _one_frame_gif(path: Path) -> bool:
+    """Whether ``path`` is a readable GIF with a single frame (its blocks are walked, no pixels decoded)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return getattr(im, "n_frames", 1) == 1
+    except Exception:  # missing or not a GIF: a video to the caller, which says what is wrong with it
+        return False
 
 
 def expand_inputs(paths: Iterable[str | os.PathLike]) -> list[Path]:
@@ -81,19 +96,22 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as (H, W, 3) uint8 RGB.
 
     RGBA is composited over white, grayscale becomes three equal channels, 16-bit images are scaled to 8 bits,
-    and a JPEG's EXIF orientation is applied (the pixels come out the way a viewer shows them).
+    and the EXIF orientation is applied (the pixels come out the way a viewer shows them). An image of more than
+    ``MAX_IMAGE_PIXELS`` is refused from its header, before it is decoded.
     """
-    import cv2
-
+    cv2 = quiet_cv2()
     path = Path(path)
-    _check_file(path)
+    check_file(path)
     data = np.fromfile(path, dtype=np.uint8)  # bytes, so non-ASCII paths work too
     if data.size == 0:  # cv2.imdecode raises on an empty buffer
         raise InputError(f"{path}: empty file (0 bytes), not an image")
+    orientation, fmt = _read_header(path, data)
     if data[:2].tobytes() == b"\xff\xd8":  # JPEG: 8-bit, no alpha; IMREAD_COLOR applies the EXIF orientation
         img = cv2.imdecode(data, cv2.IMREAD_COLOR)
     else:
         img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if (img is None or img.size == 0) and fmt:
+        raise InputError(f"{path}: {_DAMAGED.format(fmt)}")
     if img is None or img.size == 0:
         raise InputError(f"{path}: not an image file (or a format OpenCV cannot decode)")
     if img.dtype == np.uint16:
@@ -101,12 +119,91 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     elif img.dtype != np.uint8:
         raise InputError(f"{path}: unsupported image sample type {img.dtype}")
     if img.ndim == 2:
-        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+        return _oriented(cv2.cvtColor(img, cv2.COLOR_GRAY2RGB), orientation)
     if img.shape[2] == 4:  # BGRA: composite over white
         alpha = img[:, :, 3:4].astype(np.float32) / 255.0
         bgr = img[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
         img = (bgr + 0.5).astype(np.uint8)
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return _oriented(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), orientation)
+
+
+MAX_IMAGE_PIXELS = 150_000_000  # 450 MB as RGB: a 108-megapixel phone photo is read, a 20000x20000 image is not
+
+
+_MAGIC = ((b"\x89PNG", "PNG"), (b"\xff\xd8", "JPEG"), (b"GIF8", "GIF"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
+
+
+_DAMAGED = "a truncated or damaged {} image (its header reads, its pixels do not)"
+
+
+def _png_whole(im) -> bool:
+    """Whether a PNG's chunks are all there with the right checksums (nothing is decoded): libpng would print its
+    own complaint about a cut-short file on stderr before ours."""
+    try:
+        im.verify()
+        return True
+    except Exception:
+        return False
+
+
+def quiet_cv2():
+    """``cv2``, its own log lines off: a missing camera printed 8 warnings, a truncated PNG one, before the
+    ``error:`` line that says it (``-v`` shows them)."""
+    import cv2
+
+    levels = cv2.utils.logging
+    levels.setLogLevel(levels.LOG_LEVEL_INFO if console.verbosity >= 2 else levels.LOG_LEVEL_SILENT)
+    return cv2
+
+
+def _read_header(path: Path, data: np.ndarray) -> tuple[int, str | None]:
+    """From the image's header alone (nothing decoded): refuse one of more than ``MAX_IMAGE_PIXELS`` (decoding a
+    20000x20000 PNG took 5 GB and 86 s); (the EXIF orientation 1-8 that a PNG or WebP carries before its pixels,
+    which OpenCV does not apply (it does for JPEG and TIFF), else 1; the format Pillow names, None if unknown)."""
+    import io
+    import warnings
+
+    from PIL import Image
+
+    limit = f"the {MAX_IMAGE_PIXELS / 1e6:g} megapixels fsth reads; scale it down first"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data.tobytes())) as im:  # reads the header only
+                (width, height), fmt, exif = im.size, im.format, im.info.get("exif")
+                whole = _png_whole(im) if fmt == "PNG" else True
+    except Image.DecompressionBombError as exc:  # beyond Pillow's own limit: its message has the count
+        count = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(count.group(1)) / 1e6:g} megapixels" if count else "an image"
+        raise InputError(f"{path}: {size}, more than {limit}") from None
+    except Exception:  # cut short inside its header, or not an image Pillow knows: OpenCV decides
+        head = data[:12].tobytes()
+        return 1, next(
+            (name for magic, name in _MAGIC if head.startswith(magic)), "WEBP" if head[8:] == b"WEBP" else None
+        )
+    if width * height > MAX_IMAGE_PIXELS:
+        raise InputError(f"{path}: {width}x{height} pixels, more than {limit}")
+    if not whole:
+        raise InputError(f"{path}: {_DAMAGED.format(fmt)}")
+    if fmt not in ("PNG", "WEBP") or not exif:
+        return 1, fmt
+    tags = Image.Exif()
+    tags.load(exif)
+    return (int(tags.get(0x0112, 1)) if tags.get(0x0112, 1) in range(1, 9) else 1), fmt
+
+
+def _oriented(rgb: np.ndarray, orientation: int) -> np.ndarray:
+    """``rgb`` turned the way EXIF ``orientation`` (1-8) says a viewer shows it."""
+    turned = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.transpose(1, 0, 2),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+        8: lambda a: np.rot90(a, 1),
+    }.get(orientation)
+    return np.ascontiguousarray(turned(rgb)) if turned else rgb
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
@@ -120,11 +217,17 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
     return atomic_write(path, lambda f: f.write(data.tobytes()))
 
 
-def _check_file(path: Path) -> None:
+def check_file(path: str | os.PathLike) -> Path:
+    """``path`` as a ``Path`` if it is a regular file; else an ``InputError`` saying what it is instead (missing, a
+    directory, a FIFO or a device such as /dev/zero, which would be read forever)."""
+    path = Path(path)
+    if path.is_file():
+        return path
     if not path.exists():
         raise InputError(f"{path}: no such file")
-    if not path.is_file():
-        raise InputError(f"{path}: not a file")
+    kinds = (("a directory", path.is_dir), ("a FIFO", path.is_fifo), ("a device", path.is_char_device))
+    what = next((name for name, test in kinds if test()), "a special file")
+    raise InputError(f"{path}: is {what}, not a file")
 
 
 # ---------------------------------------------------------------------------------------------- ffmpeg
@@ -209,7 +312,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     frame is decoded). ``InputError`` if it is missing, has no video stream, or ffmpeg cannot read it. A file
     probed before, unchanged since (same size and modification time), is not probed again."""
     path = Path(path)
-    _check_file(path)
+    check_file(path)
     stat = path.stat()
     return _probe(path, path.resolve(), stat.st_size, stat.st_mtime_ns)
 
@@ -230,6 +333,7 @@ def _probe(path: Path, resolved: Path, size: int, mtime_ns: int) -> VideoInfo:
         frames.close()  # stops ffmpeg
     width, height = meta["size"]  # what is delivered: after the rotation the file asks for
     fps, duration = float(meta["fps"]), float(meta["duration"]) or None  # both 0 when ffmpeg gives none
+    fps = fps or _stream_fps(path)
     return VideoInfo(
         width=width,
         height=height,
@@ -239,6 +343,17 @@ def _probe(path: Path, resolved: Path, size: int, mtime_ns: int) -> VideoInfo:
         has_audio="audio_codec" in meta,  # set when the file has an audio stream
         codec=meta["codec"].rstrip(","),  # "gif," when no profile follows the name
     )
+
+
+def _stream_fps(path: Path) -> float:
+    """The frame rate on ffmpeg's line for the video stream, where imageio-ffmpeg read none: it takes "1k fps" (a
+    1000 fps clip) for no rate at all. 0.0 when the line gives none either."""
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True)
+    for line in proc.stderr.decode("utf-8", "replace").splitlines():
+        rate = re.search(r" ([0-9]+(?:\.[0-9]+)?)(k?) (?:fps|tbr)\b", line) if "Video:" in line else None
+        if rate:
+            return float(rate.group(1)) * (1000 if rate.group(2) else 1)
+    return 0.0
 
 
 def _unreadable_reason(text: str) -> str:
@@ -274,8 +389,10 @@ class VideoReader:
             for frame in video:          # (H, W, 3) uint8 RGB, one at a time
                 ...
 
-    Every decoded frame is delivered once, in order (no frame-rate conversion). ``num_frames`` is an estimate
-    from the container (duration x fps; None for cameras); count the frames you get for the exact number.
+    Frames come by a constant clock: frame i shows the video at time i / ``fps``. A constant-frame-rate file's
+    frames are delivered once each, in order; a variable-frame-rate file's are repeated or dropped by their
+    timestamps (what keeps a driver in sync with its sound). ``num_frames`` is an estimate from the container
+    (duration x fps; None for cameras); count the frames you get for the exact number.
 
     A file that cannot be opened raises ``InputError`` at construction. A file that ends early or holds
     damaged data (an interrupted download whose index is at the front) delivers the frames that decoded, then
@@ -302,7 +419,7 @@ class VideoReader:
     # -- opening
 
     def _open_camera(self, index: int) -> None:
-        import cv2
+        cv2 = quiet_cv2()
 
         cap = cv2.VideoCapture(index)
         if not cap.isOpened():
@@ -329,9 +446,13 @@ class VideoReader:
         self.duration = info.duration
         self.has_audio = info.has_audio
         self.codec = info.codec
+        # The frame clock: frame i shows time i / fps. A variable-frame-rate file (a phone's) has its frames repeated
+        # or dropped by their timestamps to get there; played one per 1/fps as stored, one drifted up to 0.235 s
+        # from its sound. A constant-rate file comes through frame for frame. No rate at all: frames as stored.
+        clock = ["-vf", f"fps={info.fps:.6g}"] if info.fps > 0 else []  # from the first frame's time, not 0
         cmd = [
             ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-i", str(path),
-            "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-",
+            "-map", "0:v:0", *clock, "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-",
         ]  # fmt: skip
         self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self._stderr = _StderrCollector(self._proc.stderr)
@@ -556,7 +677,10 @@ class VideoWriter:
             raise FsthError(f"{self.path}: video encoder failed: {_last_error(self._stderr.text)}")
         if self._video_tmp is not None:
             self._mux_audio()
-        os.replace(self._tmp, self.path)
+        try:
+            commit(self._tmp, self.path)
+        finally:
+            self._remove_temps()
 
     def _mux_audio(self) -> None:
         """Copy the encoded video and add ``audio_from``'s audio, padded with silence or cut to the video's length."""

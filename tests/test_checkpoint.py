@@ -195,7 +195,7 @@ def test_writes_are_atomic(meta_file, tiny, tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("safetensors.torch.save_file", crash)
-    with pytest.raises(CheckpointError, match="cannot write checkpoint .*meta.safetensors: No space left on device"):
+    with pytest.raises(CheckpointError, match="cannot write checkpoint .*meta.safetensors: no space left on device"):
         save_checkpoint(path, "meta", nets, tiny, step=9999)
     assert path.read_bytes() == before  # the previous checkpoint is intact
     assert [p.name for p in tmp_path.iterdir()] == ["meta.safetensors"]  # no temporary file left

@@ -126,8 +126,9 @@ def test_the_warp_alone_warps_an_embedding_without_the_meta_checkpoint(tmp_path,
     meta = load_meta(warp_meta)
     shots = load_shots([PORTRAIT], dlib_detector, 64, person_crop_policy(crop_policy_of(meta)))
     save_embedding(tmp_path / "me.safetensors", embed(meta.embedder(), shots), shots, meta)
-    warp_meta.unlink()
-    ok("animate", tmp_path / "me.safetensors", TALK, "--model", "warp", "-c", warp_meta, "-o", tmp_path / "out.mp4")
+    warp_meta.unlink()  # the meta checkpoint it was made with is gone (as $FSTH_CHECKPOINT still names it)
+    env = {"FSTH_CHECKPOINT": str(warp_meta)}
+    ok("animate", tmp_path / "me.safetensors", TALK, "--model", "warp", "-o", tmp_path / "out.mp4", env=env)
     person = animated["person"]
     assert person.generator is None and person.e_hat is None and np.array_equal(person.crops, shots.crops)
     assert person.size == 64 and person.crop_policy == crop_policy_of(meta)

@@ -49,13 +49,12 @@ def parse_driver(driver: str | os.PathLike | int) -> str | int:
 
 def checked_driver(driver: str | os.PathLike | int) -> str | int:
     """``parse_driver``, refusing a driver that cannot drive: a missing file or a photo (``InputError``)."""
-    from fsth.video import is_image
+    from fsth.video import check_file, is_image
 
     parsed = parse_driver(driver)
     if isinstance(parsed, int):
         return parsed
-    if not Path(parsed).is_file():
-        raise InputError(f"{driver}: no such file")
+    check_file(parsed)  # missing, a directory, a FIFO, /dev/zero
     if is_image(parsed):
         raise InputError(f"{driver}: the driver is a video (or a camera index), not a photo")
     return parsed

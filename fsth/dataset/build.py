@@ -62,6 +62,7 @@ from fsth.dataset.store import (
     encode_jpeg,
     manifest_path,
     open_record,
+    read_entries,
     read_jsonl,
     record_path,
     report_path,
@@ -69,7 +70,7 @@ from fsth.dataset.store import (
     write_jsonl,
     write_record,
 )
-from fsth.errors import FsthError, InputError, NoFaceError
+from fsth.errors import FsthError, InputError, NoFaceError, os_error_line, signals_as_interrupts
 from fsth.landmarks.crop import CropPolicy
 from fsth.landmarks.detectors import LandmarkDetector, landmark_extent, make_detector
 from fsth.landmarks.pair import face_pair
@@ -309,11 +310,17 @@ def _init_worker(backend: str, fan_weights: str | None) -> None:
 
 
 def _run_one(spec: VideoSpec, root: Path, settings: DatasetSettings, detector=None) -> tuple[str, object]:
-    """Process one video, turning every failure into ("failed", reason): one bad video never stops a run."""
+    """Process one video, turning every failure into ("failed", reason): one bad video never stops a run (a full
+    disk does: the machine's fault, not the video's)."""
     try:
         return "ok", process_video(spec, root, settings, detector or _worker_detector)
     except FsthError as exc:
         return "failed", str(exc)
+    except OSError as exc:
+        if os_error_line(exc) is not None:  # a full disk is the machine's fault: stop the build, the video stays to do
+            raise
+        console.debug(traceback.format_exc())
+        return "failed", f"{spec.video_id}: unexpected {type(exc).__name__}: {exc}"
     except Exception as exc:  # a bug or a library error on a strange file: report it, keep going
         console.debug(traceback.format_exc())
         return "failed", f"{spec.video_id}: unexpected {type(exc).__name__}: {exc}"
@@ -354,11 +361,10 @@ def build_dataset(
     done: dict[str, VideoEntry] = {}
     failed_before: dict[str, dict] = {}
     if not force:
-        old = {row["video_id"]: row for row in read_jsonl(manifest_file)} if manifest_file.exists() else {}
+        old = {e.video_id: e for e in read_entries(manifest_file)} if manifest_file.exists() else {}
         for spec in specs:
             if record_path(root, spec.video_id).exists():
-                row = old.get(spec.video_id)
-                entry = VideoEntry(**row) if row else entry_from_record(root, spec.video_id)
+                entry = old.get(spec.video_id) or entry_from_record(root, spec.video_id)
                 if entry is not None:
                     done[spec.video_id] = entry
         if report_file.exists() and not retry_failed:
@@ -384,7 +390,7 @@ def build_dataset(
             failures[spec.video_id] = {"video_id": spec.video_id, "sources": spec.sources, "reason": value}
             console.warn(f"skipped {value}")
 
-    with console.progress() as bar, _sigterm_as_interrupt():
+    with console.progress() as bar, signals_as_interrupts():
         task = bar.add_task(f"dataset {root.name}", total=len(todo), visible=bool(todo))
         last_save = time.monotonic()
         try:
@@ -431,24 +437,6 @@ def _results(todo: list[VideoSpec], root: Path, settings, detector, workers: int
         _stop_workers(pool, root)
         raise
     pool.shutdown(wait=True)
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """During a build, SIGTERM stops it as Ctrl-C does (the workers are ended, the finished videos kept); by
-    default it would end this process alone and leave the workers orphaned."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
 
 
 @contextlib.contextmanager

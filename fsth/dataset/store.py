@@ -34,14 +34,15 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
 from fsth import __version__
-from fsth.errors import InputError
+from fsth.config import check_types, field_types
+from fsth.errors import ConfigError, InputError
 from fsth.files import atomic_write
 
 DATASET_FORMAT = "fsth-dataset"
@@ -82,8 +83,9 @@ class DatasetSettings:
 
     @classmethod
     def from_dict(cls, data: dict) -> "DatasetSettings":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        types = field_types(cls)
+        check_types(data, types, "dataset settings")
+        return cls(**{k: v for k, v in data.items() if k in types})
 
 
 # ---------------------------------------------------------------------------------------------- dataset.json
@@ -118,9 +120,11 @@ def read_info(root: Path) -> DatasetSettings:
             f"{root}: not an fsth dataset (no {INFO_FILE}); build one with: fsth landmarks VIDEO_TREE --dataset {root}"
         )
     try:
-        info = json.loads(path.read_text())
+        info = check_types(json.loads(path.read_text()), {"format_version": "int", **field_types(DatasetSettings)}, "")
     except (OSError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: unreadable ({exc})") from None
+    except ConfigError as exc:
+        raise InputError(f"{path}{exc}") from None
     if info.get("format") != DATASET_FORMAT:
         raise InputError(f"{path}: not an fsth dataset description (format {info.get('format')!r})")
     if int(info.get("format_version", 0)) > FORMAT_VERSION:
@@ -211,6 +215,8 @@ class VideoRecord:
             raise InputError(f"{self.path}: not a readable fsth video record ({reason})") from None
         if self.meta.get("format") != VIDEO_FORMAT or len(self.offsets) != len(self.points) + 1:
             raise InputError(f"{self.path}: not an fsth video record")
+        if self.points.ndim != 3 or self.points.shape[1:] != (68, 2):
+            raise InputError(f"{self.path}: points of shape {self.points.shape}, (N, 68, 2) expected")
 
     def __len__(self) -> int:
         return len(self.points)
@@ -290,17 +296,26 @@ def read_jsonl(path: Path) -> list[dict]:
 _MANIFEST = re.compile(r"manifest(-\d+-of-\d+)?\.jsonl$")
 
 
+def read_entries(path: Path) -> list[VideoEntry]:
+    """The rows of one manifest, each checked by type (``InputError`` naming the file, the row and the field)."""
+    entries = []
+    for n, row in enumerate(read_jsonl(path), 1):
+        try:
+            entries.append(VideoEntry(**check_types(row, field_types(VideoEntry), f"row {n}")))
+        except ConfigError as exc:
+            raise InputError(f"{path}: {exc}") from None
+        except TypeError:
+            raise InputError(f"{path}: row {n} is not a manifest entry: {row}") from None
+    return entries
+
+
 def read_manifests(root: Path) -> list[VideoEntry]:
     """The union of every manifest in ``root`` (all shards), sorted by video id."""
     entries: dict[str, VideoEntry] = {}
     for path in sorted(Path(root).glob("manifest*.jsonl")):
         if not _MANIFEST.match(path.name):
             continue
-        for row in read_jsonl(path):
-            try:
-                entry = VideoEntry(**row)
-            except TypeError:
-                raise InputError(f"{path}: a row is not a manifest entry: {row}") from None
+        for entry in read_entries(path):
             entries.setdefault(entry.video_id, entry)
     return [entries[k] for k in sorted(entries)]
 

@@ -33,11 +33,11 @@ crop's ``[0, size]`` so that ``to_crop`` / ``from_crop`` agree exactly with the 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from fsth.errors import InputError
+from fsth.errors import FsthError, InputError
 from fsth.landmarks.parts import LEFT_EYE, NOSE_BASE, RIGHT_EYE
 
 PADDINGS = ("constant", "replicate")
@@ -68,8 +68,14 @@ class CropPolicy:
     @classmethod
     def from_dict(cls, d: dict) -> "CropPolicy":
         """Rebuild from ``to_dict()`` output; unknown keys are an error (they mean a newer, different policy)."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
+        from fsth.config import check_types, field_types
+
+        known = field_types(cls)
+        try:
+            check_types(d, known, "crop policy")  # "big", or a number stored as a string
+        except FsthError as exc:
+            raise InputError(str(exc)) from None
+        unknown = set(d) - set(known)
         if unknown:
             raise InputError(f"unknown crop policy parameters: {', '.join(sorted(unknown))}")
         return cls(**d)

@@ -173,7 +173,9 @@ def plan_jobs(
     if not named:
         raise InputError("no inputs given")
     many = len(named) > 1 or any(Path(a).is_dir() for a in inputs)
-    out = Path(output) if output is not None else None
+    from fsth.files import check_name_length
+
+    out = check_name_length(output, "-o") if output is not None else None
     out_is_dir = out is not None and (many or _is_dir_target(output))
     if out is None:
         if fmt == "npz":
@@ -188,7 +190,7 @@ def plan_jobs(
         fmt = fmt or by_suffix
     else:
         fmt = fmt or "npz"
-    sk = Path(sketch) if sketch is not None else None
+    sk = check_name_length(sketch, "--sketch") if sketch is not None else None
     sketch_is_dir = sk is not None and (many or _is_dir_target(sketch))
 
     jobs = []
@@ -213,17 +215,19 @@ def _check_targets(jobs: list[Job], force: bool, resuming: bool = False) -> None
     """Refuse outputs that are inputs, that two inputs would both write, that cannot be written (checked before
     any work: under /sys, a file where a directory should be) and, unless ``force``, that exist. ``resuming``
     (--skip-existing): an unfinished input's own outputs that exist are written again, not refused."""
-    from fsth.files import check_writable
+    from fsth.files import check_name_length, check_writable, claim
 
     inputs = {j.input.resolve() for j in jobs}
     seen: dict[Path, Path] = {}
     existing = []
     probed: set[Path] = set()
     for job in jobs:
+        if job.output is not None and job.sketch is not None and job.output.resolve() == job.sketch.resolve():
+            raise InputError(f"-o and --sketch name the same file {job.sketch}; give the sketch its own name")
         for target, option in ((job.output, "-o"), (job.sketch, "--sketch")):
             if target is None:
                 continue
-            key = target.resolve()
+            key = check_name_length(target, option).resolve()
             if key in inputs:
                 raise InputError(f"{target}: would overwrite an input")
             if key in seen:
@@ -236,6 +240,7 @@ def _check_targets(jobs: list[Job], force: bool, resuming: bool = False) -> None
                 raise InputError(f"{option} {target}: is a directory; name the file to write")
             if target.exists() and not force and not resuming:
                 existing.append(target)
+            claim(target, force or resuming)
     if existing:
         more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
         raise InputError(f"{existing[0]} already exists{more}; use --force to overwrite (or --skip-existing)")

@@ -233,8 +233,17 @@ def track_image(
         faces = detector.detect(image, min_faces=face_index + 1, lenient=True)
     if len(faces) <= face_index:
         if not faces:
-            raise NoFaceError(f"{path}: no face found in the image")
+            raise NoFaceError(
+                f"{path}: no face found in the image (faces less than about 50 px across are not found: "
+                "a larger or closer photo helps)"
+            )
         raise NoFaceError(f"{path}: --face-index {face_index} asks for face {face_index + 1}, found {len(faces)}")
+    if len(faces) > 1:  # say which one, rather than use one silently
+        (x0, y0), x1 = faces[face_index].min(0), faces[face_index][:, 0].max()
+        console.warn(
+            f"{path}: more than one face ({len(faces)} found); using face {face_index + 1} by size ({x1 - x0:.0f} px "
+            f"wide at x {x0:.0f}, y {y0:.0f}); crop the photo (or, for landmarks, use --face-index) to take another"
+        )
     points = detector.to_68(faces[face_index])[None]
     h, w = image.shape[:2]
     return LandmarkTrack(
