@@ -122,7 +122,7 @@ def test_no_face_or_a_tiny_one_gives_the_same_message_as_dlib(mesh, dlib):
             with pytest.raises(NoFaceError) as info:
                 track_image(name, detector, image=image)
             messages.append(str(info.value))
-        assert messages[0] == messages[1] == f"{name}: no face found in the image"
+        assert messages[0] == messages[1] and messages[0].startswith(f"{name}: no face found in the image")
 
 
 def test_batched_equals_single(mesh):
