@@ -173,3 +173,18 @@ def test_verdicts():
     assert ex.verdict("closed_eyes_followed", None) == "n/a"
     assert ex.verdict("mouth_change_over_driver", 3.0) == "reported"
     assert ex.target_text("mouth_open_ratio") == "0.7-1.4" and ex.target_text("eye_r") == ">= 0.8"
+
+
+def test_fsth_judge_needs_the_mesh_backend_and_then_agrees_with_the_reference(faces):
+    from fsth.errors import InputError
+    from fsth.landmarks.detectors import BACKENDS
+
+    if "mesh" not in BACKENDS:
+        with pytest.raises(InputError, match="mesh"):
+            ex.FsthMeshJudge()
+        return
+    image, reference = faces["obama"]
+    (mesh,) = ex.FsthMeshJudge().meshes([image[None]])
+    assert mesh.shape == (1, ex.MESH_POINTS, 2)
+    width = np.linalg.norm(reference[ex.EYES[0][0]] - reference[ex.EYES[1][1]])
+    assert np.nanmean(np.linalg.norm(mesh[0, :468] - reference[:468], axis=-1)) < 0.05 * width
