@@ -22,12 +22,13 @@ The judge sees the driver's frames and the result's: a 478-point face mesh per f
 
 Measured per frame, on the driver and on the result (``measure``): mouth opening (inner lips 13-14 over the mouth
 corners 61-291), eye opening (three lid pairs over the eye corners, both eyes averaged), brow height (over the eye
-distance), the inner-mouth pixel shares (``mouth_classes`` inside the inner-lip ring, relative to the face's own
-skin and lip colour), a mouth patch normalised on the corners (for the frame-to-frame change), and dlib's face
-distance of the result to the portrait. Per pair (``score``), against the issue's targets: on the driver's open-mouth
-frames (> 0.12) the result's lip share <= 0.30, dark-or-teeth >= 0.6x the driver's, teeth >= 0.5x the driver's
-where it shows teeth (>= 0.1); mouth r >= 0.8 and open-frame mean 0.7-1.4x the driver's; of the driver's closed-eye
-frames (< 0.12) the result's closed in >= 80%, eye r >= 0.8; same person (distance < 0.6) in >= 95% of frames; the
+distance), the inner-mouth pixel shares (``mouth_classes`` inside the inner-lip ring: dark cavity, teeth,
+lip-coloured and other, relative to the face's own skin and lip colour; ``classify``), a mouth patch normalised on
+the corners (for the frame-to-frame change), and dlib's face distance of the result to the portrait. Per pair
+(``score``), against the issue's targets: on the driver's open-mouth frames (> 0.12) the result's lip share <= 0.30
+(the driver's own is printed beside it), dark-or-teeth >= 0.6x the driver's, teeth >= 0.5x the driver's where it
+shows teeth (>= 0.1); mouth r >= 0.8 and open-frame mean 0.7-1.4x the driver's; of the driver's closed-eye frames
+(< 0.12) the result's closed in >= 80%, eye r >= 0.8; same person (distance < 0.6) in >= 95% of frames; the
 mean frame-to-frame change inside the mouth, result over driver (no target in the issue: reported).
 
 Out (``--out``, default out/expressions/): ``expressions.json`` (every figure, per pair and mode, with its target
@@ -76,9 +77,10 @@ SEAM = 0.04  # below this opening (mouth widths) the inner-lip ring is a seam, a
 SHOWS_TEETH = 0.1  # teeth share of the inner mouth from which a driver frame counts as showing teeth
 SAME_PERSON = 0.6  # dlib's face distance threshold
 
-DARK, TEETH, LIP = 0, 1, 2
-CLASS_NAMES = ("dark", "teeth", "lip")
-CLASS_COLOURS = ((0, 90, 255), (255, 255, 0), (255, 0, 180))  # overlay colours, RGB
+DARK, TEETH, LIP, OTHER = 0, 1, 2, 3
+CLASS_NAMES = ("dark", "teeth", "lip", "other")
+CLASS_COLOURS = ((0, 90, 255), (255, 255, 0), (255, 0, 180), (0, 200, 0))  # overlay colours, RGB
+LIP_DELTA_E = 12.0  # Lab distance to the lip band's median colour within which a pixel is lip-coloured
 
 # The issue's targets: figure -> (lowest, highest) accepted value (None: unbounded)
 TARGETS = {
@@ -197,17 +199,17 @@ def classify(lab: np.ndarray, skin: np.ndarray, lip: np.ndarray) -> np.ndarray:
     * ``DARK``: the mouth's cavity, L below half the skin's;
     * ``TEETH``: bright, L at least 0.85x the skin's, and pale, chroma at most 0.8x the skin's; on a grey face (skin
       chroma below 4, where no chroma tells teeth from skin) brighter than the skin instead (L >= 1.05x);
-    * ``LIP``: the rest, lip-coloured: lips, tongue, gums, and lip or skin stretched over the opening.
-
-    ``lip`` is part of the interface (the lip band's colour) but not needed by these rules."""
-    del lip
+    * ``LIP``: lip-coloured, within ``LIP_DELTA_E`` (Lab distance) of the lip band's colour: lips, and lip stretched
+      over the opening;
+    * ``OTHER``: the rest: tongue, gums, shade between lip and cavity, stretched skin."""
     L, chroma = lab[..., 0], np.hypot(lab[..., 1], lab[..., 2])
     skin_chroma = float(np.hypot(skin[1], skin[2]))
     if skin_chroma >= 4:
         teeth = (L >= 0.85 * skin[0]) & (chroma <= 0.8 * skin_chroma)
     else:
         teeth = L >= 1.05 * skin[0]
-    out = np.full(L.shape, LIP, np.int64)
+    out = np.full(L.shape, OTHER, np.int64)
+    out[np.linalg.norm(lab - lip, axis=-1) < LIP_DELTA_E] = LIP
     out[teeth] = TEETH
     out[L < 0.5 * skin[0]] = DARK
     return out
@@ -226,7 +228,7 @@ def mouth_box(mesh: np.ndarray, shape: tuple[int, int], grow: float = 0.25) -> t
 
 
 def mouth_classes(frame: np.ndarray, mesh: np.ndarray, min_pixels: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """(shares of ``CLASS_NAMES`` inside the inner-lip ring (3,), NaN for a shut mouth (opening below ``SEAM``) or a
+    """(shares of ``CLASS_NAMES`` inside the inner-lip ring (4,), NaN for a shut mouth (opening below ``SEAM``) or a
     ring over fewer than ``min_pixels``; the class map of the mouth box, -1 outside the ring). frame (H, W, 3) uint8
     RGB, mesh (478, 2) pixels."""
     rows, cols = mouth_box(mesh, frame.shape[:2])
@@ -272,7 +274,7 @@ class Measures:
     mouth: np.ndarray  # (N,) mouth opening, mouth widths
     eyes: np.ndarray  # (N,) eye opening, eye widths
     brows: np.ndarray  # (N,) brow height, eye distances
-    shares: np.ndarray  # (N, 3) CLASS_NAMES shares of the inner mouth
+    shares: np.ndarray  # (N, 4) CLASS_NAMES shares of the inner mouth
     change: np.ndarray  # (N,) mean |L| change inside the mouth since the previous frame
 
     def to_dict(self) -> dict:
@@ -617,8 +619,8 @@ def print_summary(summary: dict, drivers: dict) -> None:
     for name, d in drivers.items():
         console.log(
             f"driver {name}: {d['frames']} frames, open mouth in {d['open_frames']}, closed eyes in "
-            f"{d['closed_eye_frames']}; inner mouth on open frames: lip {d['lip_share_open']:.2f}, dark "
-            f"{d['dark_share_open']:.2f}, teeth {d['teeth_share_open']:.2f}"
+            f"{d['closed_eye_frames']}; inner mouth on open frames: "
+            + ", ".join(f"{n} {d[f'{n}_share_open']:.2f}" for n in CLASS_NAMES)
         )
     for mode, figures in summary.items():
         console.log(f"{mode}:")
@@ -661,13 +663,14 @@ def run(args) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         judge = ReferenceJudge(args.judge_python, tmp) if args.judge == "reference" else FsthMeshJudge()
-        drivers, driver_info = {}, {}
+        drivers, driver_info, saved = {}, {}, {}
         for rel in DRIVERS:
             path = args.media / rel
             if args.quick:
                 path = trimmed(path, args.quick_frames, tmp / path.name)
             frames = read_frames(path)
             mesh = judge.meshes([frames])[0]
+            saved[path.stem] = mesh
             m = measure(frames, mesh)
             picks = moments(m)
             cells = {k: label(face_square(frames[i], mesh[i]), f"{path.stem} f{i}") for k, i in picks.items()}
@@ -690,23 +693,34 @@ def run(args) -> int:
             portrait = args.media / portrait_rel
             photo = read_image(portrait)
             for stem, (path, d_measures, picks, cells, mouths) in drivers.items():
-                videos, rates = [], []
+                videos, rates, names = [], [], []
+                clock = time.perf_counter()
                 for mode in modes:
-                    video = args.out / f"{portrait.stem}_{stem}_{mode.replace(':', '_').replace('=', '-')}.mp4"
+                    names.append(f"{portrait.stem}_{stem}_{mode.replace(':', '_').replace('=', '-')}")
+                    video = args.out / f"{names[-1]}.mp4"
                     rates.append(animate_mode(mode, portrait, path, checkpoint, video))
                     videos.append(read_frames(video))
+                seconds = {"animate": time.perf_counter() - clock}
+                clock = time.perf_counter()
                 meshes = judge.meshes(videos)
+                saved.update(zip(names, meshes))
+                seconds["judge"] = time.perf_counter() - clock
                 pair = {}
                 for mode, frames, mesh, rate in zip(modes, videos, meshes, rates):
+                    clock = time.perf_counter()
                     r_measures = measure(frames, mesh)
-                    pair[mode] = score(d_measures, r_measures, face_distances(frames, photo))
+                    distances = face_distances(frames, photo)
+                    pair[mode] = score(d_measures, r_measures, distances)
                     pair[mode]["animate_frames_per_second"] = rate
-                    pair[mode]["measures"] = r_measures.to_dict()
+                    pair[mode]["measures"] = {**r_measures.to_dict(), "face_distance": np.round(distances, 4).tolist()}
+                    seconds[f"measure {mode}"] = time.perf_counter() - clock
                     f = pair[mode]["figures"]
                     console.log(
                         f"{portrait.stem} x {stem} {mode}: "
                         + ", ".join(f"{k} {'-' if v is None else f'{v:.2f}'}" for k, v in f.items())
                     )
+                pair["seconds"] = seconds
+                console.log("  seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()))
                 pairs[f"{portrait.name} x {stem}"] = pair
                 for moment, column in sheets.items():
                     i = picks[moment]
@@ -728,6 +742,7 @@ def run(args) -> int:
     for moment, columns in sheets.items():
         write_image(args.out / f"sheet_{moment}.png", sheet(columns))
     write_image(args.out / "classes.png", sheet(overlays))
+    np.savez_compressed(args.out / "meshes.npz", **saved)  # the judge's meshes: drivers by stem, results by video
     summary = summarise(pairs, modes)
     results = {
         "machine": machine(),
