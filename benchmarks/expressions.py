@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import subprocess
 import sys
@@ -524,13 +525,21 @@ def animate_mode(mode: str, portrait: Path, driver: Path, checkpoint: Path | Non
     return animate(person, driver, out, detector, options).frames_per_second
 
 
+@functools.lru_cache(maxsize=1)
+def _dlib_identity():
+    """dlib's landmark detector and face-recognition network, loaded once (the detector takes seconds)."""
+    from fsth.landmarks import make_detector
+    from fsth.metrics.identity import DlibFaceEmbedder
+
+    return make_detector("dlib"), DlibFaceEmbedder()
+
+
 def face_distances(frames: np.ndarray, portrait: np.ndarray) -> np.ndarray:
     """dlib's face distance of each frame's largest face to the portrait's (NaN where dlib finds none)."""
-    from fsth.landmarks import make_detector
-    from fsth.metrics.identity import DlibFaceEmbedder, face_distance
+    from fsth.metrics.identity import face_distance
     from fsth.metrics.keypoints import detect_landmarks
 
-    detector, recognizer = make_detector("dlib"), DlibFaceEmbedder()
+    detector, recognizer = _dlib_identity()
     reference = recognizer.descriptors([portrait], [detect_landmarks(detector, portrait)])[0]
     out = np.full(len(frames), np.nan)
     for i, frame in enumerate(frames):
