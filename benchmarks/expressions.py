@@ -1,9 +1,13 @@
 """Expressions that read as real (issue 17): cross-reenactment judged by a face mesh that fsth does not warp to.
 
-    python benchmarks/expressions.py                      # 3 portraits x 3 drivers, model and warp
-    python benchmarks/expressions.py --quick              # the first 60 frames of each driver
+    python benchmarks/expressions.py                      # 3 portraits x 3 drivers, model and warp (36 min*)
+    python benchmarks/expressions.py --quick              # the first 60 frames of each driver (9 min*)
     python benchmarks/expressions.py --modes model,warp,model:mouth=driver   # an AnimateOptions field per mode
     python benchmarks/expressions.py --judge fsth         # fsth.landmarks.make_detector("mesh") as the judge
+
+(*) on the development machine, 2 cores shared with other work (load 5-8). Of the full run, about half was dlib's
+identity figures (its detector was then reloaded per video; now once), a third ``animate`` (tracking the 700x700
+driver twice per portrait), the judge under a minute in all.
 
 In: the shipped model (or ``--checkpoint``), 3 portraits of ``images2/`` and 3 of the model's 4 held-out drivers
 (``fsth/weights/MODEL_CARD.md``: none trained on; people different from each other and from the portraits), from
