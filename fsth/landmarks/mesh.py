@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from fsth.errors import MissingWeightsError
-from fsth.landmarks.detectors import DlibDetector, LandmarkDetector, _largest_first, plausible_step
+from fsth.landmarks.detectors import DlibDetector, LandmarkDetector, plausible_step
 from fsth.landmarks.mesh_nets import IRIS_INPUT, MESH_INPUT, FaceMeshNet, IrisNet
 from fsth.landmarks.parts import (
     MESH_LEFT_EYE_CORNERS,
@@ -245,7 +245,8 @@ class MeshDetector(LandmarkDetector):
         return [self._with_68(m, p) for m, p in zip(second, faces68)]
 
     def detect(self, image: np.ndarray, min_faces: int = 1, lenient: bool = False) -> list[np.ndarray]:
-        return _largest_first(self._from_68(image, self._finder.detect(image, min_faces, lenient)))
+        # in the finder's order (largest first by its 68 points): the same face as dlib's for a face index
+        return self._from_68(image, self._finder.detect(image, min_faces, lenient))
 
     def refine(self, image: np.ndarray, previous: np.ndarray) -> np.ndarray | None:
         points, logits = self.landmarks(image, [face_region(previous)])
