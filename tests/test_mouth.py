@@ -131,6 +131,9 @@ def test_teeth_keep_their_colour_and_the_rest_takes_the_persons_lip_colour():
     assert m_lab[..., 0].mean() > t_lab[..., 0].mean()  # the person's lighter light
     g_lab, n_lab = _lab(tongue), _lab(match_colours(tongue, driver_lips, person_lips))
     assert n_lab[..., 1].mean() == pytest.approx(g_lab[..., 1].mean() + 10, abs=1.5)  # redder, as the person's lips
+    grey_lips = np.array([[55.0, 0.0, 0.0], [8.0, 0.0, 0.0]])  # a black-and-white photo's
+    b_lab = _lab(match_colours(tongue, driver_lips, grey_lips))
+    assert np.hypot(b_lab[..., 1], b_lab[..., 2]).max() < 3  # a colourless mouth, not a tinted one
 
 
 def test_animate_with_the_warp_shows_a_dark_mouth_where_the_generator_mode_shows_lip(tmp_path, einstein):

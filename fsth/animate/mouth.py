@@ -157,8 +157,8 @@ def teeth_weight(lab: np.ndarray, lips_l: float) -> np.ndarray:
 def match_colours(interior: np.ndarray, driver_lips: np.ndarray, person_lips: np.ndarray) -> np.ndarray:
     """The driver's interior (H, W, 3) uint8 in the person's colours: every pixel's luminance scaled by the ratio of
     the person's lip luminance to the driver's (held to [0.75, 1.35]: a dark cavity stays dark, the light changes),
-    and its chroma shifted by the difference of their lip chroma, except on teeth (``teeth_weight``), which keep
-    their own. ``*_lips``: (2, 3) Lab mean and std (``_lab_stats``)."""
+    and its chroma moved from the driver's lip chroma (mean, spread) to the person's, except on teeth
+    (``teeth_weight``), which keep their own. ``*_lips``: (2, 3) Lab mean and std (``_lab_stats``)."""
     import cv2
 
     lab = _lab(interior)
@@ -166,7 +166,11 @@ def match_colours(interior: np.ndarray, driver_lips: np.ndarray, person_lips: np
     gain = float(np.clip(person_lips[0, 0] / max(float(driver_lips[0, 0]), 1e-3), 0.75, 1.35))
     out = lab.copy()
     out[..., 0] = np.clip(lab[..., 0] * gain, 0, 100)
-    out[..., 1:] = lab[..., 1:] + (1 - t) * (person_lips[0, 1:] - driver_lips[0, 1:])
+    # chroma: the driver's lip statistics mapped onto the person's (mean and spread; a spread ratio held to [0, 1.2],
+    # so a black-and-white photo's lips, of no spread, make a colourless mouth, never a tinted one)
+    spread = np.clip(person_lips[1, 1:] / driver_lips[1, 1:], 0.0, 1.2)
+    moved = (lab[..., 1:] - driver_lips[0, 1:]) * spread + person_lips[0, 1:]
+    out[..., 1:] = t * lab[..., 1:] + (1 - t) * moved
     rgb = cv2.cvtColor(out.astype(np.float32), cv2.COLOR_LAB2RGB)
     return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
