@@ -62,16 +62,19 @@ from default_model import DRIVERS, PORTRAITS, ROOT, machine  # noqa: E402
 
 from fsth import console  # noqa: E402
 from fsth.errors import FsthError, InputError  # noqa: E402
-
-# MediaPipe face-mesh indices (the 468 points of the mesh + 10 of the irises)
-INNER_LIPS = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)  # a ring
-OUTER_LIPS = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146)  # a ring
-LIP_GAP = (13, 14)  # inner lips, upper and lower, at the centre
-MOUTH_CORNERS = (61, 291)
-EYES = (  # (corner, corner, three (upper, lower) lid pairs) per eye: the person's right, then left
-    (33, 133, ((159, 145), (158, 153), (160, 144))),
-    (362, 263, ((386, 374), (385, 380), (387, 373))),
+from fsth.landmarks.parts import (  # noqa: E402
+    MESH_EYE_LIDS,
+    MESH_LIPS_INNER,
+    MESH_LIPS_OUTER,
+    MESH_MOUTH_CORNERS,
+    MESH_MOUTH_GAP,
 )
+
+# MediaPipe face-mesh indices (the 468 points of the mesh + 10 of the irises), as fsth names them
+INNER_LIPS, OUTER_LIPS = MESH_LIPS_INNER, MESH_LIPS_OUTER  # rings
+LIP_GAP = MESH_MOUTH_GAP  # inner lips, upper and lower, at the centre
+MOUTH_CORNERS = MESH_MOUTH_CORNERS
+EYES = tuple((a, b, lids) for (a, b), lids in MESH_EYE_LIDS)  # (corner, corner, three (upper, lower) lid pairs)
 BROWS = ((105, 66, 107), (334, 296, 336))  # the upper brow ridge, right and left
 CHEEKS = (50, 280, 101, 330)  # skin samples, away from lips, eyes and beard lines
 MESH_POINTS = 478

@@ -73,6 +73,18 @@ MESH_LEFT_EYE_LOWER = (362, 382, 381, 380, 374, 373, 390, 249, 263)
 MESH_RIGHT_EYELIDS = (33, 7, 163, 144, 145, 153, 154, 155, 133, 246, 161, 160, 159, 158, 157, 173)
 MESH_LEFT_EYELIDS = (263, 249, 390, 373, 374, 380, 381, 382, 362, 466, 388, 387, 386, 385, 384, 398)
 
+# the measures of opening (retargeting's ratios, the expressions benchmark): the inner lips' centre pair, the mouth's
+# outer corners, and per eye (right, left) its corners with the three (upper, lower) lid pairs at its middle
+MESH_MOUTH_GAP = (MESH_LIPS_INNER_UPPER[5], MESH_LIPS_INNER_LOWER[5])  # (13, 14)
+MESH_MOUTH_CORNERS = (MESH_LIPS_OUTER_UPPER[0], MESH_LIPS_OUTER_UPPER[-1])  # (61, 291)
+MESH_EYE_LIDS = tuple(
+    (corners, tuple(zip(upper[3:6], lower[3:6])))
+    for corners, upper, lower in (
+        (MESH_RIGHT_EYE_CORNERS, MESH_RIGHT_EYE_UPPER, MESH_RIGHT_EYE_LOWER),
+        (MESH_LEFT_EYE_CORNERS, MESH_LEFT_EYE_UPPER, MESH_LEFT_EYE_LOWER),
+    )
+)  # (((33, 133), ((160, 144), (159, 145), (158, 153))), ((362, 263), ((385, 380), (386, 374), (387, 373))))
+
 # irises: centre, then four points on the iris edge
 MESH_RIGHT_IRIS = (468, 469, 470, 471, 472)
 MESH_LEFT_IRIS = (473, 474, 475, 476, 477)

@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fsth.landmarks.parts import BROWS, EYES, NOSE
+from fsth.landmarks.parts import BROWS, EYES, MESH_EYE_LIDS, MESH_MOUTH_CORNERS, MESH_MOUTH_GAP, NOSE
 
 # Points that expression does not move: eye corners (36, 39, 42, 45) and the nose (ridge 27-30, base 31-35).
 RIGID_POINTS = np.r_[[36, 39, 42, 45], NOSE]
@@ -140,14 +140,8 @@ def retarget(
 
 # -- expression in scale-free units ------------------------------------------------------------------------
 
-# Face-mesh (478 points, MediaPipe's numbering) indices of the same measures: inner-lip centre gap, outer mouth
-# corners; per eye its corners and three upper / lower lid pairs (right eye = the subject's, on the image's left).
-MESH_MOUTH_GAP, MESH_MOUTH_CORNERS = (13, 14), (61, 291)
-MESH_EYES = (
-    ((33, 133), ((159, 145), (158, 153), (160, 144))),
-    ((362, 263), ((386, 374), (385, 380), (387, 373))),
-)
-# The same on the 68 points: the centre pair of the inner lips, the outer corners; the eyes' corners and lid pairs.
+# The measures on the 68 points (on the face mesh: ``parts.MESH_MOUTH_GAP``, ``MESH_MOUTH_CORNERS``,
+# ``MESH_EYE_LIDS``): the centre pair of the inner lips, the outer corners; the eyes' corners and lid pairs.
 MOUTH_GAP, MOUTH_CORNERS = (62, 66), (48, 54)
 EYE_PAIRS = (((36, 39), ((37, 41), (38, 40))), ((42, 45), ((43, 47), (44, 46))))
 
@@ -184,7 +178,7 @@ def expression_ratios(points: np.ndarray, dense: np.ndarray | None = None) -> np
     P = np.asarray(points, np.float64)
     M = P if dense is None else np.asarray(dense, np.float64)
     gap, corners, eyes = (
-        (MOUTH_GAP, MOUTH_CORNERS, EYE_PAIRS) if dense is None else (MESH_MOUTH_GAP, MESH_MOUTH_CORNERS, MESH_EYES)
+        (MOUTH_GAP, MOUTH_CORNERS, EYE_PAIRS) if dense is None else (MESH_MOUTH_GAP, MESH_MOUTH_CORNERS, MESH_EYE_LIDS)
     )
     down, width = _down(M, *corners)
     out = [np.maximum(_gap(M, gap, down), 0) / width]
