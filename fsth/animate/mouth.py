@@ -34,6 +34,7 @@ import numpy as np
 
 from fsth.errors import InputError
 from fsth.landmarks.parts import INNER_LIPS, MOUTH
+from fsth.landmarks.retarget import expression_features
 
 MOUTH_SOURCES = ("auto", "own", "driver", "generator")
 
@@ -45,11 +46,10 @@ DRIVER_STATS_MOMENTUM = 0.9  # the driver's lip colour statistics are smoothed o
 
 
 def mouth_opening(points: np.ndarray) -> np.ndarray:
-    """Inner-lip opening in mouth widths of landmarks (..., 68, 2): the mean gap of the three inner-lip pairs
-    (61-67, 62-66, 63-65) over the outer corners' distance (48-54)."""
-    P = np.asarray(points, np.float64)
-    gap = sum(np.linalg.norm(P[..., a, :] - P[..., b, :], axis=-1) for a, b in ((61, 67), (62, 66), (63, 65))) / 3
-    return gap / np.maximum(np.linalg.norm(P[..., 48, :] - P[..., 54, :], axis=-1), 1e-6)
+    """Inner-lip opening in mouth widths of landmarks (..., 68, 2): retargeting's expression measures (the mean gap
+    of the three inner-lip pairs, the outer corners' distance) over each other."""
+    features = expression_features(points)
+    return features[..., 0] / np.maximum(features[..., 1], 1e-6)
 
 
 @dataclass
