@@ -1098,10 +1098,10 @@ def animate(
         mouth=mouth.value,
     )
     checked_driver(driver)
-    trained_with = None if options.warp_only else landmark_backend_of(source, checkpoint)
-    detector = detector_for(trained_with, _backend(backend), fan_weights)  # one, for the source and the driver
     if checkpoint is not None and Path(source).is_file() and _checkpoint_kind(source) == "person":
         raise InputError(f"{source}: a person file carries its own generator; drop --checkpoint {checkpoint}")
+    trained_with = None if options.warp_only else landmark_backend_of(source, checkpoint)
+    detector = detector_for(trained_with, _backend(backend), fan_weights)  # one, for the source and the driver
     if options.warp_only:
         person = load_person(source, checkpoint, warp_only=True, k=k, finetune_steps=finetune_steps, detector=detector)
     else:
