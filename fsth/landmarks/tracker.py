@@ -245,10 +245,11 @@ def track_image(
             f"wide at x {x0:.0f}, y {y0:.0f}); crop the photo (or, for landmarks, use --face-index) to take another"
         )
     points = detector.to_68(faces[face_index])[None]
+    mesh = detector.to_mesh(faces[face_index])
     h, w = image.shape[:2]
     return LandmarkTrack(
         landmarks=points,
-        mesh=None if detector.to_mesh(faces[face_index]) is None else detector.to_mesh(faces[face_index])[None],
+        mesh=None if mesh is None else mesh[None],
         valid=np.ones(1, bool),
         boxes=crop_policy.box(points),
         fps=0.0,
