@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fsth.errors import InputError
-from fsth.landmarks.parts import INNER_LIPS, MOUTH
+from fsth.landmarks.parts import INNER_LIPS, MOUTH, OUTER_LIPS
 from fsth.landmarks.retarget import expression_features
 
 MOUTH_SOURCES = ("auto", "own", "driver", "generator")
@@ -126,7 +126,7 @@ def mouth_box(points: np.ndarray, size: int, pad: int) -> tuple[int, int, int, i
 def lip_ring(points: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     """(h, w) bool (``size`` as ``_polygon_mask``'s): the lips, between the outer (48-59) and inner (60-67) lip
     polygons of ``points``."""
-    outer = _polygon_mask(points[48:60], size, 0) > 0.5
+    outer = _polygon_mask(points[OUTER_LIPS], size, 0) > 0.5
     inner = _polygon_mask(points[INNER_LIPS], size, 0) > 0.5
     return outer & ~inner
 

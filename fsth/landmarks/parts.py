@@ -42,6 +42,7 @@ RIGHT_EYE = slice(36, 42)
 LEFT_EYE = slice(42, 48)
 EYES = slice(36, 48)  # right and left eye
 MOUTH = slice(48, 68)  # outer and inner lips
+OUTER_LIPS = slice(48, 60)
 INNER_LIPS = slice(60, 68)
 
 # ---------------------------------------------------------------------------------------------- the 478-point mesh
