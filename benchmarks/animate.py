@@ -36,12 +36,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fsth import console  # noqa: E402
-from fsth.animate import AnimateOptions, Renderer, animate, plan_targets  # noqa: E402
+from fsth.animate import AnimateOptions, animate, plan_targets  # noqa: E402
 from fsth.checkpoint import save_checkpoint  # noqa: E402
 from fsth.config import ModelConfig  # noqa: E402
+from fsth.fewshot import Renderer, load_person  # noqa: E402
 from fsth.landmarks import CropPolicy, draw_sketch, track_video  # noqa: E402
 from fsth.models import Discriminator, Embedder, Generator, images_to_tensor  # noqa: E402
-from fsth.person import detector_for, load_person  # noqa: E402
 from fsth.video import ffmpeg_exe, probe_video  # noqa: E402
 
 
@@ -116,7 +116,7 @@ def main() -> None:
 
         # the landmark images the run will render, for the generator-only figure
         person = load_person([args.source], ckpt)
-        detector = detector_for(person.landmark_backend)
+        detector = person.detector
         track = track_video(driver, detector, crop_policy=person.crop_policy)
         targets, _ = plan_targets(track, person.points[0], person.size, options)
         sketches = np.stack([draw_sketch(p, person.size) for p in targets])
@@ -139,7 +139,7 @@ def main() -> None:
             out = tmp / f"out{i}.mp4"
             start = time.perf_counter()
             person = load_person([args.source], ckpt)  # what the command does before the frame loop
-            stats = animate(person, driver, out, detector_for(person.landmark_backend), options)
+            stats = animate(person, driver, out, options)
             command_rates.append(stats.frames / (time.perf_counter() - start))
             after = generator_fps(renderer, batches)
             loop_rates.append(stats.frames_per_second)

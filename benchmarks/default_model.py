@@ -51,17 +51,22 @@ sys.path.insert(0, str(ROOT / "examples" / "warp256"))
 from make_tree import HELD_OUT  # noqa: E402
 
 from fsth import console  # noqa: E402
-from fsth.animate import AnimateOptions, Renderer, animate  # noqa: E402
+from fsth.animate import AnimateOptions, animate  # noqa: E402
 from fsth.checkpoint import find_meta_checkpoint, load_checkpoint  # noqa: E402
-from fsth.embed import embed  # noqa: E402
 from fsth.evaluate import CopyRenderer  # noqa: E402
+from fsth.fewshot import (  # noqa: E402  # noqa: E402
+    Renderer,  # noqa: E402
+    crop_policy_of,
+    crop_track_frames,
+    embed,  # noqa: E402
+    load_person,
+    shots_from_pairs,
+)
 from fsth.landmarks import make_detector, track_video  # noqa: E402
 from fsth.landmarks.crop import CropPolicy  # noqa: E402
-from fsth.metrics.identity import SAME_PERSON_DISTANCE, DlibFaceEmbedder, face_distance  # noqa: E402
 from fsth.metrics.keypoints import detect_landmarks, mouth_opening  # noqa: E402
 from fsth.metrics.pixel import ssim  # noqa: E402
-from fsth.person import crop_policy_of, load_person  # noqa: E402
-from fsth.shots import crop_track_frames, shots_from_pairs  # noqa: E402
+from fsth.metrics.recognition import SAME_PERSON_DISTANCE, DlibFaceEmbedder, face_distance  # noqa: E402
 from fsth.video import VideoReader, ffmpeg_exe, read_image, write_image  # noqa: E402
 
 PORTRAITS = ("images2/eamm_scarlett.jpg", "images2/hallo_ref_3_audrey_hepburn.jpg", "images2/ghost_beckham.jpg")
@@ -210,7 +215,7 @@ def cross_reenactment(checkpoint: Path, media: Path, detector, out: Path) -> dic
         for driver_rel in DRIVERS:
             driver = media / driver_rel
             video = out / f"cross_{portrait.stem}_{driver.stem}.mp4"
-            animate(person, driver, video, detector, AnimateOptions(audio=False))
+            animate(person, driver, video, AnimateOptions(audio=False))
             with VideoReader(video) as reader:
                 result = list(reader)
             track = track_video(driver, detector, label=f"driver {driver.name}")

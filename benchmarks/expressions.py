@@ -519,32 +519,29 @@ def trimmed(driver: Path, frames: int, out: Path) -> Path:
 def animate_mode(mode: str, portrait: Path, driver: Path, checkpoint: Path | None, out: Path) -> float:
     """What ``fsth animate PORTRAIT DRIVER -o OUT`` runs for ``mode`` (no audio); returns its frames/s."""
     from fsth.animate import AnimateOptions, animate
-    from fsth.person import detector_for, load_person
+    from fsth.fewshot import load_person
 
     base, changes = parse_mode(mode)
-    options = dataclasses.replace(AnimateOptions(audio=False), warp_only=base == "warp", **changes)
-    if options.warp_only:
-        detector = detector_for(None)
-        person = load_person([portrait], checkpoint, warp_only=True, detector=detector)
-    else:
-        person = load_person([portrait], checkpoint)
-        detector = detector_for(person.landmark_backend)
-    return animate(person, driver, out, detector, options).frames_per_second
+    options = dataclasses.replace(
+        AnimateOptions(audio=False), model="warp" if base == "warp" else "checkpoint", **changes
+    )
+    person = load_person([portrait], checkpoint, warp_only=options.warp_only)
+    return animate(person, driver, out, options).frames_per_second
 
 
 @functools.lru_cache(maxsize=1)
 def _dlib_identity():
     """dlib's landmark detector and face-recognition network, loaded once (the detector takes seconds)."""
     from fsth.landmarks import make_detector
-    from fsth.metrics.identity import DlibFaceEmbedder
+    from fsth.metrics.recognition import DlibFaceEmbedder
 
     return make_detector("dlib"), DlibFaceEmbedder()
 
 
 def face_distances(frames: np.ndarray, portrait: np.ndarray) -> np.ndarray:
     """dlib's face distance of each frame's largest face to the portrait's (NaN where dlib finds none)."""
-    from fsth.metrics.identity import face_distance
     from fsth.metrics.keypoints import detect_landmarks
+    from fsth.metrics.recognition import face_distance
 
     detector, recognizer = _dlib_identity()
     reference = recognizer.descriptors([portrait], [detect_landmarks(detector, portrait)])[0]

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from fsth import console  # noqa: E402
 from fsth.config import ModelConfig, TrainConfig  # noqa: E402
 from fsth.device import get_device  # noqa: E402
-from fsth.finetune import finetune_step, plan_steps  # noqa: E402
+from fsth.fewshot.finetune import finetune_step, plan_steps  # noqa: E402
 from fsth.models import (  # noqa: E402  # noqa: E402
     VGG19,
     ContentNetworks,

@@ -36,16 +36,22 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fsth.animate import AnimateOptions, Renderer, animate  # noqa: E402
+from fsth.animate import AnimateOptions, animate  # noqa: E402
 from fsth.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from fsth.config import ModelConfig, TrainConfig  # noqa: E402
-from fsth.embed import embed, save_embedding  # noqa: E402
+from fsth.fewshot import (  # noqa: E402  # noqa: E402
+    Renderer,  # noqa: E402
+    crop_policy_of,
+    detector_for,
+    embed,
+    load_person,
+    load_shots,  # noqa: E402
+    save_embedding,
+)
+from fsth.fewshot.finetune import finetune, person_networks, save_person  # noqa: E402
 from fsth.files import parse_with_out_dir  # noqa: E402
-from fsth.finetune import finetune, person_networks, save_person  # noqa: E402
 from fsth.landmarks import CropPolicy  # noqa: E402
 from fsth.models import Discriminator, Embedder, Generator  # noqa: E402
-from fsth.person import crop_policy_of, detector_for, load_person  # noqa: E402
-from fsth.shots import load_shots  # noqa: E402
 from fsth.video import VideoReader, write_image  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media"
@@ -118,7 +124,7 @@ def main() -> None:
     # 3. animate the embedding, side by side: driver | landmark image | result
     out = OUT / "side_by_side.mp4"
     person = load_person(OUT / "embedding.safetensors", meta_path)
-    stats = animate(person, args.driver, out, detector, AnimateOptions(side_by_side=True))
+    stats = animate(person, args.driver, out, AnimateOptions(side_by_side=True))
     print(
         f"3. animate: {stats.frames} frames at {stats.fps:g} fps, {stats.frames_per_second:.1f} frames/s, "
         f"driver reference frame {stats.reference} -> {out}"
@@ -128,7 +134,7 @@ def main() -> None:
     # 4. the face pasted back into the photo (expression only: the head stays where it is in the photo)
     out = OUT / "pasted.mp4"
     person = load_person([args.photo], meta_path)
-    animate(person, args.driver, out, detector, AnimateOptions(paste_back=True, side_by_side=True, head_motion=False))
+    animate(person, args.driver, out, AnimateOptions(paste_back=True, side_by_side=True, head_motion=False))
     print(f"4. paste-back -> {out}")
     contact_sheet(out, OUT / "pasted.png")
 

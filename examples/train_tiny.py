@@ -39,6 +39,7 @@ from fsth.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from fsth.data import EpisodeDataset, to_model_input  # noqa: E402
 from fsth.dataset import Dataset, DatasetSettings, build_dataset  # noqa: E402
 from fsth.evaluate import EvalOptions, evaluate  # noqa: E402
+from fsth.fewshot import FewShotModel  # noqa: E402
 from fsth.files import parse_with_out_dir  # noqa: E402
 from fsth.landmarks import CropPolicy, face_pair, full_box, make_detector  # noqa: E402
 from fsth.models import Discriminator, Embedder, Generator, tensor_to_images  # noqa: E402
@@ -140,7 +141,8 @@ def main() -> None:
     clips = [ASSETS / "talk.mp4", ASSETS / "smile.mp4", ASSETS / "vox.mp4"]
     options = EvalOptions(shots=(1, 4), targets=8, metrics=("ssim", "psnr", "l1"))
     for name, path in (("untrained", untrained), ("trained", result.run_dir / "meta.safetensors")):
-        report = evaluate(load_checkpoint(path, "meta"), clips, detector, options, samples=OUT / f"eval_{name}")
+        model = FewShotModel.load(path)
+        report = evaluate(model, clips, detector, options, samples=OUT / f"eval_{name}")
         print(
             f"{name}: "
             + "; ".join(

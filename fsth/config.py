@@ -39,6 +39,8 @@ from typing import Any
 
 from fsth.errors import ConfigError
 
+_RUN, _SCHED, _METHOD = "Run", "Schedule and outputs", "Method (TrainConfig)"  # fsth train's help panels
+
 _JSON_TYPES = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a string",
                "dict": "a JSON object", "list": "a list"}  # fmt: skip
 
@@ -111,13 +113,22 @@ def option(
     high: float | None = None,
     choices: tuple[str, ...] | None = None,
     shown: str | None = None,
+    flags: tuple[str, ...] | None = None,
+    panel: str | None = None,
+    metavar: str | None = None,
+    parse: Any = None,
+    kind: type | None = None,
 ) -> Any:
     """A dataclass field that is also a command-line option: ``default``, and as metadata the ``help`` text
     (``--help`` adds "(default: ...)"), the range [``low``, ``high``] or ``choices`` of its values, and ``shown``:
     how ``--help`` states the default where the value itself would not say it (None: the value; on/off for a
-    bool)."""
-    metadata = {"help": help, "low": low, "high": high, "choices": choices, "shown": shown}
-    return dataclasses.field(default=default, metadata={k: v for k, v in metadata.items() if v is not None})
+    bool). For the command line (``fsth.cli``): ``flags`` (default ``--field-name``, ``--x/--no-x`` for a bool),
+    the help ``panel``, the ``metavar``, ``parse`` (the option's text -> the field's value, raising ``FsthError``)
+    and ``kind``: the option's type where the annotation does not say it (``str`` for a text that ``parse`` reads)."""
+    metadata = {"help": help, "low": low, "high": high, "choices": choices, "shown": shown, "flags": flags,
+                "panel": panel, "metavar": metavar, "parse": parse, "kind": kind}  # fmt: skip
+    metadata = {k: v for k, v in metadata.items() if v is not None}
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 def option_problems(obj: Any) -> list[str]:
@@ -327,17 +338,18 @@ class TrainConfig:
     """Loss weights, learning rates and schedule of meta-learning and fine-tuning (the paper's section 3)."""
 
     # Adam learning rates of the embedder E and generator G (incl. P), of the discriminator D (incl. W, w0, b)
-    lr_EG: float = option(5e-5, "Adam learning rate of E and G, 0 to 1.", low=0, high=1)
-    lr_D: float = option(2e-4, "Adam learning rate of D (and W), 0 to 1.", low=0, high=1)
+    lr_EG: float = option(5e-5, "Adam learning rate of E and G, 0 to 1.", low=0, high=1, panel=_METHOD)
+    lr_D: float = option(2e-4, "Adam learning rate of D (and W), 0 to 1.", low=0, high=1, panel=_METHOD)
     adam_betas: tuple[float, float] = (0.0, 0.9)  # Adam betas; the paper follows SAGAN's two-time-scale setup
     d_steps_per_g_step: int = 2  # discriminator updates per embedder/generator update
     # K (the episode has K + 1 frames)
-    shots: int = option(8, "K, frames per episode given to the embedder.", low=1)
+    shots: int = option(8, "K, frames per episode given to the embedder.", low=1, panel=_METHOD)
     # L_CNT on; off (tests, machines without VGG weights) is warned about
     content_loss: bool = option(
         True,
         "The content loss L_CNT (needs VGG19 and VGGFace weights). Without it training runs on the adversarial, "
         "feature-matching and match terms only (not the paper's objective).",
+        panel=_METHOD,
     )
     weight_vgg19: float = 1e-2  # L_CNT weight of the VGG19 (ImageNet) term
     weight_vggface: float = 2e-3  # L_CNT weight of the VGGFace term
@@ -345,8 +357,12 @@ class TrainConfig:
     weight_fm: float = 10.0  # weight of feature matching L_FM inside L_ADV
     weight_match: float = 80.0  # weight of the embedding match term L_MCH = ||W_i - e_hat_i||_1
     # None: the torch hub cache (downloaded into it when missing)
-    vgg19_weights: str | None = option(None, "Path of torchvision's vgg19-dcbb9e9d.pth.", shown="torch hub cache")
-    vggface_weights: str | None = option(None, "Path of vgg_face_dag.pth.", shown="torch hub cache")
+    vgg19_weights: str | None = option(
+        None, "Path of torchvision's vgg19-dcbb9e9d.pth.", shown="torch hub cache", panel=_METHOD, metavar="PATH"
+    )
+    vggface_weights: str | None = option(
+        None, "Path of vgg_face_dag.pth.", shown="torch hub cache", panel=_METHOD, metavar="PATH"
+    )
     finetune_epochs: int = 40  # fine-tuning length in passes over the T shots (the paper's ~40 epochs)
     # Terms for machines without the VGG weights (not the paper's; 0 = off, as in the paper):
     weight_l1: float = 0.0  # mean absolute pixel error |x_hat - x|, on [-1, 1]
@@ -399,6 +415,7 @@ PRESET_TRAINING: dict[str, dict] = {
 
 
 PRECISIONS = ("auto", "bf16", "fp32")
+DEFAULT_METRICS = ("ssim", "psnr", "l1", "csim", "akd", "fid")  # what ``fsth evaluate`` computes (``fsth.metrics``)
 
 
 @dataclass(frozen=True)
@@ -410,24 +427,28 @@ class TrainOptions:
         "Model architecture: paper256 (the paper's, 256x256), tiny (64x64, CPU), warp256 (the warp-guided default "
         "model: 256x256, trains on a CPU; its own training defaults) or tiny_warp.",
         choices=tuple(PRESETS),
+        panel=_RUN,
     )
     # the global batch is this x processes
-    batch_size: int = option(8, "Episodes per step in each process, 1 to 256.", low=1, high=256)
+    batch_size: int = option(8, "Episodes per step in each process, 1 to 256.", low=1, high=256, panel=_RUN)
     # the paper gives no step count; pick by budget
-    max_steps: int = option(300_000, "Train until this many E/G updates.", low=0)
-    seed: int = option(0, "Seed of the initial weights and of every episode.")
-    log_every: int = option(50, "Steps between log lines and stats.jsonl rows.", low=1)
-    sample_every: int = option(1000, "Steps between sample grids in samples/.", low=1)  # and at step 0
+    max_steps: int = option(300_000, "Train until this many E/G updates.", low=0, panel=_RUN)
+    seed: int = option(0, "Seed of the initial weights and of every episode.", panel=_RUN)
+    log_every: int = option(50, "Steps between log lines and stats.jsonl rows.", low=1, panel=_SCHED)
+    sample_every: int = option(1000, "Steps between sample grids in samples/.", low=1, panel=_SCHED)  # and at step 0
     checkpoint_every: int = option(
-        1000, "Steps between checkpoints (also written at the end, on Ctrl-C and SIGTERM).", low=1
+        1000, "Steps between checkpoints (also written at the end, on Ctrl-C and SIGTERM).", low=1, panel=_SCHED
     )
-    snapshot_every: int = option(10_000, "Steps between snapshots: copies of the meta checkpoint in snapshots/.", low=1)
-    keep: int = option(0, "Snapshots to keep, the latest (0: all).", low=0)
-    num_samples: int = option(8, "Fixed episodes shown in each sample grid.", low=1)
+    snapshot_every: int = option(
+        10_000, "Steps between snapshots: copies of the meta checkpoint in snapshots/.", low=1, panel=_SCHED
+    )
+    keep: int = option(0, "Snapshots to keep, the latest (0: all).", low=0, panel=_SCHED)
+    num_samples: int = option(8, "Fixed episodes shown in each sample grid.", low=1, panel=_SCHED)
     tensorboard: bool = option(
         False,
         "Also write TensorBoard event files to RUN/tensorboard/ (the stats.jsonl rows and the sample grids); "
         "needs the tensorboard package (pip install 'fsth[tensorboard]').",
+        panel=_SCHED,
     )
     # None: 4 on CUDA; 0 on CPU, where loading episodes in the training process costs less than a worker
     # competing for its cores
@@ -436,8 +457,9 @@ class TrainOptions:
         "DataLoader processes per training process.",
         low=0,
         shown="4 on CUDA, 0 on CPU: episodes are read in the training process",
+        panel=_RUN,
     )
-    precision: str = option("auto", "auto: bf16 autocast on CUDA, fp32 on CPU.", choices=PRECISIONS)
+    precision: str = option("auto", "auto: bf16 autocast on CUDA, fp32 on CPU.", choices=PRECISIONS, panel=_RUN)
 
     def __post_init__(self):
         problems = option_problems(self)

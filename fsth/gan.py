@@ -1,4 +1,4 @@
-"""One GAN step's two halves, shared by meta-learning (``fsth.train``) and fine-tuning (``fsth.finetune``).
+"""One GAN step's two halves, shared by meta-learning (``fsth.train``) and fine-tuning (``fsth.fewshot.finetune``).
 
 ``d_update``: D's hinge-loss updates on the real frames against the generated ones (detached), with D called once
 per update on both halves concatenated (spectral norm runs one power iteration per training-mode call, so real and

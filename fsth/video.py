@@ -15,7 +15,8 @@ Writing
                                   atomic (temp file in the same directory, renamed on a successful close).
 Inputs
     ``is_image``/``is_video`` classify a path by extension (a one-frame GIF is an image); ``expand_inputs``
-    turns files and directories into a sorted list of media files.
+    turns files and directories into a sorted list of media files; ``spread(n, k)`` picks k frames spread
+    evenly over n.
 
 Video files are decoded by the ffmpeg executable that ships with imageio-ffmpeg, in its own process, with a
 reader thread in front of it: decoding runs in parallel with whatever consumes the frames; their metadata is the
@@ -90,6 +91,15 @@ def expand_inputs(paths: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 # ---------------------------------------------------------------------------------------------- images
+
+
+def spread(n: int, k: int) -> list[int]:
+    """``k`` indices spread evenly over ``range(n)`` (the centres of k equal parts; all of them if k >= n), in
+    increasing order: the shots of a video or of photos, the frames kept of a clip (``fsth.dataset.build``), the
+    targets of an evaluation. A list, so that it indexes an array and compares with a list alike."""
+    if k >= n:
+        return list(range(n))
+    return [int((j + 0.5) * n / k) for j in range(k)]  # k < n: a step of n / k > 1, so no two are the same
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:

@@ -30,7 +30,7 @@ def ffmpeg(*args: str) -> None:
 
 
 def serve_downloads(monkeypatch, serve) -> None:
-    """Answer first-use downloads (``torch.hub.download_url_to_file``, through which ``fsth.weights_files``
+    """Answer first-use downloads (``torch.hub.download_url_to_file``, through which ``fsth.hub``
     fetches) with ``serve(url)``: the bytes of the file, or an exception it raises. torch's own download code runs,
     temp file, checksum and rename included; only the network is replaced."""
     import email.message
@@ -246,7 +246,7 @@ def vgg_face_dag_state(seed=0):
 
 def interrupt_finetuning_at(monkeypatch, call: int) -> None:
     """Make the ``call``-th fine-tuning step raise KeyboardInterrupt, as Ctrl-C would."""
-    import fsth.finetune as ft
+    import fsth.fewshot.finetune as ft
 
     calls, real_step = [], ft.finetune_step
 

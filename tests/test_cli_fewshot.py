@@ -239,9 +239,8 @@ def test_paste_back_panels_line_up(dlib_detector):
     """With --paste-back --side-by-side the landmark panel shows the landmarks where the face is in the photo."""
     from fsth.animate import AnimateOptions, Compositor
     from fsth.config import ModelConfig
+    from fsth.fewshot import Person, load_shots
     from fsth.landmarks import CropPolicy
-    from fsth.person import Person
-    from fsth.shots import load_shots
 
     shots = load_shots([PORTRAIT], dlib_detector, 64, CropPolicy())
     person = Person(

@@ -365,7 +365,7 @@ def test_a_non_finite_embedding_is_refused_not_animated_black(work, tiny):
 def test_fine_tuning_that_diverges_writes_no_person_file(work, monkeypatch):
     import torch
 
-    import fsth.finetune as ft
+    import fsth.fewshot.finetune as ft
 
     real_step = ft.finetune_step
 

@@ -14,7 +14,7 @@ from fsth.dataset import Dataset, DatasetSettings, find_videos
 from fsth.dataset.build import allocate, shard_of
 from fsth.dataset.store import open_record, record_path
 from fsth.landmarks import CropPolicy
-from fsth.shots import spread
+from fsth.video import spread
 
 
 def build(tree, out, *extra):

@@ -50,8 +50,8 @@ def test_animate_without_a_checkpoint_uses_the_shipped_model(animated):
 
 
 def test_the_result_is_the_portraits_person_and_its_mouth_follows_the_driver(animated, dlib_detector, talk_track):
-    from fsth.metrics.identity import SAME_PERSON_DISTANCE, DlibFaceEmbedder, face_distance
     from fsth.metrics.keypoints import detect_landmarks, mouth_opening
+    from fsth.metrics.recognition import SAME_PERSON_DISTANCE, DlibFaceEmbedder, face_distance
     from fsth.video import read_image
 
     frames, _, _ = animated

@@ -15,15 +15,15 @@ def meta(tiny_meta_checkpoint):
 
 @pytest.fixture(scope="module")
 def shots(dlib_detector):
+    from fsth.fewshot import load_shots
     from fsth.landmarks import CropPolicy
-    from fsth.shots import load_shots
 
     return load_shots([TALK], dlib_detector, 64, CropPolicy(), k=3)
 
 
 @pytest.fixture(scope="module")
 def e_hat(meta, shots):
-    from fsth.embed import embed
+    from fsth.fewshot.embed import embed
 
     return embed(meta.embedder(), shots)
 
@@ -39,10 +39,8 @@ def test_e_hat_is_the_mean_embedding_of_the_shots(meta, shots, e_hat):
 
 
 def test_embedding_file_keeps_e_hat_landmarks_and_provenance(tmp_path, meta, shots, e_hat):
-    from fsth.animate import Renderer
     from fsth.checkpoint import load_checkpoint
-    from fsth.embed import fingerprint, save_embedding
-    from fsth.person import person_from_file
+    from fsth.fewshot import Renderer, fingerprint, load_person, save_embedding
 
     path = save_embedding(tmp_path / "me.safetensors", e_hat, shots, meta)
     ckpt = load_checkpoint(path, "embedding")
@@ -50,7 +48,7 @@ def test_embedding_file_keeps_e_hat_landmarks_and_provenance(tmp_path, meta, sho
     np.testing.assert_array_equal(ckpt.landmarks.numpy(), shots.points)
     assert ckpt.crop_policy == meta.crop_policy and ckpt.landmark_backend == "dlib"
     assert ckpt.meta["shots"] == shots.sources and ckpt.meta["meta_fingerprint"] == fingerprint(meta.path)
-    person = person_from_file(path, meta.path)  # e_hat with the meta generator
+    person = load_person(path, meta.path)  # e_hat with the meta generator
     frame = Renderer.of(person, dtype=torch.float32).generate(shots.sketches[:1]).faces
     G = meta.generator().eval()
     with torch.no_grad():
@@ -63,7 +61,7 @@ def test_embedding_file_keeps_e_hat_landmarks_and_provenance(tmp_path, meta, sho
 def test_plan_steps_follows_the_papers_epochs():
     from fsth.config import TrainConfig
     from fsth.errors import InputError
-    from fsth.finetune import plan_steps
+    from fsth.fewshot.finetune import plan_steps
 
     cfg = TrainConfig()
     assert plan_steps(8, 1, cfg=cfg) == 320  # 40 epochs over 8 shots
@@ -74,12 +72,11 @@ def test_plan_steps_follows_the_papers_epochs():
 
 
 def test_finetune_trains_psi_and_w_and_the_person_file_renders_the_same(tmp_path, meta, shots, e_hat):
-    from fsth.animate import Renderer
     from fsth.checkpoint import load_checkpoint
     from fsth.config import TrainConfig
-    from fsth.finetune import finetune, person_networks, save_person
+    from fsth.fewshot import Renderer, load_person
+    from fsth.fewshot.finetune import finetune, person_networks, save_person
     from fsth.models import images_to_tensor, tensor_to_images
-    from fsth.person import person_from_file
 
     cfg = TrainConfig(content_loss=False)
     G, D = person_networks(meta, e_hat)
@@ -92,7 +89,7 @@ def test_finetune_trains_psi_and_w_and_the_person_file_renders_the_same(tmp_path
     ckpt = load_checkpoint(path, "person")
     assert ckpt.step == 3 and ckpt.meta["finetune"]["content_loss"] is False
     np.testing.assert_array_equal(ckpt.landmarks.numpy(), shots.points)
-    person = person_from_file(path)
+    person = load_person(path)
     y = shots.sketches[:2]
     with torch.no_grad():
         expected = tensor_to_images(result.G.eval()(images_to_tensor(y)))
@@ -101,7 +98,7 @@ def test_finetune_trains_psi_and_w_and_the_person_file_renders_the_same(tmp_path
 
 
 def test_ctrl_c_stops_after_the_current_step(monkeypatch, meta, shots, e_hat):
-    import fsth.finetune as ft
+    import fsth.fewshot.finetune as ft
     from fsth.config import TrainConfig
 
     interrupt_finetuning_at(monkeypatch, 3)
@@ -122,8 +119,8 @@ def test_missing_vgg_weights_say_which_file_and_the_way_out(monkeypatch, tmp_pat
 
 
 def test_a_fan_model_without_fan_weights_falls_back_to_dlib_with_a_warning(monkeypatch, tmp_path, capsys):
+    from fsth.fewshot import detector_for
     from fsth.landmarks.detectors import DlibDetector
-    from fsth.person import detector_for
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # no FAN weights in this cache
     assert isinstance(detector_for("fan"), DlibDetector)

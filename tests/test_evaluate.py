@@ -10,15 +10,14 @@ import numpy as np
 import pytest
 from conftest import PORTRAIT, SMILE, TALK, VOX
 
-import fsth.animate
+import fsth.fewshot.model
 from fsth.animate import AnimateOptions, plan_targets
 from fsth.config import TrainConfig
 from fsth.errors import InputError
-from fsth.evaluate import EvalOptions, at_akd_size, evaluate, parse_shots, report_table, split_parts
+from fsth.evaluate import EvalOptions, evaluate, parse_shots, report_table, split_parts
+from fsth.fewshot import FewShotModel, load_shots, person_crop_policy
 from fsth.landmarks import CropPolicy, face_pair
-from fsth.metrics.keypoints import detect_landmarks, keypoint_distance
-from fsth.person import load_meta
-from fsth.shots import load_shots, person_crop_policy
+from fsth.metrics.keypoints import at_akd_size, detect_landmarks, keypoint_distance
 from fsth.video import read_image
 
 SETTINGS = [
@@ -57,8 +56,6 @@ def run(
     cross-reenactment source photo, sample grids. Each fine-tuning is made FINETUNE_PAUSE longer and timed."""
     import time
 
-    from fsth.fewshot import FewShotModel
-
     samples = tmp_path_factory.mktemp("samples")
     missing = samples.parent / "missing.mp4"
     videos = [TALK, missing, SMILE, truncated_videos["front"], VOX, faceless_video]
@@ -74,13 +71,12 @@ def run(
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(FewShotModel, "finetune", timed_finetune)
         report = evaluate(
-            load_meta(tiny_meta_checkpoint),
+            FewShotModel.load(tiny_meta_checkpoint),
             videos,
             dlib_detector,
             EvalOptions(baselines=False, shots=(1, 4), targets=4, finetune_steps=2),
             cross=[PORTRAIT],
             train_cfg=TrainConfig(content_loss=False),
-            device="cpu",
             samples=samples,
         )
     return report, samples
@@ -236,13 +232,12 @@ def test_a_perfect_generator_scores_perfectly(
             assert min(distance) < 1e-4  # it was given a real frame's landmarks in that frame's crop
             return known[int(np.argmin(distance))].crop
 
-    monkeypatch.setattr(fsth.animate, "Renderer", Perfect)
+    monkeypatch.setattr(fsth.fewshot.model, "Renderer", Perfect)
     report = evaluate(
-        load_meta(tiny_meta_checkpoint),
+        FewShotModel.load(tiny_meta_checkpoint),
         [TALK],
         dlib_detector,
         EvalOptions(baselines=False, shots=(2,), targets=6),
-        device="cpu",
     )
     metrics = report["settings"][0]["metrics"]
     assert metrics["ssim"]["value"] == pytest.approx(1.0, abs=1e-12) and metrics["l1"]["value"] == 0.0
@@ -262,14 +257,13 @@ def test_cross_identity_is_the_source_and_motion_the_driver_landmarks(
         def frame(self, points):
             return source.crops[0]
 
-    monkeypatch.setattr(fsth.animate, "Renderer", Still)
+    monkeypatch.setattr(fsth.fewshot.model, "Renderer", Still)
     report = evaluate(
-        load_meta(tiny_meta_checkpoint),
+        FewShotModel.load(tiny_meta_checkpoint),
         [TALK],
         dlib_detector,
         EvalOptions(baselines=False, shots=(1,), targets=5, metrics=("csim", "akd")),
         cross=[PORTRAIT],
-        device="cpu",
     )
     setting = report["settings"][1]
     assert setting["name"] == "cross portrait.jpg FF"
@@ -284,11 +278,10 @@ def test_cross_identity_is_the_source_and_motion_the_driver_landmarks(
 
 def test_fid_per_setting_shares_the_real_frames(offline, tiny_meta_checkpoint, dlib_detector, fid_weights):
     report = evaluate(
-        load_meta(tiny_meta_checkpoint),
+        FewShotModel.load(tiny_meta_checkpoint),
         [VOX],
         dlib_detector,
         EvalOptions(baselines=False, shots=(1, 2), targets=3, metrics=("fid",)),
-        device="cpu",
         metric_options={"fid": {"weights": str(fid_weights)}},
     )
     for setting in report["settings"]:
@@ -312,10 +305,11 @@ def test_options_are_checked():
 def test_embedding_and_person_files_as_cross_sources(offline, tiny_meta_checkpoint, dlib_detector, tmp_path):
     """An embedding drives the meta generator (FF), a person file its own G' (FT); identity is measured on the first
     shot the file records, read again: a video frame is found again, a deleted photo is reported."""
-    from fsth.embed import embed, save_embedding
-    from fsth.finetune import finetune, person_networks, save_person
+    from fsth.fewshot import save_embedding
+    from fsth.fewshot.embed import embed
+    from fsth.fewshot.finetune import finetune, person_networks, save_person
 
-    meta, cfg = load_meta(tiny_meta_checkpoint), TrainConfig(content_loss=False)
+    meta, cfg = FewShotModel.load(tiny_meta_checkpoint).checkpoint, TrainConfig(content_loss=False)
     photo = tmp_path / "me.jpg"
     photo.write_bytes(PORTRAIT.read_bytes())
     shots = load_shots([photo], dlib_detector, 64, CropPolicy())
@@ -327,12 +321,11 @@ def test_embedding_and_person_files_as_cross_sources(offline, tiny_meta_checkpoi
     save_person(tmp_path / "smile.safetensors", result, frames, e_hat, meta, cfg)
 
     report = evaluate(
-        meta,
+        FewShotModel(meta),
         [VOX],
         dlib_detector,
         EvalOptions(baselines=False, shots=(1,), targets=2, metrics=("csim",)),
         cross=[tmp_path / "me.safetensors", tmp_path / "smile.safetensors"],
-        device="cpu",
     )
     embedding, person = report["cross_sources"]
     assert embedding["modes"] == ["FF"] and embedding["identity"] is None and "me.jpg" in embedding["identity_reason"]
@@ -344,19 +337,19 @@ def test_embedding_and_person_files_as_cross_sources(offline, tiny_meta_checkpoi
 
 
 def test_metric_options_from_the_command_s(tmp_path):
-    from fsth.evaluate import metric_options
+    from fsth.evaluate import MetricOptions
 
     weights = tmp_path / "backbone.pth"
     weights.write_bytes(b"x")
-    assert metric_options(("ssim", "csim")) == {}
-    assert metric_options(("ssim",), fid_weights=weights) == {}  # FID not asked for: its file is not needed
-    assert metric_options(("csim",), csim_network="arcface", arcface_weights=weights) == {
+    assert MetricOptions().for_metrics(("ssim", "csim")) == {}
+    assert MetricOptions(fid_weights=weights).for_metrics(("ssim",)) == {}  # FID not asked for: no file needed
+    assert MetricOptions(csim_network="arcface", arcface_weights=weights).for_metrics(("csim",)) == {
         "csim": {"network": "arcface", "weights": str(weights)}
     }
     with pytest.raises(InputError, match="--arcface-weights"):
-        metric_options(("csim",), csim_network="arcface")
+        MetricOptions(csim_network="arcface").for_metrics(("csim",))
     with pytest.raises(InputError, match="--fid-weights .*inception.pth: no such file"):
-        metric_options(("fid",), fid_weights=tmp_path / "inception.pth")
+        MetricOptions(fid_weights=tmp_path / "inception.pth").for_metrics(("fid",))
 
 
 def test_the_settings_share_what_each_metric_makes_once(offline, dlib_detector):

@@ -179,7 +179,7 @@ def test_verdicts():
 
 def test_fsth_judge_needs_the_mesh_backend_and_then_agrees_with_the_reference(faces):
     from fsth.errors import InputError
-    from fsth.landmarks.detectors import BACKENDS
+    from fsth.landmarks.backends import BACKENDS
 
     if "mesh" not in BACKENDS:
         with pytest.raises(InputError, match="mesh"):

@@ -19,7 +19,7 @@ from conftest import ASSETS
 
 from fsth.errors import NoFaceError
 from fsth.landmarks import parts
-from fsth.landmarks.detectors import make_detector
+from fsth.landmarks.backends import make_detector
 from fsth.landmarks.mesh import MESH_INPUT, crop_eyes, crop_region, face_region, load_networks, mesh_to_68
 from fsth.landmarks.track import LandmarkTrack
 from fsth.landmarks.tracker import track_image, track_video
@@ -167,10 +167,10 @@ def test_npz_and_jsonl_round_trip_with_and_without_mesh(tmp_path, mesh):
 
 
 def test_a_person_keeps_the_mesh_of_its_shots(mesh):
-    from fsth.person import detector_for, person_for_warp
+    from fsth.fewshot import detector_for, load_person
 
     assert detector_for("dlib").name == "mesh+dlib" and detector_for(None).name == "mesh"
-    person = person_for_warp([ASSETS / "portrait.jpg"], detector=mesh)
+    person = load_person([ASSETS / "portrait.jpg"], warp_only=True, detector=mesh)
     assert person.mesh.shape == (1, 478, 2) and person.points.shape == (1, 68, 2)
     assert np.allclose(mesh_to_68(person.mesh), person.points, atol=0.01)  # both in crop pixels
     assert ((person.mesh > 0) & (person.mesh < person.size)).all()

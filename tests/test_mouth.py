@@ -13,8 +13,8 @@ def einstein(dlib_detector):
     """Einstein's shot (closed mouth) at model size: crop (S, S, 3) and landmarks (68, 2)."""
     from conftest import ASSETS
 
+    from fsth.fewshot import load_shots
     from fsth.landmarks import CropPolicy
-    from fsth.shots import load_shots
 
     shots = load_shots([ASSETS / "einstein.jpg"], dlib_detector, SIZE, CropPolicy())
     return shots.crops[0], shots.points[0]
@@ -48,8 +48,8 @@ def test_mouth_opening_is_large_on_talks_open_frames_and_small_on_its_closed_one
 
 def test_auto_takes_own_shots_when_one_is_open_else_the_driver_else_the_generator(einstein, dlib_detector):
     from fsth.animate.mouth import MouthInterior
+    from fsth.fewshot import load_shots
     from fsth.landmarks import CropPolicy
-    from fsth.shots import load_shots
 
     crop, points = einstein
     assert MouthInterior(crop[None], points[None], SIZE).mode == "driver"  # closed mouth
@@ -102,8 +102,8 @@ def test_own_shots_give_the_persons_own_open_mouth_and_keep_it_over_frames(einst
     """With an open-mouthed shot among the person's, an opening target takes its interior from that shot (no
     driver needed), and small changes of the opening keep the same shot (no flicker between shots)."""
     from fsth.animate.mouth import MouthInterior, _polygon_mask
+    from fsth.fewshot import load_shots
     from fsth.landmarks import CropPolicy
-    from fsth.shots import load_shots
 
     crop, points = einstein
     surprised = load_shots([PORTRAIT], dlib_detector, SIZE, CropPolicy())
@@ -143,20 +143,20 @@ def test_animate_with_the_warp_shows_a_dark_mouth_where_the_generator_mode_shows
 
     from fsth.animate import AnimateOptions, animate, plan_targets
     from fsth.animate.mouth import _polygon_mask, mouth_opening
+    from fsth.fewshot import load_person
     from fsth.landmarks import make_detector, track_video
-    from fsth.person import person_for_warp
     from fsth.video import VideoReader
 
     detector = make_detector("dlib")
-    person = person_for_warp([ASSETS / "einstein.jpg"], detector=detector)
-    options = AnimateOptions(warp_only=True, audio=False)
+    person = load_person([ASSETS / "einstein.jpg"], warp_only=True, detector=detector)
+    options = AnimateOptions(model="warp", audio=False)
     targets, _ = plan_targets(track_video(TALK, detector), person.points[0], SIZE, options)
     wide = np.flatnonzero(mouth_opening(targets) > 0.3)
     assert len(wide) > 10
     means = {}
     for mode in ("driver", "generator"):
         out = tmp_path / f"{mode}.mp4"
-        animate(person, TALK, out, detector, AnimateOptions(warp_only=True, mouth=mode, audio=False))
+        animate(person, TALK, out, AnimateOptions(model="warp", mouth=mode, audio=False))
         with VideoReader(out) as video:
             frames = list(video)
         means[mode] = np.mean([frames[i][_polygon_mask(targets[i][60:68], SIZE, 0) > 0.5].mean() for i in wide])

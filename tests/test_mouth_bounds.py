@@ -13,7 +13,7 @@ sys.path.insert(0, str(ASSETS.parent.parent / "benchmarks"))
 
 @pytest.fixture(scope="module")
 def pair(talk_track):
-    from fsth.shots import crop_track_frames
+    from fsth.fewshot import crop_track_frames
 
     frames = np.flatnonzero(talk_track.valid)
     pairs = crop_track_frames(TALK, talk_track, {int(frames[0]), int(frames[30])}, 256)

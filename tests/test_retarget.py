@@ -18,8 +18,8 @@ def rotation(degrees):
 def source_points(dlib_detector):
     """Landmarks of the largest face of group.jpg in its 256 crop: a short nose (0.52 eye distances; the driver's
     is 0.62), so taking the driver's landmarks as they are would visibly change the face."""
+    from fsth.fewshot import load_shots
     from fsth.landmarks import CropPolicy
-    from fsth.shots import load_shots
 
     return load_shots([GROUP], dlib_detector, 256, CropPolicy()).points[0]
 
@@ -88,9 +88,9 @@ def test_head_roll_and_position_transfer_about_the_source_face(talk_track, sourc
 
 
 def test_reference_is_the_driver_frame_with_the_source_expression(talk_track, dlib_detector, source_points):
+    from fsth.fewshot import load_shots
     from fsth.landmarks import CropPolicy
     from fsth.landmarks.retarget import choose_reference
-    from fsth.shots import load_shots
 
     D, valid = talk_track.landmarks, talk_track.valid
     opening = dist(D, 62, 66) / dist(D, 36, 45)
@@ -215,9 +215,9 @@ def test_a_small_mouthed_driver_opens_a_wide_mouth_in_proportion(talk_track, sou
 
 
 def test_an_open_mouthed_source_closes_when_the_driver_closes(talk_track, dlib_detector):
+    from fsth.fewshot import load_shots
     from fsth.landmarks import CropPolicy
     from fsth.landmarks.retarget import choose_reference, retarget
-    from fsth.shots import load_shots
 
     S = load_shots([PORTRAIT], dlib_detector, 256, CropPolicy()).points[0]
     D = talk_track.landmarks

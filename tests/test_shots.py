@@ -13,8 +13,8 @@ def policy():
 
 
 def test_photos_become_one_shot_each(dlib_detector, policy):
+    from fsth.fewshot import load_shots
     from fsth.landmarks import face_pair, track_image
-    from fsth.shots import load_shots
     from fsth.video import read_image
 
     shots = load_shots([PORTRAIT, PORTRAIT_RGBA], dlib_detector, 64, policy)
@@ -34,7 +34,7 @@ def test_photos_become_one_shot_each(dlib_detector, policy):
 def test_a_directory_of_photos_and_k(dlib_detector, policy, tmp_path):
     import shutil
 
-    from fsth.shots import load_shots
+    from fsth.fewshot import load_shots
 
     for name in ("a.jpg", "b.jpg", "c.png"):
         shutil.copy(PORTRAIT if name != "c.png" else PORTRAIT_RGBA, tmp_path / name)
@@ -44,8 +44,9 @@ def test_a_directory_of_photos_and_k(dlib_detector, policy, tmp_path):
 
 
 def test_a_video_gives_k_frames_spread_over_it(dlib_detector, policy, talk_track, talk_frames):
+    from fsth.fewshot import load_shots
     from fsth.landmarks import face_pair
-    from fsth.shots import load_shots, spread
+    from fsth.video import spread
 
     shots = load_shots([TALK], dlib_detector, 64, policy, k=4)
     assert list(spread(60, 4)) == [7, 22, 37, 52]
@@ -56,7 +57,7 @@ def test_a_video_gives_k_frames_spread_over_it(dlib_detector, policy, talk_track
 
 def test_shots_errors_name_the_problem(dlib_detector, policy, no_face_image, tmp_path):
     from fsth.errors import InputError, NoFaceError
-    from fsth.shots import load_shots
+    from fsth.fewshot import load_shots
 
     with pytest.raises(NoFaceError, match="wall.png: no face found"):
         load_shots([PORTRAIT, no_face_image], dlib_detector, 64, policy)
@@ -74,9 +75,8 @@ def test_shots_errors_name_the_problem(dlib_detector, policy, no_face_image, tmp
 def test_a_tight_portrait_s_shots_show_its_edge_pixels_not_black(dlib_detector, tmp_path):
     """Where the crop box runs off a tightly framed photo, a person's shots (and so what the warp moves into every
     frame) hold the photo's edge pixels; the plain policy's crop is black there."""
+    from fsth.fewshot import load_person, person_crop_policy
     from fsth.landmarks import CropPolicy, face_pair, track_image
-    from fsth.person import person_for_warp
-    from fsth.shots import person_crop_policy
     from fsth.video import read_image, write_image
 
     image = read_image(PORTRAIT)
@@ -86,7 +86,7 @@ def test_a_tight_portrait_s_shots_show_its_edge_pixels_not_black(dlib_detector, 
     tight = tmp_path / "tight.png"
     write_image(tight, image[max(y0, 0) : y1, max(x0, 0) : x1])  # the face and little else
 
-    person = person_for_warp([tight], detector=dlib_detector)
+    person = load_person([tight], warp_only=True, detector=dlib_detector)
     track = track_image(tight, dlib_detector, crop_policy=CropPolicy())
     black = face_pair(read_image(tight), track.landmarks[0], 256, CropPolicy()).crop
     replicated = face_pair(read_image(tight), track.landmarks[0], 256, person_crop_policy(CropPolicy())).crop

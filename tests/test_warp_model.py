@@ -24,8 +24,8 @@ def cfg():
 @pytest.fixture(scope="module")
 def shots(dlib_detector, cfg):
     """4 shots of talk.mp4 (mouth closed, opening, open, closing) at the tiny_warp size."""
+    from fsth.fewshot import load_shots
     from fsth.landmarks import CropPolicy
-    from fsth.shots import load_shots
 
     return load_shots([TALK], dlib_detector, cfg.image_size, CropPolicy(), k=4)
 
@@ -157,17 +157,16 @@ def warp_meta(tmp_path_factory, cfg):
 
 
 def test_embed_and_finetune_files_carry_the_shots_and_render_like_the_training_form(tmp_path, warp_meta, shots):
-    from fsth.animate import Renderer
     from fsth.checkpoint import load_checkpoint
-    from fsth.embed import embed, save_embedding
-    from fsth.finetune import finetune, person_networks, save_person
+    from fsth.fewshot import Renderer, load_person, save_embedding
+    from fsth.fewshot.embed import embed
+    from fsth.fewshot.finetune import finetune, person_networks, save_person
     from fsth.models import tensor_to_images
-    from fsth.person import person_from_file
 
     meta = load_checkpoint(warp_meta, "meta")
     e_hat = embed(meta.embedder(), shots)
     save_embedding(tmp_path / "e.safetensors", e_hat, shots, meta)
-    person = person_from_file(tmp_path / "e.safetensors", warp_meta)
+    person = load_person(tmp_path / "e.safetensors", warp_meta)
     np.testing.assert_array_equal(person.crops, shots.crops)
     renderer = Renderer.of(person, dtype=torch.float32)
     target = shots.points[2:3] + np.float32([1.5, -1.0])
@@ -193,13 +192,13 @@ def test_embed_and_finetune_files_carry_the_shots_and_render_like_the_training_f
     assert result.steps == 3 and {"l1", "ssim", "mouth"} <= set(result.losses)
     assert any(not torch.equal(before[k], v) for k, v in result.G.state_dict().items())
     save_person(tmp_path / "p.safetensors", result, shots, e_hat, meta, TrainConfig.for_model(meta.config))
-    person = person_from_file(tmp_path / "p.safetensors")
+    person = load_person(tmp_path / "p.safetensors")
     assert person.e_hat is None and person.crops is not None
     assert Renderer.of(person).render(target).shape == (1, shots.size, shots.size, 3)
 
 
 def test_the_warp_alone_renders_the_nearest_shot_warped(shots):
-    from fsth.animate import Renderer
+    from fsth.fewshot import Renderer
     from fsth.models import tensor_to_images
 
     renderer = Renderer(None, source=(shots.crops, shots.points))
@@ -216,18 +215,17 @@ def test_evaluate_reports_the_copy_and_warp_baselines(warp_meta, dlib_detector, 
     """Both baselines sit in every setting; their figures are those of the shot itself and of the shot warped to
     each target's landmarks, measured here directly on the same real crops."""
     from fsth.evaluate import EvalOptions, evaluate, load_test_video
+    from fsth.fewshot import FewShotModel
     from fsth.landmarks import CropPolicy
     from fsth.metrics.pixel import mean_l1
     from fsth.models import tensor_to_images
-    from fsth.person import load_meta
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     report = evaluate(
-        load_meta(warp_meta),
+        FewShotModel.load(warp_meta),
         [TALK],
         dlib_detector,
         EvalOptions(shots=(1,), targets=6, metrics=("l1", "ssim")),
-        device="cpu",
     )
     assert [s["name"] for s in report["settings"]] == ["self K=1 FF", "self K=1 copy", "self K=1 warp"]
     assert report["protocols"]["self"]["modes"] == ["FF", "copy", "warp"]

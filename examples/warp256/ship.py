@@ -60,8 +60,7 @@ def main() -> int:
         **info,
     )
     # how much float16 moves a frame: the bundled portrait, its own landmarks with the mouth opened a little
-    from fsth.animate import Renderer
-    from fsth.person import load_person
+    from fsth.fewshot import Renderer, load_person
 
     person = {}
     for name, path in (("float32", args.meta), ("float16", args.out)):

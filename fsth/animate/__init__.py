@@ -1,8 +1,8 @@
 """Animation: a driver's face motion -> video of the source person (``fsth animate``).
 
-Stage: few-shot use, the last one. In: a ``Person`` (``fsth.person``: generator, face shape, crop policy), a driver
-(a video file or a camera), a landmark detector and ``AnimateOptions``. Out: an mp4 at the driver's frame rate with
-its audio (or a preview window for a camera), and ``AnimateStats``.
+Stage: few-shot use, the last one. In: a ``Person`` (``fsth.fewshot``: generator, face shape, crop policy), a driver
+(a video file or a camera; its landmarks from ``Person.detector``) and ``AnimateOptions``. Out: an mp4 at the
+driver's frame rate with its audio (or a preview window for a camera), and ``AnimateStats``.
 
 Per driver frame: its landmarks (tracked), the driver's motion carried over to the source's face
 (``fsth.landmarks.retarget``; ``absolute`` takes the driver's landmarks in its own crop instead), the landmark image
@@ -27,35 +27,40 @@ compositor -> writer):
 
 * ``drivers``: the driver's frames with their target landmarks and landmark images (``_Frame``): ``parse_driver``,
   ``plan_targets`` (a tracked file retargeted, its reference frame), a file's second pass, the live pass.
-* ``render``: ``Renderer``, target landmarks -> generated face crops (``Rendered``; ``FaceLayers`` per frame).
 * ``compose``: ``Compositor``, a face crop -> the output frame (``paste_back``, ``face_mask``, side-by-side panels).
 * ``pipeline``: ``animate()``, which joins them, writes the mp4 (``VideoWriter``) and returns ``AnimateStats``;
   ``check_output``.
 * ``streams``: the threads and queues between the stages, and the cleanup that leaves no half-written output.
 * ``preview``: the live window (``Preview``, ``require_display``). ``options``: ``AnimateOptions``.
 
-Every public name is importable from ``fsth.animate``. Names with an underscore are shared between the package's
+The renderer (target landmarks -> generated face crops) is the few-shot layer's (``fsth.fewshot.Renderer``).
+
+Every public name is importable from ``fsth.animate`` (each loads its module when first used: the options can be
+read without loading the networks). Names with an underscore are shared between the package's
 modules, not for use outside it. ``Renderer`` is the piece evaluation reuses.
 """
 
-from fsth.animate.compose import Compositor, face_mask, paste_back
-from fsth.animate.drivers import checked_driver, parse_driver, plan_targets
-from fsth.animate.options import REFERENCES, AnimateOptions, batch_size_for, parse_reference
-from fsth.animate.pipeline import ENCODER_PRESET, OUTPUT_SUFFIXES, AnimateStats, animate, check_output
-from fsth.animate.preview import Preview, require_display
-from fsth.animate.render import FaceLayers, Rendered, Renderer
+from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from fsth import lazy_exports
+
+_MODULES = {
+    "compose": ("Compositor", "face_mask", "paste_back"),
+    "drivers": ("checked_driver", "parse_driver", "plan_targets"),
+    "options": ("REFERENCES", "AnimateOptions", "batch_size_for", "parse_reference"),
+    "pipeline": ("ENCODER_PRESET", "OUTPUT_SUFFIXES", "AnimateStats", "animate", "check_output"),
+    "preview": ("Preview", "require_display"),
+}
 __all__ = [
-    "ENCODER_PRESET",
-    "OUTPUT_SUFFIXES",
-    "REFERENCES",
     "AnimateOptions",
     "AnimateStats",
     "Compositor",
-    "FaceLayers",
+    "ENCODER_PRESET",
+    "OUTPUT_SUFFIXES",
     "Preview",
-    "Rendered",
-    "Renderer",
+    "REFERENCES",
     "animate",
     "batch_size_for",
     "check_output",
@@ -67,3 +72,13 @@ __all__ = [
     "plan_targets",
     "require_display",
 ]
+
+
+__getattr__ = lazy_exports(__name__, _MODULES)
+
+if TYPE_CHECKING:
+    from fsth.animate.compose import Compositor, face_mask, paste_back
+    from fsth.animate.drivers import checked_driver, parse_driver, plan_targets
+    from fsth.animate.options import REFERENCES, AnimateOptions, batch_size_for, parse_reference
+    from fsth.animate.pipeline import ENCODER_PRESET, OUTPUT_SUFFIXES, AnimateStats, animate, check_output
+    from fsth.animate.preview import Preview, require_display

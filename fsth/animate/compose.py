@@ -14,12 +14,11 @@ import numpy as np
 
 from fsth.animate.mouth import MouthInterior, MouthLayer
 from fsth.animate.options import AnimateOptions
-from fsth.animate.render import FaceLayers
 from fsth.errors import InputError
+from fsth.fewshot import FaceLayers, Person
 from fsth.landmarks.crop import CropPolicy
 from fsth.landmarks.parts import BROWS, JAW
 from fsth.landmarks.sketch import draw_landmarks, sketch_thickness
-from fsth.person import Person
 from fsth.video import read_image
 
 

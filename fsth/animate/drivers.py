@@ -20,12 +20,12 @@ import numpy as np
 
 from fsth.animate.options import AnimateOptions
 from fsth.errors import InputError
+from fsth.fewshot import Person
 from fsth.landmarks.crop import BoxFollower, CropPolicy
 from fsth.landmarks.detectors import LandmarkDetector
 from fsth.landmarks.retarget import MotionTransfer, choose_reference, hold_last, retarget
 from fsth.landmarks.sketch import draw_sketch
 from fsth.landmarks.tracker import LandmarkTracker
-from fsth.person import Person
 from fsth.video import VideoReader
 
 

@@ -19,12 +19,10 @@ from fsth.animate.compose import Compositor, _fit_height
 from fsth.animate.drivers import _file_frames, _Frame, _LiveDriver, parse_driver, plan_targets
 from fsth.animate.options import AnimateOptions
 from fsth.animate.preview import Preview
-from fsth.animate.render import Renderer
 from fsth.animate.streams import _Background, _batches, _Sink, _streams
 from fsth.errors import InputError, NoFaceError
-from fsth.landmarks.detectors import LandmarkDetector
+from fsth.fewshot import Person, Renderer, detector_for
 from fsth.landmarks.tracker import track_video
-from fsth.person import Person
 from fsth.video import VideoReader, VideoWriter
 
 OUTPUT_SUFFIXES = (".mp4", ".m4v")
@@ -58,16 +56,16 @@ def animate(
     person: Person,
     driver: str | os.PathLike | int,
     output: str | os.PathLike | None,
-    detector: LandmarkDetector,
     options: AnimateOptions = AnimateOptions(),
     *,
     device=None,
-    renderer: Renderer | None = None,
 ) -> AnimateStats:
     """Render ``person`` driven by ``driver`` (a video path or a camera index) into ``output`` (an mp4; may be
-    None when previewing a live driver). See ``fsth.animate``. The output is written atomically: on an
-    error or Ctrl-C nothing is left under its name."""
+    None when previewing a live driver). See ``fsth.animate``. The driver's landmarks come from the detector that
+    read the person's shots (``Person.detector``; for a person made by hand, the one for its model's landmarks).
+    The output is written atomically: on an error or Ctrl-C nothing is left under its name."""
     driver = parse_driver(driver)
+    options = options.for_driver(isinstance(driver, int), device)
     live = options.live or isinstance(driver, int)
     if output is None and not options.preview:
         raise InputError("nothing to do: give -o OUT.mp4 to write a video, or show the preview window")
@@ -76,7 +74,8 @@ def animate(
             "a live driver takes its first frame with a face as the reference; "
             f"--reference {options.reference} needs a driver file (without --live)"
         )
-    renderer = renderer or Renderer.of(person, device=device, warp_only=options.warp_only)
+    detector = person.detector or detector_for(person.landmark_backend)
+    renderer = Renderer.of(person, device=device, warp_only=options.warp_only)
     compose = Compositor(person, options, warps=renderer.warps)
     if (line := compose.describe()) is not None:
         console.log(line)

@@ -9,10 +9,12 @@
 ``fsth.data`` turns a ``Dataset`` into training episodes.
 """
 
-from fsth.dataset.build import BuildSummary, VideoSpec, build_dataset, find_videos, parse_shard, shard_of
+from fsth.dataset.build import BuildSummary, VideoSpec, build_dataset, find_videos, run_build, shard_of
+from fsth.dataset.options import BuildOptions, parse_shard
 from fsth.dataset.store import Dataset, DatasetSettings, VideoEntry, VideoRecord
 
 __all__ = [
+    "BuildOptions",
     "BuildSummary",
     "Dataset",
     "DatasetSettings",
@@ -22,5 +24,6 @@ __all__ = [
     "build_dataset",
     "find_videos",
     "parse_shard",
+    "run_build",
     "shard_of",
 ]

@@ -56,6 +56,7 @@ from pathlib import Path
 import numpy as np
 
 from fsth import console
+from fsth.dataset.options import BuildOptions
 from fsth.dataset.store import (
     DatasetSettings,
     VideoEntry,
@@ -71,13 +72,14 @@ from fsth.dataset.store import (
     write_record,
 )
 from fsth.errors import FsthError, InputError, NoFaceError, os_error_line, signals_as_interrupts
+from fsth.landmarks.backends import make_detector
 from fsth.landmarks.crop import CropPolicy
-from fsth.landmarks.detectors import LandmarkDetector, landmark_extent, make_detector
+from fsth.landmarks.detectors import LandmarkDetector, landmark_extent
+from fsth.landmarks.options import LandmarkOptions
 from fsth.landmarks.pair import face_pair
 from fsth.landmarks.smoothing import Smoothing
 from fsth.landmarks.tracker import LandmarkTracker
-from fsth.shots import spread
-from fsth.video import VideoReader, is_video, probe_video
+from fsth.video import VideoReader, is_video, probe_video, spread
 
 
 @dataclass
@@ -118,19 +120,6 @@ def find_videos(tree: str | os.PathLike) -> list[VideoSpec]:
 def shard_of(video_id: str, num_shards: int) -> int:
     """The shard of a video: a stable hash of its id (the same on every machine, whatever else is in the tree)."""
     return zlib.crc32(video_id.encode()) % num_shards
-
-
-def parse_shard(text: str | None) -> tuple[int, int]:
-    """``"i/n"`` (0-based i) -> (i, n); None -> (0, 1)."""
-    if text is None:
-        return 0, 1
-    try:
-        i, n = (int(v) for v in text.split("/"))
-    except ValueError:
-        raise InputError(f"--shard must look like i/n (e.g. 0/4), not {text!r}") from None
-    if n < 1 or not 0 <= i < n:
-        raise InputError(f"--shard {text}: need 0 <= i < n (shards are numbered from 0)")
-    return i, n
 
 
 # ---------------------------------------------------------------------------------------------- one video
@@ -500,3 +489,30 @@ def log_summary(summary: BuildSummary, root: Path, shard: tuple[int, int]) -> No
             console.err.print(f"  {reason}", soft_wrap=True, highlight=False, markup=False)
         if len(summary.failed) > 10:
             console.err.print(f"  ... and {len(summary.failed) - 10} more", highlight=False, markup=False)
+
+
+def run_build(tree: Path, root: Path, build: BuildOptions, marks: LandmarkOptions, force=False) -> BuildSummary:
+    """``fsth dataset TREE -o ROOT``: check the output before any tracking, build (or continue), report on stderr.
+    ``InputError`` when no video of ``tree`` could be stored (nothing now and nothing before)."""
+    from fsth.files import check_writable, refuse_inputs
+
+    refuse_inputs(root, (tree, marks.fan_weights), "--dataset")
+    check_writable(root, "--dataset", directory=True)
+    check_writable(root / "videos", "--dataset", directory=True)  # D/videos a file: before any tracking
+    detector = marks.detector(dataset=True)
+    tracking = {"face_index": marks.face_index}
+    if build.track_every_frame:
+        tracking.update(redetect_every=marks.redetect_every, smoothing=marks.tracking()["smoothing"].to_dict())
+    settings = DatasetSettings(
+        size=build.size, frames_per_video=build.frames_per_video, min_frames=build.min_frames,
+        jpeg_quality=build.jpeg_quality, landmark_backend=detector.name, track_every_frame=build.track_every_frame,
+        crop_policy=marks.crop_policy.to_dict(), tracking=tracking,
+    )  # fmt: skip
+    summary = build_dataset(
+        tree, root, settings, detector, workers=build.workers, shard=build.shard, retry_failed=build.retry_failed,
+        force=force, fan_weights=str(marks.fan_weights) if marks.fan_weights else None,
+    )  # fmt: skip
+    log_summary(summary, root, build.shard)
+    if summary.stored + summary.before == 0:
+        raise InputError(f"{root}: no video of {tree} could be stored")
+    return summary

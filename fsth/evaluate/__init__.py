@@ -5,9 +5,10 @@ metrics (``fsth.metrics``, by name) and ``EvalOptions``; optionally cross-reenac
 JSON-safe dict (layout in ``evaluate``'s docstring), one row per video and one summary per setting;
 ``report_table`` shows the summary.
 
-Modules: ``protocol`` (``EvalOptions``, test videos and their shot/target split), ``renderers`` (FF, FT and the
-baselines), ``sources`` (cross-reenactment sources), ``scoring`` (settings and their metrics, one ``Frames``
-record per video and setting), ``report`` (the report's parts, its table, sample grids), ``run`` (``evaluate``).
+Modules: ``options`` (``EvalOptions``, ``MetricOptions``), ``protocol`` (test videos and their shot/target split),
+``renderers`` (FF, FT and the baselines), ``sources`` (cross-reenactment sources), ``scoring`` (settings and their
+metrics, one ``Frames`` record per video and setting), ``report`` (the report's parts, its table, sample grids,
+``write_report``), ``run`` (``evaluate``).
 
 **Self-reenactment** (the paper's protocol), for each test video:
 
@@ -40,44 +41,53 @@ A video that cannot be evaluated (missing, unreadable, no face, fewer than 2 fra
 reason, and the run goes on.
 """
 
-from fsth.evaluate.protocol import (
-    BASELINES,
-    MODES,
-    EvalOptions,
-    TestVideo,
-    load_test_video,
-    metric_options,
-    parse_shots,
-    split_parts,
-)
-from fsth.evaluate.renderers import EVAL_DTYPE, CopyRenderer, baseline_renderers, person_renderers, render_all
-from fsth.evaluate.report import format_result, print_table, report_table
-from fsth.evaluate.run import evaluate
-from fsth.evaluate.scoring import Setting, score
-from fsth.evaluate.sources import CrossSource, load_cross_source
-from fsth.metrics.keypoints import at_akd_size
+from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from fsth import lazy_exports
+
+_MODULES = {
+    "options": ("BASELINES", "MODES", "EvalOptions", "MetricOptions", "parse_shots"),
+    "protocol": ("TestVideo", "load_test_video", "split_parts"),
+    "renderers": ("EVAL_DTYPE", "CopyRenderer", "baseline_renderers", "person_renderers", "render_all"),
+    "report": ("format_result", "print_table", "report_table", "samples_dir", "write_report"),
+    "run": ("evaluate",),
+    "scoring": ("Setting", "score"),
+    "sources": ("CrossSource", "load_cross_source"),
+}
 __all__ = [
     "BASELINES",
-    "EVAL_DTYPE",
-    "MODES",
     "CopyRenderer",
     "CrossSource",
+    "EVAL_DTYPE",
     "EvalOptions",
+    "MODES",
+    "MetricOptions",
     "Setting",
     "TestVideo",
-    "at_akd_size",
     "baseline_renderers",
     "evaluate",
     "format_result",
     "load_cross_source",
     "load_test_video",
-    "metric_options",
     "parse_shots",
     "person_renderers",
     "print_table",
     "render_all",
     "report_table",
+    "samples_dir",
     "score",
     "split_parts",
+    "write_report",
 ]
+__getattr__ = lazy_exports(__name__, _MODULES)
+
+if TYPE_CHECKING:
+    from fsth.evaluate.options import BASELINES, MODES, EvalOptions, MetricOptions, parse_shots
+    from fsth.evaluate.protocol import TestVideo, load_test_video, split_parts
+    from fsth.evaluate.renderers import EVAL_DTYPE, CopyRenderer, baseline_renderers, person_renderers, render_all
+    from fsth.evaluate.report import format_result, print_table, report_table, samples_dir, write_report
+    from fsth.evaluate.run import evaluate
+    from fsth.evaluate.scoring import Setting, score
+    from fsth.evaluate.sources import CrossSource, load_cross_source

@@ -8,13 +8,11 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 import torch
 
-from fsth.animate import Renderer
 from fsth.config import TrainConfig
-from fsth.fewshot import FewShotModel
-from fsth.shots import Shots
+from fsth.fewshot import FewShotModel, Renderer, Shots
 
 if TYPE_CHECKING:
-    from fsth.evaluate.protocol import EvalOptions
+    from fsth.evaluate.options import EvalOptions
 
 EVAL_DTYPE = torch.float32  # the generator's precision: figures that do not depend on a CPU's bf16 support
 

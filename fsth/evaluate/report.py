@@ -9,11 +9,13 @@ import numpy as np
 from fsth import console
 from fsth.checkpoint import Checkpoint
 from fsth.config import TrainConfig
-from fsth.evaluate.protocol import EvalOptions, TestVideo
+from fsth.errors import InputError
+from fsth.evaluate.options import EvalOptions
+from fsth.evaluate.protocol import TestVideo
 from fsth.evaluate.renderers import EVAL_DTYPE
 from fsth.evaluate.scoring import Setting, file_name
 from fsth.evaluate.sources import CrossSource
-from fsth.shots import spread
+from fsth.video import spread
 
 
 def video_row(video: TestVideo) -> dict:
@@ -28,7 +30,7 @@ def video_row(video: TestVideo) -> dict:
 
 
 def checkpoint_info(meta: Checkpoint) -> dict:
-    from fsth.embed import fingerprint
+    from fsth.fewshot import fingerprint
 
     return {
         "path": str(meta.path),
@@ -193,3 +195,37 @@ def write_sample(
 
 def sample_rows(count: int) -> np.ndarray:
     return spread(count, SAMPLE_ROWS)
+
+
+def samples_dir(path: Path | None, force: bool) -> Path | None:
+    """``--samples DIR``: created if missing; an existing one must be empty unless ``force`` (its PNGs are
+    replaced)."""
+    if path is None:
+        return None
+    if path.exists() and not path.is_dir():
+        raise InputError(f"--samples {path}: not a directory")
+    if path.is_dir() and any(path.iterdir()) and not force:
+        raise InputError(f"--samples {path}: directory is not empty; use --force to write into it")
+    if not path.parent.is_dir():
+        raise InputError(f"--samples {path}: directory {path.parent} does not exist")
+    try:
+        path.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--samples {path}: cannot create it ({exc.strerror or exc})") from None
+    return path
+
+
+def write_report(report: dict, output: Path | None) -> None:
+    """The report as strict JSON into ``output`` (atomically), or on stdout without one."""
+    import json
+    import sys
+
+    from fsth.files import atomic_write
+
+    text = json.dumps(report, indent=2, allow_nan=False) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    atomic_write(output, lambda f: f.write(text.encode()))
+    console.log(f"{output}: report of {report['summary']['evaluated']} video(s), {len(report['settings'])} setting(s)")

@@ -12,10 +12,10 @@ import torch
 
 from fsth import __version__, console
 from fsth.animate import plan_targets
-from fsth.checkpoint import Checkpoint
 from fsth.config import TrainConfig
 from fsth.errors import FsthError, InputError
-from fsth.evaluate.protocol import CROSS_FIELDS, EvalOptions, TestVideo, load_video
+from fsth.evaluate.options import CROSS_FIELDS, EvalOptions
+from fsth.evaluate.protocol import TestVideo, load_video
 from fsth.evaluate.renderers import person_renderers, render_all
 from fsth.evaluate.report import (
     checkpoint_info,
@@ -28,13 +28,12 @@ from fsth.evaluate.report import (
 )
 from fsth.evaluate.scoring import Setting, SettingMetrics, score
 from fsth.evaluate.sources import CrossSource, load_cross_source, unique_names
-from fsth.fewshot import FewShotModel
+from fsth.fewshot import FewShotModel, crop_policy_of
 from fsth.landmarks.detectors import LandmarkDetector
 from fsth.landmarks.sketch import draw_sketch
 from fsth.metrics import Frames
 from fsth.metrics.registry import metric_class
-from fsth.shots import spread
-from fsth.video import expand_inputs
+from fsth.video import expand_inputs, spread
 
 
 class _Evaluation:
@@ -50,8 +49,6 @@ class _Evaluation:
         renderer_options: dict,
         cross: Sequence[str | os.PathLike],
     ):
-        from fsth.person import crop_policy_of
-
         self.model, self.detector, self.options, self.metrics = model, detector, options, metrics
         self.samples, self.renderer_options = samples, renderer_options
         self.policy = crop_policy_of(model.checkpoint)
@@ -155,16 +152,15 @@ class _Evaluation:
 
 
 def evaluate(
-    meta: Checkpoint,
+    model: FewShotModel,
     videos: Sequence[str | os.PathLike],
-    detector: LandmarkDetector,
+    detector: LandmarkDetector | None = None,
     options: EvalOptions = EvalOptions(),
     *,
     cross: Sequence[str | os.PathLike] = (),
     train_cfg: TrainConfig | None = None,
     content_nets=None,
     metric_options: dict | None = None,
-    device=None,
     samples: str | os.PathLike | None = None,
 ) -> dict:
     """Run self-reenactment (and cross-reenactment from ``cross`` sources) on ``videos`` (files or directories of
@@ -184,23 +180,22 @@ def evaluate(
     - ``cross_sources``: name, path, shots, where they came from, the identity photo or why there is none;
     - ``summary``: videos given, evaluated, skipped, total seconds.
 
+    ``model``: the meta checkpoint (``FewShotModel.load``), on the device to run on. ``detector``: what tracks the
+    videos and finds AKD's landmarks (default: the one for the model's landmarks, ``FewShotModel.detector``).
     ``metric_options``: per metric name, e.g. ``{"csim": {"network": "arcface", "weights": PATH}, "fid":
     {"weights": PATH}}``. ``train_cfg``: fine-tuning's configuration (default: the model's,
     ``TrainConfig.for_model``). ``InputError`` when no video could be evaluated.
     """
-    from fsth.device import get_device
-
     start = time.perf_counter()
-    device = get_device() if device is None else torch.device(device)
     torch.manual_seed(options.seed)
-    model = FewShotModel(meta, device)
+    detector = detector if detector is not None else model.detector()
     train_cfg = train_cfg if train_cfg is not None else model.train_config()
     model.E, model.G  # noqa: B018 (read now: no setting's seconds include reading the networks)
     run = _Evaluation(
         model,
         detector,
         options,
-        SettingMetrics(options.metrics, detector, device, metric_options),
+        SettingMetrics(options.metrics, detector, model.device, metric_options),
         Path(samples) if samples is not None else None,
         dict(train_cfg=train_cfg, content_nets=content_nets),
         cross,
@@ -219,7 +214,7 @@ def evaluate(
         raise InputError(f"no video could be evaluated ({len(rows)} given): {reasons}")
     return {
         "fsth_version": __version__,
-        "checkpoint": checkpoint_info(meta),
+        "checkpoint": checkpoint_info(model.checkpoint),
         "landmark_detector": detector.name,
         "protocols": protocols_info(options, run.sources, train_cfg),
         "metrics": networks_info(run.settings),

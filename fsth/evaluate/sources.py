@@ -10,13 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fsth.animate import Renderer
 from fsth.errors import FsthError, InputError
-from fsth.evaluate.protocol import EvalOptions
+from fsth.evaluate.options import EvalOptions
 from fsth.evaluate.renderers import EVAL_DTYPE, person_renderers
-from fsth.fewshot import FewShotModel
+from fsth.fewshot import FewShotModel, Renderer, Shots, is_checkpoint, load_person, load_shots, person_crop_policy
 from fsth.landmarks.detectors import LandmarkDetector
-from fsth.shots import Shots
 
 
 @dataclass
@@ -39,8 +37,6 @@ def load_cross_source(
     """A source as ``fsth animate`` takes it: photos, a directory of them or a video (shots, embedded here and
     fine-tuned with the evaluation's steps), or an ``embedding`` / ``person`` file (``load_person``). Shots are
     cropped as ``fsth animate`` crops them (``FewShotModel.shots``: ``person_crop_policy``)."""
-    from fsth.person import is_checkpoint
-
     path = Path(source)
     name = path.name or str(path)
     if is_checkpoint(path):
@@ -56,13 +52,12 @@ def _cross_source_file(path: Path, model: FewShotModel, detector) -> CrossSource
     """An embedding (FF, with the meta generator) or person file (its fine-tuned G': FT); its identity photo is
     the first shot it records, read again when it is still on disk (cropped as the file's shots were)."""
     from fsth.checkpoint import load_checkpoint
-    from fsth.person import load_person
-    from fsth.shots import person_crop_policy
 
-    person = load_person(path, model.checkpoint.path)
-    if person.config != model.checkpoint.config or person.crop_policy != model.crop_policy:
-        raise InputError(f"{path}: made for another model configuration or crop policy than {model.checkpoint.path}")
-    recorded = [str(s) for s in load_checkpoint(path, only=()).meta.get("shots") or []]
+    header = load_checkpoint(path, only=())
+    person = load_person(path, model.path if header.kind == "embedding" else None, detector=detector)
+    if person.config != model.config or person.crop_policy != model.crop_policy:
+        raise InputError(f"{path}: made for another model configuration or crop policy than {model.path}")
+    recorded = [str(s) for s in header.meta.get("shots") or []]
     mode = "FF" if person.e_hat is not None else "FT"
     renderer = model.renderer(
         G=person.generator,
@@ -83,8 +78,6 @@ def _cross_source_file(path: Path, model: FewShotModel, detector) -> CrossSource
 def recorded_shot(recorded: list[str], detector, size: int, policy) -> Shots:
     """The first of the shots a file records ("photo.jpg" or "video.mp4#frame"), cropped again as it was: a photo
     by itself, a video frame by tracking the video and taking the same K frames (``load_shots`` is deterministic)."""
-    from fsth.shots import load_shots
-
     if not recorded:
         raise InputError("the file records no shots")
     first = recorded[0]

@@ -17,8 +17,9 @@ Modules, in data-flow order:
 ``extract``    what ``fsth landmarks`` does with one input file (and the sketch / overlay videos)
 """
 
+from fsth.landmarks.backends import make_detector
 from fsth.landmarks.crop import CropPolicy
-from fsth.landmarks.detectors import LandmarkDetector, make_detector
+from fsth.landmarks.detectors import LandmarkDetector
 from fsth.landmarks.pair import FacePair, face_pair, full_box
 from fsth.landmarks.parts import PARTS
 from fsth.landmarks.sketch import SKETCH_COLORS, draw_overlay, draw_sketch

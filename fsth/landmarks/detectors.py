@@ -1,6 +1,7 @@
 """Landmark detector backends behind one small interface: ``mesh`` and ``dlib`` (offline), ``fan`` (the paper's FAN).
 
-``make_detector(backend="auto"|"mesh"|"dlib"|"fan", fan_weights=None)`` returns a ``LandmarkDetector``. Its points
+``make_detector(backend="auto"|"mesh"|"dlib"|"fan", fan_weights=None)`` (``fsth.landmarks.backends``) returns a
+``LandmarkDetector``. Its points
 per face are ``num_points`` x 2: 68 (iBUG) for dlib and FAN, 478 for the mesh; ``to_68(points)`` gives the iBUG 68
 of any of them (the identity for dlib and FAN, ``parts.MESH_TO_68`` for the mesh) and ``to_mesh(points)`` the
 (478, 2) mesh (None for dlib and FAN). Below, "points" are those:
@@ -40,10 +41,8 @@ import numpy as np
 
 from fsth import console
 from fsth.errors import InputError, MissingWeightsError
+from fsth.hub import download_file, hub_checkpoint_dir
 from fsth.landmarks.crop import CropPolicy
-from fsth.weights_files import download_file, hub_checkpoint_dir
-
-BACKENDS = ("auto", "mesh", "dlib", "fan")  # and "mesh+dlib", which detector_for picks for dlib-trained models
 
 # face-alignment 1.5's weight files (its models_urls); tests check these against the installed package.
 FAN_URL = "https://www.adrianbulat.com/downloads/python-fan/2DFAN4-11f355bf06.pth.tar"
@@ -298,7 +297,7 @@ class FanDetector(LandmarkDetector):
             net = FAN(4)
             net.load_state_dict(state)
         except Exception as exc:
-            from fsth.models.perceptual import not_a_weights_file
+            from fsth.hub import not_a_weights_file
 
             why = not_a_weights_file(fan_path)
             if why is not None:
@@ -313,7 +312,7 @@ class FanDetector(LandmarkDetector):
             try:
                 self._sfd = SFDDetector(device=str(self.device), path_to_detector=str(sfd_path))
             except Exception as exc:
-                from fsth.models.perceptual import not_a_weights_file
+                from fsth.hub import not_a_weights_file
 
                 why = not_a_weights_file(sfd_path)
                 if why is not None:
@@ -395,39 +394,3 @@ def _decode_heatmaps(heat: np.ndarray, region: np.ndarray) -> np.ndarray:
     pts[k, 1] += 0.25 * np.sign(heat[k, jy[k] + 1, jx[k]] - heat[k, jy[k] - 1, jx[k]])
     cell = (region[2] - region[0]) / res
     return (region[:2] + (pts + 0.5) * cell).astype(np.float32)
-
-
-# ---------------------------------------------------------------------------------------------- choice
-
-
-def make_detector(backend: str = "auto", fan_weights: str | os.PathLike | None = None, device=None) -> LandmarkDetector:
-    """The detector for ``backend`` (auto|mesh|dlib|fan); see the module docstring for where weights come from."""
-    if backend not in BACKENDS and backend != "mesh+dlib":
-        raise InputError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-    if backend == "dlib":
-        return DlibDetector()
-    if backend == "mesh+dlib":
-        from fsth.landmarks.mesh import MeshDetector
-
-        return MeshDetector(device=device, dlib_68=True)
-    if backend in ("auto", "mesh"):
-        from fsth.landmarks.mesh import MeshDetector
-
-        if backend == "mesh":
-            return MeshDetector(device=device)
-        try:
-            detector = MeshDetector(device=device)
-        except MissingWeightsError as exc:
-            console.warn(f"{exc}; using the dlib backend")
-            return DlibDetector()
-        console.log("landmarks: mesh backend (MediaPipe's face mesh + iris; --backend dlib|fan for the others)")
-        return detector
-    fan, sfd = find_fan_weights(fan_weights)
-    if fan is None:
-        fan = download_weights(FAN_URL)
-        if sfd is None:
-            try:
-                sfd = download_weights(SFD_URL)
-            except MissingWeightsError as exc:
-                console.warn(str(exc))
-    return FanDetector(fan, sfd, device=device)

@@ -34,7 +34,8 @@ from fsth.metrics.registry import (
     register_metric,
 )
 from fsth.metrics.pixel import L1, PSNR, SSIM, mean_l1, psnr, ssim
-from fsth.metrics.identity import CSIM, FaceEmbedder, cosine_similarity, make_face_embedder
+from fsth.metrics.identity import CSIM, cosine_similarity, make_face_embedder
+from fsth.metrics.recognition import FaceEmbedder
 from fsth.metrics.keypoints import AKD, keypoint_distance
 from fsth.metrics.fid import FID, FeatureStats, frechet_distance
 from fsth.metrics.summary import Summary, summarize

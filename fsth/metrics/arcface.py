@@ -33,10 +33,10 @@ import torch
 from torch import nn
 
 from fsth.errors import MissingWeightsError
+from fsth.hub import check_layout, read_state_dict
 from fsth.landmarks.parts import LEFT_EYE, RIGHT_EYE
 from fsth.landmarks.retarget import similarity_fit
-from fsth.metrics.identity import FaceEmbedder
-from fsth.models.perceptual import check_layout, read_state_dict
+from fsth.metrics.recognition import FaceEmbedder
 
 ARCFACE_SIZE = 112
 ARCFACE_DIM = 512

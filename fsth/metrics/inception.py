@@ -35,8 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fsth import console
-from fsth.models.perceptual import check_layout, read_state_dict
-from fsth.weights_files import find_weights
+from fsth.hub import check_layout, find_weights, read_state_dict
 
 FID_WEIGHTS_URL = (
     "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"

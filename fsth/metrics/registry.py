@@ -35,6 +35,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from fsth.config import DEFAULT_METRICS
 from fsth.errors import InputError
 from fsth.metrics.summary import json_float, summarize
 
@@ -210,8 +211,6 @@ class PairMetric(Metric):
 # -- the registry --------------------------------------------------------------------------------------
 
 _METRICS: dict[str, type[Metric]] = {}
-
-DEFAULT_METRICS = ("ssim", "psnr", "l1", "csim", "akd", "fid")
 
 
 def register_metric(cls: type[Metric]) -> type[Metric]:

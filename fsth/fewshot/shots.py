@@ -33,7 +33,7 @@ from fsth.landmarks.detectors import LandmarkDetector
 from fsth.landmarks.pair import FacePair, face_pair
 from fsth.landmarks.track import LandmarkTrack
 from fsth.landmarks.tracker import track_image, track_video
-from fsth.video import VideoReader, expand_inputs, is_image, is_video, read_image
+from fsth.video import VideoReader, expand_inputs, is_image, is_video, read_image, spread
 
 DEFAULT_VIDEO_SHOTS = 8  # K frames taken from a video when no k is given (the K of meta-learning)
 
@@ -73,15 +73,6 @@ class Shots:
         from fsth.models import images_to_tensor
 
         return images_to_tensor(self.crops, device), images_to_tensor(self.sketches, device)
-
-
-def spread(n: int, k: int) -> list[int]:
-    """``k`` indices spread evenly over ``range(n)`` (the centres of k equal parts; all of them if k >= n), in
-    increasing order: the shots of a video or of photos, the frames kept of a clip (``fsth.dataset.build``), the
-    targets of an evaluation. A list, so that it indexes an array and compares with a list alike."""
-    if k >= n:
-        return list(range(n))
-    return [int((j + 0.5) * n / k) for j in range(k)]  # k < n: a step of n / k > 1, so no two are the same
 
 
 def shots_from_frames(
@@ -202,7 +193,7 @@ def warn_unless_one_person(
     if len(images) < 2:
         return []
     from fsth.errors import FsthError
-    from fsth.metrics.identity import DlibFaceEmbedder
+    from fsth.metrics.recognition import DlibFaceEmbedder
 
     try:
         embeddings = DlibFaceEmbedder().embed(list(images), list(landmarks))  # (N, 128), unit rows

@@ -1,8 +1,7 @@
-"""The few-shot model: one object over a checkpoint for everything few-shot use does with it.
+"""The few-shot model: the one way to open a meta checkpoint, and everything few-shot use does with it.
 
-Stage: few-shot use (``fsth embed``, ``fsth finetune``, ``fsth animate``) and evaluation. In: a ``meta`` checkpoint
-(``--checkpoint``, ``$FSTH_CHECKPOINT``, the default location or the shipped model), or a ``person`` file to
-fine-tune further. The chain the paper describes, one method each:
+In: a ``meta`` checkpoint (``--checkpoint``, ``$FSTH_CHECKPOINT``, the default location or the shipped model), or a
+``person`` file to fine-tune further. The chain the paper describes, one method each:
 
     model = FewShotModel.load(path)
     shots = model.shots(["photo.jpg"], detector)       # crops and landmarks at the model's crop policy and size
@@ -10,7 +9,9 @@ fine-tune further. The chain the paper describes, one method each:
     result = model.finetune(shots, steps, e_hat=e_hat)  # G' and D' trained on the shots
     renderer = model.renderer(shots, e_hat=e_hat)       # or model.renderer(shots, G=result.G): frames from landmarks
 
-The networks are read from the file once, when first needed, and kept on the model's device.
+The networks are read from the file once, when first needed, and kept on the model's device. ``crop_policy_of``
+reads a checkpoint's crop policy; ``detector_for`` picks the landmark detector for the landmarks a model was trained
+on (one detector, for a person's shots and the driver alike).
 """
 
 from __future__ import annotations
@@ -21,17 +22,59 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from fsth import console
 from fsth.checkpoint import Checkpoint, load_checkpoint, load_meta_checkpoint, read_header
 from fsth.config import ModelConfig, TrainConfig
+from fsth.errors import CheckpointError, FsthError
+from fsth.fewshot.embed import embed
+from fsth.fewshot.finetune import finetune, person_networks, plan_steps
+from fsth.fewshot.render import Renderer
+from fsth.fewshot.shots import load_shots, person_crop_policy
+from fsth.landmarks.backends import make_detector
 from fsth.landmarks.crop import CropPolicy
+from fsth.landmarks.detectors import LandmarkDetector, find_fan_weights
+
+
+def crop_policy_of(ckpt: Checkpoint) -> CropPolicy:
+    """The crop policy stored in a checkpoint (the default one, said on stderr, when it stores none)."""
+    if not ckpt.crop_policy:
+        console.debug(f"{ckpt.path}: no crop policy stored; using the default {CropPolicy()}")
+        return CropPolicy()
+    try:
+        return CropPolicy.from_dict(ckpt.crop_policy)
+    except FsthError as exc:  # a crafted or damaged file: name it
+        raise CheckpointError(f"{ckpt.path}: bad metadata: {exc}") from None
+
+
+def detector_for(trained_with: str | None, backend: str | None = None, fan_weights=None) -> LandmarkDetector:
+    """The landmark detector to use with a model trained on ``trained_with``'s landmarks ("fan", "dlib", "mesh" or
+    None).
+
+    ``backend`` overrides. A FAN model gets FAN (dlib with a warning when FAN's weights are not on disk: its points
+    differ slightly from FAN's, which the model may show). A dlib model gets ``mesh+dlib``: dlib's own 68 points,
+    tracked as the dlib backend tracks them, with the mesh beside them (for lids, lips and irises): the shipped
+    model, given the mesh's 68 instead, opened its mouth a quarter as wide on the test driver (its sketches differ
+    from dlib's). Every other model gets the mesh (``auto``).
+    """
+    if backend is not None and backend != "auto":
+        return make_detector(backend, fan_weights)
+    if trained_with == "fan" and find_fan_weights(fan_weights)[0] is None:
+        console.warn(
+            "the model was trained on FAN landmarks, but FAN's weights are not on disk: using dlib's landmarks, "
+            "which differ slightly (--backend fan downloads FAN's weights, --fan-weights uses a local copy)"
+        )
+        return make_detector("dlib")
+    if trained_with == "fan":
+        return make_detector(trained_with, fan_weights)
+    if trained_with == "dlib":
+        return make_detector("mesh+dlib")
+    return make_detector("auto", fan_weights)
 
 
 class FewShotModel:
     """A ``meta`` (or ``person``) checkpoint and its networks, loaded once (module docstring)."""
 
     def __init__(self, checkpoint: Checkpoint, device=None):
-        from fsth.person import crop_policy_of
-
         self.checkpoint = checkpoint
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.crop_policy: CropPolicy = crop_policy_of(checkpoint)
@@ -75,9 +118,7 @@ class FewShotModel:
         return TrainConfig.for_model(self.config, **given)
 
     def detector(self, backend: str | None = None, fan_weights=None):
-        """The landmark detector for this model (``fsth.person.detector_for``; ``backend`` overrides)."""
-        from fsth.person import detector_for
-
+        """The landmark detector for this model (``detector_for``; ``backend`` overrides)."""
         return detector_for(self.landmark_backend, backend, fan_weights)
 
     # -- the chain
@@ -85,8 +126,6 @@ class FewShotModel:
     def shots(self, paths: Sequence[str | os.PathLike], detector=None, k: int | None = None):
         """``Shots`` from photos, a directory or a video, at this model's crop policy (``person_crop_policy``: edge
         pixels where the box runs off the photo) and size."""
-        from fsth.shots import load_shots, person_crop_policy
-
         return load_shots(paths, detector or self.detector(), self.size, person_crop_policy(self.crop_policy), k)
 
     @property
@@ -104,8 +143,6 @@ class FewShotModel:
 
     def embed(self, shots) -> torch.Tensor:
         """e_hat (D,) float32 on the CPU of ``shots``: the mean of E over them; a person file's own e_hat."""
-        from fsth.embed import embed
-
         if self.checkpoint.kind == "person":
             return self.checkpoint.e_hat.float()
         return embed(self.E, shots, self.device)
@@ -125,10 +162,9 @@ class FewShotModel:
     ):
         """G' and D' from this checkpoint (psi' = P e_hat, w' = w0 + e_hat; a person file's own), trained on
         ``shots`` for ``steps`` steps, or ``epochs`` passes over them (default: the paper's, ``train_cfg``'s
-        ``finetune_epochs``): a ``fsth.finetune.FinetuneResult``. ``train_cfg``: by default this model's
+        ``finetune_epochs``): a ``fsth.fewshot.finetune.FinetuneResult``. ``train_cfg``: by default this model's
         (``train_config``). ``content_nets``: L_CNT's networks when ``train_cfg`` has it on (loaded here when not
         given)."""
-        from fsth.finetune import finetune, person_networks, plan_steps
         from fsth.models import load_content_networks
 
         train_cfg = train_cfg if train_cfg is not None else self.train_config()
@@ -160,11 +196,9 @@ class FewShotModel:
         source: tuple[np.ndarray, np.ndarray] | None = None,
         **options,
     ):
-        """The fast renderer (``fsth.animate.Renderer``) of G' (``G``), or of the meta G with ``e_hat``; a
+        """The fast renderer (``Renderer``) of G' (``G``), or of the meta G with ``e_hat``; a
         warp-guided G also gets the shots it warps (``source`` = (crops, points), by default ``shots``'s).
         ``options`` go to ``Renderer``."""
-        from fsth.animate import Renderer
-
         G = G if G is not None else self.G
         if G.cfg.warp:
             options["source"] = source if source is not None else (shots.crops, shots.points)

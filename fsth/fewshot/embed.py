@@ -18,7 +18,7 @@ import torch
 
 from fsth import console
 from fsth.checkpoint import Checkpoint, save_checkpoint
-from fsth.shots import Shots
+from fsth.fewshot.shots import Shots
 
 EMBED_BATCH = 8  # shots per embedder pass: memory stays bounded for K = 32 at 256x256
 

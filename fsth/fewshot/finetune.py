@@ -1,8 +1,8 @@
 """Fine-tuning: the meta networks specialised to one person on its T shots (the paper's section 3).
 
 Stage: few-shot use (``fsth finetune``, ``fsth animate --finetune-steps``) and evaluation. In: the meta
-checkpoint's G and D, the person's e_hat (``fsth.embed``) and their ``Shots``. Out: G' and D' (``FinetuneResult``),
-saved as a checkpoint of kind ``person``: everything ``fsth animate`` needs to render that person.
+checkpoint's G and D, the person's e_hat (``fsth.fewshot.embed``) and their ``Shots``. Out: G' and D'
+(``FinetuneResult``), saved as a checkpoint of kind ``person``: everything ``fsth animate`` needs to render that person.
 
 As the paper does: G' starts from G with its own AdaIN coefficients psi' = P e_hat (P is no longer used), D' from
 D with w' = w0 + e_hat and b' = b (no W); then both are trained on the shots with the meta-learning losses
@@ -33,8 +33,8 @@ from fsth import console, gan
 from fsth.checkpoint import Checkpoint, save_checkpoint
 from fsth.config import TrainConfig
 from fsth.errors import CheckpointError, InputError
+from fsth.fewshot.shots import Shots
 from fsth.models import PersonDiscriminator, PersonGenerator, person_discriminator, person_generator
-from fsth.shots import Shots
 
 
 @dataclass
@@ -209,7 +209,7 @@ def save_person(
     for retargeting), e_hat, the crop policy and landmark backend of ``source`` (the meta or person checkpoint
     fine-tuning started from) and how it was fine-tuned. A G' that diverged (NaN or infinite weights) is refused
     and nothing is written."""
-    from fsth.embed import provenance, shot_tensors
+    from fsth.fewshot.embed import provenance, shot_tensors
 
     if not all(bool(torch.isfinite(p).all()) for p in result.G.parameters()):
         raise InputError(

@@ -7,7 +7,7 @@ import pytest
 import torch.hub
 from conftest import serve_downloads
 
-from fsth.weights_files import download_file, hub_checkpoint_dir
+from fsth.hub import download_file, hub_checkpoint_dir
 
 
 @pytest.mark.parametrize("env", [{"TORCH_HOME": "th"}, {"XDG_CACHE_HOME": "xdg"}, {}])

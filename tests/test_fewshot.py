@@ -1,17 +1,18 @@
-"""What must be the same wherever a few-shot source is taken (issue 19's five bugs): one landmark detector for the
-source and the driver, one crop for animate and evaluate, the model's own fine-tuning defaults, the warp alone at the
-checkpoint's crop and size without its networks, and one order of a GAN step."""
+"""The few-shot layer's specification (``fsth.fewshot``): every SOURCE kind (a photo, a directory of photos, a video,
+an embedding file, a person file) and every model kind (the paper's generator, a warp-guided one, the warp alone)
+becomes a ``Person`` that renders; and what must be the same wherever a source is taken (issue 19's five bugs): one
+landmark detector for the source and the driver, one crop for animate and evaluate, the model's own fine-tuning
+defaults, the warp alone at the checkpoint's crop and size without its networks, and one order of a GAN step."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import OBAMA, PORTRAIT, TALK, VOX, ok
+from conftest import OBAMA, PORTRAIT, PORTRAIT_POUT, SMILE, TALK, VOX, ok
 
 from fsth.config import TrainConfig
+from fsth.fewshot import FewShotModel, Renderer, load_person, load_shots, person_crop_policy
 from fsth.landmarks import CropPolicy, make_detector
-from fsth.person import load_meta, load_person
-from fsth.shots import load_shots, person_crop_policy
 
 
 @pytest.fixture
@@ -23,15 +24,15 @@ def offline(tmp_path, monkeypatch):
 
 @pytest.fixture
 def animated(monkeypatch) -> dict:
-    """What `fsth animate` hands the pipeline (``fsth.animate.animate``: the person and the driver's detector),
-    without driving it."""
+    """What `fsth animate` hands the pipeline (``fsth.animate.animate``: the person, and its detector that also
+    reads the driver), without driving it."""
     import fsth.animate
     from fsth.animate import AnimateStats
 
     seen = {}
 
-    def animate(person, driver, output, detector, options, **kwargs):
-        seen.update(person=person, detector=detector)
+    def animate(person, driver, output, options, **kwargs):
+        seen.update(person=person, detector=person.detector)
         return AnimateStats(0, 0, 1.0, 0, None, 30.0, None)
 
     monkeypatch.setattr(fsth.animate, "animate", animate)
@@ -61,7 +62,7 @@ def test_evaluate_crops_a_cross_source_as_animate_does(offline, tiny_meta_checkp
     from fsth.evaluate import EvalOptions, load_cross_source
     from fsth.fewshot import FewShotModel
 
-    model = FewShotModel(load_meta(tiny_meta_checkpoint))
+    model = FewShotModel(FewShotModel.load(tiny_meta_checkpoint).checkpoint)
     source = load_cross_source(OBAMA, model, dlib_detector, EvalOptions(baselines=False), train_cfg=TrainConfig())
     person = load_person([OBAMA], tiny_meta_checkpoint, detector=dlib_detector)  # as `fsth animate` takes it
     assert np.array_equal(source.identity.crops[0], person.crops[0])
@@ -74,11 +75,11 @@ def test_library_fine_tuning_follows_the_model(offline, dlib_detector):
     terms, no content loss): no VGG weights are needed, and the report says so."""
     from fsth.evaluate import EvalOptions, evaluate
     from fsth.fewshot import FewShotModel
-    from fsth.finetune import finetune, person_networks
+    from fsth.fewshot.finetune import finetune, person_networks
 
-    meta = load_meta(None)  # no $FSTH_CHECKPOINT, nothing at the default place: the shipped model
+    meta = FewShotModel.load(None).checkpoint  # no $FSTH_CHECKPOINT, nothing at the default place: the shipped model
     options = EvalOptions(baselines=False, shots=(1,), targets=1, finetune_steps=1, metrics=("l1",))
-    report = evaluate(meta, [VOX], dlib_detector, options, device="cpu")
+    report = evaluate(FewShotModel(meta), [VOX], dlib_detector, options)
     assert report["protocols"]["self"]["finetune"]["content_loss"] is False
     assert [s["name"] for s in report["settings"]] == ["self K=1 FF", "self K=1 FT"]
 
@@ -108,9 +109,9 @@ def warp_meta(tmp_path):
 
 def test_the_warp_alone_takes_photos_at_the_checkpoint_crop_and_size(warp_meta, dlib_detector):
     """`--model warp` with photos: the shots are at --checkpoint's size and crop policy (as every command crops)."""
-    from fsth.person import crop_policy_of
+    from fsth.fewshot import crop_policy_of
 
-    meta = load_meta(warp_meta, only=())
+    meta = FewShotModel.load(warp_meta, only=()).checkpoint
     person = load_person([PORTRAIT], warp_meta, warp_only=True, detector=dlib_detector)
     assert person.size == 64 and person.crop_policy == crop_policy_of(meta) != CropPolicy()
     expected = load_shots([PORTRAIT], dlib_detector, 64, person_crop_policy(crop_policy_of(meta)))
@@ -120,10 +121,10 @@ def test_the_warp_alone_takes_photos_at_the_checkpoint_crop_and_size(warp_meta, 
 def test_the_warp_alone_warps_an_embedding_without_the_meta_checkpoint(tmp_path, animated, warp_meta, dlib_detector):
     """`--model warp` with an embedding file warps its stored shots and uses no network: the meta checkpoint it was
     made with may be gone."""
-    from fsth.embed import embed, save_embedding
-    from fsth.person import crop_policy_of
+    from fsth.fewshot import crop_policy_of, save_embedding
+    from fsth.fewshot.embed import embed
 
-    meta = load_meta(warp_meta)
+    meta = FewShotModel.load(warp_meta).checkpoint
     shots = load_shots([PORTRAIT], dlib_detector, 64, person_crop_policy(crop_policy_of(meta)))
     save_embedding(tmp_path / "me.safetensors", embed(meta.embedder(), shots), shots, meta)
     warp_meta.unlink()  # the meta checkpoint it was made with is gone (as $FSTH_CHECKPOINT still names it)
@@ -139,7 +140,7 @@ def test_fine_tuning_steps_d_then_g_as_meta_learning(monkeypatch, tiny, frames):
     import torch
 
     from fsth import gan
-    from fsth.finetune import finetune_step
+    from fsth.fewshot.finetune import finetune_step
     from fsth.models import Generator, PersonDiscriminator, person_generator
 
     torch.manual_seed(0)
@@ -156,3 +157,56 @@ def test_fine_tuning_steps_d_then_g_as_meta_learning(monkeypatch, tiny, frames):
     x, y = frames
     finetune_step(G, D, opt_G, opt_D, x, y, TrainConfig(content_loss=False, d_steps_per_g_step=2))
     assert order == ["D", "D", "G"]
+
+
+def test_every_source_kind_becomes_a_person_that_renders(tmp_path, tiny_meta_checkpoint, dlib_detector):
+    """Photos, a directory, a video, an embedding file and a person file: each gives the person's landmarks at the
+    checkpoint's size and crop (a photo's exactly as ``load_shots`` crops it for every command), the one detector
+    it was read with (the driver's too), and frames from its renderer."""
+    from fsth.fewshot import save_embedding, save_person
+    from fsth.fewshot.embed import embed
+    from fsth.fewshot.finetune import finetune, person_networks
+
+    model = FewShotModel.load(tiny_meta_checkpoint)
+    policy = person_crop_policy(model.crop_policy)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for photo in (PORTRAIT, PORTRAIT_POUT):
+        (folder / photo.name).write_bytes(photo.read_bytes())
+    shots = load_shots([PORTRAIT], dlib_detector, 64, policy)
+    save_embedding(tmp_path / "me.safetensors", embed(model.E, shots), shots, model.checkpoint)
+    cfg = TrainConfig(content_loss=False)
+    result = finetune(*person_networks(model.checkpoint, embed(model.E, shots), "cpu"), shots, 1, cfg)
+    save_person(tmp_path / "p.safetensors", result, shots, embed(model.E, shots), model.checkpoint, cfg)
+    sources = {
+        "photo": ([PORTRAIT], 1, "FF"),
+        "directory": ([folder], 2, "FF"),
+        "video": ([SMILE], 3, "FF"),
+        "embedding": (tmp_path / "me.safetensors", 1, "FF"),
+        "person": (tmp_path / "p.safetensors", 1, "FT"),
+    }
+    for kind, (source, k, mode) in sources.items():
+        person = load_person(source, None if kind == "person" else tiny_meta_checkpoint, detector=dlib_detector, k=k)
+        assert person.detector is dlib_detector, kind
+        assert person.points.shape == (k, 68, 2) and person.size == 64, kind
+        assert person.crop_policy == model.crop_policy and (person.e_hat is None) == (mode == "FT"), kind
+        frames = Renderer.of(person).render(person.points[:1])
+        assert frames.shape == (1, 64, 64, 3) and frames.dtype == np.uint8 and frames.std() > 1, kind
+        if kind in ("photo", "embedding", "person"):
+            assert np.allclose(person.points[0], shots.points[0]), kind  # the one crop of every command
+    with pytest.raises(Exception, match="person file carries its own generator"):
+        load_person(tmp_path / "p.safetensors", tiny_meta_checkpoint, detector=dlib_detector)
+
+
+def test_every_model_kind_renders_and_the_warp_alone_keeps_the_shot(warp_meta, tiny_meta_checkpoint, dlib_detector):
+    """The paper's generator, a warp-guided generator and the warp alone (no network): each renders the person's own
+    landmarks; the warp alone, given the shot's own landmarks, gives the shot back."""
+    paper = load_person([PORTRAIT], tiny_meta_checkpoint, detector=dlib_detector)
+    guided = load_person([PORTRAIT], warp_meta, detector=dlib_detector)
+    alone = load_person([PORTRAIT], warp_meta, warp_only=True, detector=dlib_detector)
+    assert not paper.generator.cfg.warp and guided.generator.cfg.warp and alone.generator is None
+    for person in (paper, guided, alone):
+        frames = Renderer.of(person).render(person.points[:1])
+        assert frames.shape == (1, 64, 64, 3) and frames.dtype == np.uint8
+    back = Renderer.of(alone).render(alone.points[:1])[0].astype(float)
+    assert np.abs(back - alone.crops[0]).mean() < 3  # the identity warp, up to resampling

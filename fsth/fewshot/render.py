@@ -7,11 +7,14 @@ compositor (``fsth.animate.compose``) turns into an output frame.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fsth.landmarks.sketch import draw_sketch
-from fsth.person import Person
+
+if TYPE_CHECKING:
+    from fsth.fewshot.source import Person
 
 
 @dataclass
