@@ -144,7 +144,7 @@ def probe_warp(net, source, sketch, source_points, target_points):
 
 
 def train_probe(dataset: Path, minutes: float) -> tuple[FlowProbe, float]:
-    from fsth.data import EpisodeDataset, episode_loader, to_model_input
+    from fsth.episodes import EpisodeDataset, episode_loader, to_model_input
     from fsth.losses import mouth_weights
 
     torch.manual_seed(0)

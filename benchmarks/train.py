@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from fsth.config import ModelConfig, TrainConfig
-from fsth.data import ModelInput
+from fsth.episodes import ModelInput
 from fsth.models import VGG19, ContentNetworks, VGGFace
 from fsth.train import EmbedGenerate, Trainer, build_training, train_step
 
@@ -106,8 +106,8 @@ def gpu(presets: list[str], batch: int, repeats: int) -> None:
 def episodes(repeats: int) -> None:
     """Episodes/s of the data pipeline in one process, at 256x256 and 64x64, K = 8."""
     from fsth import console
-    from fsth.data import EpisodeDataset
     from fsth.dataset import DatasetSettings, build_dataset
+    from fsth.episodes import EpisodeDataset
     from fsth.landmarks import CropPolicy, make_detector
 
     console.set_verbosity(0)

@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fsth.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from fsth.data import EpisodeDataset, to_model_input  # noqa: E402
 from fsth.dataset import Dataset, DatasetSettings, build_dataset  # noqa: E402
+from fsth.episodes import EpisodeDataset, to_model_input  # noqa: E402
 from fsth.evaluate import EvalOptions, evaluate  # noqa: E402
 from fsth.fewshot import FewShotModel  # noqa: E402
 from fsth.files import parse_with_out_dir  # noqa: E402

@@ -15,7 +15,7 @@ An implementation of "Few-Shot Adversarial Learning of Realistic Neural Talking 
                        ``fsth.gan`` (a GAN step's two halves); ``fsth.checkpoint`` (the one file format)
 4. ``fsth.metrics``    SSIM, PSNR, L1, CSIM, AKD, FID by name
 5. ``fsth.train``      meta-learning over many videos -> meta checkpoint; its input is built by ``fsth.dataset``
-                       (videos -> face crops + landmarks), read as episodes by ``fsth.data``, its outputs
+                       (videos -> face crops + landmarks), read as episodes by ``fsth.episodes``, its outputs
                        kept in a run directory by ``fsth.rundir``
 6. ``fsth.fewshot``    a checkpoint and a SOURCE (photos, a video, an embedding or a person file) -> a person that
                        renders landmarks into frames: shots, embedding, fine-tuning, the renderer

@@ -22,7 +22,7 @@ under ``E.*``, ``G.*``, ``D.*`` like a meta checkpoint, every optimizer's tensor
 index>.<key>`` (Adam's ``exp_avg``, ``exp_avg_sq``, ``step``; SparseAdam's moments of all of W), and in its
 JSON metadata the step, the seed, the optimizers' non-tensor state (SparseAdam's integer step), the dataset's
 fingerprint and the resolved configuration. Random numbers need no stored state: every episode and the torch
-generator at each step are functions of (seed, step, rank) (see ``fsth.data`` and ``fsth.train``).
+generator at each step are functions of (seed, step, rank) (see ``fsth.episodes`` and ``fsth.train``).
 """
 
 from __future__ import annotations

@@ -23,11 +23,11 @@ On CUDA: bf16 autocast (no loss scaling needed) and channels_last. With ``torchr
 NCCL; gloo on CPU): E and G are wrapped together in one DistributedDataParallel, D in another with W left out
 (``fsth.distributed.exclude_from_ddp``) and W's sparse gradient averaged by ``all_reduce_sparse_grad`` after every
 backward that reaches it, so every process takes the same SparseAdam step and W stays identical everywhere. Each process
-draws its own episodes (``fsth.data``); only rank 0 writes files. A stop request (Ctrl-C, SIGTERM) is agreed
+draws its own episodes (``fsth.episodes``); only rank 0 writes files. A stop request (Ctrl-C, SIGTERM) is agreed
 on by all processes at the end of a step, then rank 0 saves and all exit.
 
 Resume is exact: the state holds the step, all weights (W and spectral norm's vectors included) and every
-optimizer's state, and all randomness is a function of (seed, step, rank): the episodes (``fsth.data``) and
+optimizer's state, and all randomness is a function of (seed, step, rank): the episodes (``fsth.episodes``) and
 the torch generator, reseeded at every step. On the CPU a run stopped and resumed ends bit-identical to one
 that was not stopped (tested).
 """
@@ -51,9 +51,9 @@ from torch import nn
 
 from fsth import __version__, console, gan
 from fsth.config import ModelConfig, TrainConfig, TrainOptions, option_problems
-from fsth.data import EpisodeDataset, check_shots, episode_loader, to_model_input
 from fsth.dataset.store import Dataset
 from fsth.distributed import Processes, StopRequest, exclude_from_ddp
+from fsth.episodes import EpisodeDataset, check_shots, episode_loader, to_model_input
 from fsth.errors import FsthError, InputError
 from fsth.models import (
     Discriminator,
@@ -177,7 +177,7 @@ class Trainer:
 
 
 def train_step(batch, t: Trainer) -> dict[str, torch.Tensor]:
-    """One meta-learning step on a batch of episodes (``fsth.data.ModelInput``; see the module docstring):
+    """One meta-learning step on a batch of episodes (``fsth.episodes.ModelInput``; see the module docstring):
     ``fsth.gan``'s D updates, then the E/G update. Returns the losses (detached)."""
     shots_x, shots_y, x, y, idx, shots_points, points = batch
     if t.channels_last:

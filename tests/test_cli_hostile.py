@@ -904,3 +904,25 @@ def test_a_one_frame_gif_is_taken_as_a_photo(work):
     assert is_image(still) and not is_video(still)
     result = ok("embed", "--shots", still, "-c", work / "ck" / "meta.safetensors", "-o", work / "e.safetensors")
     assert "e_hat of 1 shot(s)" in result.stderr and "frames with a face" not in result.stderr
+
+
+def test_a_photo_of_two_people_embeds_the_face_asked_for(work):
+    """`fsth embed --face-index 1` on a photo of Obama and Biden: the second face by size is taken, and where it
+    is, is said; a face the photo does not have is one line."""
+    import re
+
+    from conftest import OBAMA_BIDEN
+
+    meta = work / "ck" / "meta.safetensors"
+    where = []
+    for index in (0, 1):
+        out = work / f"e{index}.safetensors"
+        result = ok("embed", "--shots", OBAMA_BIDEN, "--face-index", index, "--backend", "dlib", "-c", meta, "-o", out)
+        assert f"using face {index + 1} by size" in result.stderr and "--face-index N takes another" in result.stderr
+        where.append(float(re.search(r"wide at x (\d+)", result.stderr).group(1)))
+    assert abs(where[0] - where[1]) > 100  # two faces, side by side in a 560 px photo
+    one_error_line(
+        fsth("embed", "--shots", OBAMA_BIDEN, "--face-index", "2", "--backend", "dlib", "-c", meta, "-o",
+             work / "e2.safetensors"),
+        "--face-index 2 asks for face 3, found 2",
+    )  # fmt: skip

@@ -7,7 +7,7 @@ import torch
 
 from fsth import gan
 from fsth.config import TrainConfig
-from fsth.data import ModelInput
+from fsth.episodes import ModelInput
 from fsth.fewshot.finetune import finetune_step
 from fsth.models import PersonDiscriminator, PersonGenerator
 from fsth.train import EmbedGenerate, Trainer, build_training, train_step

@@ -32,7 +32,7 @@ ORDER = [
     "checkpoint",
     "metrics",
     "dataset",
-    "data",
+    "episodes",
     "rundir",
     "train",
     "fewshot",

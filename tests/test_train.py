@@ -20,8 +20,8 @@ from safetensors.torch import load_file
 from torch.utils.data import default_collate
 
 from fsth.checkpoint import load_checkpoint
-from fsth.data import EpisodeDataset, episode_loader, to_model_input
 from fsth.dataset import Dataset
+from fsth.episodes import EpisodeDataset, episode_loader, to_model_input
 from fsth.video import read_image
 
 # The tiny preset, K = 2, batch 2, no VGG weights on this machine: a step takes ~0.1 s on 2 CPU cores.

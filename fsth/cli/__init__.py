@@ -400,7 +400,7 @@ def _meta_path(checkpoint: Optional[Path]) -> Optional[Path]:
 @command
 @with_options(read=SourceOptions)
 def embed(
-    shots: ShotsOption,
+    paths: ShotsOption,
     output: Annotated[
         Path,
         typer.Option(
@@ -426,19 +426,17 @@ def embed(
     from fsth.device import get_device
     from fsth.fewshot import FewShotModel, save_embedding
 
-    _checkpoint_output(output, force, inputs=(*shots, _meta_path(read.checkpoint), read.fan_weights))
+    _checkpoint_output(output, force, inputs=(*paths, _meta_path(read.checkpoint), read.fan_weights))
     model = FewShotModel.load(read.checkpoint, only=("E",), device=get_device())
-    person = model.shots(shots, model.detector(read.backend, read.fan_weights), read.k)
-    save_embedding(output, model.embed(person), person, model.checkpoint)
-    console.log(
-        f"{output}: e_hat of {len(person)} shot(s) at {person.size}x{person.size} (meta checkpoint {model.path})"
-    )
+    shots = model.shots(paths, model.detector(read.backend, read.fan_weights), read.k, read.face_index)
+    save_embedding(output, model.embed(shots), shots, model.checkpoint)
+    console.log(f"{output}: e_hat of {len(shots)} shot(s) at {shots.size}x{shots.size} (meta checkpoint {model.path})")
 
 
 @command
 @with_options(read=SourceOptions, loss=ContentLoss, tune=FinetuneOptions)
 def finetune(
-    shots: ShotsOption,
+    paths: ShotsOption,
     output: Annotated[
         Path,
         typer.Option(
@@ -469,17 +467,17 @@ def finetune(
     from fsth.fewshot.finetune import format_losses
     from fsth.models import load_content_networks
 
-    _checkpoint_output(output, force, inputs=(*shots, _meta_path(read.checkpoint), *loss.files, read.fan_weights))
+    _checkpoint_output(output, force, inputs=(*paths, _meta_path(read.checkpoint), *loss.files, read.fan_weights))
     model = FewShotModel.load(read.checkpoint, device=get_device(), person=True)
     train_cfg = loss.train_config(model.config)
     content_nets = load_content_networks(train_cfg, model.device)  # before the slow part: a missing file fails now
-    person = model.shots(shots, model.detector(read.backend, read.fan_weights), read.k)
-    e_hat = model.embed(person)
-    result = model.finetune(person, tune.steps, train_cfg, epochs=tune.epochs, e_hat=e_hat, content_nets=content_nets,
+    shots = model.shots(paths, model.detector(read.backend, read.fan_weights), read.k, read.face_index)
+    e_hat = model.embed(shots)
+    result = model.finetune(shots, tune.steps, train_cfg, epochs=tune.epochs, e_hat=e_hat, content_nets=content_nets,
                             batch_size=tune.batch_size, seed=tune.seed)  # fmt: skip
-    save_person(output, result, person, e_hat, model.checkpoint, train_cfg)
+    save_person(output, result, shots, e_hat, model.checkpoint, train_cfg)
     console.log(
-        f"{output}: {result.steps} steps on {len(person)} shot(s) in {result.seconds:.0f} s "
+        f"{output}: {result.steps} steps on {len(shots)} shot(s) in {result.seconds:.0f} s "
         f"({result.seconds / max(result.steps, 1):.2f} s/step); last losses {format_losses(result.losses)}"
     )
     if result.interrupted:
@@ -566,7 +564,9 @@ def animate(
 
 
 @command
-@with_options(skip=("k",), read=SourceOptions, loss=ContentLoss, options=EvalOptions, scoring=MetricOptions)
+@with_options(
+    skip=("k", "face_index"), read=SourceOptions, loss=ContentLoss, options=EvalOptions, scoring=MetricOptions
+)
 def evaluate(
     videos: Annotated[
         list[Path],

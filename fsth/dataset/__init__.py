@@ -6,7 +6,7 @@
 ``store``  the on-disk layout: ``dataset.json`` (``DatasetSettings``), one safetensors record per video
            (``VideoRecord``), manifests and reports; ``Dataset`` opens a built dataset for training
 
-``fsth.data`` turns a ``Dataset`` into training episodes.
+``fsth.episodes`` turns a ``Dataset`` into training episodes.
 """
 
 from fsth.dataset.build import BuildSummary, VideoSpec, build_dataset, find_videos, run_build, shard_of

@@ -123,10 +123,11 @@ class FewShotModel:
 
     # -- the chain
 
-    def shots(self, paths: Sequence[str | os.PathLike], detector=None, k: int | None = None):
+    def shots(self, paths: Sequence[str | os.PathLike], detector=None, k: int | None = None, face_index: int = 0):
         """``Shots`` from photos, a directory or a video, at this model's crop policy (``person_crop_policy``: edge
         pixels where the box runs off the photo) and size."""
-        return load_shots(paths, detector or self.detector(), self.size, person_crop_policy(self.crop_policy), k)
+        policy = person_crop_policy(self.crop_policy)
+        return load_shots(paths, detector or self.detector(), self.size, policy, k, face_index)
 
     @property
     def E(self) -> torch.nn.Module:

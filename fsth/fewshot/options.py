@@ -38,6 +38,9 @@ class SourceOptions:
         low=1,
         flags=("--k", "-k"),
     )
+    face_index: int = option(
+        0, "Which face, in photos or a video that show several: 0 = the largest, 1 = the next, ...", low=0
+    )
     backend: str | None = option(
         None,
         "Landmark detector (default: the one the checkpoint was trained with; dlib when that is FAN and its weights "

@@ -141,6 +141,7 @@ def load_shots(
     size: int,
     policy: CropPolicy,
     k: int | None = None,
+    face_index: int = 0,
 ) -> Shots:
     """The shots named by ``paths`` (photos, directories of photos, or one video) at ``size`` x ``size``.
 
@@ -151,7 +152,7 @@ def load_shots(
         raise InputError(f"the number of shots must be at least 1, not {k}")
     photos, video = shot_files(paths)
     if video is not None:
-        return _video_shots(video, detector, size, policy, k or DEFAULT_VIDEO_SHOTS)
+        return _video_shots(video, detector, size, policy, k or DEFAULT_VIDEO_SHOTS, face_index)
     if k is not None and k < len(photos):
         photos = [photos[i] for i in spread(len(photos), k)]
     elif k is not None and k > len(photos):
@@ -162,7 +163,7 @@ def load_shots(
     images, points, boxes, meshes = [], [], [], []
     for path in photos:
         image = read_image(path)
-        track = track_image(path, detector, crop_policy=policy, image=image)
+        track = track_image(path, detector, face_index=face_index, crop_policy=policy, image=image)
         images.append(image)
         points.append(track.landmarks[0])
         boxes.append(track.boxes[0])
@@ -214,9 +215,9 @@ def warn_unless_one_person(
     return odd
 
 
-def _video_shots(path: Path, detector: LandmarkDetector, size: int, policy: CropPolicy, k: int) -> Shots:
+def _video_shots(path: Path, detector: LandmarkDetector, size: int, policy: CropPolicy, k: int, face_index=0) -> Shots:
     """``k`` frames with a face, spread over the video; crops with the video's smoothed boxes."""
-    track = track_video(path, detector, crop_policy=policy, label=f"shots from {path.name}")
+    track = track_video(path, detector, face_index=face_index, crop_policy=policy, label=f"shots from {path.name}")
     valid = np.flatnonzero(track.valid)
     chosen = valid[spread(len(valid), k)]
     if len(chosen) < k:

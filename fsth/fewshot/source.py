@@ -81,6 +81,7 @@ def load_person(
     fan_weights: str | os.PathLike | None = None,
     detector: LandmarkDetector | None = None,
     k: int | None = None,
+    face_index: int = 0,
     finetune_steps: int = 0,
     train_cfg: TrainConfig | dict | None = None,
     batch_size: int = 1,
@@ -91,7 +92,8 @@ def load_person(
 
     ``detector``: the landmark detector for the shots (and the driver: ``Person.detector``); by default built here
     from ``backend`` / ``fan_weights`` for the landmarks the rendering model was trained on (``detector_for``).
-    ``k``: the number of shots. ``finetune_steps``: fine-tune on the shots first; ``train_cfg`` is then its
+    ``k``: the number of shots; ``face_index``: which face of a photo or video that shows several (0: the largest).
+    ``finetune_steps``: fine-tune on the shots first; ``train_cfg`` is then its
     configuration, or a dict of changes to the model's defaults (``TrainConfig.for_model``). ``warp_only``: for the
     warp alone (``--model warp``): photos are cropped at the meta checkpoint's crop policy and size (its header
     only), a person or embedding file gives its stored shots and needs no meta checkpoint."""
@@ -118,7 +120,7 @@ def load_person(
     networks = () if warp_only else None if finetune_steps else ("E", "G")
     model = FewShotModel.load(checkpoint, only=networks, device=device)
     detector = detector or detector_for(None if warp_only else model.landmark_backend, backend, fan_weights)
-    shots = model.shots(paths, detector, k)
+    shots = model.shots(paths, detector, k, face_index)
     if warp_only:
         return _person(shots, model.config, model.crop_policy, None, detector)
     e_hat = model.embed(shots)

@@ -242,7 +242,7 @@ def track_image(
         (x0, y0), x1 = faces[face_index].min(0), faces[face_index][:, 0].max()
         console.warn(
             f"{path}: more than one face ({len(faces)} found); using face {face_index + 1} by size ({x1 - x0:.0f} px "
-            f"wide at x {x0:.0f}, y {y0:.0f}); crop the photo (or, for landmarks, use --face-index) to take another"
+            f"wide at x {x0:.0f}, y {y0:.0f}); --face-index N takes another (or crop the photo)"
         )
     points = detector.to_68(faces[face_index])[None]
     mesh = detector.to_mesh(faces[face_index])
