@@ -656,12 +656,29 @@ def main() -> int:
     parser.add_argument("--judge-python", type=Path, default=Path("/work/mpvenv/bin/python"))
     parser.add_argument("--quick", action="store_true", help="only the first --quick-frames frames of each driver")
     parser.add_argument("--quick-frames", type=int, default=60)
+    parser.add_argument(
+        "--portraits", default=None, help="comma-separated names (file stems) of a subset of the portraits"
+    )
+    parser.add_argument("--drivers", default=None, help="comma-separated names (file stems) of a subset of the drivers")
     args = parser.parse_args()
     try:
         return run(args)
     except FsthError as exc:
         console.error(str(exc))
         return 1
+
+
+def _subset(paths: tuple[str, ...], names: str | None) -> tuple[str, ...]:
+    """``paths`` whose file stems are among the comma-separated ``names`` (all of them for None), in their order."""
+    if names is None:
+        return paths
+    wanted = {n.strip() for n in names.split(",") if n.strip()}
+    unknown = wanted - {Path(p).stem for p in paths}
+    if unknown:
+        raise InputError(
+            f"unknown name(s) {', '.join(sorted(unknown))}: choose among {', '.join(Path(p).stem for p in paths)}"
+        )
+    return tuple(p for p in paths if Path(p).stem in wanted)
 
 
 def run(args) -> int:
@@ -680,7 +697,7 @@ def run(args) -> int:
         tmp = Path(tmp)
         judge = ReferenceJudge(args.judge_python, tmp) if args.judge == "reference" else FsthMeshJudge()
         drivers, driver_info, saved = {}, {}, {}
-        for rel in DRIVERS:
+        for rel in _subset(DRIVERS, args.drivers):
             path = args.media / rel
             if args.quick:
                 path = trimmed(path, args.quick_frames, tmp / path.name)
@@ -705,7 +722,7 @@ def run(args) -> int:
             }
             console.log(f"driver {path.stem}: {len(frames)} frames judged")
         pairs, sheets, overlays = {}, {k: [] for k in ("mouth", "blink", "brow")}, []
-        for portrait_rel in PORTRAITS:
+        for portrait_rel in _subset(PORTRAITS, args.portraits):
             portrait = args.media / portrait_rel
             photo = read_image(portrait)
             for stem, (path, d_measures, picks, cells, mouths) in drivers.items():
@@ -766,7 +783,7 @@ def run(args) -> int:
         "judge": judge.name,
         "quick": args.quick,
         "modes": modes,
-        "portraits": list(PORTRAITS),
+        "portraits": list(_subset(PORTRAITS, args.portraits)),
         "drivers": driver_info,
         "thresholds": {"open_mouth": OPEN_MOUTH, "closed_eye": CLOSED_EYE, "shows_teeth": SHOWS_TEETH},
         "summary": summary,
