@@ -4,6 +4,7 @@
     python benchmarks/expressions.py --quick              # the first 60 frames of each driver (9 min*)
     python benchmarks/expressions.py --modes model,warp,model:mouth=driver   # an AnimateOptions field per mode
     python benchmarks/expressions.py --judge fsth         # fsth.landmarks.make_detector("mesh") as the judge
+    python benchmarks/expressions.py --portraits eamm_scarlett --drivers lia_vox_driving2   # a subset (file stems)
 
 (*) on the development machine, 2 cores shared with other work (load 5-8). Of the full run, about half was dlib's
 identity figures (its detector was then reloaded per video; now once), a third ``animate`` (tracking the 700x700
