@@ -4,6 +4,7 @@
     python benchmarks/expressions.py --quick              # the first 60 frames of each driver (9 min*)
     python benchmarks/expressions.py --modes model,warp,model:mouth=driver   # an AnimateOptions field per mode
     python benchmarks/expressions.py --judge fsth         # fsth.landmarks.make_detector("mesh") as the judge
+    python benchmarks/expressions.py --portraits eamm_scarlett --drivers lia_vox_driving2   # a subset (file stems)
 
 (*) on the development machine, 2 cores shared with other work (load 5-8). Of the full run, about half was dlib's
 identity figures (its detector was then reloaded per video; now once), a third ``animate`` (tracking the 700x700
@@ -653,12 +654,29 @@ def main() -> int:
     parser.add_argument("--judge-python", type=Path, default=Path("/work/mpvenv/bin/python"))
     parser.add_argument("--quick", action="store_true", help="only the first --quick-frames frames of each driver")
     parser.add_argument("--quick-frames", type=int, default=60)
+    parser.add_argument(
+        "--portraits", default=None, help="comma-separated names (file stems) of a subset of the portraits"
+    )
+    parser.add_argument("--drivers", default=None, help="comma-separated names (file stems) of a subset of the drivers")
     args = parser.parse_args()
     try:
         return run(args)
     except FsthError as exc:
         console.error(str(exc))
         return 1
+
+
+def _subset(paths: tuple[str, ...], names: str | None) -> tuple[str, ...]:
+    """``paths`` whose file stems are among the comma-separated ``names`` (all of them for None), in their order."""
+    if names is None:
+        return paths
+    wanted = {n.strip() for n in names.split(",") if n.strip()}
+    unknown = wanted - {Path(p).stem for p in paths}
+    if unknown:
+        raise InputError(
+            f"unknown name(s) {', '.join(sorted(unknown))}: choose among {', '.join(Path(p).stem for p in paths)}"
+        )
+    return tuple(p for p in paths if Path(p).stem in wanted)
 
 
 def run(args) -> int:
@@ -677,7 +695,7 @@ def run(args) -> int:
         tmp = Path(tmp)
         judge = ReferenceJudge(args.judge_python, tmp) if args.judge == "reference" else FsthMeshJudge()
         drivers, driver_info, saved = {}, {}, {}
-        for rel in DRIVERS:
+        for rel in _subset(DRIVERS, args.drivers):
             path = args.media / rel
             if args.quick:
                 path = trimmed(path, args.quick_frames, tmp / path.name)
@@ -702,7 +720,7 @@ def run(args) -> int:
             }
             console.log(f"driver {path.stem}: {len(frames)} frames judged")
         pairs, sheets, overlays = {}, {k: [] for k in ("mouth", "blink", "brow")}, []
-        for portrait_rel in PORTRAITS:
+        for portrait_rel in _subset(PORTRAITS, args.portraits):
             portrait = args.media / portrait_rel
             photo = read_image(portrait)
             for stem, (path, d_measures, picks, cells, mouths) in drivers.items():
@@ -763,7 +781,7 @@ def run(args) -> int:
         "judge": judge.name,
         "quick": args.quick,
         "modes": modes,
-        "portraits": list(PORTRAITS),
+        "portraits": list(_subset(PORTRAITS, args.portraits)),
         "drivers": driver_info,
         "thresholds": {"open_mouth": OPEN_MOUTH, "closed_eye": CLOSED_EYE, "shows_teeth": SHOWS_TEETH},
         "summary": summary,

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import GROUP, PORTRAIT
+from conftest import ASSETS, GROUP, PORTRAIT
 
 
 def dist(points, i, j):
@@ -40,7 +40,10 @@ def test_driver_equal_to_source_is_reproduced(talk_track):
 
     D = talk_track.landmarks
     out = retarget(D[0], D, D[0])  # the driver drives itself from its first frame
-    np.testing.assert_allclose(out, D, atol=1e-3)
+    lids = [37, 38, 40, 41, 43, 44, 46, 47]
+    np.testing.assert_allclose(np.delete(out, lids, axis=1), np.delete(D, lids, axis=1), atol=1e-3)
+    # the lids too, but that an eye closing from its reference counts from EYE_SHUT: a little more closed
+    assert np.abs(out[:, lids] - D[:, lids]).max() < 1.5  # px (1 at most on talk.mp4)
 
 
 def test_retargeting_keeps_the_source_face_and_follows_the_mouth(talk_track, source_points):
@@ -175,7 +178,7 @@ def test_ratios_are_measured_on_the_dense_mesh_where_given(talk_track):
 
 
 def test_a_closed_driver_eye_closes_the_source_eye(talk_track, source_points):
-    from fsth.landmarks.retarget import MotionTransfer, retarget
+    from fsth.landmarks.retarget import EYE_SHUT, MotionTransfer, retarget
 
     D = talk_track.landmarks.astype(np.float64)
     S = source_points
@@ -183,9 +186,9 @@ def test_a_closed_driver_eye_closes_the_source_eye(talk_track, source_points):
     out = retarget(S, shut_right_eye(D), D[0])
     assert eye_opening(out).max() < 0.01  # shut, whatever the driver's pixels say
     half = retarget(S, shut_right_eye(D, 0.5), D[0])  # the driver half closes its eye: the source's half closes
-    np.testing.assert_allclose(
-        eye_opening(half) / eye_opening(S), eye_opening(shut_right_eye(D, 0.5)) / eye_opening(D[0]), atol=0.05
-    )
+    counted = (eye_opening(shut_right_eye(D, 0.5)) - EYE_SHUT) / (eye_opening(D[0]) - EYE_SHUT)  # from shut
+    np.testing.assert_allclose(eye_opening(half) / eye_opening(S), counted, atol=0.05)
+    assert counted.mean() < 0.45  # (counted from 0, half the driver's opening would be half the source's)
     # dlib's points stop at about half shut on a closed eye; the mesh closes it: where given, the mesh decides
     dlib_like = shut_right_eye(D, 0.5)
     closed = retarget(S, dlib_like, D[0], driver_dense=fake_mesh(shut_right_eye(D)), reference_dense=fake_mesh(D[0]))
@@ -195,6 +198,29 @@ def test_a_closed_driver_eye_closes_the_source_eye(talk_track, source_points):
     motion = MotionTransfer(S)
     motion.update(D[0], fake_mesh(D[0]))
     np.testing.assert_allclose(motion.update(dlib_like[5], fake_mesh(shut_right_eye(D[5]))), closed[5], atol=1e-4)
+
+
+def test_a_real_shut_eye_seen_by_the_mesh_shuts_the_source_eye(source_points):
+    """The face mesh reads a shut eye at a few hundredths of its width, not 0 (blink.jpg's right eye: 0.035). Counted
+    from ``EYE_SHUT`` the source's eye shuts; counted from 0 it stayed a fifth open (0.035 / obama.jpg's 0.195)."""
+    from fsth.landmarks import make_detector
+    from fsth.landmarks.mesh import mesh_to_68
+    from fsth.landmarks.retarget import expression_ratios, retarget
+    from fsth.video import read_image
+
+    mesh = make_detector("mesh", device="cpu")
+    shut = mesh.detect(read_image(ASSETS / "blink.jpg"))[0].astype(np.float64)
+    # the reference: open eyes (another person's: only its ratios count, the source keeps its own shape)
+    reference = mesh.detect(read_image(ASSETS / "obama.jpg"))[0].astype(np.float64)
+    assert (
+        0
+        < expression_ratios(mesh_to_68(shut), shut)[1]
+        < 0.05
+        < 0.15
+        < expression_ratios(mesh_to_68(reference), reference)[1]
+    )
+    out = retarget(source_points, mesh_to_68(shut), mesh_to_68(reference), driver_dense=shut, reference_dense=reference)
+    assert eye_opening(out) < 0.02 * eye_opening(source_points)
 
 
 def test_a_small_mouthed_driver_opens_a_wide_mouth_in_proportion(talk_track, source_points):

@@ -256,3 +256,21 @@ def test_a_half_closed_eye_shows_the_eyeball_unsqueezed(crop):
         assert len(rows) >= 3
         slope = np.diff(read[rows, x, 1]).mean()  # source rows per target row
         assert 0.9 < slope < 1.1  # (the spline alone: squeezed, and the lid barely lowered)
+
+
+def test_a_shut_lid_covers_the_lower_lids_rim(crop):
+    """A shut eye's upper lid comes down past the lower lid's line (``LID_COVER``): just below that line, at the eye's
+    middle, the output reads the lid skin above the source's upper lid, not the lower lid's rim and the strip of
+    eyeball above it, which the face mesh read as an open slit. A half-closed eye's lid stops at its line."""
+    _, points = crop
+    points = points * 2 + 0.5  # at 512, so that the cover spans several rows
+    for amount, covered in ((1.0, True), (0.5, False)):
+        target = closed_eyes(points, amount)
+        read = (warp_grid(torch.from_numpy(target)[None], torch.from_numpy(points)[None], 512)[0].numpy() + 1) * 256
+        read -= 0.5
+        for upper, lower, corners in (([37, 38], [40, 41], [36, 39]), ([43, 44], [46, 47], [42, 45])):
+            x = int(round(target[upper + lower, 0].mean()))
+            half_width = np.linalg.norm(points[corners[1]] - points[corners[0]]) / 2
+            below = int(np.ceil(target[lower, 1].mean() + 0.15 * half_width))  # under the lower lid's line
+            source_lid = points[upper, 1].mean()
+            assert (read[below, x, 1] < source_lid) == covered, (amount, read[below, x, 1], source_lid)

@@ -30,8 +30,9 @@ in scale-free units (``expression_ratios``), on ``S + L_B e_t`` before the head 
 * mouth: the inner-lip gap becomes the driver's gap / mouth width at frame t times the source's mouth width there
   (absolute, not relative to the reference); the lower lip takes 70% of the change, the upper lip 30%, and the
   chin follows the lower lip in part;
-* eyes: each eye's lid gaps become the source's own times the driver's opening at t / at its reference frame (the
-  upper lid takes 80%): the driver's closed eye closes the source's, its reference state is the source's own. The
+* eyes: each eye's lid gaps become the source's own times the driver's opening at t / at its reference frame, both
+  counted from ``EYE_SHUT`` (what the mesh reads on a shut eye; the upper lid takes 80%): the driver's closed eye
+  closes the source's, its reference state is the source's own. The
   reference, not a percentile of the track, gives the driver's open state: the live camera has nothing else, and
   ``choose_reference`` picks the frame whose expression (eyes included) is the source's, so "the driver as in its
   reference" is "the source as photographed";
@@ -42,7 +43,8 @@ dlib's 68 points never close an eye (0.13-0.16 eye widths on closed frames, 0.30
 set by their own measures, so the source's dense points are not needed.
 
 At the reference frame the result is ``S`` but for the mouth's opening (the driver's there, in the source's mouth
-widths); when the driver is the source (``D_ref = S``) it is exactly ``D_t``. ``head_motion=False`` leaves out
+widths); when the driver is the source (``D_ref = S``) it is ``D_t``, but for eyes narrower than at the reference,
+which close a little more (counted from ``EYE_SHUT``). ``head_motion=False`` leaves out
 the conjugated head motion: expression only, the head stays put. Distances that expression does not change
 (between the eyes, across the face) stay the source's, times the head's scale change. ``absolute`` mode skips all
 of this (the caller maps the driver's landmarks into its own crop, as the networks were trained).
@@ -155,6 +157,10 @@ LOWER_LIP = {67: 0.8, 66: 1.0, 65: 0.8, 58: 0.8, 57: 1.0, 56: 0.8, 59: 0.4, 55: 
 CHIN = {8: 0.8, 7: 0.6, 9: 0.6, 6: 0.35, 10: 0.35, 5: 0.15, 11: 0.15}
 EYE_CHANGE_LIMITS = (0.0, 2.0)  # an eye opens at most twice as wide as the source's own (a surprised driver)
 MIN_REFERENCE_EYE = 0.08  # eye widths: a reference frame with the driver's eyes shut says nothing about them open
+# Eye widths: what a measure of opening reads on a shut eye, from which the driver's opening counts. The face mesh's
+# lid points sit either side of the lashes: 0.02-0.04 on the held-out driver lia_vox_driving2's full blink, up to 0.09
+# on its half blinks. Counted from 0, a full blink left the source's eye 10-20% open (0.03 / 0.20 of its opening).
+EYE_SHUT = 0.05
 
 
 def _down(points: np.ndarray, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
@@ -220,7 +226,9 @@ def _set_expression(
     _unfold(P, inner, down, floors)  # a closing mouth shuts: its lips meet, they do not cross
     # eyes: the source's own opening times the driver's change since its reference
     for e, (ends, pairs) in enumerate(EYE_PAIRS):
-        k = np.clip(driver[..., 1 + e] / max(reference[1 + e], MIN_REFERENCE_EYE), *EYE_CHANGE_LIMITS)
+        k = np.clip(
+            (driver[..., 1 + e] - EYE_SHUT) / (max(reference[1 + e], MIN_REFERENCE_EYE) - EYE_SHUT), *EYE_CHANGE_LIMITS
+        )
         down, width = _down(P, *ends)
         floors = [np.minimum(_gap(P, p, down), 0) for p in pairs]
         gaps = np.stack([np.maximum(_gap(P, p, down), 0) for p in pairs], -1)  # (..., 2) px
