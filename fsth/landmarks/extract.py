@@ -10,6 +10,7 @@ crop box over the source frames; as an mp4 (with the source's audio) or, for a p
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +20,11 @@ import numpy as np
 
 from fsth import console
 from fsth.errors import FsthError, InputError
-from fsth.landmarks.crop import CropPolicy
+from fsth.landmarks.crop import BoxFollower, CropPolicy
 from fsth.landmarks.detectors import LandmarkDetector
 from fsth.landmarks.sketch import draw_overlay, draw_sketch
 from fsth.landmarks.smoothing import Smoothing
-from fsth.landmarks.track import LandmarkTrack
+from fsth.landmarks.track import LandmarkTrack, jsonl_row
 from fsth.landmarks.tracker import track_image, track_video
 from fsth.video import (
     VideoReader,
@@ -45,15 +46,17 @@ def extract_landmarks(
     redetect_every: int = 10,
     smoothing: Smoothing | None = Smoothing(),
     crop_policy: CropPolicy = CropPolicy(),
+    on_frame=None,
 ) -> LandmarkTrack:
-    """The landmark track of one image or video file (``InputError``/``NoFaceError`` naming it on failure)."""
+    """The landmark track of one image or video file (``InputError``/``NoFaceError`` naming it on failure);
+    ``on_frame``: ``track_video``'s, for a video."""
     path = Path(path)
     image = _image_or_none(path)
     if image is not None:
         return track_image(path, detector, face_index=face_index, crop_policy=crop_policy, image=image)
     return track_video(
         path, detector, face_index=face_index, redetect_every=redetect_every, smoothing=smoothing,
-        crop_policy=crop_policy,
+        crop_policy=crop_policy, on_frame=on_frame,
     )  # fmt: skip
 
 
@@ -246,6 +249,27 @@ def _check_targets(jobs: list[Job], force: bool, resuming: bool = False) -> None
         raise InputError(f"{existing[0]} already exists{more}; use --force to overwrite (or --skip-existing)")
 
 
+class _Stream:
+    """``track_video``'s ``on_frame`` that writes each frame's JSONL row to ``stdout`` as it is tracked, with the
+    causal box of the frames so far (``BoxFollower``)."""
+
+    def __init__(self, path: Path, detector: LandmarkDetector, stdout: IO[str], policy: CropPolicy):
+        self.path, self.stdout, self.policy, self.rows = path, stdout, policy, 0
+        self.backend = detector.name
+        self.mesh = True if detector.num_points > 68 else None  # rows carry "mesh" (null where no face)
+        self.follow = None
+
+    def __call__(self, index: int, points, mesh) -> None:
+        if self.follow is None:
+            info = probe_video(self.path)
+            self.source, self.fps, self.frame_size = str(self.path), info.fps or 25.0, (info.width, info.height)
+            self.crop_policy, self.follow = self.policy, BoxFollower(self.policy, self.fps)
+        box = self.follow(points) if points is not None else np.full(4, np.nan)
+        self.stdout.write(json.dumps(jsonl_row(self, index, points, box, mesh), separators=(",", ":")) + "\n")
+        self.stdout.flush()
+        self.rows += 1
+
+
 def run_job(
     job: Job,
     detector: LandmarkDetector,
@@ -256,14 +280,20 @@ def run_job(
     overlay: bool = False,
     **track_options,
 ) -> LandmarkTrack:
-    """Landmarks of ``job.input``, written to ``job.output`` (or JSONL on ``stdout``) and ``job.sketch``."""
-    track = extract_landmarks(job.input, detector, **track_options)
+    """Landmarks of ``job.input``, written to ``job.output`` (or JSONL on ``stdout``) and ``job.sketch``.
+
+    On stdout a video's rows stream as its frames are tracked (``fsth landmarks talk.mp4 | head -1`` answers at
+    once), with each frame's causal box (``BoxFollower``: the policy's box smoothed over the frames before it); a
+    file's boxes are smoothed over the whole video, as every later stage crops."""
+    stream = _Stream(job.input, detector, stdout, track_options.get("crop_policy", CropPolicy()))
+    track = extract_landmarks(job.input, detector, on_frame=stream if job.output is None else None, **track_options)
     for target in (job.output, job.sketch):
         if target is not None:
             target.parent.mkdir(parents=True, exist_ok=True)
     if job.output is None:
-        track.write_jsonl(stdout)
-        stdout.flush()
+        if stream.rows == 0:  # a photo: its one row
+            track.write_jsonl(stdout)
+            stdout.flush()
     elif fmt == "npz":
         track.save(job.output)
     else:

@@ -139,24 +139,10 @@ class LandmarkTrack:
 
     def jsonl_rows(self) -> Iterator[dict]:
         """One dict per frame (see the module docstring), ready for ``json.dumps``."""
-        policy = self.crop_policy.to_dict()
         for i in range(len(self)):
             ok = bool(self.valid[i])
-            box = self.boxes[i]
-            row = {
-                "source": str(self.source),
-                "frame": i,
-                "time": round(i / self.fps, 6) if self.fps else 0.0,
-                "valid": ok,
-                "landmarks": np.round(self.landmarks[i].astype(np.float64), 2).tolist() if ok else None,
-                "box": np.round(box.astype(np.float64), 2).tolist() if np.isfinite(box).all() else None,
-                "backend": self.backend,
-                "frame_size": list(self.frame_size),
-                "crop_policy": policy,
-            }
-            if self.mesh is not None:
-                row["mesh"] = np.round(self.mesh[i].astype(np.float64), 2).tolist() if ok else None
-            yield row
+            mesh = self.mesh[i] if self.mesh is not None and ok else None
+            yield jsonl_row(self, i, self.landmarks[i] if ok else None, self.boxes[i], mesh)
 
     def write_jsonl(self, stream: IO[str]) -> None:
         """Write one JSON object per line to a text stream."""
@@ -173,3 +159,24 @@ class LandmarkTrack:
             text.detach()
 
         atomic_write(Path(path), write)
+
+
+def jsonl_row(about, frame: int, points, box, mesh=None) -> dict:
+    """The JSONL row of one frame: ``about`` gives the source, fps, backend, frame size, crop policy and whether
+    rows carry a mesh (a ``LandmarkTrack``, or what stands for one while a video is streamed); ``points`` (68, 2)
+    or None where no face, ``box`` (4,) (NaN: none), ``mesh`` (478, 2) or None."""
+    box = np.asarray(box, np.float64)
+    row = {
+        "source": str(about.source),
+        "frame": frame,
+        "time": round(frame / about.fps, 6) if about.fps else 0.0,
+        "valid": points is not None,
+        "landmarks": None if points is None else np.round(np.asarray(points, np.float64), 2).tolist(),
+        "box": np.round(box, 2).tolist() if np.isfinite(box).all() else None,
+        "backend": about.backend,
+        "frame_size": list(about.frame_size),
+        "crop_policy": about.crop_policy.to_dict(),
+    }
+    if about.mesh is not None:
+        row["mesh"] = None if mesh is None else np.round(np.asarray(mesh, np.float64), 2).tolist()
+    return row

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -170,8 +171,11 @@ def track_video(
     smoothing: Smoothing | None = Smoothing(),
     crop_policy: CropPolicy = CropPolicy(),
     label: str | None = None,
+    on_frame: Callable[[int, np.ndarray | None, np.ndarray | None], None] | None = None,
 ) -> LandmarkTrack:
-    """Landmarks of every frame of a video, with smoothed crop boxes. ``NoFaceError`` if no frame has a face."""
+    """Landmarks of every frame of a video, with smoothed crop boxes. ``NoFaceError`` if no frame has a face.
+    ``on_frame(index, points or None, mesh or None)`` is called as each frame is tracked (before the boxes, which
+    are smoothed over the whole video, exist: ``fsth landmarks VIDEO`` streams its rows to stdout with it)."""
     with VideoReader(source) as video:
         if min(video.width, video.height) < MIN_FACE_FRAME:
             raise NoFaceError(f"{source}: its frames are {video.width}x{video.height} pixels, too small to hold a face")
@@ -186,6 +190,8 @@ def track_video(
             for frame in video:
                 rows.append(tracker.update(frame))
                 meshes.append(tracker.mesh)
+                if on_frame is not None:
+                    on_frame(len(rows) - 1, rows[-1], meshes[-1])
                 bar.advance(task)
             bar.update(task, total=len(rows), completed=len(rows))
         fps, frame_size = video.fps, (video.width, video.height)
