@@ -202,8 +202,17 @@ class MeshDetector(LandmarkDetector):
         torch = self._torch
         # (B, S, S, 3) uint8 -> (B, 3, S, S) float in [0, 1], channels-last in memory (no copy)
         x = torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
-        with torch.inference_mode():
-            out = net(x)
+        threads = torch.get_num_threads()
+        if self.device.type == "cpu":
+            # One thread: these networks' layers are too small to share between cores (1-6 ms a pass), and
+            # with a second thread busy elsewhere (the video decoder, another process) torch's threads wait
+            # on each other: 7-30x slower passes and tracked frames measured on a loaded 2-core machine.
+            torch.set_num_threads(1)
+        try:
+            with torch.inference_mode():
+                out = net(x)
+        finally:
+            torch.set_num_threads(threads)
         return [o.float().cpu().numpy() for o in out]
 
     def _mesh_pass(self, image: np.ndarray, regions: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
