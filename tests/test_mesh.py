@@ -136,6 +136,26 @@ def test_batched_equals_single(mesh):
         assert np.abs(one[0] - both[i]).max() < 0.01 and abs(logit[0] - logits[i]) < 1e-3  # px; float noise only
 
 
+def test_the_networks_run_on_one_cpu_thread_and_leave_torchs_setting_as_it_was(mesh):
+    import torch
+
+    seen = []
+    hooks = [
+        net.register_forward_pre_hook(lambda *_: seen.append(torch.get_num_threads()))
+        for net in (mesh._mesh, mesh._iris)
+    ]
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # the generator's setting in `fsth animate`, say
+    try:
+        mesh.detect(read_image(ASSETS / "obama.jpg"))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+        for h in hooks:
+            h.remove()
+    assert seen and set(seen) == {1}
+
+
 def test_a_tracked_video_keeps_the_mesh_and_its_68(mesh, tmp_path):
     track = track_video(ASSETS / "smile.mp4", mesh)
     assert track.backend == "mesh" and track.valid.all()

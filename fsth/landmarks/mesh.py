@@ -200,11 +200,21 @@ class MeshDetector(LandmarkDetector):
 
     def _run(self, crops: np.ndarray, net):
         torch = self._torch
-        # (B, S, S, 3) uint8 -> (B, 3, S, S) float in [0, 1], channels-last in memory (no copy)
-        x = torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
-        with torch.inference_mode():
-            out = net(x)
-        return [o.float().cpu().numpy() for o in out]
+        threads = torch.get_num_threads()
+        if self.device.type == "cpu":
+            # One thread, for the input's conversion too: these networks' layers are too small to share between
+            # cores (1-8 ms a pass), and with a second thread busy elsewhere (the video decoder, another process)
+            # torch's threads wait on each other: 7-30x slower passes and tracked frames measured on a loaded
+            # 2-core machine; one conversion on two threads left the second spinning for ~10 ms a frame.
+            torch.set_num_threads(1)
+        try:
+            # (B, S, S, 3) uint8 -> (B, 3, S, S) float in [0, 1], channels-last in memory (no copy)
+            x = torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+            with torch.inference_mode():
+                out = net(x)
+            return [o.float().cpu().numpy() for o in out]
+        finally:
+            torch.set_num_threads(threads)
 
     def _mesh_pass(self, image: np.ndarray, regions: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(F, 468, 2) mesh points in source pixels and (F,) face-presence logits for F >= 1 face regions."""

@@ -54,13 +54,35 @@ def _prelu(c: int, name: str) -> nn.PReLU:
     return _named(nn.PReLU(c), name)
 
 
-def _skip(x: torch.Tensor, stride: int, cout: int) -> torch.Tensor:
-    """The residual path: 2x2 max-pooled at stride 2, zero channels appended when the block widens."""
+def _layer(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``m(x)`` for this file's layers without ``nn.Module.__call__``: on a CPU the per-call overhead of ~300 module
+    calls a frame cost as much as the arithmetic of these small networks."""
+    if isinstance(m, nn.Conv2d):
+        return F.conv2d(x, m.weight, m.bias, m.stride, m.padding, m.dilation, m.groups)
+    if isinstance(m, nn.PReLU):
+        return F.prelu(x, m.weight)
+    if isinstance(m, _SamePad):
+        return F.pad(x, m.pad)
+    if isinstance(m, nn.Identity):
+        return x
+    return m.forward(x)  # a block, a Sequential
+
+
+def _seq(layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    for m in layers:
+        x = _layer(m, x)
+    return x
+
+
+def _add_skip(y: torch.Tensor, x: torch.Tensor, stride: int) -> torch.Tensor:
+    """y + the residual path of x, in place in y (a fresh tensor): x 2x2 max-pooled at stride 2; when the block
+    widens, x's channels are added to y's first ones (the same sums as appending zero channels to x)."""
     if stride == 2:
         x = F.max_pool2d(x, 2)
-    if cout > x.shape[1]:
-        x = F.pad(x, (0, 0, 0, 0, 0, cout - x.shape[1]))
-    return x
+    if y.shape[1] > x.shape[1]:
+        y[:, : x.shape[1]] += x
+        return y
+    return y.add_(x)
 
 
 class MeshBlock(nn.Module):
@@ -68,13 +90,14 @@ class MeshBlock(nn.Module):
 
     def __init__(self, cin: int, cout: int, stride: int, dw: int, pw: int, act: int):
         super().__init__()
-        self.stride, self.cout = stride, cout
+        self.stride = stride
         self.dw = _dw(cin, stride, f"depthwise_conv2d_{dw}")
         self.pw = _conv(cin, cout, 1, 1, f"conv2d_{pw}")
         self.act = _prelu(cout, f"p_re_lu_{act}")
 
     def forward(self, x):
-        return self.act(self.pw(self.dw(x)) + _skip(x, self.stride, self.cout))
+        y = _layer(self.pw, _seq(self.dw, x))
+        return F.prelu(_add_skip(y, x, self.stride), self.act.weight)
 
 
 def _mesh_block(cin: int, cout: int, stride: int, i: int) -> MeshBlock:
@@ -114,9 +137,9 @@ class FaceMeshNet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        f = self.trunk(self.stem(x))  # (B, 128, 6, 6)
-        points = self.points_head(f).reshape(-1, 468, 3)
-        return points, self.face_head(f).reshape(-1)
+        f = _seq(self.trunk, _seq(self.stem, x))  # (B, 128, 6, 6)
+        points = _seq(self.points_head, f).reshape(-1, 468, 3)
+        return points, _seq(self.face_head, f).reshape(-1)
 
 
 class IrisBlock(nn.Module):
@@ -127,7 +150,7 @@ class IrisBlock(nn.Module):
         super().__init__()
         mid = 32 if cin == 64 and not down else 64  # the squeezed width
         n = "depthwise_conv2d" if k == 0 else f"depthwise_conv2d_{k}"
-        self.stride, self.cout = (2 if down else 1), cout
+        self.stride = 2 if down else 1
         k_sq = 2 if down else 1
         self.squeeze = nn.Sequential(
             _conv(cin, mid, k_sq, k_sq, f"conv2d_{2 * k + 1}"), _prelu(mid, f"p_re_lu_{2 * k + 1}")
@@ -137,7 +160,8 @@ class IrisBlock(nn.Module):
         self.act = _prelu(cout, f"p_re_lu_{2 * k + 2}")
 
     def forward(self, x):
-        return self.act(self.pw(self.dw(self.squeeze(x))) + _skip(x, self.stride, self.cout))
+        y = _layer(self.pw, _seq(self.dw, _seq(self.squeeze, x)))
+        return F.prelu(_add_skip(y, x, self.stride), self.act.weight)
 
 
 def _iris_branch(first: int) -> nn.Sequential:
@@ -162,9 +186,9 @@ class IrisNet(nn.Module):
         self.iris_out = _conv(128, 15, 2, 1, "conv_iris")  # (B, 15, 1, 1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        f = self.trunk(self.stem(x))
-        contour = self.contour_out(self.contour_branch(f)).reshape(-1, 71, 3)
-        iris = self.iris_out(self.iris_branch(f)).reshape(-1, 5, 3)
+        f = _seq(self.trunk, _seq(self.stem, x))
+        contour = _layer(self.contour_out, _seq(self.contour_branch, f)).reshape(-1, 71, 3)
+        iris = _layer(self.iris_out, _seq(self.iris_branch, f)).reshape(-1, 5, 3)
         return contour, iris
 
 
