@@ -139,3 +139,14 @@ def test_the_stage_map_names_every_stage():
     doc = fsth.__doc__ or ""
     unnamed = sorted(s for s in stages if f"``fsth.{s}``" not in doc)
     assert not unnamed, f"fsth/__init__.py's stage map does not name: {unnamed}"
+
+
+def test_tests_import_public_names_only():
+    """A test pins behaviour, not a private name: a refactor that keeps behaviour keeps the tests passing."""
+    private = []
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("fsth"):
+                names = [a.name for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+                private += [f"{path.name}: {node.module}.{name}" for name in names]
+    assert not private, "tests import private names:\n" + "\n".join(private)

@@ -21,7 +21,7 @@ from fsth.errors import NoFaceError
 from fsth.landmarks import parts
 from fsth.landmarks.backends import make_detector
 from fsth.landmarks.mesh import MESH_INPUT, crop_eyes, crop_region, face_region, load_networks, mesh_to_68
-from fsth.landmarks.track import LandmarkTrack
+from fsth.landmarks.record import LandmarkTrack
 from fsth.landmarks.tracker import track_image, track_video
 from fsth.video import read_image
 

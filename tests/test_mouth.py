@@ -64,25 +64,25 @@ def test_auto_takes_own_shots_when_one_is_open_else_the_driver_else_the_generato
 def test_the_drivers_interior_fills_the_hole_with_a_dark_mouth_not_lip(einstein, open_driver):
     """On real pixels: Einstein (closed mouth) opened by talk.mp4's widest mouth. Inside the hole the layer shows
     the driver's dark mouth (darker than Einstein's own lips); outside the hole the layer is transparent."""
-    from fsth.animate.mouth import MouthInterior, _lab, _polygon_mask
+    from fsth.animate.mouth import MouthInterior, polygon_mask, to_lab
 
     crop, points = einstein
     frame, driver_points, _ = open_driver
     target = opened(points, 18.0)
     layer = MouthInterior(crop[None], points[None], SIZE).layer(target, frame, driver_points).full(SIZE)
     assert layer.image.shape == (SIZE, SIZE, 3) and layer.alpha.shape == (SIZE, SIZE)
-    hole = _polygon_mask(target[60:68], SIZE, 0) > 0.5
+    hole = polygon_mask(target[60:68], SIZE, 0) > 0.5
     assert hole.sum() > 100
     assert layer.alpha[hole].mean() > 0.8
     import cv2
 
-    lips = (_polygon_mask(target[48:60], SIZE, 0) > 0).astype(np.uint8)
+    lips = (polygon_mask(target[48:60], SIZE, 0) > 0).astype(np.uint8)
     far = cv2.dilate(lips, np.ones((9, 9), np.uint8)) == 0  # 4 px or more outside the lips
     assert layer.alpha[far].max() < 0.01
-    inside = np.median(_lab(layer.image)[hole][:, 0])
-    driver_inside = np.median(_lab(frame)[_polygon_mask(driver_points[60:68], frame.shape[0], 0) > 0.5][:, 0])
+    inside = np.median(to_lab(layer.image)[hole][:, 0])
+    driver_inside = np.median(to_lab(frame)[polygon_mask(driver_points[60:68], frame.shape[0], 0) > 0.5][:, 0])
     assert abs(inside - driver_inside) < 6  # the driver's mouth (its light matched to Einstein's lips)
-    assert inside < np.median(_lab(crop)[hole][:, 0]) - 15  # not the lip, chin and moustache that were there
+    assert inside < np.median(to_lab(crop)[hole][:, 0]) - 15  # not the lip, chin and moustache that were there
     face = layer.over(crop)
     assert np.abs(face[far].astype(int) - crop[far].astype(int)).max() <= 1  # the rest of the face is untouched
 
@@ -101,7 +101,7 @@ def test_a_closed_target_mouth_gets_no_layer_and_no_driver_face_neither(einstein
 def test_own_shots_give_the_persons_own_open_mouth_and_keep_it_over_frames(einstein, dlib_detector):
     """With an open-mouthed shot among the person's, an opening target takes its interior from that shot (no
     driver needed), and small changes of the opening keep the same shot (no flicker between shots)."""
-    from fsth.animate.mouth import MouthInterior, _polygon_mask
+    from fsth.animate.mouth import MouthInterior, polygon_mask
     from fsth.fewshot import load_shots
     from fsth.landmarks import CropPolicy
 
@@ -111,7 +111,7 @@ def test_own_shots_give_the_persons_own_open_mouth_and_keep_it_over_frames(einst
     target = opened(points, 20.0)
     layer = mouth.layer(target).full(SIZE)
     assert mouth.shot == 1
-    hole = _polygon_mask(target[60:68], SIZE, 0) > 0.5
+    hole = polygon_mask(target[60:68], SIZE, 0) > 0.5
     assert np.abs(layer.image[hole].astype(int) - crop[hole].astype(int)).mean() > 10  # not Einstein's lips
     for gap in (12.0, 14.0, 16.0):
         mouth.layer(opened(points, gap))
@@ -119,20 +119,20 @@ def test_own_shots_give_the_persons_own_open_mouth_and_keep_it_over_frames(einst
 
 
 def test_teeth_keep_their_colour_and_the_rest_takes_the_persons_lip_colour():
-    from fsth.animate.mouth import _lab, match_colours
+    from fsth.animate.mouth import match_colours, to_lab
 
     teeth = np.full((4, 4, 3), 235, np.uint8)
     tongue = np.zeros((4, 4, 3), np.uint8)
     tongue[:] = (150, 60, 70)
     driver_lips = np.array([[45.0, 30.0, 15.0], [8.0, 5.0, 5.0]])
     person_lips = np.array([[55.0, 40.0, 10.0], [8.0, 5.0, 5.0]])
-    t_lab, m_lab = _lab(teeth), _lab(match_colours(teeth, driver_lips, person_lips))
+    t_lab, m_lab = to_lab(teeth), to_lab(match_colours(teeth, driver_lips, person_lips))
     assert np.hypot(*m_lab[..., 1:].reshape(-1, 2).T).max() < 6  # still white, not tinted
     assert m_lab[..., 0].mean() > t_lab[..., 0].mean()  # the person's lighter light
-    g_lab, n_lab = _lab(tongue), _lab(match_colours(tongue, driver_lips, person_lips))
+    g_lab, n_lab = to_lab(tongue), to_lab(match_colours(tongue, driver_lips, person_lips))
     assert n_lab[..., 1].mean() == pytest.approx(g_lab[..., 1].mean() + 10, abs=1.5)  # redder, as the person's lips
     grey_lips = np.array([[55.0, 0.0, 0.0], [8.0, 0.0, 0.0]])  # a black-and-white photo's
-    b_lab = _lab(match_colours(tongue, driver_lips, grey_lips))
+    b_lab = to_lab(match_colours(tongue, driver_lips, grey_lips))
     assert np.hypot(b_lab[..., 1], b_lab[..., 2]).max() < 3  # a colourless mouth, not a tinted one
 
 
@@ -142,7 +142,7 @@ def test_animate_with_the_warp_shows_a_dark_mouth_where_the_generator_mode_shows
     from conftest import ASSETS
 
     from fsth.animate import AnimateOptions, animate, plan_targets
-    from fsth.animate.mouth import _polygon_mask, mouth_opening
+    from fsth.animate.mouth import mouth_opening, polygon_mask
     from fsth.fewshot import load_person
     from fsth.landmarks import make_detector, track_video
     from fsth.video import VideoReader
@@ -159,5 +159,5 @@ def test_animate_with_the_warp_shows_a_dark_mouth_where_the_generator_mode_shows
         animate(person, TALK, out, AnimateOptions(model="warp", mouth=mode, audio=False))
         with VideoReader(out) as video:
             frames = list(video)
-        means[mode] = np.mean([frames[i][_polygon_mask(targets[i][60:68], SIZE, 0) > 0.5].mean() for i in wide])
+        means[mode] = np.mean([frames[i][polygon_mask(targets[i][60:68], SIZE, 0) > 0.5].mean() for i in wide])
     assert means["driver"] < 0.85 * means["generator"]  # a dark mouth, not the lips and moustache stretched

@@ -154,7 +154,7 @@ def test_the_warp_is_float32_under_bf16_autocast(crop):
 def test_the_cached_anchor_kernel_changes_nothing(crop):
     """warp_grid reuses the lattice's kernel with the border anchors across frames: the same grid, to 0.05 px, as
     the spline evaluated in full (the uncached path, which warp_region takes)."""
-    from fsth.models.warp import _spline_grid, solve_tps, to_unit
+    from fsth.models.warp import solve_tps, spline_grid, to_unit
 
     _, points = crop
     target = points.copy()
@@ -162,17 +162,17 @@ def test_the_cached_anchor_kernel_changes_nothing(crop):
     src, dst = torch.from_numpy(points)[None], torch.from_numpy(target)[None]
     ctrl, coef = solve_tps(to_unit(dst, SIZE), to_unit(src, SIZE))
     axis = torch.linspace(-1 + 1 / SIZE, 1 - 1 / SIZE, SIZE // 4 + 1)
-    full = _spline_grid(ctrl, coef, axis, axis, SIZE, SIZE)
+    full = spline_grid(ctrl, coef, axis, axis, SIZE, SIZE)
     assert (warp_grid(dst, src, SIZE) - full).abs().max() * SIZE / 2 < 0.05
 
 
 def test_a_grid_first_made_in_inference_mode_still_carries_gradients(crop):
     """The cached lattice is made once: made first under inference_mode (as animate runs), it must still serve
     a later warp that needs gradients (as training does)."""
-    from fsth.models.warp import _lattice
+    from fsth.models.warp import lattice
 
     image, points = crop
-    _lattice.cache_clear()
+    lattice.cache_clear()
     with torch.inference_mode():
         warp_grid(torch.from_numpy(points)[None], torch.from_numpy(points)[None], SIZE)
     src = torch.from_numpy(points)[None].requires_grad_(True)

@@ -82,7 +82,7 @@ class MouthLayer:
         return MouthLayer(image, alpha)
 
 
-def _polygon_mask(points: np.ndarray, size: int | tuple[int, int], feather: float) -> np.ndarray:
+def polygon_mask(points: np.ndarray, size: int | tuple[int, int], feather: float) -> np.ndarray:
     """(h, w) float32 (``size``: an int for a square, or (w, h)): the filled polygon of ``points`` (N, 2),
     anti-aliased, feathered by a Gaussian of ``feather`` px."""
     import cv2
@@ -124,14 +124,14 @@ def mouth_box(points: np.ndarray, size: int, pad: int) -> tuple[int, int, int, i
 
 
 def lip_ring(points: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
-    """(h, w) bool (``size`` as ``_polygon_mask``'s): the lips, between the outer (48-59) and inner (60-67) lip
+    """(h, w) bool (``size`` as ``polygon_mask``'s): the lips, between the outer (48-59) and inner (60-67) lip
     polygons of ``points``."""
-    outer = _polygon_mask(points[OUTER_LIPS], size, 0) > 0.5
-    inner = _polygon_mask(points[INNER_LIPS], size, 0) > 0.5
+    outer = polygon_mask(points[OUTER_LIPS], size, 0) > 0.5
+    inner = polygon_mask(points[INNER_LIPS], size, 0) > 0.5
     return outer & ~inner
 
 
-def _lab(image: np.ndarray) -> np.ndarray:
+def to_lab(image: np.ndarray) -> np.ndarray:
     import cv2
 
     return cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
@@ -141,7 +141,7 @@ def _lab_stats(image: np.ndarray, region: np.ndarray) -> np.ndarray | None:
     """(2, 3) Lab mean and standard deviation of ``image``'s pixels where ``region``; None if too few."""
     if region.sum() < 8:
         return None
-    lab = _lab(image)[region]
+    lab = to_lab(image)[region]
     return np.stack([lab.mean(0), lab.std(0) + 1e-3])
 
 
@@ -161,7 +161,7 @@ def match_colours(interior: np.ndarray, driver_lips: np.ndarray, person_lips: np
     (``teeth_weight``), which keep their own. ``*_lips``: (2, 3) Lab mean and std (``_lab_stats``)."""
     import cv2
 
-    lab = _lab(interior)
+    lab = to_lab(interior)
     t = teeth_weight(lab, float(driver_lips[0, 0]))[..., None]
     gain = float(np.clip(person_lips[0, 0] / max(float(driver_lips[0, 0]), 1e-3), 0.75, 1.35))
     out = lab.copy()
@@ -266,5 +266,5 @@ class MouthInterior:
             if stats is not None and self.person_lips is not None:
                 image = match_colours(image, stats, self.person_lips)
         x0, y0, x1, y1 = box
-        alpha = _polygon_mask(target[INNER_LIPS] - [x0, y0], (x1 - x0, y1 - y0), self.feather)
+        alpha = polygon_mask(target[INNER_LIPS] - [x0, y0], (x1 - x0, y1 - y0), self.feather)
         return MouthLayer(image, alpha * np.float32(fade), (x0, y0))

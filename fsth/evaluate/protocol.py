@@ -14,7 +14,7 @@ from fsth.errors import InputError, NoFaceError
 from fsth.evaluate.options import EvalOptions
 from fsth.fewshot import Shots, crop_track_frames, shots_from_pairs
 from fsth.landmarks.detectors import LandmarkDetector
-from fsth.landmarks.track import LandmarkTrack
+from fsth.landmarks.record import LandmarkTrack
 from fsth.landmarks.tracker import track_video
 from fsth.video import is_video, spread
 

@@ -31,7 +31,7 @@ from fsth.errors import InputError
 from fsth.landmarks.crop import CropPolicy
 from fsth.landmarks.detectors import LandmarkDetector
 from fsth.landmarks.pair import FacePair, face_pair
-from fsth.landmarks.track import LandmarkTrack
+from fsth.landmarks.record import LandmarkTrack
 from fsth.landmarks.tracker import track_image, track_video
 from fsth.video import VideoReader, expand_inputs, is_image, is_video, read_image, spread
 

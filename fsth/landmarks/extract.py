@@ -22,9 +22,9 @@ from fsth import console
 from fsth.errors import FsthError, InputError
 from fsth.landmarks.crop import BoxFollower, CropPolicy
 from fsth.landmarks.detectors import LandmarkDetector
+from fsth.landmarks.record import LandmarkTrack, jsonl_row
 from fsth.landmarks.sketch import draw_overlay, draw_sketch
 from fsth.landmarks.smoothing import Smoothing
-from fsth.landmarks.track import LandmarkTrack, jsonl_row
 from fsth.landmarks.tracker import track_image, track_video
 from fsth.video import (
     VideoReader,

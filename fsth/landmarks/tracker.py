@@ -38,8 +38,8 @@ from fsth.errors import NoFaceError
 from fsth.landmarks.crop import CropPolicy
 from fsth.landmarks.detectors import LandmarkDetector, box_iou, landmark_extent
 from fsth.landmarks.parts import NUM_MESH_POINTS
+from fsth.landmarks.record import LandmarkTrack
 from fsth.landmarks.smoothing import OneEuroFilter, Smoothing
-from fsth.landmarks.track import LandmarkTrack
 from fsth.video import VideoReader, read_image
 
 

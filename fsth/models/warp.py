@@ -230,7 +230,7 @@ def apply_tps(ctrl: torch.Tensor, coef: torch.Tensor, query: torch.Tensor, ancho
 
 
 @functools.lru_cache(maxsize=16)
-def _lattice(n: int, out_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def lattice(n: int, out_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The coarse n x n lattice of an ``out_size``-sided grid (its axis, its (1, n^2, 2) points) and the kernel
     between them and the border anchors (1, n^2, A): the same for every frame, so computed once. Half the kernel's
     cost per frame at 256x256."""
@@ -267,8 +267,8 @@ def warp_grid(
     out_size = out_size or size
     target, source = to_unit(target_points, size), to_unit(source_points, size)
     ctrl, coef = solve_tps(target, source)
-    axis, query, anchor_kernel = _lattice(max(out_size // GRID_DIVISOR, 8) + 1, out_size, ctrl.device)
-    grid = _spline_grid(ctrl, coef, axis, axis, out_size, out_size, query, anchor_kernel)
+    axis, query, anchor_kernel = lattice(max(out_size // GRID_DIVISOR, 8) + 1, out_size, ctrl.device)
+    grid = spline_grid(ctrl, coef, axis, axis, out_size, out_size, query, anchor_kernel)
     pixels = _pixel_axis(out_size, ctrl.device)
     return _add_eyelids(grid, target, source, pixels, pixels)
 
@@ -280,7 +280,7 @@ def _pixel_axis(n: int, device: torch.device) -> torch.Tensor:
         return torch.linspace(-1 + 1 / n, 1 - 1 / n, n, device=device)
 
 
-def _spline_grid(
+def spline_grid(
     ctrl: torch.Tensor,
     coef: torch.Tensor,
     xs: torch.Tensor,
@@ -361,7 +361,7 @@ def warp_region(
     ys = to_unit((torch.linspace(iy0, iy1 - 1, rows // GRID_DIVISOR + 2, device=device) - y0) * sy, size)
     target, source = to_unit(target_points, size), to_unit(source_points, size)
     ctrl, coef = solve_tps(target, source)
-    mapped = _spline_grid(ctrl, coef, xs, ys, rows, cols)
+    mapped = spline_grid(ctrl, coef, xs, ys, rows, cols)
     every_x = to_unit((torch.arange(ix0, ix1, device=device, dtype=torch.float32) - x0) * sx, size)
     every_y = to_unit((torch.arange(iy0, iy1, device=device, dtype=torch.float32) - y0) * sy, size)
     mapped = _add_eyelids(mapped, target, source, every_x, every_y)  # the same layers as warp_grid's
