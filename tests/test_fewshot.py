@@ -210,3 +210,23 @@ def test_every_model_kind_renders_and_the_warp_alone_keeps_the_shot(warp_meta, t
         assert frames.shape == (1, 64, 64, 3) and frames.dtype == np.uint8
     back = Renderer.of(alone).render(alone.points[:1])[0].astype(float)
     assert np.abs(back - alone.crops[0]).mean() < 3  # the identity warp, up to resampling
+
+
+def test_paste_back_reads_the_photo_once(monkeypatch, warp_meta, dlib_detector):
+    """The source photo is read for its shots and pasted back into without being read again."""
+    import fsth.animate.compose
+    import fsth.fewshot.shots
+    from fsth.animate import AnimateOptions, Compositor
+    from fsth.video import read_image
+
+    reads = []
+
+    def counted(path):
+        reads.append(path)
+        return read_image(path)
+
+    monkeypatch.setattr(fsth.fewshot.shots, "read_image", counted)
+    monkeypatch.setattr(fsth.animate.compose, "read_image", counted)
+    person = load_person([PORTRAIT], warp_meta, warp_only=True, detector=dlib_detector)
+    compose = Compositor(person, AnimateOptions(paste_back=True, model="warp"), warps=True)
+    assert reads == [PORTRAIT] and np.array_equal(compose.photo, read_image(PORTRAIT))

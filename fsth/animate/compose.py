@@ -127,7 +127,8 @@ class Compositor:
                     f"{person.name}: --paste-back needs a photo as SOURCE (a file or a directory of "
                     "photos: the face goes back into the first one)"
                 )
-            self.photo, self.box = read_image(person.photo), person.box
+            self.photo = person.image if person.image is not None else read_image(person.photo)
+            self.box = person.box
             self.source_points = person.points[0]
             if warps:
                 import torch

@@ -48,6 +48,7 @@ class Shots:
     boxes: np.ndarray  # (K, 4) float32: the crop boxes [x0, y0, x1, y1] in source pixels
     sources: list[str]  # per shot: the photo's path, or "video.mp4#frame" for a video frame
     mesh: np.ndarray | None = None  # (K, 478, 2) float32: the mesh in crop pixels (mesh backend), else None
+    photo: np.ndarray | None = None  # (H, W, 3) uint8: the first photo's pixels (photos only), read once
 
     def __len__(self) -> int:
         return len(self.crops)
@@ -173,6 +174,7 @@ def load_shots(
     shots = shots_from_frames(images, np.stack(points), size, policy, np.stack(boxes), [str(p) for p in photos])
     if meshes[0] is not None:
         shots.mesh = CropPolicy.to_crop(np.stack(meshes), shots.boxes, size)
+    shots.photo = images[0]
     return shots
 
 

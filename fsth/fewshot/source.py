@@ -54,6 +54,7 @@ class Person:
     crops: np.ndarray | None = None  # (K, S, S, 3) uint8: the shots, what a warp-guided generator (or the warp) moves
     mesh: np.ndarray | None = None  # (K, 478, 2) float32: the shots' face mesh in crop pixels (mesh backend), else None
     detector: LandmarkDetector | None = None  # what read the shots; the driver is read with it too
+    image: np.ndarray | None = None  # (H, W, 3) uint8: ``photo``'s pixels, as read for the shots (not read again)
 
     @property
     def size(self) -> int:
@@ -152,6 +153,7 @@ def _person(shots: Shots, config, policy, backend, detector, generator=None, e_h
         crops=shots.crops,
         mesh=shots.mesh,
         detector=detector,
+        image=shots.photo if photo else None,
     )
 
 
