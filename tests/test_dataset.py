@@ -84,6 +84,16 @@ def test_rerun_skips_finished_videos_and_rebuilds_a_missing_one(dataset_dir, vid
     one_error(fsth("landmarks", video_tree, "--dataset", out, "--size", "64"), "other settings", "size 128")
 
 
+def test_fsth_dataset_builds_what_landmarks_dataset_builds(dataset_dir, video_tree, tmp_path):
+    """`fsth dataset TREE -o DIR` is the dataset build as its own command: the same records as `fsth landmarks TREE
+    --dataset DIR`, and the same refusal of mixed-up options."""
+    out = tmp_path / "ds"
+    result = fsth("dataset", video_tree, "-o", out, *DATASET_ARGS)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert records(out) == records(dataset_dir)
+    one_error(fsth("landmarks", video_tree, "--dataset", out, "-o", tmp_path / "x.npz"), "-o does not apply")
+
+
 def test_shards_and_worker_processes_give_the_same_dataset(dataset_dir, video_tree, tmp_path):
     out = tmp_path / "ds"
     build(video_tree, out, "--shard", "0/2", "--workers", "2")
