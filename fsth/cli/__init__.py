@@ -649,18 +649,18 @@ def evaluate(
             raise InputError(f"--cross {source}: no such file or directory")
     metric_options = scoring.for_metrics(options.metrics)
     model = FewShotModel.load(read.checkpoint, only=None if options.finetune_steps else ("E", "G"), device=get_device())
-    detector = model.detector(read.backend, read.fan_weights)
+    detector, train_cfg = model.detector(read.backend, read.fan_weights), loss.train_config(model.config)
     report = run_evaluation(model, videos, detector, options, cross=cross or (), metric_options=metric_options,
-                            train_cfg=loss.train_config(model.config), samples=samples_dir(samples, force),
-                            content_nets=_content_networks(options, loss, model))  # fmt: skip
+                            train_cfg=train_cfg, samples=samples_dir(samples, force),
+                            content_nets=_content_networks(options, train_cfg, model.device))  # fmt: skip
     print_table(report)
     write_report(report, output)
 
 
-def _content_networks(options, loss: ContentLoss, model):
+def _content_networks(options, train_cfg, device):
     """L_CNT's networks when the evaluation fine-tunes (loaded before the slow part: a missing file fails now)."""
     if not options.finetune_steps:
         return None
     from fsth.models import load_content_networks
 
-    return load_content_networks(loss.train_config(model.config), model.device)
+    return load_content_networks(train_cfg, device)

@@ -169,7 +169,7 @@ _TYPES = {"bool": bool, "int": int, "float": float, "str": str, "Path": Path}
 
 def _field_option(field: dataclasses.Field) -> tuple[type, typer.models.OptionInfo]:
     """The option type and Typer option of a dataclass field declared with ``fsth.config.option``, from its metadata:
-    the help with the default stated as "(default: X)"; the range as typer's min/max for an integer, ``_between``
+    the help with the default stated as "(default: X)"; the range as typer's min/max for an integer, ``between``
     for a float (whose help states the range); choices as an enum; ``parse`` as a callback. Its Typer default is
     None (not given): the field's own default applies (or, for ``train``, the preset's or the resumed run's)."""
     meta, default = field.metadata, field.default

@@ -33,6 +33,7 @@ from fsth import console, gan
 from fsth.checkpoint import Checkpoint, save_checkpoint
 from fsth.config import TrainConfig
 from fsth.errors import CheckpointError, InputError
+from fsth.fewshot.options import check_length
 from fsth.fewshot.shots import Shots
 from fsth.models import PersonDiscriminator, PersonGenerator, person_discriminator, person_generator
 
@@ -69,14 +70,6 @@ def plan_steps(
         return steps
     epochs = cfg.finetune_epochs if epochs is None else epochs
     return max(1, math.ceil(epochs * num_shots / batch_size))
-
-
-def check_length(steps: int | None, epochs: float | None) -> None:
-    """``InputError`` unless fine-tuning's length is given at most one way, and ``epochs`` is positive and finite."""
-    if steps is not None and epochs is not None:
-        raise InputError("give --steps or --epochs, not both")
-    if epochs is not None and not (math.isfinite(epochs) and epochs > 0):
-        raise InputError(f"--epochs must be a positive finite number, not {epochs}")
 
 
 def person_networks(

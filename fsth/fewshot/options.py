@@ -94,7 +94,12 @@ class FinetuneOptions:
     seed: int = option(0, "Seed of the shot order.", panel=_TUNE)
 
     def __post_init__(self):
-        if self.steps is not None and self.epochs is not None:
-            raise InputError("give --steps or --epochs, not both")
-        if self.epochs is not None and not (math.isfinite(self.epochs) and self.epochs > 0):
-            raise InputError(f"--epochs must be a positive finite number, not {self.epochs}")
+        check_length(self.steps, self.epochs)
+
+
+def check_length(steps: int | None, epochs: float | None) -> None:
+    """``InputError`` unless fine-tuning's length is given at most one way, and ``epochs`` is positive and finite."""
+    if steps is not None and epochs is not None:
+        raise InputError("give --steps or --epochs, not both")
+    if epochs is not None and not (math.isfinite(epochs) and epochs > 0):
+        raise InputError(f"--epochs must be a positive finite number, not {epochs}")

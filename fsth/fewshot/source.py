@@ -100,9 +100,9 @@ def load_person(
     only), a person or embedding file gives its stored shots and needs no meta checkpoint."""
     paths = [source] if isinstance(source, (str, os.PathLike)) else list(source)
     file = paths[0] if len(paths) == 1 and is_checkpoint(paths[0]) else None
+    if warp_only and finetune_steps:
+        raise InputError("--model warp has no network to fine-tune: drop --finetune-steps")
     if file is not None and finetune_steps:
-        if warp_only:
-            raise InputError("--model warp has no network to fine-tune: drop --finetune-steps")
         raise InputError(
             f"{file}: --finetune-steps fine-tunes on photos; give the photos as SOURCE "
             "(or fine-tune with `fsth finetune`)"
@@ -116,8 +116,6 @@ def load_person(
         trained_with = None if warp_only else person.landmark_backend
         person.detector = detector or detector_for(trained_with, backend, fan_weights)
         return person
-    if warp_only and finetune_steps:
-        raise InputError("--model warp has no network to fine-tune: drop --finetune-steps")
     networks = () if warp_only else None if finetune_steps else ("E", "G")
     model = FewShotModel.load(checkpoint, only=networks, device=device)
     detector = detector or detector_for(None if warp_only else model.landmark_backend, backend, fan_weights)

@@ -254,16 +254,15 @@ class _Stream:
     causal box of the frames so far (``BoxFollower``)."""
 
     def __init__(self, path: Path, detector: LandmarkDetector, stdout: IO[str], policy: CropPolicy):
-        self.path, self.stdout, self.policy, self.rows = path, stdout, policy, 0
+        self.source, self.stdout, self.crop_policy, self.rows = str(path), stdout, policy, 0
         self.backend = detector.name
         self.mesh = True if detector.num_points > 68 else None  # rows carry "mesh" (null where no face)
         self.follow = None
 
-    def __call__(self, index: int, points, mesh) -> None:
-        if self.follow is None:
-            info = probe_video(self.path)
-            self.source, self.fps, self.frame_size = str(self.path), info.fps or 25.0, (info.width, info.height)
-            self.crop_policy, self.follow = self.policy, BoxFollower(self.policy, self.fps)
+    def __call__(self, video: VideoReader, index: int, points, mesh) -> None:
+        if self.follow is None:  # the reader's clock and frame size, as the track's
+            self.fps, self.frame_size = video.fps, (video.width, video.height)
+            self.follow = BoxFollower(self.crop_policy, self.fps)
         box = self.follow(points) if points is not None else np.full(4, np.nan)
         self.stdout.write(json.dumps(jsonl_row(self, index, points, box, mesh), separators=(",", ":")) + "\n")
         self.stdout.flush()

@@ -171,10 +171,10 @@ def track_video(
     smoothing: Smoothing | None = Smoothing(),
     crop_policy: CropPolicy = CropPolicy(),
     label: str | None = None,
-    on_frame: Callable[[int, np.ndarray | None, np.ndarray | None], None] | None = None,
+    on_frame: Callable[[VideoReader, int, np.ndarray | None, np.ndarray | None], None] | None = None,
 ) -> LandmarkTrack:
     """Landmarks of every frame of a video, with smoothed crop boxes. ``NoFaceError`` if no frame has a face.
-    ``on_frame(index, points or None, mesh or None)`` is called as each frame is tracked (before the boxes, which
+    ``on_frame(video, index, points or None, mesh or None)`` is called as each frame is tracked (before the boxes, which
     are smoothed over the whole video, exist: ``fsth landmarks VIDEO`` streams its rows to stdout with it)."""
     with VideoReader(source) as video:
         if min(video.width, video.height) < MIN_FACE_FRAME:
@@ -191,7 +191,7 @@ def track_video(
                 rows.append(tracker.update(frame))
                 meshes.append(tracker.mesh)
                 if on_frame is not None:
-                    on_frame(len(rows) - 1, rows[-1], meshes[-1])
+                    on_frame(video, len(rows) - 1, rows[-1], meshes[-1])
                 bar.advance(task)
             bar.update(task, total=len(rows), completed=len(rows))
         fps, frame_size = video.fps, (video.width, video.height)
