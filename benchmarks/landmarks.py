@@ -17,17 +17,17 @@ average is printed because another busy process on a 2-core machine halves every
 
 ``--mesh`` measures the mesh backend (``fsth.landmarks.mesh``) instead, against dlib in the same run:
 
-3. speed: the same end-to-end tracked run (decode, track, mesh, iris, smoothing, boxes, .npz) in frames/s and its
-   ratio to dlib's (target >= 150 frames/s), and its CPU time a frame (this process's, and the video decoder's),
-   which a shared machine's load changes far less than frames/s; a photo (face search + two mesh passes + irises)
-   in ms (target < 50);
+3. speed, per runtime of the networks (LiteRT, fsth's default on a CPU, then the torch port): the same end-to-end
+   tracked run (decode, track, mesh, iris, smoothing, boxes, .npz) in frames/s and its ratio to dlib's (target >=
+   150 frames/s), and its CPU time a frame (this process's, and the video decoder's), which a shared machine's load
+   changes far less than frames/s; a photo (face search + two mesh passes + irises) in ms (target < 50);
 4. blinks: both backends track the blink clips (``--blink-videos``); per frame the eye opening (lid gap / eye
    width, both eyes averaged: mesh lids 159-145 and 386-374 over corners 33-133 and 362-263; dlib's mean of its two
    lid pairs over its corners); of the frames the mesh calls closed (< 0.12), how many dlib calls closed (target
    <= 20%), and both backends' opening percentiles on closed and open frames;
 5. exactness, with ``--reference-python`` (a Python with ``mediapipe`` 0.10.21, running
-   ``benchmarks/mesh_reference.py``): the face and eye crops of >= 50 frames of the shared clips through the port
-   and through MediaPipe's TFLite runtime; mean and max distance of the 468 + 71 + 5 points in crop pixels
+   ``benchmarks/mesh_reference.py``): the face and eye crops of >= 50 frames of the shared clips through each
+   runtime and through MediaPipe's own; mean and max distance of the 468 + 71 + 5 points in crop pixels
    (target: mean < 0.5 px on the 192x192 crop);
 6. bad input: no face, a tiny face and a face cut by the image border, through ``fsth landmarks`` with each
    backend: the messages should match.
@@ -161,31 +161,35 @@ def eye_opening(points: np.ndarray) -> np.ndarray:
 
 
 def mesh_speed(video: Path, repeats: int, t_dlib: float, n_dlib: int) -> None:
+    from fsth.landmarks.mesh_runtime import RUNTIMES, litert_available
     from fsth.video import read_image
 
-    mesh = make_detector("mesh")
-    with tempfile.TemporaryDirectory() as tmp:
-        cpu = os.times()
-        t, track = best_of(repeats, lambda: end_to_end(video, mesh, Path(tmp)))
-        cpu = [b - a for a, b in zip(cpu, os.times())]
-    fps, dlib_fps = len(track) / t, n_dlib / t_dlib
-    print("\nmesh backend, end to end (decode + search/track + mesh + irises + smoothing + boxes + .npz):")
-    print(f"  {fps:8.1f} frames/s  ({len(track)} frames in {t:.2f} s; {track.num_valid} with a face)   target >= 150")
-    print(f"  dlib in the same run: {dlib_fps:.1f} frames/s; mesh / dlib = {fps / dlib_fps:.2f}")
-    # CPU time is what a busy shared machine changes least: this process's, and its finished children's (the
-    # video decoder), per frame, over all the repeats
-    per_frame = 1000 / (repeats * len(track))
-    print(
-        f"  CPU time: {(cpu[0] + cpu[1]) * per_frame:.1f} ms a frame in this process, "
-        f"{(cpu[2] + cpu[3]) * per_frame:.1f} ms in the decoder"
-    )
+    runtimes = [r for r in RUNTIMES[1:] if r != "litert" or litert_available()]
+    print("\nmesh backend, end to end (decode + search/track + mesh + irises + smoothing + boxes + .npz), per runtime:")
     image = read_image(ROOT / "tests/assets/portrait.jpg")
-    mesh.detect(image)
-    t_photo, _ = best_of(max(repeats, 3), lambda: mesh.detect(image))
-    t_dlib_photo, _ = best_of(max(repeats, 3), lambda: make_detector("dlib").detect(image))
-    print(
-        f"  a photo (portrait.jpg, 720x720): {1000 * t_photo:.1f} ms (dlib: {1000 * t_dlib_photo:.1f} ms)   target < 50"
-    )
+    for runtime in runtimes:  # fsth's default on a CPU first
+        mesh = make_detector("mesh", device="cpu", runtime=runtime)
+        with tempfile.TemporaryDirectory() as tmp:
+            cpu = os.times()
+            t, track = best_of(repeats, lambda m=mesh: end_to_end(video, m, Path(tmp)))
+            cpu = [b - a for a, b in zip(cpu, os.times())]
+        fps, dlib_fps = len(track) / t, n_dlib / t_dlib
+        print(f"  {runtime}: {fps:8.1f} frames/s  ({len(track)} frames in {t:.2f} s; {track.num_valid} with a face)")
+        print(f"    dlib in the same run: {dlib_fps:.1f} frames/s; mesh / dlib = {fps / dlib_fps:.2f}   target >= 150")
+        # CPU time is what a busy shared machine changes least: this process's (both tracking threads), and its
+        # finished children's (the video decoder), per frame, over all the repeats
+        per_frame = 1000 / (repeats * len(track))
+        print(
+            f"    CPU time: {(cpu[0] + cpu[1]) * per_frame:.1f} ms a frame in this process, "
+            f"{(cpu[2] + cpu[3]) * per_frame:.1f} ms in the decoder"
+        )
+        mesh.detect(image)
+        t_photo, _ = best_of(max(repeats, 3), lambda m=mesh: m.detect(image))
+        t_dlib_photo, _ = best_of(max(repeats, 3), lambda: make_detector("dlib").detect(image))
+        print(
+            f"    a photo (portrait.jpg, 720x720): {1000 * t_photo:.1f} ms (dlib: {1000 * t_dlib_photo:.1f} ms)"
+            "   target < 50"
+        )
 
 
 def blinks(videos: list[Path]) -> None:
@@ -258,39 +262,33 @@ def reference_outputs(python: str, crops: np.ndarray, eye_crops: np.ndarray) -> 
             return {k: z[k] for k in z.files}
 
 
-def port_outputs(crops: np.ndarray, eye_crops: np.ndarray) -> dict:
-    """The torch port's outputs on the same crops."""
+def port_outputs(crops: np.ndarray, eye_crops: np.ndarray, runtime: str) -> dict:
+    """fsth's outputs on the same crops, by ``runtime`` (``fsth.landmarks.mesh_runtime``: litert or torch)."""
     import torch
 
-    from fsth.landmarks.mesh import load_networks
+    from fsth.landmarks.mesh_runtime import load_runtime
 
-    mesh, iris = load_networks("cpu")
-
-    def t(a):
-        return torch.from_numpy(a).permute(0, 3, 1, 2).float() / 255
-
-    with torch.inference_mode():
-        points, face = mesh(t(crops))
-        contour, iris_points = iris(t(eye_crops))
-    return {
-        "mesh_points": points.numpy(),
-        "mesh_face": face.numpy(),
-        "iris_contour": contour.numpy(),
-        "iris_points": iris_points.numpy(),
-    }
+    run = load_runtime(torch.device("cpu"), runtime)
+    points, face = run.mesh(crops)
+    contour, iris_points = run.iris(eye_crops)
+    return {"mesh_points": points, "mesh_face": face, "iris_contour": contour, "iris_points": iris_points}
 
 
 def exactness(python: str, videos: list[Path]) -> None:
+    from fsth.landmarks.mesh_runtime import RUNTIMES, litert_available
     from fsth.video import read_image
 
     frames = sample_frames(videos, 10) + [read_image(ROOT / p) for p in GOLDEN_IMAGES if (ROOT / p).exists()]
     _, crops, _, eye_crops = crops_of(frames)
-    ref, port = reference_outputs(python, crops, eye_crops), port_outputs(crops, eye_crops)
+    ref = reference_outputs(python, crops, eye_crops)
     print(f"\nexactness vs MediaPipe's TFLite runtime, {len(crops)} faces ({len(eye_crops)} eyes), same crops:")
-    for key, size in (("mesh_points", 192), ("iris_contour", 64), ("iris_points", 64)):
-        d = np.linalg.norm(port[key][..., :2] - ref[key][..., :2], axis=-1)
-        print(f"  {key:13s} ({size}x{size} crop px): mean {d.mean():.5f}, max {d.max():.5f}   target mean < 0.5")
-    print(f"  face logits: max difference {np.abs(port['mesh_face'] - ref['mesh_face']).max():.5f}")
+    for runtime in [r for r in RUNTIMES[1:] if r != "litert" or litert_available()]:
+        port = port_outputs(crops, eye_crops, runtime)
+        print(f"  {runtime}:")
+        for key, size in (("mesh_points", 192), ("iris_contour", 64), ("iris_points", 64)):
+            d = np.linalg.norm(port[key][..., :2] - ref[key][..., :2], axis=-1)
+            print(f"    {key:13s} ({size}x{size} crop px): mean {d.mean():.5f}, max {d.max():.5f}   target mean < 0.5")
+        print(f"    face logits: max difference {np.abs(port['mesh_face'] - ref['mesh_face']).max():.5f}")
 
 
 def write_golden(path: Path, python: str) -> None:

@@ -20,8 +20,11 @@ from fsth.landmarks.detectors import (
 BACKENDS = ("auto", "mesh", "dlib", "fan")  # and "mesh+dlib", which detector_for picks for dlib-trained models
 
 
-def make_detector(backend: str = "auto", fan_weights: str | os.PathLike | None = None, device=None) -> LandmarkDetector:
-    """The detector for ``backend`` (auto|mesh|dlib|fan); see the module docstring for where weights come from."""
+def make_detector(
+    backend: str = "auto", fan_weights: str | os.PathLike | None = None, device=None, runtime: str = "auto"
+) -> LandmarkDetector:
+    """The detector for ``backend`` (auto|mesh|dlib|fan); see the module docstring for where weights come from.
+    ``runtime``: the mesh's (``fsth.landmarks.mesh_runtime``: auto|litert|torch)."""
     if backend not in BACKENDS and backend != "mesh+dlib":
         raise InputError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend == "dlib":
@@ -29,12 +32,12 @@ def make_detector(backend: str = "auto", fan_weights: str | os.PathLike | None =
     from fsth.landmarks.mesh import MeshDetector  # torch: loaded only for the mesh
 
     if backend == "mesh+dlib":
-        return MeshDetector(device=device, dlib_68=True)
+        return MeshDetector(device=device, dlib_68=True, runtime=runtime)
     if backend in ("auto", "mesh"):
         if backend == "mesh":
-            return MeshDetector(device=device)
+            return MeshDetector(device=device, runtime=runtime)
         try:
-            detector = MeshDetector(device=device)
+            detector = MeshDetector(device=device, runtime=runtime)
         except MissingWeightsError as exc:
             console.warn(f"{exc}; using the dlib backend")
             return DlibDetector()

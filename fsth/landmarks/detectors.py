@@ -15,10 +15,14 @@ of any of them (the identity for dlib and FAN, ``parts.MESH_TO_68`` for the mesh
   the result is implausible (the face left the frame, its size jumped, FAN is not confident).
 * ``redetect(image, previous) -> points | None``: a fresh face search in the neighbourhood of ``previous``;
   None if no face is found there. The tracker calls it at a fixed interval to confirm the track.
+* ``finish=False`` (any of the three) and ``finish(image, points)``: the points in two stages, the second being the
+  detector's last refinement (the mesh's iris model: its lids and irises; nothing for dlib and FAN). The tracker
+  follows the face with the first stage and finishes each frame's points on another thread, overlapping the next
+  frame's first stage (``fsth.landmarks.tracker.track_video``).
 
 Backends
-    mesh  MediaPipe's face mesh (468 points) and iris model (5 points per eye), ported to torch, on faces found by
-          dlib's detector (``fsth.landmarks.mesh``). Weights ship with fsth.
+    mesh  MediaPipe's face mesh (468 points) and iris model (5 points per eye), run by LiteRT on a CPU or by their
+          torch port, on faces found by dlib's detector (``fsth.landmarks.mesh``). Weights ship with fsth.
     dlib  dlib's HOG face detector + the iBUG 68-point shape predictor shipped by face-recognition-models.
           Always available (no download).
     fan   face-alignment's 2D FAN (the landmark network the paper used) on boxes from its S3FD face detector.
@@ -64,13 +68,19 @@ class LandmarkDetector(ABC):
         return None
 
     @abstractmethod
-    def detect(self, image: np.ndarray, min_faces: int = 1, lenient: bool = False) -> list[np.ndarray]: ...
+    def detect(
+        self, image: np.ndarray, min_faces: int = 1, lenient: bool = False, finish: bool = True
+    ) -> list[np.ndarray]: ...
 
     @abstractmethod
-    def refine(self, image: np.ndarray, previous: np.ndarray) -> np.ndarray | None: ...
+    def refine(self, image: np.ndarray, previous: np.ndarray, finish: bool = True) -> np.ndarray | None: ...
 
     @abstractmethod
-    def redetect(self, image: np.ndarray, previous: np.ndarray) -> np.ndarray | None: ...
+    def redetect(self, image: np.ndarray, previous: np.ndarray, finish: bool = True) -> np.ndarray | None: ...
+
+    def finish(self, image: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """A face's points from ``finish=False`` with the detector's last refinement (the identity by default)."""
+        return points
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -181,7 +191,9 @@ class DlibDetector(LandmarkDetector):
     # glasses (liveportrait_d8.jpg scores -0.36), while background stays below it in the shared photos.
     LENIENT_THRESHOLD = -0.4
 
-    def detect(self, image: np.ndarray, min_faces: int = 1, lenient: bool = False) -> list[np.ndarray]:
+    def detect(
+        self, image: np.ndarray, min_faces: int = 1, lenient: bool = False, finish: bool = True
+    ) -> list[np.ndarray]:
         boxes: list[np.ndarray] = []
         threshold = self.LENIENT_THRESHOLD if lenient else 0.0
         for scale in self._search_scales(image):
@@ -197,11 +209,11 @@ class DlibDetector(LandmarkDetector):
         half = 0.5 * self._BOX_SIDE * e
         return np.array([cx - half, cy - half, cx + half, cy + half])
 
-    def refine(self, image: np.ndarray, previous: np.ndarray) -> np.ndarray | None:
+    def refine(self, image: np.ndarray, previous: np.ndarray, finish: bool = True) -> np.ndarray | None:
         new = self._predict(image, self._box_from(previous))
         return new if plausible_step(new, previous, image.shape) else None
 
-    def redetect(self, image: np.ndarray, previous: np.ndarray) -> np.ndarray | None:
+    def redetect(self, image: np.ndarray, previous: np.ndarray, finish: bool = True) -> np.ndarray | None:
         # Search a region of twice the face box, resized so that the face is ~redetect_face_px wide.
         box = self._box_from(previous)
         side = box[2] - box[0]
@@ -353,7 +365,9 @@ class FanDetector(LandmarkDetector):
             return [np.asarray(b[:4], np.float64) for b in found]
         return [self._hog._box_from(p) for p in self._hog.detect(image, min_faces, lenient)]
 
-    def detect(self, image: np.ndarray, min_faces: int = 1, lenient: bool = False) -> list[np.ndarray]:
+    def detect(
+        self, image: np.ndarray, min_faces: int = 1, lenient: bool = False, finish: bool = True
+    ) -> list[np.ndarray]:
         boxes = self._boxes(image, min_faces, lenient)
         return _largest_first([self._landmarks(image, b)[0] for b in boxes])
 
@@ -363,13 +377,13 @@ class FanDetector(LandmarkDetector):
         lo, hi = points.min(axis=0), points.max(axis=0)
         return np.concatenate([lo, hi]).astype(np.float64)
 
-    def refine(self, image: np.ndarray, previous: np.ndarray) -> np.ndarray | None:
+    def refine(self, image: np.ndarray, previous: np.ndarray, finish: bool = True) -> np.ndarray | None:
         new, score = self._landmarks(image, self._box_from(previous))
         if score < self._MIN_SCORE or not plausible_step(new, previous, image.shape):
             return None
         return new
 
-    def redetect(self, image: np.ndarray, previous: np.ndarray) -> np.ndarray | None:
+    def redetect(self, image: np.ndarray, previous: np.ndarray, finish: bool = True) -> np.ndarray | None:
         # FAN's heatmap confidence already says whether a face is there; a new search would cost a full
         # S3FD pass on the CPU. So the periodic check is a confident refine.
         return self.refine(image, previous)

@@ -1,4 +1,5 @@
-"""The ``mesh`` landmark backend: MediaPipe's 468-point face mesh and its iris model, run in torch.
+"""The ``mesh`` landmark backend: MediaPipe's 468-point face mesh and its iris model (``fsth.landmarks.mesh_runtime``:
+LiteRT on a CPU, their torch port on CUDA).
 
 Stage: landmarks. In: an RGB uint8 frame and, per face, a region: from dlib's face detector and 68 points when a
 face is first found, from the previous frame's mesh while tracking. Out: (478, 2) float32 points per face in source
@@ -13,7 +14,8 @@ Per face (``MeshDetector.landmarks``, batched over faces):
 2. each eye region: a square centred between the eye's corners (33, 133 and 362, 263), side 2.3 x the longer side
    of their bounding box, turned like the eye; the left eye is mirrored (the model knows only one eye); ``IrisNet``
    sees both eyes of every face in one 64x64 batch;
-3. the iris model's eyelid points (its first 16 eye-contour points, less the two corners) replace the mesh's, as
+3. (``finish``; ``finish=False`` leaves it out, for a tracker that runs it on another thread) the iris model's
+   eyelid points (its first 16 eye-contour points, less the two corners) replace the mesh's, as
    MediaPipe's iris tracking does: they follow blinks more closely than the mesh's. The eye corners stay the
    mesh's: they set the next frame's crop angle, and the iris model's corners, a few pixels off, turned it by
    up to 6 degrees, which under-read a wide-open mouth by 15%.
@@ -22,21 +24,19 @@ A crop pixel (u, v) covers [u, u+1) x [v, v+1) of the crop; the crop's point q (
 ``centre + R(angle) @ (q / size - 0.5) * side`` in the source, where pixel centres sit at integer coordinates.
 
 A face counts as present when the face-presence logit is > 0 (probability 0.5, MediaPipe's tracking threshold).
-Weights: ``fsth/weights/face_mesh.safetensors`` (Apache-2.0, converted from the ``mediapipe`` 0.10.21 wheel by
-``fsth.landmarks.mesh_convert``; see ``fsth/weights/FACE_MESH.md``).
+Weights: ``fsth/weights/face_landmark.tflite`` and ``iris_landmark.tflite`` (Apache-2.0, from the ``mediapipe``
+0.10.21 wheel, unchanged: LiteRT's) and ``face_mesh.safetensors`` (the torch port's, converted from them by
+``fsth.landmarks.mesh_convert``); see ``fsth/weights/FACE_MESH.md``.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-from pathlib import Path
 
 import numpy as np
 
-from fsth.errors import MissingWeightsError
 from fsth.landmarks.detectors import DlibDetector, LandmarkDetector, plausible_step
-from fsth.landmarks.mesh_nets import IRIS_INPUT, MESH_INPUT, FaceMeshNet, IrisNet
+from fsth.landmarks.mesh_nets import IRIS_INPUT, MESH_INPUT
 from fsth.landmarks.parts import (
     MESH_LEFT_EYE_CORNERS,
     MESH_LEFT_EYELIDS,
@@ -49,15 +49,8 @@ from fsth.landmarks.parts import (
 _LIDS = [i for i in range(16) if i not in (0, 8)]  # the iris model's lid points, less the eye corners
 _RIGHT_LIDS = [MESH_RIGHT_EYELIDS[i] for i in _LIDS]
 _LEFT_LIDS = [MESH_LEFT_EYELIDS[i] for i in _LIDS]
-WEIGHTS_NAME = "face_mesh.safetensors"
 FACE_SCALE = 1.5  # face region side / longer side of the mesh's bounding box
 EYE_SCALE = 2.3  # eye region side / longer side of the eye corners' bounding box
-
-
-def weights_path() -> Path:
-    from fsth.weights import shipped_model
-
-    return shipped_model().parent / WEIGHTS_NAME
 
 
 def mesh_to_68(points: np.ndarray) -> np.ndarray:
@@ -141,29 +134,9 @@ def to_source(points: np.ndarray, region: np.ndarray, size: int) -> np.ndarray:
     return points @ m[:, :2].T + m[:, 2]
 
 
-# ---------------------------------------------------------------------------------------------- networks
-
-
-@functools.lru_cache(maxsize=4)
-def load_networks(device: str = "cpu") -> tuple[FaceMeshNet, IrisNet]:
-    """The two networks with the shipped weights, in eval mode on ``device``, loaded once per process."""
-    from safetensors.torch import load_file
-
-    path = weights_path()
-    if not path.is_file():
-        raise MissingWeightsError(f"the mesh backend's weights are missing: {path} (reinstall fsth)")
-    import torch
-
-    tensors = load_file(str(path))
-    nets = []
-    for prefix, net in (("mesh.", FaceMeshNet()), ("iris.", IrisNet())):
-        net.load_state_dict({k[len(prefix) :]: v.float() for k, v in tensors.items() if k.startswith(prefix)})
-        nets.append(net.eval().to(device, memory_format=torch.channels_last))  # 1.3-1.6x faster on a CPU
-    return nets[0], nets[1]
-
-
 class MeshDetector(LandmarkDetector):
-    """MediaPipe's face mesh + iris model (torch port) on faces found by dlib's detector; see the module docstring.
+    """MediaPipe's face mesh + iris model on faces found by dlib's detector; see the module docstring. ``runtime``:
+    where the networks run (``mesh_runtime.load_runtime``: auto|litert|torch).
 
     ``detect``, ``refine`` and ``redetect`` return (478, 2) points; ``to_68`` turns them into iBUG's 68.
 
@@ -174,14 +147,14 @@ class MeshDetector(LandmarkDetector):
     name = "mesh"
     num_points = NUM_MESH_POINTS
 
-    def __init__(self, device=None, dlib_68: bool = False):
+    def __init__(self, device=None, dlib_68: bool = False, runtime: str = "auto"):
         import torch
 
         from fsth.device import get_device
+        from fsth.landmarks.mesh_runtime import load_runtime
 
-        self._torch = torch
         self.device = get_device() if device is None else torch.device(device)
-        self._mesh, self._iris = load_networks(str(self.device))
+        self.runtime = load_runtime(self.device, runtime)
         self._finder = DlibDetector()
         self.dlib_68 = dlib_68
         if dlib_68:
@@ -198,68 +171,67 @@ class MeshDetector(LandmarkDetector):
     def _with_68(self, mesh: np.ndarray, points68: np.ndarray) -> np.ndarray:
         return np.concatenate([mesh, points68]) if self.dlib_68 else mesh
 
-    def _run(self, crops: np.ndarray, net):
-        torch = self._torch
-        threads = torch.get_num_threads()
-        if self.device.type == "cpu":
-            # One thread, for the input's conversion too: these networks' layers are too small to share between
-            # cores (1-8 ms a pass), and with a second thread busy elsewhere (the video decoder, another process)
-            # torch's threads wait on each other: 7-30x slower passes and tracked frames measured on a loaded
-            # 2-core machine; one conversion on two threads left the second spinning for ~10 ms a frame.
-            torch.set_num_threads(1)
-        try:
-            # (B, S, S, 3) uint8 -> (B, 3, S, S) float in [0, 1], channels-last in memory (no copy)
-            x = torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
-            with torch.inference_mode():
-                out = net(x)
-            return [o.float().cpu().numpy() for o in out]
-        finally:
-            torch.set_num_threads(threads)
-
     def _mesh_pass(self, image: np.ndarray, regions: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(F, 468, 2) mesh points in source pixels and (F,) face-presence logits for F >= 1 face regions."""
         crops = np.stack([crop_region(image, r, MESH_INPUT) for r in regions])  # (F, 192, 192, 3)
-        raw, logits = self._run(crops, self._mesh)  # (F, 468, 3), (F,)
+        raw, logits = self.runtime.mesh(crops)  # (F, 468, 3), (F,)
         mesh = np.stack([to_source(raw[i, :, :2], r, MESH_INPUT) for i, r in enumerate(regions)])
         return mesh.astype(np.float32), logits
 
-    def landmarks(self, image: np.ndarray, regions: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """(F, 478, 2) points in source pixels and (F,) face-presence logits for F face regions (one batch)."""
+    def landmarks(
+        self, image: np.ndarray, regions: list[np.ndarray], irises: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(F, 478, 2) points in source pixels and (F,) face-presence logits for F face regions (one batch).
+        ``irises=False``: the mesh's own lids, and each iris's five points at its eye's centre (``finish`` adds
+        the iris model's)."""
         n = len(regions)
         if n == 0:
             return np.zeros((0, NUM_MESH_POINTS, 2), np.float32), np.zeros(0, np.float32)
         mesh, logits = self._mesh_pass(image, regions)
-        eyes = [r for face in mesh for r in eye_regions(face)]  # right, left eye of each face
-        eye_crops = crop_eyes(image, eyes)  # (2F, 64, 64, 3)
-        contour, iris = self._run(eye_crops, self._iris)  # (2F, 71, 3), (2F, 5, 3)
+        out = np.empty((n, NUM_MESH_POINTS, 2), np.float32)
+        out[:, :468] = mesh
+        for corners, first in ((MESH_RIGHT_EYE_CORNERS, 468), (MESH_LEFT_EYE_CORNERS, 473)):
+            out[:, first : first + 5] = mesh[:, list(corners)].mean(axis=1, keepdims=True)
+        return (self._irises(image, out) if irises else out), logits
+
+    def _irises(self, image: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """(F, 478, 2) points with the iris model's lids and irises (in place) for each face's mesh."""
+        eyes = [r for face in points for r in eye_regions(face)]  # right, left eye of each face
+        contour, iris = self.runtime.iris(crop_eyes(image, eyes))  # (2F, 71, 3), (2F, 5, 3)
         contour, iris = contour[:, _LIDS, :2], iris[:, :, :2]
         contour[1::2, :, 0] = IRIS_INPUT - contour[1::2, :, 0]
         iris[1::2, :, 0] = IRIS_INPUT - iris[1::2, :, 0]
-        out = np.empty((n, NUM_MESH_POINTS, 2), np.float32)
-        out[:, :468] = mesh
-        for i in range(n):
+        for i in range(len(points)):
             r, le = eyes[2 * i], eyes[2 * i + 1]
-            out[i, _RIGHT_LIDS] = to_source(contour[2 * i], r, IRIS_INPUT)
-            out[i, _LEFT_LIDS] = to_source(contour[2 * i + 1], le, IRIS_INPUT)
-            out[i, 468:473] = to_source(iris[2 * i], r, IRIS_INPUT)
-            out[i, 473:478] = to_source(iris[2 * i + 1], le, IRIS_INPUT)
-        return out, logits
+            points[i, _RIGHT_LIDS] = to_source(contour[2 * i], r, IRIS_INPUT)
+            points[i, _LEFT_LIDS] = to_source(contour[2 * i + 1], le, IRIS_INPUT)
+            points[i, 468:473] = to_source(iris[2 * i], r, IRIS_INPUT)
+            points[i, 473:478] = to_source(iris[2 * i + 1], le, IRIS_INPUT)
+        return points
 
-    def _from_68(self, image: np.ndarray, faces68: list[np.ndarray]) -> list[np.ndarray]:
+    def finish(self, image: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """A face's points from ``finish=False`` with the iris model's lids and irises (a new array)."""
+        out = np.array(points, np.float32)
+        self._irises(image, out[None, :NUM_MESH_POINTS])  # a view: filled in place
+        return out
+
+    def _from_68(self, image: np.ndarray, faces68: list[np.ndarray], finish: bool = True) -> list[np.ndarray]:
         """Points for faces given by 68 points: the mesh from a first pass on their region and a second on the mesh's
         own (with ``dlib_68``, those 68 points after it)."""
         if not faces68:
             return []
         first, _ = self._mesh_pass(image, [face_region_68(p) for p in faces68])  # no irises: only its region counts
-        second, _ = self.landmarks(image, [face_region(p) for p in first])
+        second, _ = self.landmarks(image, [face_region(p) for p in first], irises=finish)
         return [self._with_68(m, p) for m, p in zip(second, faces68)]
 
-    def detect(self, image: np.ndarray, min_faces: int = 1, lenient: bool = False) -> list[np.ndarray]:
+    def detect(
+        self, image: np.ndarray, min_faces: int = 1, lenient: bool = False, finish: bool = True
+    ) -> list[np.ndarray]:
         # in the finder's order (largest first by its 68 points): the same face as dlib's for a face index
-        return self._from_68(image, self._finder.detect(image, min_faces, lenient))
+        return self._from_68(image, self._finder.detect(image, min_faces, lenient), finish)
 
-    def refine(self, image: np.ndarray, previous: np.ndarray) -> np.ndarray | None:
-        points, logits = self.landmarks(image, [face_region(previous)])
+    def refine(self, image: np.ndarray, previous: np.ndarray, finish: bool = True) -> np.ndarray | None:
+        points, logits = self.landmarks(image, [face_region(previous)], irises=finish)
         new = points[0]
         if logits[0] <= 0.0 or not plausible_step(new[:468], previous[:468], image.shape):
             return None
@@ -268,6 +240,6 @@ class MeshDetector(LandmarkDetector):
         points68 = self._finder.refine(image, self.to_68(previous))
         return None if points68 is None else self._with_68(new, points68)
 
-    def redetect(self, image: np.ndarray, previous: np.ndarray) -> np.ndarray | None:
+    def redetect(self, image: np.ndarray, previous: np.ndarray, finish: bool = True) -> np.ndarray | None:
         found = self._finder.redetect(image, self.to_68(previous))
-        return None if found is None else self._from_68(image, [found])[0]
+        return None if found is None else self._from_68(image, [found], finish)[0]

@@ -17,6 +17,10 @@ webcam one frame at a time:
    16x16 thumbnail of it correlates below ``cut_threshold``: a scene cut, the face gone, a sudden occlusion);
 4. the output is smoothed by a One-Euro filter (``smoothing``), reset whenever the face is lost.
 
+Steps 1-3 follow the face with the detector's points before their last refinement (``locate``); the refinement
+(``detector.finish``: the mesh's iris model) and step 4 make the frame's output (``finish``). ``update`` runs both;
+``track_video`` runs ``finish`` on a second thread, one frame behind, so a video's frames use both cores.
+
 With several faces, ``face_index`` picks by size (0 = largest) each time a search starts a track; between
 searches the tracker follows that same face.
 
@@ -28,6 +32,8 @@ frame has one). ``track_image(path, detector, ...)`` is the one-frame version fo
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -97,10 +103,10 @@ class LandmarkTracker:
         look = _thumbnail(frame, prev)
         cut = float(np.dot(look, self._look)) < self.cut_threshold
         if self._since_check < self.redetect_every and not cut:
-            return self.detector.refine(frame, prev)
+            return self.detector.refine(frame, prev, finish=False)
         self._since_check = 0
-        found = self.detector.redetect(frame, prev)
-        tracked = self.detector.refine(frame, prev)
+        found = self.detector.redetect(frame, prev, finish=False)
+        tracked = self.detector.refine(frame, prev, finish=False)
         if found is None:
             self._misses += 1
             return tracked if self._misses <= self.max_misses and not cut else None
@@ -111,32 +117,56 @@ class LandmarkTracker:
 
     def _search(self, frame: np.ndarray) -> np.ndarray | None:
         self.searches += 1
-        faces = self.detector.detect(frame, min_faces=self.face_index + 1)
+        faces = self.detector.detect(frame, min_faces=self.face_index + 1, finish=False)
         self.most_faces = max(self.most_faces, len(faces))
         return faces[self.face_index] if len(faces) > self.face_index else None
 
     def update(self, frame: np.ndarray, t: float | None = None) -> np.ndarray | None:
-        """Landmarks (68, 2) float32 of the tracked face in ``frame`` (RGB uint8), or None if there is none.
+        """Landmarks (68, 2) float32 of the tracked face in ``frame`` (RGB uint8), or None if there is none; the
+        smoothed mesh in ``self.mesh``. ``t`` is the frame's time in seconds (for the smoothing); default: frame
+        count / ``fps``. The same as ``finish(frame, locate(frame, t))``."""
+        points, self.mesh = self.finish(frame, self.locate(frame, t))
+        return points
 
-        ``t`` is the frame's time in seconds (for the smoothing); default: frame count / ``fps``.
-        """
+    def locate(self, frame: np.ndarray, t: float | None = None) -> Located:
+        """The first stage of ``update``: follow the face into ``frame`` (the detector's points before their last
+        refinement, ``finish=False``). Frames must be located in order; ``finish`` may run on another thread."""
         t = self._frame / self.fps if t is None else t
         self._frame += 1
         raw = self._track(frame) if self._raw is not None else None
-        if raw is None:
-            self._filter.reset()
+        restart = raw is None
+        if restart:
             self._since_check = 0
             self._misses = 0
             raw = self._search(frame)
         self._raw = raw
-        self.mesh = None
         if raw is None:
-            return None
+            return Located(None, t, restart)
         self._look = _thumbnail(frame, raw)
         self._since_check += 1
-        points = self._filter(raw, t, landmark_extent(raw))
-        self.mesh = self.detector.to_mesh(points)
-        return self.detector.to_68(points)
+        return Located(raw, t, restart)
+
+    def finish(self, frame: np.ndarray, located: Located) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The second stage of ``update``, in the order the frames were located: the detector's last refinement
+        (``detector.finish``: the mesh's irises) and the smoothing -> (68, 2) points and the (478, 2) mesh of a mesh
+        detector (None, None without a face)."""
+        if located.restart:
+            self._filter.reset()
+        if located.raw is None:
+            return None, None
+        raw = self.detector.finish(frame, located.raw)
+        points = self._filter(raw, located.t, landmark_extent(raw))
+        return self.detector.to_68(points), self.detector.to_mesh(points)
+
+
+@dataclass(frozen=True)
+class Located:
+    """One frame's face as ``LandmarkTracker.locate`` found it: points before the detector's last refinement (None:
+    no face), the frame's time, and whether the track (re)starts here (the smoothing starts afresh)."""
+
+    raw: np.ndarray | None
+    t: float
+    restart: bool
 
 
 def _thumbnail(frame: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -149,7 +179,9 @@ def _thumbnail(frame: np.ndarray, points: np.ndarray) -> np.ndarray:
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
     if x1 - x0 < 4 or y1 - y0 < 4:
         return np.zeros(256, np.float32)
-    thumb = cv2.resize(frame[y0:y1, x0:x1], (16, 16), interpolation=cv2.INTER_AREA).astype(np.float32).mean(axis=2)
+    step = max(1, min(x1 - x0, y1 - y0) // 64)  # every step-th pixel: at most ~64x64 averaged into the 16x16
+    region = frame[y0:y1:step, x0:x1:step]
+    thumb = cv2.resize(region, (16, 16), interpolation=cv2.INTER_AREA).astype(np.float32).mean(axis=2)
     v = thumb.ravel() - thumb.mean()
     n = float(np.linalg.norm(v))
     return v / n if n > 1e-3 else np.zeros(256, np.float32)
@@ -185,14 +217,27 @@ def track_video(
         rows: list[np.ndarray | None] = []
         meshes: list[np.ndarray | None] = []
         name = label or (Path(source).name if not isinstance(source, int) else f"camera {source}")
-        with console.progress() as bar:
+
+        def keep(finished) -> None:
+            points, mesh = finished.result()
+            rows.append(points)
+            meshes.append(mesh)
+            if on_frame is not None:
+                on_frame(video, len(rows) - 1, points, mesh)
+            bar.advance(task)
+
+        # Two stages, one frame apart: this thread follows the face into frame i + 1 while a second one finishes
+        # frame i's points (the mesh's irises; the smoothing), so that the two share the machine's cores.
+        with console.progress() as bar, ThreadPoolExecutor(1, thread_name_prefix="fsth-finish") as finisher:
             task = bar.add_task(name, total=video.num_frames)
+            pending = None
             for frame in video:
-                rows.append(tracker.update(frame))
-                meshes.append(tracker.mesh)
-                if on_frame is not None:
-                    on_frame(video, len(rows) - 1, rows[-1], meshes[-1])
-                bar.advance(task)
+                located = tracker.locate(frame)
+                if pending is not None:
+                    keep(pending)
+                pending = finisher.submit(tracker.finish, frame, located)
+            if pending is not None:
+                keep(pending)
             bar.update(task, total=len(rows), completed=len(rows))
         fps, frame_size = video.fps, (video.width, video.height)
     n = len(rows)
