@@ -78,7 +78,8 @@ class LiteRuntime:
             from ai_edge_litert.interpreter import Interpreter
 
             interpreter = Interpreter(model_content=self._models[name], num_threads=1)
-            interpreter.allocate_tensors()
+            with _quiet_native_stderr():  # the first in a process says "INFO: Created ... XNNPACK delegate"
+                interpreter.allocate_tensors()
             outputs = sorted(interpreter.get_output_details(), key=lambda d: -int(np.prod(d["shape"])))
             source = interpreter.get_input_details()[0]["index"]
             interpreters[name] = (interpreter, source, [d["index"] for d in outputs])
@@ -102,6 +103,28 @@ class LiteRuntime:
     def iris(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         contour, iris = self._run("iris", crops, ((71, 3), (5, 3)))
         return contour, iris
+
+
+_stderr_lock = threading.Lock()
+
+
+@contextmanager
+def _quiet_native_stderr():
+    """File descriptor 2 points at /dev/null inside (native code's messages to stderr are dropped; Python's own
+    stderr is flushed first). For a call of a few milliseconds: another thread's stderr output then is lost too."""
+    import os
+    import sys
+
+    with _stderr_lock:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            with open(os.devnull, "wb") as null:
+                os.dup2(null.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 _threads_lock = threading.Lock()
