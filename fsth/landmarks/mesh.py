@@ -190,8 +190,8 @@ class MeshDetector(LandmarkDetector):
         mesh, logits = self._mesh_pass(image, regions)
         out = np.empty((n, NUM_MESH_POINTS, 2), np.float32)
         out[:, :468] = mesh
-        for corners, first in ((MESH_RIGHT_EYE_CORNERS, 468), (MESH_LEFT_EYE_CORNERS, 473)):
-            out[:, first : first + 5] = mesh[:, list(corners)].mean(axis=1, keepdims=True)
+        for (a, b), first in ((MESH_RIGHT_EYE_CORNERS, 468), (MESH_LEFT_EYE_CORNERS, 473)):
+            out[:, first : first + 5] = ((mesh[:, a] + mesh[:, b]) * 0.5)[:, None]
         return (self._irises(image, out) if irises else out), logits
 
     def _irises(self, image: np.ndarray, points: np.ndarray) -> np.ndarray:
