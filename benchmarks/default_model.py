@@ -58,10 +58,10 @@ from fsth.fewshot import (  # noqa: E402  # noqa: E402
     Renderer,  # noqa: E402
     crop_policy_of,
     crop_track_frames,
-    embed,  # noqa: E402
     load_person,
     shots_from_pairs,
 )
+from fsth.fewshot.embed import embed  # noqa: E402  (a function of the submodule of that name)
 from fsth.landmarks import make_detector, track_video  # noqa: E402
 from fsth.landmarks.crop import CropPolicy  # noqa: E402
 from fsth.metrics.keypoints import detect_landmarks, mouth_opening  # noqa: E402

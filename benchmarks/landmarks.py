@@ -21,10 +21,11 @@ average is printed because another busy process on a 2-core machine halves every
    tracked run (decode, track, mesh, iris, smoothing, boxes, .npz) in frames/s and its ratio to dlib's (target >=
    150 frames/s), and its CPU time a frame (this process's, and the video decoder's), which a shared machine's load
    changes far less than frames/s; a photo (face search + two mesh passes + irises) in ms (target < 50);
-4. blinks: both backends track the blink clips (``--blink-videos``; default ``BLINK_VIDEOS``); per frame the eye opening (lid gap / eye
-   width, both eyes averaged: mesh lids 159-145 and 386-374 over corners 33-133 and 362-263; dlib's mean of its two
-   lid pairs over its corners); of the frames the mesh calls closed (< 0.12), how many dlib calls closed (target
-   <= 20%), per clip and over all of them, and both backends' opening percentiles on closed and open frames;
+4. blinks: both backends track the blink clips (``--blink-videos``; default ``BLINK_VIDEOS``); per frame the eye
+   opening (lid gap / eye width, both eyes averaged: mesh lids 159-145 and 386-374 over corners 33-133 and 362-263;
+   dlib's mean of its two lid pairs over its corners); of the frames the mesh calls closed (< 0.12), how many dlib
+   calls closed (target <= 20%), per clip and over all of them, and both backends' opening percentiles on closed
+   and open frames;
 5. exactness, with ``--reference-python`` (a Python with ``mediapipe`` 0.10.21, running
    ``benchmarks/mesh_reference.py``): the face and eye crops of >= 50 frames of the shared clips through each
    runtime and through MediaPipe's own; mean and max distance of the 468 + 71 + 5 points in crop pixels

@@ -43,11 +43,11 @@ from fsth.fewshot import (  # noqa: E402  # noqa: E402
     Renderer,  # noqa: E402
     crop_policy_of,
     detector_for,
-    embed,
     load_person,
     load_shots,  # noqa: E402
     save_embedding,
 )
+from fsth.fewshot.embed import embed  # noqa: E402  (a function of the submodule of that name)
 from fsth.fewshot.finetune import finetune, person_networks, save_person  # noqa: E402
 from fsth.files import parse_with_out_dir  # noqa: E402
 from fsth.landmarks import CropPolicy  # noqa: E402
