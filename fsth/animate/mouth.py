@@ -11,8 +11,9 @@ the whole opening of the target back onto that line, so an opening mouth is fill
 opening (the polygon of the target's inner lips) is a hole, filled from the best source at hand (``--mouth``):
 
 * ``own``: the person's own shot whose mouth opening (in mouth widths) is nearest the frame's, its inner mouth
-  mapped onto the hole (an affine fit of the 20 mouth points): with several photos or a video of the person, they
-  keep their own teeth. A shot is kept until another is clearly nearer, so consecutive frames take the same one.
+  mapped onto the hole (inner lips onto inner lips, ``_mapped_into``): with several photos or a video of the
+  person, they keep their own teeth. A shot is kept until another is clearly nearer, so consecutive frames take the
+  same one.
 * ``driver``: the driver's own mouth interior in this frame, mapped the same way, its colours matched to the
   person's (Lab mean and spread of a ring of lip pixels, the driver's and the person's; teeth keep their own
   chroma and take only the change of light, so they stay white), after "Bringing Portraits to Life" (Averbuch-Elor
@@ -22,8 +23,9 @@ opening (the polygon of the target's inner lips) is a hole, filled from the best
 * ``auto`` (default): ``own`` when a shot shows an open mouth, else ``driver`` when the driver's frames are at hand,
   else ``generator``; ``MouthInterior.describe`` says which (``fsth animate`` prints it on stderr).
 
-The alpha fades in with the opening (nothing below 5% of the mouth width, all from 10%), so a closed or barely
-parted mouth stays the warp's lips.
+The alpha is opaque up to the target's inner-lip outline and feathered outside it, over the lips (``hole_alpha``),
+and fades in with the opening (nothing below 5% of the mouth width, all from 10%), so a closed or barely parted
+mouth stays the warp's lips.
 """
 
 from __future__ import annotations
@@ -95,23 +97,73 @@ def polygon_mask(points: np.ndarray, size: int | tuple[int, int], feather: float
     return mask.astype(np.float32) / 255.0
 
 
-def _affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """The affine map (2, 3) that best takes points ``src`` (N, 2) to ``dst`` (N, 2) (least squares)."""
-    A = np.concatenate([np.asarray(src, np.float64), np.ones((len(src), 1))], axis=1)
-    M, *_ = np.linalg.lstsq(A, np.asarray(dst, np.float64), rcond=None)
-    return M.T
+UPPER_INNER = (60, 61, 62, 63, 64)  # the inner lips from corner to corner, over the upper lip and under the lower
+LOWER_INNER = (60, 67, 66, 65, 64)
+
+
+def _mouth_frame(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The mouth's frame of landmarks (68, 2): origin at the inner corner 60, axes (2, 2) along the corners (to 64)
+    and down the face, each as long as the corners' distance, and the (upper, lower) inner lips' (u, v) there
+    (2, 5, 2): u from 0 at corner 60 to 1 at corner 64, v down the face."""
+    origin = points[60].astype(np.float64)
+    x = points[64] - origin
+    x = x if np.hypot(*x) > 1e-3 else np.array([1e-3, 0.0])
+    axes = np.stack([x, [-x[1], x[0]]])
+    lips = np.stack([points[list(UPPER_INNER)], points[list(LOWER_INNER)]]) - origin
+    return origin, axes, lips @ np.linalg.inv(axes)
+
+
+def _lip_curve(uv: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """v of one inner lip (5, 2) (u, v) at ``u`` (...): piecewise linear, flat beyond the corners."""
+    us = np.maximum.accumulate(uv[:, 0])  # a lip whose points fold back along the mouth: keep u increasing
+    return np.interp(u, us, uv[:, 1])
 
 
 def _mapped_into(image: np.ndarray, image_points: np.ndarray, target: np.ndarray, box) -> np.ndarray:
-    """The crop's pixels ``box`` (x0, y0, x1, y1) of ``image`` resampled so that its mouth points land on
-    ``target``'s (an affine fit of the 20 mouth points, target -> image, used as a backward map)."""
+    """The crop's pixels ``box`` (x0, y0, x1, y1) of ``image`` resampled so that its mouth lands on ``target``'s
+    (a backward map): along the mouth, the inner corners onto the inner corners; across it, each column of the
+    target's opening (between its inner lips) onto the same column of the image's, and beyond the inner lips the
+    lips at the image's own scale. The image's inner-lip outline lands exactly on the target's, so its lips stay
+    outside the hole, whatever the two mouths' shapes (an affine fit of all 20 mouth points put the driver's lips
+    inside the hole where its lips are thicker or its mouth rounder than the target's, and a face mesh read them as
+    the result's lips: a smaller opening)."""
     import cv2
 
     x0, y0, x1, y1 = box
-    M = _affine(target[MOUTH] - [x0, y0], image_points[MOUTH])  # box pixel -> image pixel
-    return cv2.warpAffine(
-        image, M, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+    t_origin, t_axes, t_lips = _mouth_frame(np.asarray(target, np.float64))
+    i_origin, i_axes, i_lips = _mouth_frame(np.asarray(image_points, np.float64))
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+    u, v = np.moveaxis((np.stack([xs, ys], -1) - t_origin) @ np.linalg.inv(t_axes), -1, 0)
+    upper_t, lower_t = _lip_curve(t_lips[0], u), _lip_curve(t_lips[1], u)
+    upper_i, lower_i = _lip_curve(i_lips[0], u), _lip_curve(i_lips[1], u)
+    lower_t = np.maximum(lower_t, upper_t)
+    lower_i = np.maximum(lower_i, upper_i)
+    across = (v - upper_t) / np.maximum(lower_t - upper_t, 1e-6) * (lower_i - upper_i) + upper_i
+    v_i = np.where(v < upper_t, upper_i + v - upper_t, np.where(v > lower_t, lower_i + v - lower_t, across))
+    mapped = i_origin + np.stack([u, v_i], -1) @ i_axes
+    return cv2.remap(
+        np.ascontiguousarray(image),
+        mapped[..., 0].astype(np.float32),
+        mapped[..., 1].astype(np.float32),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
     )
+
+
+def hole_alpha(points: np.ndarray, box, feather: float) -> np.ndarray:
+    """(h, w) float32 over ``box`` (x0, y0, x1, y1): the hole between the inner lips of ``points`` (68, 2), opaque
+    up to the inner-lip outline (over 0.9 there) and feathered by a Gaussian of ``feather`` px outside it, over the
+    lips. A feather centred on the outline left the hole's edge half transparent: on a 40 px wide mouth opened by
+    6 px, a third of the opening showed the warped lips under it."""
+    import cv2
+
+    x0, y0, x1, y1 = box
+    mask = (polygon_mask(points[INNER_LIPS] - [x0, y0], (x1 - x0, y1 - y0), 0) > 0.5).astype(np.uint8)
+    grow = int(np.ceil(1.5 * feather))
+    if grow > 0:
+        mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+    alpha = mask.astype(np.float32)
+    return cv2.GaussianBlur(alpha, (0, 0), feather) if feather > 0 else alpha
 
 
 def mouth_box(points: np.ndarray, size: int, pad: int) -> tuple[int, int, int, int]:
@@ -253,7 +305,7 @@ class MouthInterior:
         fade = np.clip((opening - FADE[0]) / (FADE[1] - FADE[0]), 0.0, 1.0)
         if self.mode == "generator" or fade <= 0:
             return None
-        box = mouth_box(target, self.size, int(np.ceil(3 * self.feather)) + 2)
+        box = mouth_box(target, self.size, int(np.ceil(4.5 * self.feather)) + 2)
         if self.mode == "own":
             k = self._pick_shot(opening)
             image = _mapped_into(self.crops[k], self.points[k], target, box)
@@ -265,6 +317,5 @@ class MouthInterior:
             stats = self._driver_stats(driver, driver_points)
             if stats is not None and self.person_lips is not None:
                 image = match_colours(image, stats, self.person_lips)
-        x0, y0, x1, y1 = box
-        alpha = polygon_mask(target[INNER_LIPS] - [x0, y0], (x1 - x0, y1 - y0), self.feather)
-        return MouthLayer(image, alpha * np.float32(fade), (x0, y0))
+        alpha = hole_alpha(target, box, self.feather)
+        return MouthLayer(image, alpha * np.float32(fade), box[:2])
