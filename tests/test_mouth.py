@@ -166,6 +166,37 @@ def test_teeth_keep_their_colour_and_the_rest_takes_the_persons_lip_colour():
     assert np.hypot(b_lab[..., 1], b_lab[..., 2]).max() < 3  # a colourless mouth, not a tinted one
 
 
+def test_the_drivers_teeth_keep_their_brightness_relative_to_the_face(einstein, dlib_detector):
+    """Obama's official portrait (teeth in two thirds of his inner mouth) as the driver of Einstein, whose lips are
+    much darker than his cheeks (moustache): the layer's teeth are as bright against Einstein's cheeks as Obama's
+    are against his (here: white), and paler than Einstein's skin (a lip-based light change darkened them to 0.9x
+    his cheeks)."""
+    from conftest import OBAMA
+
+    from fsth.animate.mouth import MouthInterior, polygon_mask, skin_stats, to_lab
+    from fsth.video import read_image
+
+    crop, points = einstein
+    driver = read_image(OBAMA)
+    driver_points = dlib_detector.detect(driver)[0]
+    target = opened(points, 14.0)
+    layer = MouthInterior(crop[None], points[None], SIZE).layer(target, driver, driver_points).full(SIZE)
+
+    def brightest(image, region):  # the brightest quarter of a region's Lab pixels: the teeth
+        lab = to_lab(image)[region]
+        return lab[lab[:, 0] >= np.quantile(lab[:, 0], 0.75)]
+
+    size = (driver.shape[1], driver.shape[0])
+    theirs = brightest(driver, polygon_mask(driver_points[60:68], size, 0) > 0.5)
+    ours = brightest(layer.image, polygon_mask(target[60:68], SIZE, 0) > 0.5)
+    driver_skin, person_skin = skin_stats(driver, driver_points), skin_stats(crop, points)
+    relative = np.median(ours[:, 0]) / person_skin[0, 0]
+    expected = min(np.median(theirs[:, 0]) / driver_skin[0, 0], 100 / person_skin[0, 0])  # up to white (L 100)
+    assert relative == pytest.approx(expected, abs=0.08)
+    chroma = np.median(np.hypot(ours[:, 1], ours[:, 2]))
+    assert chroma <= 0.8 * np.hypot(*person_skin[0, 1:])  # paler than the skin: white teeth
+
+
 def test_animate_with_the_warp_shows_a_dark_mouth_where_the_generator_mode_shows_lip(tmp_path, einstein):
     """End to end on the bundled demo pair with the warp alone: at the driver's open frames the result's mouth is
     darker with the driver's interior than without the layer (--mouth generator: the stretched lip)."""

@@ -15,9 +15,10 @@ opening (the polygon of the target's inner lips) is a hole, filled from the best
   person, they keep their own teeth. A shot is kept until another is clearly nearer, so consecutive frames take the
   same one.
 * ``driver``: the driver's own mouth interior in this frame, mapped the same way, its colours matched to the
-  person's (Lab mean and spread of a ring of lip pixels, the driver's and the person's; teeth keep their own
-  chroma and take only the change of light, so they stay white), after "Bringing Portraits to Life" (Averbuch-Elor
-  et al., SIGGRAPH Asia 2017). Consecutive driver frames give consecutive interiors: no flicker of its own.
+  person's (Lab mean and spread of a ring of lip pixels, the driver's and the person's; the light from the ratio of
+  their cheeks' luminance, so teeth and cavity keep their brightness relative to the face; teeth keep their hue,
+  so they stay white), after "Bringing Portraits to Life" (Averbuch-Elor et al., SIGGRAPH Asia 2017).
+  Consecutive driver frames give consecutive interiors: no flicker of its own.
 * ``generator``: no layer: the warp-guided generator's picture (or the warp) is kept as it is, the only choice
   when only landmarks exist (``fsth evaluate``'s self-reenactment, where the driver's pixels would be the answer).
 * ``auto`` (default): ``own`` when a shot shows an open mouth, else ``driver`` when the driver's frames are at hand,
@@ -44,7 +45,7 @@ OPEN_SHOT = 0.10  # a shot whose inner-lip opening is at least this many mouth w
 FADE = (0.05, 0.10)  # the layer's alpha rises from 0 to 1 as the target's opening goes over this range (dlib reads
 # a closed mouth as 0-0.05: a moustache, a lip seam)
 KEEP_SHOT = 0.03  # switch to another shot only when its opening is this much nearer the frame's (mouth widths)
-DRIVER_STATS_MOMENTUM = 0.9  # the driver's lip colour statistics are smoothed over frames (exponential)
+DRIVER_STATS_MOMENTUM = 0.9  # the driver's lip and skin colour statistics are smoothed over frames (exponential)
 
 
 def mouth_opening(points: np.ndarray) -> np.ndarray:
@@ -206,23 +207,60 @@ def teeth_weight(lab: np.ndarray, lips_l: float) -> np.ndarray:
     return bright * grey
 
 
-def match_colours(interior: np.ndarray, driver_lips: np.ndarray, person_lips: np.ndarray) -> np.ndarray:
-    """The driver's interior (H, W, 3) uint8 in the person's colours: every pixel's luminance scaled by the ratio of
-    the person's lip luminance to the driver's (held to [0.75, 1.35]: a dark cavity stays dark, the light changes),
-    and its chroma moved from the driver's lip chroma (mean, spread) to the person's, except on teeth
-    (``teeth_weight``), which keep their own. ``*_lips``: (2, 3) Lab mean and std (``_lab_stats``)."""
+def skin_stats(image: np.ndarray, points: np.ndarray) -> np.ndarray | None:
+    """(2, 3) Lab mean and spread of the cheeks of landmarks ``points`` (68, 2) in ``image`` (H, W, 3) uint8: two
+    discs on the cheekbones, each at the centroid of a jaw point (1, 15), the nose's wing (31, 35) and the lower lid
+    (41, 46), a tenth of the eye corners' distance in radius; None where they are off the image or too small. Lower
+    discs, halfway between the jaw and the nose, read stubble: Beckham's cheeks at L 60 where the face mesh's cheek
+    points read 72."""
+    import cv2
+
+    P = np.asarray(points, np.float64)
+    radius = max(2, int(round(0.1 * np.linalg.norm(P[45] - P[36]))))
+    centres = np.round([(P[1] + P[31] + P[41]) / 3, (P[15] + P[35] + P[46]) / 3]).astype(int)
+    lo = np.maximum(centres.min(0) - radius, 0)
+    hi = np.minimum(centres.max(0) + radius + 1, [image.shape[1], image.shape[0]])
+    if (hi <= lo).any():
+        return None
+    region = np.zeros((hi[1] - lo[1], hi[0] - lo[0]), np.uint8)
+    for c in centres - lo:
+        cv2.circle(region, (int(c[0]), int(c[1])), radius, 1, -1)
+    return _lab_stats(np.ascontiguousarray(image[lo[1] : hi[1], lo[0] : hi[0]]), region.astype(bool))
+
+
+def match_colours(
+    interior: np.ndarray,
+    driver_lips: np.ndarray,
+    person_lips: np.ndarray,
+    driver_skin: np.ndarray | None = None,
+    person_skin: np.ndarray | None = None,
+) -> np.ndarray:
+    """The driver's interior (H, W, 3) uint8 in the person's colours and light. ``*_lips``, ``*_skin``: (2, 3) Lab
+    mean and std (``_lab_stats``, ``skin_stats``).
+
+    Luminance: every pixel's scaled by the ratio of the person's skin luminance to the driver's (held to [0.6, 1.6]),
+    so the teeth and the dark cavity keep their brightness relative to the face (without skins, the lips' ratio,
+    held to [0.75, 1.35]: dark lipstick then darkened the teeth below the face's skin). Chroma: moved from the
+    driver's lip chroma (mean, spread) to the person's, except on teeth (``teeth_weight``), which keep their hue and
+    their chroma relative to the skin's (a black-and-white photo gets white teeth, not the driver's cream ones)."""
     import cv2
 
     lab = to_lab(interior)
     t = teeth_weight(lab, float(driver_lips[0, 0]))[..., None]
-    gain = float(np.clip(person_lips[0, 0] / max(float(driver_lips[0, 0]), 1e-3), 0.75, 1.35))
+    teeth_chroma = 1.0
+    if driver_skin is not None and person_skin is not None:
+        gain = float(np.clip(person_skin[0, 0] / max(float(driver_skin[0, 0]), 1e-3), 0.6, 1.6))
+        chroma = [float(np.hypot(*stats[0, 1:])) for stats in (person_skin, driver_skin)]
+        teeth_chroma = float(np.clip(chroma[0] / max(chroma[1], 1e-3), 0.0, 1.2))
+    else:
+        gain = float(np.clip(person_lips[0, 0] / max(float(driver_lips[0, 0]), 1e-3), 0.75, 1.35))
     out = lab.copy()
     out[..., 0] = np.clip(lab[..., 0] * gain, 0, 100)
     # chroma: the driver's lip statistics mapped onto the person's (mean and spread; a spread ratio held to [0, 1.2],
     # so a black-and-white photo's lips, of no spread, make a colourless mouth, never a tinted one)
     spread = np.clip(person_lips[1, 1:] / driver_lips[1, 1:], 0.0, 1.2)
     moved = (lab[..., 1:] - driver_lips[0, 1:]) * spread + person_lips[0, 1:]
-    out[..., 1:] = t * lab[..., 1:] + (1 - t) * moved
+    out[..., 1:] = t * lab[..., 1:] * teeth_chroma + (1 - t) * moved
     rgb = cv2.cvtColor(out.astype(np.float32), cv2.COLOR_LAB2RGB)
     return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
@@ -249,10 +287,12 @@ class MouthInterior:
         self.mode = mode
         self.shot: int | None = None
         self.feather = 0.006 * size
-        self.person_lips = None
+        self.person_lips = self.person_skin = None
         self.driver_lips: np.ndarray | None = None
+        self.driver_skin: np.ndarray | None = None
         if mode == "driver" and self.crops is not None:
             self.person_lips = _lab_stats(self.crops[0], lip_ring(self.points[0], size))
+            self.person_skin = skin_stats(self.crops[0], self.points[0])
 
     def describe(self) -> str:
         """One line for stderr: where the mouth interior comes from."""
@@ -315,7 +355,11 @@ class MouthInterior:
             driver_points = np.asarray(driver_points, np.float32)
             image = _mapped_into(driver, driver_points, target, box)
             stats = self._driver_stats(driver, driver_points)
+            skin = skin_stats(driver, driver_points)
+            if skin is not None:  # smoothed over frames, as the lips'
+                old, keep = self.driver_skin, DRIVER_STATS_MOMENTUM
+                self.driver_skin = skin if old is None else keep * old + (1 - keep) * skin
             if stats is not None and self.person_lips is not None:
-                image = match_colours(image, stats, self.person_lips)
+                image = match_colours(image, stats, self.person_lips, self.driver_skin, self.person_skin)
         alpha = hole_alpha(target, box, self.feather)
         return MouthLayer(image, alpha * np.float32(fade), box[:2])
