@@ -15,9 +15,9 @@ opening (the polygon of the target's inner lips) is a hole, filled from the best
   person, they keep their own teeth. A shot is kept until another is clearly nearer, so consecutive frames take the
   same one.
 * ``driver``: the driver's own mouth interior in this frame, mapped the same way, its colours matched to the
-  person's (Lab mean and spread of a ring of lip pixels, the driver's and the person's; the light from the ratio of
-  their cheeks' luminance, so teeth and cavity keep their brightness relative to the face; teeth keep their hue,
-  so they stay white), after "Bringing Portraits to Life" (Averbuch-Elor et al., SIGGRAPH Asia 2017).
+  person's (Lab mean and spread of a ring of lip pixels, the driver's and the person's; teeth keep their hue and
+  take the change of light of the cheeks, so they stay white and as bright against the face), after "Bringing
+  Portraits to Life" (Averbuch-Elor et al., SIGGRAPH Asia 2017).
   Consecutive driver frames give consecutive interiors: no flicker of its own.
 * ``generator``: no layer: the warp-guided generator's picture (or the warp) is kept as it is, the only choice
   when only landmarks exist (``fsth evaluate``'s self-reenactment, where the driver's pixels would be the answer).
@@ -238,22 +238,24 @@ def match_colours(
     """The driver's interior (H, W, 3) uint8 in the person's colours and light. ``*_lips``, ``*_skin``: (2, 3) Lab
     mean and std (``_lab_stats``, ``skin_stats``).
 
-    Luminance: every pixel's scaled by the ratio of the person's skin luminance to the driver's (held to [0.6, 1.6]),
-    so the teeth and the dark cavity keep their brightness relative to the face (without skins, the lips' ratio,
-    held to [0.75, 1.35]: dark lipstick then darkened the teeth below the face's skin). Chroma: moved from the
-    driver's lip chroma (mean, spread) to the person's, except on teeth (``teeth_weight``), which keep their hue and
-    their chroma relative to the skin's (a black-and-white photo gets white teeth, not the driver's cream ones)."""
+    Luminance: every pixel's scaled by the ratio of the person's lip luminance to the driver's (held to [0.75, 1.35]:
+    a dark cavity stays dark, the light changes), but on teeth (``teeth_weight``) by the ratio of their cheeks' (held
+    to [0.6, 1.6]), so the teeth keep their brightness relative to the face: by the lips' ratio, dark lipstick or a
+    moustache over the lips darkened them below the face's skin. Chroma: moved from the driver's lip chroma (mean,
+    spread) to the person's, except on teeth, which keep their hue and their chroma relative to the skin's (a
+    black-and-white photo gets white teeth, not the driver's cream ones). Without skins, teeth take the lips' light
+    and keep their own chroma."""
     import cv2
 
     lab = to_lab(interior)
     t = teeth_weight(lab, float(driver_lips[0, 0]))[..., None]
-    teeth_chroma = 1.0
+    gain = float(np.clip(person_lips[0, 0] / max(float(driver_lips[0, 0]), 1e-3), 0.75, 1.35))
+    teeth_gain, teeth_chroma = gain, 1.0
     if driver_skin is not None and person_skin is not None:
-        gain = float(np.clip(person_skin[0, 0] / max(float(driver_skin[0, 0]), 1e-3), 0.6, 1.6))
+        teeth_gain = float(np.clip(person_skin[0, 0] / max(float(driver_skin[0, 0]), 1e-3), 0.6, 1.6))
         chroma = [float(np.hypot(*stats[0, 1:])) for stats in (person_skin, driver_skin)]
         teeth_chroma = float(np.clip(chroma[0] / max(chroma[1], 1e-3), 0.0, 1.2))
-    else:
-        gain = float(np.clip(person_lips[0, 0] / max(float(driver_lips[0, 0]), 1e-3), 0.75, 1.35))
+    gain = t[..., 0] * teeth_gain + (1 - t[..., 0]) * gain
     out = lab.copy()
     out[..., 0] = np.clip(lab[..., 0] * gain, 0, 100)
     # chroma: the driver's lip statistics mapped onto the person's (mean and spread; a spread ratio held to [0, 1.2],
