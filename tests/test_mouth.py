@@ -87,6 +87,36 @@ def test_the_drivers_interior_fills_the_hole_with_a_dark_mouth_not_lip(einstein,
     assert np.abs(face[far].astype(int) - crop[far].astype(int)).max() <= 1  # the rest of the face is untouched
 
 
+def test_the_drivers_lips_stay_out_of_a_hole_opened_wider_than_its_own(open_driver):
+    """talk.mp4's widest mouth laid into a target with the same outer lips but thinner lips (an inner opening 1.8x
+    as tall): the hole shows only the driver's inner mouth, dark to its inner-lip outline, not the driver's lips
+    squeezed in along its rim; and the driver's own points as the target give back its mouth unchanged."""
+    from fsth.animate.mouth import MouthInterior, polygon_mask, to_lab
+
+    frame, points, _ = open_driver
+    size = frame.shape[0]
+    mouth = MouthInterior(None, None, size, "driver")
+    same = mouth.layer(points, frame, points)
+    x, y = same.origin
+    h, w = same.alpha.shape
+    hole = polygon_mask(points[60:68], size, 0)[y : y + h, x : x + w] > 0.5
+    assert np.abs(same.image[hole].astype(int) - frame[y : y + h, x : x + w][hole].astype(int)).mean() < 2
+
+    target = np.array(points, np.float32, copy=True)
+    middle = (target[[61, 62, 63]] + target[[67, 66, 65]]) / 2
+    target[[61, 62, 63]] = middle + 1.8 * (target[[61, 62, 63]] - middle)
+    target[[67, 66, 65]] = middle[::-1] + 1.8 * (target[[67, 66, 65]] - middle[::-1])
+    layer = mouth.layer(target, frame, points).full(size)
+    driver_hole = polygon_mask(points[60:68], size, 0) > 0.5
+    lips = (polygon_mask(points[48:60], size, 0) > 0.5) & ~driver_hole
+    lips_l = np.median(to_lab(frame)[lips][:, 0])
+    inside = to_lab(layer.image)[polygon_mask(target[60:68], size, 0) > 0.5][:, 0]
+    assert abs(np.median(inside) - np.median(to_lab(frame)[driver_hole][:, 0])) < 3  # as dark as the driver's mouth
+    assert np.mean(inside > lips_l - 5) < 0.15  # hardly a pixel as light as the lips (the affine map of the 20
+    # mouth points, which this replaced: 0.25; its alpha at the outline: 0.34)
+    assert layer.alpha[polygon_mask(target[60:68], size, 0) > 0.5].min() > 0.9  # opaque up to the outline
+
+
 def test_a_closed_target_mouth_gets_no_layer_and_no_driver_face_neither(einstein, open_driver):
     from fsth.animate.mouth import MouthInterior
 
@@ -134,6 +164,37 @@ def test_teeth_keep_their_colour_and_the_rest_takes_the_persons_lip_colour():
     grey_lips = np.array([[55.0, 0.0, 0.0], [8.0, 0.0, 0.0]])  # a black-and-white photo's
     b_lab = to_lab(match_colours(tongue, driver_lips, grey_lips))
     assert np.hypot(b_lab[..., 1], b_lab[..., 2]).max() < 3  # a colourless mouth, not a tinted one
+
+
+def test_the_drivers_teeth_keep_their_brightness_relative_to_the_face(einstein, dlib_detector):
+    """Obama's official portrait (teeth in two thirds of his inner mouth) as the driver of Einstein, whose lips are
+    much darker than his cheeks (moustache): the layer's teeth are as bright against Einstein's cheeks as Obama's
+    are against his (here: white), and paler than Einstein's skin (a lip-based light change darkened them to 0.9x
+    his cheeks)."""
+    from conftest import OBAMA
+
+    from fsth.animate.mouth import MouthInterior, polygon_mask, skin_stats, to_lab
+    from fsth.video import read_image
+
+    crop, points = einstein
+    driver = read_image(OBAMA)
+    driver_points = dlib_detector.detect(driver)[0]
+    target = opened(points, 14.0)
+    layer = MouthInterior(crop[None], points[None], SIZE).layer(target, driver, driver_points).full(SIZE)
+
+    def brightest(image, region):  # the brightest quarter of a region's Lab pixels: the teeth
+        lab = to_lab(image)[region]
+        return lab[lab[:, 0] >= np.quantile(lab[:, 0], 0.75)]
+
+    size = (driver.shape[1], driver.shape[0])
+    theirs = brightest(driver, polygon_mask(driver_points[60:68], size, 0) > 0.5)
+    ours = brightest(layer.image, polygon_mask(target[60:68], SIZE, 0) > 0.5)
+    driver_skin, person_skin = skin_stats(driver, driver_points), skin_stats(crop, points)
+    relative = np.median(ours[:, 0]) / person_skin[0, 0]
+    expected = min(np.median(theirs[:, 0]) / driver_skin[0, 0], 100 / person_skin[0, 0])  # up to white (L 100)
+    assert relative == pytest.approx(expected, abs=0.08)
+    chroma = np.median(np.hypot(ours[:, 1], ours[:, 2]))
+    assert chroma <= 0.8 * np.hypot(*person_skin[0, 1:])  # paler than the skin: white teeth
 
 
 def test_animate_with_the_warp_shows_a_dark_mouth_where_the_generator_mode_shows_lip(tmp_path, einstein):

@@ -11,19 +11,22 @@ the whole opening of the target back onto that line, so an opening mouth is fill
 opening (the polygon of the target's inner lips) is a hole, filled from the best source at hand (``--mouth``):
 
 * ``own``: the person's own shot whose mouth opening (in mouth widths) is nearest the frame's, its inner mouth
-  mapped onto the hole (an affine fit of the 20 mouth points): with several photos or a video of the person, they
-  keep their own teeth. A shot is kept until another is clearly nearer, so consecutive frames take the same one.
+  mapped onto the hole (inner lips onto inner lips, ``_mapped_into``): with several photos or a video of the
+  person, they keep their own teeth. A shot is kept until another is clearly nearer, so consecutive frames take the
+  same one.
 * ``driver``: the driver's own mouth interior in this frame, mapped the same way, its colours matched to the
-  person's (Lab mean and spread of a ring of lip pixels, the driver's and the person's; teeth keep their own
-  chroma and take only the change of light, so they stay white), after "Bringing Portraits to Life" (Averbuch-Elor
-  et al., SIGGRAPH Asia 2017). Consecutive driver frames give consecutive interiors: no flicker of its own.
+  person's (Lab mean and spread of a ring of lip pixels, the driver's and the person's; teeth keep their hue and
+  take the change of light of the cheeks, so they stay white and as bright against the face), after "Bringing
+  Portraits to Life" (Averbuch-Elor et al., SIGGRAPH Asia 2017).
+  Consecutive driver frames give consecutive interiors: no flicker of its own.
 * ``generator``: no layer: the warp-guided generator's picture (or the warp) is kept as it is, the only choice
   when only landmarks exist (``fsth evaluate``'s self-reenactment, where the driver's pixels would be the answer).
 * ``auto`` (default): ``own`` when a shot shows an open mouth, else ``driver`` when the driver's frames are at hand,
   else ``generator``; ``MouthInterior.describe`` says which (``fsth animate`` prints it on stderr).
 
-The alpha fades in with the opening (nothing below 5% of the mouth width, all from 10%), so a closed or barely
-parted mouth stays the warp's lips.
+The alpha is opaque up to the target's inner-lip outline and feathered outside it, over the lips (``hole_alpha``),
+and fades in with the opening (nothing below 5% of the mouth width, all from 10%), so a closed or barely parted
+mouth stays the warp's lips.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ OPEN_SHOT = 0.10  # a shot whose inner-lip opening is at least this many mouth w
 FADE = (0.05, 0.10)  # the layer's alpha rises from 0 to 1 as the target's opening goes over this range (dlib reads
 # a closed mouth as 0-0.05: a moustache, a lip seam)
 KEEP_SHOT = 0.03  # switch to another shot only when its opening is this much nearer the frame's (mouth widths)
-DRIVER_STATS_MOMENTUM = 0.9  # the driver's lip colour statistics are smoothed over frames (exponential)
+DRIVER_STATS_MOMENTUM = 0.9  # the driver's lip and skin colour statistics are smoothed over frames (exponential)
 
 
 def mouth_opening(points: np.ndarray) -> np.ndarray:
@@ -95,23 +98,73 @@ def polygon_mask(points: np.ndarray, size: int | tuple[int, int], feather: float
     return mask.astype(np.float32) / 255.0
 
 
-def _affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """The affine map (2, 3) that best takes points ``src`` (N, 2) to ``dst`` (N, 2) (least squares)."""
-    A = np.concatenate([np.asarray(src, np.float64), np.ones((len(src), 1))], axis=1)
-    M, *_ = np.linalg.lstsq(A, np.asarray(dst, np.float64), rcond=None)
-    return M.T
+UPPER_INNER = (60, 61, 62, 63, 64)  # the inner lips from corner to corner, over the upper lip and under the lower
+LOWER_INNER = (60, 67, 66, 65, 64)
+
+
+def _mouth_frame(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The mouth's frame of landmarks (68, 2): origin at the inner corner 60, axes (2, 2) along the corners (to 64)
+    and down the face, each as long as the corners' distance, and the (upper, lower) inner lips' (u, v) there
+    (2, 5, 2): u from 0 at corner 60 to 1 at corner 64, v down the face."""
+    origin = points[60].astype(np.float64)
+    x = points[64] - origin
+    x = x if np.hypot(*x) > 1e-3 else np.array([1e-3, 0.0])
+    axes = np.stack([x, [-x[1], x[0]]])
+    lips = np.stack([points[list(UPPER_INNER)], points[list(LOWER_INNER)]]) - origin
+    return origin, axes, lips @ np.linalg.inv(axes)
+
+
+def _lip_curve(uv: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """v of one inner lip (5, 2) (u, v) at ``u`` (...): piecewise linear, flat beyond the corners."""
+    us = np.maximum.accumulate(uv[:, 0])  # a lip whose points fold back along the mouth: keep u increasing
+    return np.interp(u, us, uv[:, 1])
 
 
 def _mapped_into(image: np.ndarray, image_points: np.ndarray, target: np.ndarray, box) -> np.ndarray:
-    """The crop's pixels ``box`` (x0, y0, x1, y1) of ``image`` resampled so that its mouth points land on
-    ``target``'s (an affine fit of the 20 mouth points, target -> image, used as a backward map)."""
+    """The crop's pixels ``box`` (x0, y0, x1, y1) of ``image`` resampled so that its mouth lands on ``target``'s
+    (a backward map): along the mouth, the inner corners onto the inner corners; across it, each column of the
+    target's opening (between its inner lips) onto the same column of the image's, and beyond the inner lips the
+    lips at the image's own scale. The image's inner-lip outline lands exactly on the target's, so its lips stay
+    outside the hole, whatever the two mouths' shapes (an affine fit of all 20 mouth points put the driver's lips
+    inside the hole where its lips are thicker or its mouth rounder than the target's, and a face mesh read them as
+    the result's lips: a smaller opening)."""
     import cv2
 
     x0, y0, x1, y1 = box
-    M = _affine(target[MOUTH] - [x0, y0], image_points[MOUTH])  # box pixel -> image pixel
-    return cv2.warpAffine(
-        image, M, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+    t_origin, t_axes, t_lips = _mouth_frame(np.asarray(target, np.float64))
+    i_origin, i_axes, i_lips = _mouth_frame(np.asarray(image_points, np.float64))
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+    u, v = np.moveaxis((np.stack([xs, ys], -1) - t_origin) @ np.linalg.inv(t_axes), -1, 0)
+    upper_t, lower_t = _lip_curve(t_lips[0], u), _lip_curve(t_lips[1], u)
+    upper_i, lower_i = _lip_curve(i_lips[0], u), _lip_curve(i_lips[1], u)
+    lower_t = np.maximum(lower_t, upper_t)
+    lower_i = np.maximum(lower_i, upper_i)
+    across = (v - upper_t) / np.maximum(lower_t - upper_t, 1e-6) * (lower_i - upper_i) + upper_i
+    v_i = np.where(v < upper_t, upper_i + v - upper_t, np.where(v > lower_t, lower_i + v - lower_t, across))
+    mapped = i_origin + np.stack([u, v_i], -1) @ i_axes
+    return cv2.remap(
+        np.ascontiguousarray(image),
+        mapped[..., 0].astype(np.float32),
+        mapped[..., 1].astype(np.float32),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
     )
+
+
+def hole_alpha(points: np.ndarray, box, feather: float) -> np.ndarray:
+    """(h, w) float32 over ``box`` (x0, y0, x1, y1): the hole between the inner lips of ``points`` (68, 2), opaque
+    up to the inner-lip outline (over 0.9 there) and feathered by a Gaussian of ``feather`` px outside it, over the
+    lips. A feather centred on the outline left the hole's edge half transparent: on a 40 px wide mouth opened by
+    6 px, a third of the opening showed the warped lips under it."""
+    import cv2
+
+    x0, y0, x1, y1 = box
+    mask = (polygon_mask(points[INNER_LIPS] - [x0, y0], (x1 - x0, y1 - y0), 0) > 0.5).astype(np.uint8)
+    grow = int(np.ceil(1.5 * feather))
+    if grow > 0:
+        mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+    alpha = mask.astype(np.float32)
+    return cv2.GaussianBlur(alpha, (0, 0), feather) if feather > 0 else alpha
 
 
 def mouth_box(points: np.ndarray, size: int, pad: int) -> tuple[int, int, int, int]:
@@ -154,23 +207,62 @@ def teeth_weight(lab: np.ndarray, lips_l: float) -> np.ndarray:
     return bright * grey
 
 
-def match_colours(interior: np.ndarray, driver_lips: np.ndarray, person_lips: np.ndarray) -> np.ndarray:
-    """The driver's interior (H, W, 3) uint8 in the person's colours: every pixel's luminance scaled by the ratio of
-    the person's lip luminance to the driver's (held to [0.75, 1.35]: a dark cavity stays dark, the light changes),
-    and its chroma moved from the driver's lip chroma (mean, spread) to the person's, except on teeth
-    (``teeth_weight``), which keep their own. ``*_lips``: (2, 3) Lab mean and std (``_lab_stats``)."""
+def skin_stats(image: np.ndarray, points: np.ndarray) -> np.ndarray | None:
+    """(2, 3) Lab mean and spread of the cheeks of landmarks ``points`` (68, 2) in ``image`` (H, W, 3) uint8: two
+    discs on the cheekbones, each at the centroid of a jaw point (1, 15), the nose's wing (31, 35) and the lower lid
+    (41, 46), a tenth of the eye corners' distance in radius; None where they are off the image or too small. Lower
+    discs, halfway between the jaw and the nose, read stubble: Beckham's cheeks at L 60 where the face mesh's cheek
+    points read 72."""
+    import cv2
+
+    P = np.asarray(points, np.float64)
+    radius = max(2, int(round(0.1 * np.linalg.norm(P[45] - P[36]))))
+    centres = np.round([(P[1] + P[31] + P[41]) / 3, (P[15] + P[35] + P[46]) / 3]).astype(int)
+    lo = np.maximum(centres.min(0) - radius, 0)
+    hi = np.minimum(centres.max(0) + radius + 1, [image.shape[1], image.shape[0]])
+    if (hi <= lo).any():
+        return None
+    region = np.zeros((hi[1] - lo[1], hi[0] - lo[0]), np.uint8)
+    for c in centres - lo:
+        cv2.circle(region, (int(c[0]), int(c[1])), radius, 1, -1)
+    return _lab_stats(np.ascontiguousarray(image[lo[1] : hi[1], lo[0] : hi[0]]), region.astype(bool))
+
+
+def match_colours(
+    interior: np.ndarray,
+    driver_lips: np.ndarray,
+    person_lips: np.ndarray,
+    driver_skin: np.ndarray | None = None,
+    person_skin: np.ndarray | None = None,
+) -> np.ndarray:
+    """The driver's interior (H, W, 3) uint8 in the person's colours and light. ``*_lips``, ``*_skin``: (2, 3) Lab
+    mean and std (``_lab_stats``, ``skin_stats``).
+
+    Luminance: every pixel's scaled by the ratio of the person's lip luminance to the driver's (held to [0.75, 1.35]:
+    a dark cavity stays dark, the light changes), but on teeth (``teeth_weight``) by the ratio of their cheeks' (held
+    to [0.6, 1.6]), so the teeth keep their brightness relative to the face: by the lips' ratio, dark lipstick or a
+    moustache over the lips darkened them below the face's skin. Chroma: moved from the driver's lip chroma (mean,
+    spread) to the person's, except on teeth, which keep their hue and their chroma relative to the skin's (a
+    black-and-white photo gets white teeth, not the driver's cream ones). Without skins, teeth take the lips' light
+    and keep their own chroma."""
     import cv2
 
     lab = to_lab(interior)
     t = teeth_weight(lab, float(driver_lips[0, 0]))[..., None]
     gain = float(np.clip(person_lips[0, 0] / max(float(driver_lips[0, 0]), 1e-3), 0.75, 1.35))
+    teeth_gain, teeth_chroma = gain, 1.0
+    if driver_skin is not None and person_skin is not None:
+        teeth_gain = float(np.clip(person_skin[0, 0] / max(float(driver_skin[0, 0]), 1e-3), 0.6, 1.6))
+        chroma = [float(np.hypot(*stats[0, 1:])) for stats in (person_skin, driver_skin)]
+        teeth_chroma = float(np.clip(chroma[0] / max(chroma[1], 1e-3), 0.0, 1.2))
+    gain = t[..., 0] * teeth_gain + (1 - t[..., 0]) * gain
     out = lab.copy()
     out[..., 0] = np.clip(lab[..., 0] * gain, 0, 100)
     # chroma: the driver's lip statistics mapped onto the person's (mean and spread; a spread ratio held to [0, 1.2],
     # so a black-and-white photo's lips, of no spread, make a colourless mouth, never a tinted one)
     spread = np.clip(person_lips[1, 1:] / driver_lips[1, 1:], 0.0, 1.2)
     moved = (lab[..., 1:] - driver_lips[0, 1:]) * spread + person_lips[0, 1:]
-    out[..., 1:] = t * lab[..., 1:] + (1 - t) * moved
+    out[..., 1:] = t * lab[..., 1:] * teeth_chroma + (1 - t) * moved
     rgb = cv2.cvtColor(out.astype(np.float32), cv2.COLOR_LAB2RGB)
     return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
@@ -197,10 +289,12 @@ class MouthInterior:
         self.mode = mode
         self.shot: int | None = None
         self.feather = 0.006 * size
-        self.person_lips = None
+        self.person_lips = self.person_skin = None
         self.driver_lips: np.ndarray | None = None
+        self.driver_skin: np.ndarray | None = None
         if mode == "driver" and self.crops is not None:
             self.person_lips = _lab_stats(self.crops[0], lip_ring(self.points[0], size))
+            self.person_skin = skin_stats(self.crops[0], self.points[0])
 
     def describe(self) -> str:
         """One line for stderr: where the mouth interior comes from."""
@@ -253,7 +347,7 @@ class MouthInterior:
         fade = np.clip((opening - FADE[0]) / (FADE[1] - FADE[0]), 0.0, 1.0)
         if self.mode == "generator" or fade <= 0:
             return None
-        box = mouth_box(target, self.size, int(np.ceil(3 * self.feather)) + 2)
+        box = mouth_box(target, self.size, int(np.ceil(4.5 * self.feather)) + 2)
         if self.mode == "own":
             k = self._pick_shot(opening)
             image = _mapped_into(self.crops[k], self.points[k], target, box)
@@ -263,8 +357,11 @@ class MouthInterior:
             driver_points = np.asarray(driver_points, np.float32)
             image = _mapped_into(driver, driver_points, target, box)
             stats = self._driver_stats(driver, driver_points)
+            skin = skin_stats(driver, driver_points)
+            if skin is not None:  # smoothed over frames, as the lips'
+                old, keep = self.driver_skin, DRIVER_STATS_MOMENTUM
+                self.driver_skin = skin if old is None else keep * old + (1 - keep) * skin
             if stats is not None and self.person_lips is not None:
-                image = match_colours(image, stats, self.person_lips)
-        x0, y0, x1, y1 = box
-        alpha = polygon_mask(target[INNER_LIPS] - [x0, y0], (x1 - x0, y1 - y0), self.feather)
-        return MouthLayer(image, alpha * np.float32(fade), (x0, y0))
+                image = match_colours(image, stats, self.person_lips, self.driver_skin, self.person_skin)
+        alpha = hole_alpha(target, box, self.feather)
+        return MouthLayer(image, alpha * np.float32(fade), box[:2])
