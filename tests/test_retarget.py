@@ -43,7 +43,7 @@ def test_driver_equal_to_source_is_reproduced(talk_track):
     lids = [37, 38, 40, 41, 43, 44, 46, 47]
     np.testing.assert_allclose(np.delete(out, lids, axis=1), np.delete(D, lids, axis=1), atol=1e-3)
     # the lids too, but that an eye closing from its reference counts from EYE_SHUT: a little more closed
-    assert np.abs(out[:, lids] - D[:, lids]).max() < 1.5  # px (1 at most on talk.mp4)
+    assert np.abs(out[:, lids] - D[:, lids]).max() < 2.0  # px (1.8 at most on talk.mp4 with EYE_SHUT 0.08)
 
 
 def test_retargeting_keeps_the_source_face_and_follows_the_mouth(talk_track, source_points):
@@ -187,6 +187,7 @@ def test_a_closed_driver_eye_closes_the_source_eye(talk_track, source_points):
     assert eye_opening(out).max() < 0.01  # shut, whatever the driver's pixels say
     half = retarget(S, shut_right_eye(D, 0.5), D[0])  # the driver half closes its eye: the source's half closes
     counted = (eye_opening(shut_right_eye(D, 0.5)) - EYE_SHUT) / (eye_opening(D[0]) - EYE_SHUT)  # from shut
+    counted = np.maximum(counted, 0)  # a driver's eye below EYE_SHUT is shut
     np.testing.assert_allclose(eye_opening(half) / eye_opening(S), counted, atol=0.05)
     assert counted.mean() < 0.45  # (counted from 0, half the driver's opening would be half the source's)
     # dlib's points stop at about half shut on a closed eye; the mesh closes it: where given, the mesh decides
