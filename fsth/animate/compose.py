@@ -161,7 +161,7 @@ class Compositor:
         ``driver`` / ``driver_points``: the driver's frame and its landmarks, for a mouth interior taken from it."""
         layers = face if isinstance(face, FaceLayers) else FaceLayers(face)
         mouth = self.mouth.layer(points, driver, driver_points) if self.mouth is not None else None
-        eyes = self.eyes.layer(points) if self.eyes is not None else None
+        eyes = self.eyes.layer(points, layers.face) if self.eyes is not None else None
         if self.photo is not None and self.warps:
             return self._warped_photo(layers, points, mouth, eyes)
         crop = mouth.over(layers.face) if mouth is not None else layers.face

@@ -1,26 +1,30 @@
-"""Shut eyelids: the layer that draws a closed eye where the target's eye is (nearly) shut (``EyeLids``).
+"""Drawn upper lids: the layer that draws a closing or closed eye where the target's eye closes (``EyeLids``).
 
 Stage: animate, inside the compositor (``fsth.animate.compose``), on top of the warped (and corrected) face, like
-the mouth interior (``fsth.animate.mouth``). In: each frame's target landmarks (68, 2) in the source crop's pixels;
-the person's first shot (its crop and landmarks), once. Out: ``EyeLayer``, a lid image and a feathered alpha
-(crop-sized box around the eyes), or None where both eyes are open enough to be left to the warp.
+the mouth interior (``fsth.animate.mouth``). In: each frame's target landmarks (68, 2) in the source crop's pixels
+and the face the layer goes over; the person's first shot (its crop and landmarks), once. Out: ``EyeLayer``, a lid
+image and a feathered alpha (crop-sized box around the eyes), or None where both eyes are open enough to be left to
+the warp.
 
 Why a layer: a warp only moves the photo's pixels, and an open eye in a photo has no hidden lid skin to show. The
 warp's eyelid layer (``fsth.models.warp``) slides the upper lid down over the eyeball, stretching it about twice:
 on made-up or deep-set lids the stretched eyeliner or lid shadow is a dark band that reads as an open slit (the
-face mesh read 0.12-0.19 eye widths on fully shut targets, where real shut eyes read 0.02-0.09). Here a shut eye is
+face mesh read 0.12-0.19 eye widths on fully shut targets, where real shut eyes read 0.02-0.09). Here the lid is
 drawn instead, from the person's own colours:
 
-* the lid: the eye's opening in the photo, carried onto the target's eye corners, with a margin above it for the
-  lashes and eyeliner, is covered by skin whose colour is the person's own upper-lid skin (``lid_colours``: the
-  band just above the lashes, per position along the eye, without the dark lash / liner / brow pixels), a little
-  darker towards the lash line, as a lid's curve is;
-* the lash line: a dark stroke where the shut lids meet (the target's lower lid, slightly above), the colour of
-  the person's own lashes (the darkest pixels along the photo's upper lid), thinning towards the inner corner.
+* the lid: from a margin above the photo's upper lid (its lashes and eyeliner, carried onto the target's eye
+  corners) down to the lash line, skin of the person's own upper-lid colour (``lid_colours``: the band just above
+  the lashes, without the dark lash / liner / crease / brow pixels), mixed with the face's colours just outside
+  the lid (``BOUNDARY``), a little darker towards the lash line, as a lid's curve is;
+* the lash line: a dark stroke in the colour of the person's own lashes (the darkest pixels along the photo's upper
+  lid), thinning towards the inner corner. On a closing eye it is the target's upper lid, and the warp's eyeball
+  shows below it; as the eye shuts (``SHUT``) it comes down to where the lids meet, curving down (``LASH_SAG``),
+  with a fringe of lashes below and the lower lid's rim covered by the person's lower-lid skin.
 
 Each eye's alpha rises with its closure (``FADE``: 1 - the target's opening over the photo's, the warp's
-measure): nothing while the eye is open enough, all once it is shut; the shapes follow the landmarks continuously,
-so the lids do not flicker. Open eyes are left pixel for pixel as the warp made them.
+measure): nothing while the eye is open enough, all from about half closed; the shapes follow the landmarks
+continuously and, as an eye closes, no pixel's alpha falls, so the lids do not flicker. Open eyes are left pixel
+for pixel as the warp made them.
 """
 
 from __future__ import annotations
@@ -35,7 +39,10 @@ from fsth.models.warp import LID_COVER
 # The layer's alpha rises from 0 to 1 as an eye's closure (1 - its opening over the photo's) goes over this range.
 # Retargeting leaves a driver's full blink at 0.7-1 (the face mesh reads 0.02-0.09 eye widths on shut eyes, counted
 # from ``EYE_SHUT``) and a half blink at about 0.5.
-FADE = (0.55, 0.8)
+FADE = (0.3, 0.55)
+# As the closure goes over this range, the drawn lid goes from one whose edge is the target's upper lid (over the
+# warp's eyeball) to a shut eye (its lash line curving down, the lower lid's rim covered).
+SHUT = (0.6, 0.9)
 # In half eye widths, the eye's frame (corners at u = -1, +1, v down the face):
 COVER_ABOVE = 0.45  # the lid covers this much above the photo's upper lid (its lashes, its eyeliner)
 COVER_BELOW = 0.1  # and this much below the lower lid (its rim and waterline, the photo's or the target's) and
@@ -202,7 +209,8 @@ class EyeLids:
         import cv2
 
         target = np.asarray(target, np.float64)
-        alphas = fade(closure(target, self.source))
+        closed = closure(target, self.source)
+        alphas, shut = fade(closed), _smooth(closed, *SHUT)
         eyes = [(k, _Eye.of(target[part])) for k, part in enumerate((RIGHT_EYE, LEFT_EYE)) if alphas[k] > 0]
         if not eyes:
             return None
@@ -225,7 +233,8 @@ class EyeLids:
             sigma = 0.15 * min(eye.half_width for _, eye in eyes)
             blurred = cv2.GaussianBlur(face, (0, 0), max(sigma, 0.5)).astype(np.float32)
         for k, eye in eyes:
-            a, rgb = self._lid(pixels, eye, self.eyes[k], self.colours[k], 1.0 if k == 0 else -1.0, blurred)
+            inner = 1.0 if k == 0 else -1.0
+            a, rgb = self._lid(pixels, eye, self.eyes[k], self.colours[k], float(shut[k]), inner, blurred)
             a = a * alphas[k]
             image = image * (1 - a[..., None]) + rgb * a[..., None]
             alpha = alpha + a * (1 - alpha)
@@ -234,23 +243,28 @@ class EyeLids:
         return EyeLayer(np.clip(np.round(image), 0, 255).astype(np.uint8), alpha.astype(np.float32), (int(x0), int(y0)))
 
     @staticmethod
-    def _lid(pixels: np.ndarray, eye: _Eye, source: _Eye, colours: LidColours, inner: float, face=None):
-        """One shut eye at ``pixels`` (h, w, 2): its alpha (h, w) and colour (h, w, 3) (over the alpha's reach).
-        ``inner``: the inner corner's u (+1 on the right eye, whose landmarks start at the outer corner; -1 on the
-        left)."""
+    def _lid(pixels, eye: _Eye, source: _Eye, colours: LidColours, shut: float, inner: float, face=None):
+        """One eye's upper lid at ``pixels`` (h, w, 2): its alpha (h, w) and colour (h, w, 3) (over the alpha's
+        reach). ``shut`` (0-1, ``SHUT``): from a lid whose edge is the target's upper lid, over the eyeball, to a shut
+        eye; ``inner``: the inner corner's u (+1 on the right eye, whose landmarks start at the outer corner; -1 on
+        the left); ``face``: the face under the layer, blurred (``layer``)."""
         u, v = _uv(pixels, eye.c, eye.x, eye.y)
         hw = eye.half_width
         px = 1.0 / hw  # a pixel, in half eye widths
         feather = max(FEATHER, px)
         bump = np.clip(1 - u * u, 0, None)
-        # the lash line, where the shut lids meet; the cover, from above the photo's upper lid (carried onto the
-        # target's corners) to below the line
-        line = (max(eye.lower, LASH_SAG) - LASH_RISE) * bump
+        # the lash line: the target's upper lid, or where the shut lids meet (curving down); the cover, from above
+        # the photo's upper lid (carried onto the target's corners) to the line, and once shut, below it over the
+        # lower lid's rim (and the lashes the warp pulls down there)
+        width = max(LASH_WIDTH, px) * (1 - 0.5 * _smooth(u * inner, 0.0, 1.0))  # thinner at the inner corner
+        line = (eye.upper + shut * (max(eye.lower, LASH_SAG) - LASH_RISE - eye.upper)) * bump
         top = min(source.upper, eye.upper) * bump - COVER_ABOVE
-        bottom = (max(source.lower, eye.lower) + LID_COVER) * bump + COVER_BELOW
+        shut_bottom = (max(source.lower, eye.lower) + LID_COVER) * bump + COVER_BELOW
+        bottom = line + width / 2 + shut * np.maximum(shut_bottom - line - width / 2, 0)
+        bottom_feather = px + shut * (feather - px)  # over an eyeball, the lid's edge is sharp
         inside = (
             _smooth(v, top - feather, top)
-            * (1 - _smooth(v, bottom, bottom + feather))
+            * (1 - _smooth(v, bottom, bottom + bottom_feather))
             * (1 - _smooth(np.abs(u), 1 + COVER_SIDES, 1 + COVER_SIDES + feather))
         )
         # the lids' skin: the person's colours along the eye, darker towards the lash line
@@ -274,10 +288,9 @@ class EyeLids:
         upper = upper * (1 - (1 - LID_SHADE) * above**2)[..., None]
         lower = lower * (1 - (1 - LID_SHADE) * below**2)[..., None]
         rgb = upper + (lower - upper) * _smooth(v - line, -2 * px, 2 * px)[..., None]
-        # the lashes: a dark stroke along the line, thinning to half towards the inner corner, with a fringe below
-        width = max(LASH_WIDTH, px) * (1 - 0.5 * _smooth(u * inner, 0.0, 1.0))
+        # the lashes: a dark stroke along the line, and on a shut eye a fringe below it
         lash = 1 - _smooth(np.abs(v - line), width / 2, width / 2 + px)
-        fringe = 0.5 * (1 - _smooth(v - line, 0.0, LASH_FRINGE)) * (v >= line)
+        fringe = 0.5 * shut * (1 - _smooth(v - line, 0.0, LASH_FRINGE)) * (v >= line)
         lash = np.maximum(lash, fringe) * _smooth(bump, 0.0, 0.15)
         rgb = rgb * (1 - lash[..., None]) + colours.lashes * lash[..., None]
         return inside, rgb
