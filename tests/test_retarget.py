@@ -43,7 +43,7 @@ def test_driver_equal_to_source_is_reproduced(talk_track):
     lids = [37, 38, 40, 41, 43, 44, 46, 47]
     np.testing.assert_allclose(np.delete(out, lids, axis=1), np.delete(D, lids, axis=1), atol=1e-3)
     # the lids too, but that an eye closing from its reference counts from EYE_SHUT: a little more closed
-    assert np.abs(out[:, lids] - D[:, lids]).max() < 2.0  # px (1.8 at most on talk.mp4 with EYE_SHUT 0.08)
+    assert np.abs(out[:, lids] - D[:, lids]).max() < 3.0  # px (2.6 at most on talk.mp4 with EYE_SHUT 0.10)
 
 
 def test_retargeting_keeps_the_source_face_and_follows_the_mouth(talk_track, source_points):

@@ -42,17 +42,18 @@ from fsth.models.warp import LID_COVER
 FADE = (0.3, 0.55)
 # As the closure goes over this range, the drawn lid goes from one whose edge is the target's upper lid (over the
 # warp's eyeball) to a shut eye (its lash line curving down, the lower lid's rim covered).
-SHUT = (0.6, 0.9)
+SHUT = (0.4, 0.75)
 # In half eye widths, the eye's frame (corners at u = -1, +1, v down the face):
-COVER_ABOVE = 0.45  # the lid covers this much above the photo's upper lid (its lashes, its eyeliner)
+COVER_ABOVE = 0.6  # the lid covers this much above the photo's upper lid (its lashes, its eyeliner)
 COVER_BELOW = 0.1  # and this much below the lower lid (its rim and waterline, the photo's or the target's) and
 # the lashes that the warp's eyelid layer pulls down past it (``LID_COVER``)
-COVER_SIDES = 0.12  # and this much beyond each corner (the inner corner's caruncle, a winged liner)
+COVER_SIDES = 0.7  # and this much beyond each corner, narrowing to a rounded end (the inner corner's caruncle, a
+# winged liner: with 0.12, Audrey Hepburn's wings were left, and the face mesh read her shut eyes open)
 FEATHER = 0.2  # the lid's edge fades over this distance
 SKIN_BAND = (0.25, 0.7)  # the upper-lid skin sampled this far above the photo's upper lid
 LOWER_BAND = (0.3, 0.6)  # the lower-lid skin this far below its lower lid
 LASH_RISE = 0.05  # the lash line sits this much above the target's lower lid
-LASH_SAG = 0.5  # and at least this far below the corners at its middle: a shut eye's lash line curves down
+LASH_SAG = 0.1  # and at least this far below the corners at its middle: a shut eye's lash line curves down
 LASH_WIDTH = 0.12  # the lash line's thickness at the eye's outer part (at least a pixel)
 LASH_FRINGE = 0.12  # below it, the lashes' fringe fades out over this distance
 BOUNDARY = 0.5  # given the face, the share of its colours at the cover's edges in the lid's skin
@@ -262,6 +263,9 @@ class EyeLids:
         shut_bottom = (max(source.lower, eye.lower) + LID_COVER) * bump + COVER_BELOW
         bottom = line + width / 2 + shut * np.maximum(shut_bottom - line - width / 2, 0)
         bottom_feather = px + shut * (feather - px)  # over an eyeball, the lid's edge is sharp
+        # beyond the corners the cover narrows to a rounded end on the line
+        ends = np.sqrt(1 - np.clip((np.abs(u) - 1) / COVER_SIDES, 0, 1) ** 2)
+        top, bottom = line - (line - top) * ends, line + (bottom - line) * ends
         inside = (
             _smooth(v, top - feather, top)
             * (1 - _smooth(v, bottom, bottom + bottom_feather))

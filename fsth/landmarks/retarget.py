@@ -157,14 +157,14 @@ UPPER_LIP = {61: 0.8, 62: 1.0, 63: 0.8, 50: 0.8, 51: 1.0, 52: 0.8, 49: 0.4, 53: 
 LOWER_LIP = {67: 0.8, 66: 1.0, 65: 0.8, 58: 0.8, 57: 1.0, 56: 0.8, 59: 0.4, 55: 0.4}
 CHIN = {8: 0.8, 7: 0.6, 9: 0.6, 6: 0.35, 10: 0.35, 5: 0.15, 11: 0.15}
 EYE_CHANGE_LIMITS = (0.0, 2.0)  # an eye opens at most twice as wide as the source's own (a surprised driver)
-MIN_REFERENCE_EYE = 0.12  # eye widths: a reference frame with the driver's eyes shut says nothing about them open
+MIN_REFERENCE_EYE = 0.15  # eye widths: a reference frame with the driver's eyes shut says nothing about them open
 # Eye widths: what a measure of opening reads on a shut eye, from which the driver's opening counts. The face mesh's
 # lid points sit either side of the lashes: 0.02-0.04 on the held-out driver lia_vox_driving2's full blink, up to 0.09
 # on its half blinks. Counted from 0, a full blink left the source's eye 10-20% open (0.03 / 0.20 of its opening).
 # From 0.05, the blinks that a judge calls closed (< 0.12 eye widths; one eye of lia_vox_driving2's often reads 0.10
 # while the other reads 0.06) left the source's eye a quarter open, which the eyelid layer (``fsth.animate.eyes``)
 # only half covered: from 0.08 they are shut.
-EYE_SHUT = 0.08
+EYE_SHUT = 0.10
 # How far the more open eye's change moves towards the other's (0: each its own, 1: the same). The lids blink
 # together; the mesh reads the driver's eyes unequally when the head turns (lia_vox_driving2's blinks: one eye at
 # 0.13-0.17 eye widths, the other at 0.04-0.08), which left one of the source's eyes half open. The pull fades out
