@@ -1,7 +1,7 @@
 """Composing: a generated face crop and its layers -> the output frame (``Compositor``).
 
 The layers, bottom to top: the face (the warp, corrected by a warp-guided G), the mouth interior in the opening
-between the inner lips (``fsth.animate.mouth``), shut eyelids where the target's eyes close (``fsth.animate.eyes``);
+between the inner lips (``fsth.animate.mouth``), drawn upper lids where the target's eyes close (``fsth.animate.eyes``);
 then the crop as it is, or pasted back into the source photo
 (``paste_back`` through ``face_mask``; with a warp model the photo warped at its own resolution, the layers laid over
 it there), and with ``--side-by-side`` the panels driver | landmark image | result.
@@ -123,7 +123,7 @@ class Compositor:
         self.mouth = MouthInterior(person.crops, person.points, person.size, mode) if mode != "generator" else None
         if self.mouth is not None and self.mouth.mode == "generator":
             self.mouth = None
-        # shut eyelids (fsth.animate.eyes): a warp cannot close an eye the photo shows open
+        # drawn eyelids (fsth.animate.eyes): a warp cannot close an eye the photo shows open
         self.eyes = EyeLids(person.crops[0], person.points[0]) if warps and person.crops is not None else None
         if options.paste_back:
             if person.photo is None or person.box is None:
@@ -199,7 +199,7 @@ class Compositor:
             inside = _into_region(mouth.image, self.box, region, cv2.BORDER_REPLICATE)
             alpha = _into_region(mouth.alpha, self.box, region, cv2.BORDER_CONSTANT, 0.0)
             warped = cv2.blendLinear(inside, warped, alpha, 1.0 - alpha)
-        if eyes is not None:  # the shut eyelids, likewise
+        if eyes is not None:  # the drawn eyelids, likewise
             eyes = eyes.full(self.size)
             lids = _into_region(eyes.image, self.box, region, cv2.BORDER_REPLICATE)
             alpha = _into_region(eyes.alpha, self.box, region, cv2.BORDER_CONSTANT, 0.0)
