@@ -43,7 +43,7 @@ def test_driver_equal_to_source_is_reproduced(talk_track):
     lids = [37, 38, 40, 41, 43, 44, 46, 47]
     np.testing.assert_allclose(np.delete(out, lids, axis=1), np.delete(D, lids, axis=1), atol=1e-3)
     # the lids too, but that an eye closing from its reference counts from EYE_SHUT: a little more closed
-    assert np.abs(out[:, lids] - D[:, lids]).max() < 1.5  # px (1 at most on talk.mp4)
+    assert np.abs(out[:, lids] - D[:, lids]).max() < 3.0  # px (2.6 at most on talk.mp4 with EYE_SHUT 0.10)
 
 
 def test_retargeting_keeps_the_source_face_and_follows_the_mouth(talk_track, source_points):
@@ -177,8 +177,11 @@ def test_ratios_are_measured_on_the_dense_mesh_where_given(talk_track):
     assert np.all(expression_ratios(D, mesh)[..., 1] < 1e-9) and np.all(expression_ratios(D)[..., 1] > 0.15)
 
 
-def test_a_closed_driver_eye_closes_the_source_eye(talk_track, source_points):
+def test_a_closed_driver_eye_closes_the_source_eye(talk_track, source_points, monkeypatch):
+    import fsth.landmarks.retarget
     from fsth.landmarks.retarget import EYE_SHUT, MotionTransfer, retarget
+
+    monkeypatch.setattr(fsth.landmarks.retarget, "EYE_COUPLING", 0.0)  # each eye on its own (the next test: both)
 
     D = talk_track.landmarks.astype(np.float64)
     S = source_points
@@ -187,6 +190,7 @@ def test_a_closed_driver_eye_closes_the_source_eye(talk_track, source_points):
     assert eye_opening(out).max() < 0.01  # shut, whatever the driver's pixels say
     half = retarget(S, shut_right_eye(D, 0.5), D[0])  # the driver half closes its eye: the source's half closes
     counted = (eye_opening(shut_right_eye(D, 0.5)) - EYE_SHUT) / (eye_opening(D[0]) - EYE_SHUT)  # from shut
+    counted = np.maximum(counted, 0)  # a driver's eye below EYE_SHUT is shut
     np.testing.assert_allclose(eye_opening(half) / eye_opening(S), counted, atol=0.05)
     assert counted.mean() < 0.45  # (counted from 0, half the driver's opening would be half the source's)
     # dlib's points stop at about half shut on a closed eye; the mesh closes it: where given, the mesh decides
@@ -198,6 +202,33 @@ def test_a_closed_driver_eye_closes_the_source_eye(talk_track, source_points):
     motion = MotionTransfer(S)
     motion.update(D[0], fake_mesh(D[0]))
     np.testing.assert_allclose(motion.update(dlib_like[5], fake_mesh(shut_right_eye(D[5]))), closed[5], atol=1e-4)
+
+
+def test_the_more_open_eye_follows_the_other_in_a_blink_but_not_in_a_wink(talk_track, source_points):
+    """The mesh reads a turned head's blink unequally (one eye 0.15, the other 0.05 eye widths): the more open eye is
+    drawn towards the other (``EYE_COUPLING``), the other unchanged; a wink (one shut, one open) stays a wink."""
+    import fsth.landmarks.retarget
+    from fsth.landmarks.retarget import retarget
+
+    D = talk_track.landmarks[:10].astype(np.float64)
+    S = source_points
+
+    def left_opening(points):
+        from fsth.landmarks.retarget import expression_ratios
+
+        return expression_ratios(points)[..., 2]
+
+    blink = shut_right_eye(D, 1.0)
+    for upper, lower in ((43, 47), (44, 46)):  # the left eye two-thirds shut
+        blink[:, upper] += 0.65 * (D[:, lower] - D[:, upper])
+    coupled = retarget(S, blink, D[0])
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(fsth.landmarks.retarget, "EYE_COUPLING", 0.0)
+        alone = retarget(S, blink, D[0])
+    assert eye_opening(coupled).max() < 0.01 and eye_opening(alone).max() < 0.01  # the shut eye: shut either way
+    assert np.all(left_opening(coupled) < 0.8 * left_opening(alone))  # the other closes further
+    wink = retarget(S, shut_right_eye(D, 1.0), D[0])
+    assert eye_opening(wink).max() < 0.01 and left_opening(wink).min() > 0.8 * left_opening(S)
 
 
 def test_a_real_shut_eye_seen_by_the_mesh_shuts_the_source_eye(source_points):

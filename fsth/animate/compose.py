@@ -1,7 +1,8 @@
 """Composing: a generated face crop and its layers -> the output frame (``Compositor``).
 
 The layers, bottom to top: the face (the warp, corrected by a warp-guided G), the mouth interior in the opening
-between the inner lips (``fsth.animate.mouth``); then the crop as it is, or pasted back into the source photo
+between the inner lips (``fsth.animate.mouth``), drawn upper lids where the target's eyes close (``fsth.animate.eyes``);
+then the crop as it is, or pasted back into the source photo
 (``paste_back`` through ``face_mask``; with a warp model the photo warped at its own resolution, the layers laid over
 it there), and with ``--side-by-side`` the panels driver | landmark image | result.
 """
@@ -12,7 +13,9 @@ from typing import Iterable
 
 import numpy as np
 
-from fsth.animate.mouth import MouthInterior, MouthLayer
+from fsth.animate.eyes import EyeLids
+from fsth.animate.layers import Layer
+from fsth.animate.mouth import MouthInterior
 from fsth.animate.options import AnimateOptions
 from fsth.errors import InputError
 from fsth.fewshot import FaceLayers, Person
@@ -121,6 +124,8 @@ class Compositor:
         self.mouth = MouthInterior(person.crops, person.points, person.size, mode) if mode != "generator" else None
         if self.mouth is not None and self.mouth.mode == "generator":
             self.mouth = None
+        # drawn eyelids (fsth.animate.eyes): a warp cannot close an eye the photo shows open
+        self.eyes = EyeLids(person.crops[0], person.points[0]) if warps and person.crops is not None else None
         if options.paste_back:
             if person.photo is None or person.box is None:
                 raise InputError(
@@ -156,18 +161,25 @@ class Compositor:
         """The output frame (without side-by-side panels) for target landmarks ``points`` (68, 2) in crop pixels;
         ``driver`` / ``driver_points``: the driver's frame and its landmarks, for a mouth interior taken from it."""
         layers = face if isinstance(face, FaceLayers) else FaceLayers(face)
-        mouth = self.mouth.layer(points, driver, driver_points) if self.mouth is not None else None
+        over = [  # bottom to top; None where a layer shows nothing this frame
+            self.mouth.layer(points, driver, driver_points) if self.mouth is not None else None,
+            self.eyes.layer(points, layers.face) if self.eyes is not None else None,
+        ]
+        over = [layer for layer in over if layer is not None]
         if self.photo is not None and self.warps:
-            return self._warped_photo(layers, points, mouth)
-        crop = mouth.over(layers.face) if mouth is not None else layers.face
+            return self._warped_photo(layers, points, over)
+        crop = layers.face
+        for layer in over:
+            crop = layer.over(crop)
         if self.photo is None:
             return crop
         mask = face_mask([self.source_points, points], crop.shape[0])
         return paste_back(self.photo, crop, self.box, mask)
 
-    def _warped_photo(self, layers: FaceLayers, points: np.ndarray, mouth: MouthLayer | None = None) -> np.ndarray:
+    def _warped_photo(self, layers: FaceLayers, points: np.ndarray, over: list[Layer] = ()) -> np.ndarray:
         """The photo warped at its resolution inside the crop box (the border anchors keep the box's edge in
-        place), a warp-guided G's drawn picture blended in through its mask, the mouth interior over them."""
+        place), a warp-guided G's drawn picture blended in through its mask, the layers ``over`` (the mouth
+        interior, the drawn eyelids) on top, each resampled to the photo's pixels."""
         import cv2
 
         from fsth.models import tensor_to_images
@@ -186,11 +198,11 @@ class Compositor:
             drawn = _into_region(layers.drawn, self.box, region, cv2.BORDER_REPLICATE)
             alpha = _into_region(layers.mask, self.box, region, cv2.BORDER_CONSTANT, 1.0)
             warped = cv2.blendLinear(warped, drawn, alpha, 1.0 - alpha)
-        if mouth is not None:
-            mouth = mouth.full(self.size)
-            inside = _into_region(mouth.image, self.box, region, cv2.BORDER_REPLICATE)
-            alpha = _into_region(mouth.alpha, self.box, region, cv2.BORDER_CONSTANT, 0.0)
-            warped = cv2.blendLinear(inside, warped, alpha, 1.0 - alpha)
+        for layer in over:
+            layer = layer.full(self.size)
+            image = _into_region(layer.image, self.box, region, cv2.BORDER_REPLICATE)
+            alpha = _into_region(layer.alpha, self.box, region, cv2.BORDER_CONSTANT, 0.0)
+            warped = cv2.blendLinear(image, warped, alpha, 1.0 - alpha)
         out[iy0:iy1, ix0:ix1] = warped
         return out
 

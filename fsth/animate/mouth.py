@@ -2,7 +2,7 @@
 
 Stage: animate, inside the compositor (``fsth.animate.compose``), on top of the warped (and corrected) face. In:
 each frame's target landmarks (68, 2) in the source crop's pixels, and, where the source of the interior needs them,
-the driver's frame (H, W, 3) uint8 with its landmarks (68, 2) in its own pixels. Out: ``MouthLayer``, an interior
+the driver's frame (H, W, 3) uint8 with its landmarks (68, 2) in its own pixels. Out: ``Layer``, an interior
 image and a feathered alpha (crop-sized), which the compositor lays over the face (and, with ``--paste-back``, over
 the photo at its own resolution).
 
@@ -31,10 +31,9 @@ mouth stays the warp's lips.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from fsth.animate.layers import Layer
 from fsth.errors import InputError
 from fsth.landmarks.parts import INNER_LIPS, MOUTH, OUTER_LIPS
 from fsth.landmarks.retarget import expression_features
@@ -53,36 +52,6 @@ def mouth_opening(points: np.ndarray) -> np.ndarray:
     of the three inner-lip pairs, the outer corners' distance) over each other."""
     features = expression_features(points)
     return features[..., 0] / np.maximum(features[..., 1], 1e-6)
-
-
-@dataclass
-class MouthLayer:
-    """One frame's interior, in crop pixels: what to show in the mouth and where, within a box of the crop around
-    the mouth (alpha 0 outside it)."""
-
-    image: np.ndarray  # (h, w, 3) uint8 RGB
-    alpha: np.ndarray  # (h, w) float32 in [0, 1]
-    origin: tuple[int, int] = (0, 0)  # (x, y) of the box's top-left pixel in the crop
-
-    def over(self, face: np.ndarray) -> np.ndarray:
-        """``face`` (S, S, 3) uint8 with this layer on top (a new image)."""
-        import cv2
-
-        x, y = self.origin
-        h, w = self.alpha.shape
-        out = face.copy()
-        out[y : y + h, x : x + w] = cv2.blendLinear(self.image, face[y : y + h, x : x + w], self.alpha, 1 - self.alpha)
-        return out
-
-    def full(self, size: int) -> "MouthLayer":
-        """The layer over the whole (size, size) crop."""
-        x, y = self.origin
-        h, w = self.alpha.shape
-        image = np.zeros((size, size, 3), np.uint8)
-        alpha = np.zeros((size, size), np.float32)
-        image[y : y + h, x : x + w] = self.image
-        alpha[y : y + h, x : x + w] = self.alpha
-        return MouthLayer(image, alpha)
 
 
 def polygon_mask(points: np.ndarray, size: int | tuple[int, int], feather: float) -> np.ndarray:
@@ -339,7 +308,7 @@ class MouthInterior:
 
     def layer(
         self, target: np.ndarray, driver: np.ndarray | None = None, driver_points: np.ndarray | None = None
-    ) -> MouthLayer | None:
+    ) -> Layer | None:
         """The interior for target landmarks ``target`` (68, 2) in crop pixels, or None where there is none to lay
         (a closed mouth, the generator's choice, no driver face in this frame)."""
         target = np.asarray(target, np.float32)
@@ -364,4 +333,4 @@ class MouthInterior:
             if stats is not None and self.person_lips is not None:
                 image = match_colours(image, stats, self.person_lips, self.driver_skin, self.person_skin)
         alpha = hole_alpha(target, box, self.feather)
-        return MouthLayer(image, alpha * np.float32(fade), box[:2])
+        return Layer(image, alpha * np.float32(fade), box[:2])

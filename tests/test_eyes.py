@@ -1,0 +1,145 @@
+"""The shut-eyelid layer (``fsth.animate.eyes``): where the target's eyes close, a closed eye is drawn from the
+person's own colours (a warp alone only stretches the open eye's lid), read as closed by a face mesh; open eyes are
+left pixel for pixel as they were, and the layer fades in with the closure."""
+
+import numpy as np
+import pytest
+from conftest import PORTRAIT
+
+SIZE = 256
+CLOSED = 0.12  # eye widths: the expressions benchmark's closed eye (fsth.landmarks.retarget's judge)
+
+
+@pytest.fixture(scope="module")
+def mesh():
+    from fsth.landmarks.backends import make_detector
+
+    return make_detector("mesh", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def person(mesh):
+    """portrait.jpg (eyes open) as ``fsth animate --model warp`` loads it: a Person with its crop and landmarks."""
+    from fsth.fewshot import load_person
+
+    return load_person([PORTRAIT], warp_only=True, detector=mesh)
+
+
+def closing(points: np.ndarray, k: float) -> np.ndarray:
+    """``points`` (68, 2) retargeted from a driver whose eyes close by ``k`` (1: as it is, 0: shut), counted from
+    ``EYE_SHUT`` as retargeting counts: the source's own lid gaps times ``k``, the upper lid taking 80% of the
+    change."""
+    from fsth.landmarks.retarget import EYE_SHUT, expression_ratios, retarget
+
+    own = expression_ratios(points)
+    driver = np.array(points, np.float64)
+    for e, pairs in enumerate((((37, 41), (38, 40)), ((43, 47), (44, 46)))):
+        m = (EYE_SHUT + k * (own[1 + e] - EYE_SHUT)) / own[1 + e]  # the driver's lid gaps times m
+        for upper, lower in pairs:  # as a blink does it: the upper lid comes down 80% of the way
+            gap = driver[lower] - driver[upper]
+            driver[upper] += 0.8 * (1 - m) * gap
+            driver[lower] -= 0.2 * (1 - m) * gap
+    return retarget(points, driver, points, head_motion=False)
+
+
+def warped(person, target: np.ndarray) -> np.ndarray:
+    """The person's crop warped to ``target`` (68, 2): what ``--model warp`` draws before the layers."""
+    import torch
+
+    from fsth.models import images_to_tensor, tensor_to_images
+    from fsth.models.warp import warp
+
+    src = torch.as_tensor(person.points[:1], dtype=torch.float32)
+    dst = torch.as_tensor(np.asarray(target, np.float32)[None])
+    with torch.inference_mode():
+        return tensor_to_images(warp(images_to_tensor(person.crops[:1]), src, dst))[0]
+
+
+def eye_opening(mesh, image: np.ndarray) -> float:
+    """Lid gap / eye width by the face mesh, both eyes averaged (the benchmark's three lid pairs)."""
+    from fsth.landmarks.parts import MESH_EYE_LIDS
+
+    points = mesh.detect(image)[0]
+    d = lambda a, b: float(np.linalg.norm(points[a] - points[b]))  # noqa: E731
+    return float(np.mean([np.mean([d(u, v) for u, v in lids]) / d(a, b) for (a, b), lids in MESH_EYE_LIDS]))
+
+
+def test_a_shut_target_reads_closed_with_the_layer(person, mesh):
+    from fsth.animate.eyes import EyeLids
+
+    lids = EyeLids(person.crops[0], person.points[0])
+    shut = closing(person.points[0], 0.0)
+    face = warped(person, shut)
+    layer = lids.layer(shut)
+    assert layer is not None and layer.alpha.max() == pytest.approx(1.0)
+    before, after = eye_opening(mesh, face), eye_opening(mesh, layer.over(face))
+    assert after < CLOSED < eye_opening(mesh, person.crops[0]), (before, after)
+    assert after < before - 0.02  # the layer closes what the warp left open
+
+
+def test_open_eyes_are_left_as_they_are(person):
+    from fsth.animate.eyes import FADE, EyeLids, closure
+
+    lids = EyeLids(person.crops[0], person.points[0])
+    assert lids.layer(person.points[0]) is None
+    slightly = closing(person.points[0], 0.8)  # a fifth closed: below FADE's start
+    assert closure(slightly, person.points[0]).max() < FADE[0]
+    assert lids.layer(slightly) is None
+
+
+def test_the_layer_fades_in_with_the_closure_without_jumps(person):
+    """Over an eye closing in 20 steps, the layer's alpha rises with the closure, from none to all, and at no pixel
+    does it ever fall (no flicker: the lid only comes down)."""
+    from fsth.animate.eyes import FADE, EyeLids, closure
+
+    lids = EyeLids(person.crops[0], person.points[0])
+    peaks, falls, previous = [], [], None
+    for k in np.linspace(1.0, 0.0, 21):
+        target = closing(person.points[0], k)
+        face = warped(person, target)
+        layer = lids.layer(target, face)
+        peaks.append(0.0 if layer is None else float(layer.alpha.max()))
+        full = np.zeros(face.shape[:2], np.float32) if layer is None else layer.full(SIZE).alpha
+        if previous is not None:
+            falls.append((previous - full).max())  # how much any pixel's alpha fell
+        previous = full
+        if closure(target, person.points[0]).min() >= FADE[1]:
+            assert peaks[-1] == pytest.approx(1.0)
+    assert peaks[0] == 0.0 and peaks[-1] == pytest.approx(1.0)
+    assert np.all(np.diff(peaks) >= -1e-6)  # rises with the closure, never falls
+    assert any(0.0 < p < 0.9 for p in peaks)  # it fades in, it does not switch on
+    assert max(falls) < 0.02, max(falls)
+
+
+def test_the_layer_takes_the_persons_colours(person):
+    """The lid's skin is the person's: the hue of the skin around the eye (red and blue over green within 0.15), a
+    little darker (a lid's shade), not grey, and the lash line is darker than it."""
+    from fsth.animate.eyes import EyeLids
+
+    lids = EyeLids(person.crops[0], person.points[0])
+    layer = lids.layer(closing(person.points[0], 0.0))
+    inside = layer.image[layer.alpha > 0.99].astype(np.float32)
+    x, y = layer.origin
+    h, w = layer.alpha.shape
+    around = person.crops[0][y : y + h, x : x + w][layer.alpha < 0.01].astype(np.float32)
+    lid, skin = np.median(inside, 0), np.median(around, 0)
+    assert np.abs(lid[[0, 2]] / lid[1] - skin[[0, 2]] / skin[1]).max() < 0.15, (lid, skin)
+    assert 0.6 * skin.mean() < lid.mean() < 1.1 * skin.mean()
+    assert np.percentile(inside.mean(1), 2) < np.median(inside.mean(1)) - 40  # a dark lash line
+
+
+def test_paste_back_lays_the_lids_over_the_photo(person, mesh):
+    """With --paste-back (the photo warped at its own resolution), a shut target reads closed in the photo, and
+    an open one is the photo's warp pixel for pixel (the layer touches nothing)."""
+    from fsth.animate import AnimateOptions, Compositor
+    from fsth.fewshot import FaceLayers
+
+    compose = Compositor(person, AnimateOptions(paste_back=True, model="warp"), warps=True)
+    assert compose.eyes is not None
+    shut = closing(person.points[0], 0.0)
+    photo = compose.result(FaceLayers(warped(person, shut)), shut)
+    assert eye_opening(mesh, photo) < CLOSED
+    open_ = person.points[0]
+    with_layer = compose.result(FaceLayers(warped(person, open_)), open_)
+    compose.eyes = None
+    assert np.array_equal(with_layer, compose.result(FaceLayers(warped(person, open_)), open_))
