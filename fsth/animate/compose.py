@@ -176,7 +176,7 @@ class Compositor:
         mask = face_mask([self.source_points, points], crop.shape[0])
         return paste_back(self.photo, crop, self.box, mask)
 
-    def _warped_photo(self, layers: FaceLayers, points: np.ndarray, over: list[Layer] = ()) -> np.ndarray:
+    def _warped_photo(self, layers: FaceLayers, points: np.ndarray, over: list[Layer]) -> np.ndarray:
         """The photo warped at its resolution inside the crop box (the border anchors keep the box's edge in
         place), a warp-guided G's drawn picture blended in through its mask, the layers ``over`` (the mouth
         interior, the drawn eyelids) on top, each resampled to the photo's pixels."""
