@@ -114,8 +114,7 @@ def closure(target: np.ndarray, source: np.ndarray) -> np.ndarray:
 
 def fade(closed: np.ndarray) -> np.ndarray:
     """The layer's alpha for closures ``closed``: a smoothstep over ``FADE``."""
-    t = np.clip((np.asarray(closed, np.float64) - FADE[0]) / (FADE[1] - FADE[0]), 0.0, 1.0)
-    return t * t * (3 - 2 * t)
+    return _smooth(np.asarray(closed, np.float64), *FADE)
 
 
 def _smooth(x: np.ndarray, edge0: float, edge1: float) -> np.ndarray:

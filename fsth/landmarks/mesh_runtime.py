@@ -106,16 +106,23 @@ class LiteRuntime:
 
 
 _stderr_lock = threading.Lock()
+_stderr_quieted = False  # LiteRT prints its delegate line once per process: only the first allocation needs it
 
 
 @contextmanager
 def _quiet_native_stderr():
-    """File descriptor 2 points at /dev/null inside (native code's messages to stderr are dropped; Python's own
-    stderr is flushed first). For a call of a few milliseconds: another thread's stderr output then is lost too."""
+    """File descriptor 2 points at /dev/null inside, the first time in a process (native code's messages to stderr
+    are dropped; Python's own stderr is flushed first). For a call of a few milliseconds: another thread's stderr
+    output then is lost too, so later calls (each new thread's interpreters) leave stderr alone."""
+    global _stderr_quieted
     import os
     import sys
 
     with _stderr_lock:
+        if _stderr_quieted:
+            yield
+            return
+        _stderr_quieted = True
         sys.stderr.flush()
         saved = os.dup(2)
         try:
