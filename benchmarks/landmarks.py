@@ -169,10 +169,10 @@ def eye_opening(points: np.ndarray) -> np.ndarray:
 
 
 def mesh_speed(video: Path, repeats: int, t_dlib: float, n_dlib: int) -> None:
-    from fsth.landmarks.mesh_runtime import RUNTIMES, litert_available
+    from fsth.landmarks.mesh_runtime import installed_runtimes
     from fsth.video import read_image
 
-    runtimes = [r for r in RUNTIMES[1:] if r != "litert" or litert_available()]
+    runtimes = installed_runtimes()
     print("\nmesh backend, end to end (decode + search/track + mesh + irises + smoothing + boxes + .npz), per runtime:")
     image = read_image(ROOT / "tests/assets/portrait.jpg")
     for runtime in runtimes:  # fsth's default on a CPU first
@@ -290,14 +290,14 @@ def port_outputs(crops: np.ndarray, eye_crops: np.ndarray, runtime: str) -> dict
 
 
 def exactness(python: str, videos: list[Path]) -> None:
-    from fsth.landmarks.mesh_runtime import RUNTIMES, litert_available
+    from fsth.landmarks.mesh_runtime import installed_runtimes
     from fsth.video import read_image
 
     frames = sample_frames(videos, 10) + [read_image(ROOT / p) for p in GOLDEN_IMAGES if (ROOT / p).exists()]
     _, crops, _, eye_crops = crops_of(frames)
     ref = reference_outputs(python, crops, eye_crops)
     print(f"\nexactness vs MediaPipe's TFLite runtime, {len(crops)} faces ({len(eye_crops)} eyes), same crops:")
-    for runtime in [r for r in RUNTIMES[1:] if r != "litert" or litert_available()]:
+    for runtime in installed_runtimes():
         port = port_outputs(crops, eye_crops, runtime)
         print(f"  {runtime}:")
         for key, size in (("mesh_points", 192), ("iris_contour", 64), ("iris_points", 64)):

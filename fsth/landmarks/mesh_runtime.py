@@ -48,6 +48,11 @@ def litert_available() -> bool:
     return True
 
 
+def installed_runtimes() -> list[str]:
+    """The runtimes this installation can run on a CPU, ``auto``'s choice first (``litert`` when it imports)."""
+    return [r for r in RUNTIMES[1:] if r != "litert" or litert_available()]
+
+
 def load_runtime(device, runtime: str = "auto"):
     """The runtime for ``device`` (a torch.device): ``auto`` = LiteRT on a CPU when it is installed, else torch."""
     if runtime not in RUNTIMES:
