@@ -81,7 +81,8 @@ def test_the_drivers_interior_fills_the_hole_with_a_dark_mouth_not_lip(einstein,
     assert layer.alpha[far].max() < 0.01
     inside = np.median(to_lab(layer.image)[hole][:, 0])
     driver_inside = np.median(to_lab(frame)[polygon_mask(driver_points[60:68], frame.shape[0], 0) > 0.5][:, 0])
-    assert abs(inside - driver_inside) < 6  # the driver's mouth (its light matched to Einstein's lips)
+    # the driver's mouth (its light matched to Einstein's lips), darker towards the outline (mouth.SHADE)
+    assert driver_inside - 12 < inside < driver_inside + 3
     assert inside < np.median(to_lab(crop)[hole][:, 0]) - 15  # not the lip, chin and moustache that were there
     face = layer.over(crop)
     assert np.abs(face[far].astype(int) - crop[far].astype(int)).max() <= 1  # the rest of the face is untouched
@@ -90,7 +91,7 @@ def test_the_drivers_interior_fills_the_hole_with_a_dark_mouth_not_lip(einstein,
 def test_the_drivers_lips_stay_out_of_a_hole_opened_wider_than_its_own(open_driver):
     """talk.mp4's widest mouth laid into a target with the same outer lips but thinner lips (an inner opening 1.8x
     as tall): the hole shows only the driver's inner mouth, dark to its inner-lip outline, not the driver's lips
-    squeezed in along its rim; and the driver's own points as the target give back its mouth unchanged."""
+    squeezed in along its rim; and the driver's own points as the target give back its mouth's middle unchanged."""
     from fsth.animate.mouth import MouthInterior, polygon_mask, to_lab
 
     frame, points, _ = open_driver
@@ -98,9 +99,10 @@ def test_the_drivers_lips_stay_out_of_a_hole_opened_wider_than_its_own(open_driv
     mouth = MouthInterior(None, None, size, "driver")
     same = mouth.layer(points, frame, points)
     x, y = same.origin
-    h, w = same.alpha.shape
-    hole = polygon_mask(points[60:68], size, 0)[y : y + h, x : x + w] > 0.5
-    assert np.abs(same.image[hole].astype(int) - frame[y : y + h, x : x + w][hole].astype(int)).mean() < 2
+    centre = np.round((points[[61, 62, 63]] + points[[67, 66, 65]]) / 2).astype(int)  # the opening's middle,
+    # which the inset (mouth.INSET) maps onto itself and the shade (mouth.SHADE) does not reach
+    got = same.image[centre[:, 1] - y, centre[:, 0] - x].astype(int)
+    assert np.abs(got - frame[centre[:, 1], centre[:, 0]].astype(int)).max() <= 3
 
     target = np.array(points, np.float32, copy=True)
     middle = (target[[61, 62, 63]] + target[[67, 66, 65]]) / 2
@@ -111,10 +113,53 @@ def test_the_drivers_lips_stay_out_of_a_hole_opened_wider_than_its_own(open_driv
     lips = (polygon_mask(points[48:60], size, 0) > 0.5) & ~driver_hole
     lips_l = np.median(to_lab(frame)[lips][:, 0])
     inside = to_lab(layer.image)[polygon_mask(target[60:68], size, 0) > 0.5][:, 0]
-    assert abs(np.median(inside) - np.median(to_lab(frame)[driver_hole][:, 0])) < 3  # as dark as the driver's mouth
+    driver_l = np.median(to_lab(frame)[driver_hole][:, 0])
+    assert driver_l - 10 < np.median(inside) < driver_l + 3  # as dark as the driver's mouth, or darker (SHADE)
     assert np.mean(inside > lips_l - 5) < 0.15  # hardly a pixel as light as the lips (the affine map of the 20
     # mouth points, which this replaced: 0.25; its alpha at the outline: 0.34)
     assert layer.alpha[polygon_mask(target[60:68], size, 0) > 0.5].min() > 0.9  # opaque up to the outline
+
+
+def _rimmed(frame: np.ndarray, points: np.ndarray, rim: float, inside, outline) -> np.ndarray:
+    """``frame`` with the hole of ``points`` painted: ``outline`` colour within ``rim`` of its height of the
+    outline (a detector's inner-lip outline lying on the lip's rim), ``inside`` colour deeper in."""
+    import cv2
+
+    from fsth.animate.mouth import polygon_mask
+
+    hole = (polygon_mask(points[60:68], (frame.shape[1], frame.shape[0]), 0) > 0.5).astype(np.uint8)
+    depth = cv2.distanceTransform(hole, cv2.DIST_L2, 3)
+    out = frame.copy()
+    out[hole > 0] = outline
+    out[depth > rim * 2 * depth.max()] = inside
+    return out
+
+
+def test_the_hole_leaves_out_a_lip_rim_inside_the_drivers_outline_and_shades_towards_its_edge(open_driver):
+    """A driver whose inner-lip outline lies a tenth of the opening into its lips (lip-coloured rim, dark inside):
+    the hole shows the dark inside, hardly any rim (mouth.INSET); and a uniform tongue-coloured interior comes out
+    darker at the hole's edge than in its middle (mouth.SHADE), where white teeth keep their light."""
+    from fsth.animate.mouth import MouthInterior, polygon_mask
+
+    frame, points, _ = open_driver
+    size = frame.shape[0]
+    lip, dark = (170, 90, 95), (40, 20, 25)
+    driver = _rimmed(frame, points, 0.1, dark, lip)
+    layer = MouthInterior(None, None, size, "driver").layer(points, driver, points).full(size)
+    hole = polygon_mask(points[60:68], size, 0) > 0.5
+    lip_like = np.abs(layer.image[hole].astype(int) - lip).sum(-1) < 60
+    assert lip_like.mean() < 0.03  # the rim: 0.3 of the hole's pixels in the driver
+    assert np.abs(driver[hole].astype(int) - lip).sum(-1).__lt__(60).mean() > 0.2
+
+    import cv2
+
+    depth = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3)
+    edge, middle = hole & (depth <= 2), depth > 0.8 * depth.max()
+    for colour, darker in (((170, 90, 95), True), ((235, 235, 230), False)):
+        flat = MouthInterior(None, None, size, "driver").layer(points, _rimmed(frame, points, 0, colour, colour), points)
+        image = flat.full(size).image.astype(float).sum(-1)
+        ratio = image[edge].mean() / image[middle].mean()
+        assert (ratio < 0.75) if darker else (ratio > 0.97), (colour, ratio)
 
 
 def test_a_closed_target_mouth_gets_no_layer_and_no_driver_face_neither(einstein, open_driver):
@@ -146,6 +191,42 @@ def test_own_shots_give_the_persons_own_open_mouth_and_keep_it_over_frames(einst
     for gap in (12.0, 14.0, 16.0):
         mouth.layer(opened(points, gap))
         assert mouth.shot == 1
+
+
+def test_auto_takes_the_drivers_interior_where_the_mouth_opens_much_wider_than_the_shots(
+    einstein, dlib_detector, open_driver
+):
+    """With auto, a shot's mouth stretched to far more than its opening (mouth.OWN_STRETCH) gives way to the
+    driver's interior, cross-faded; near the shot's opening the layer is the shot's whatever the driver shows;
+    ``--mouth own`` keeps the shot."""
+    from fsth.animate.mouth import OWN_STRETCH, MouthInterior, mouth_opening
+    from fsth.fewshot import load_shots
+    from fsth.landmarks import CropPolicy
+
+    crop, points = einstein
+    frame, driver_points, _ = open_driver
+    surprised = load_shots([PORTRAIT], dlib_detector, SIZE, CropPolicy())
+    shot, shot_points = surprised.crops[0], surprised.points[0]
+    shot_opening = float(mouth_opening(shot_points))
+    auto = MouthInterior(shot[None], shot_points[None], SIZE)
+    assert auto.mode == "own" and auto.needs_driver and "the driver's where it opens wider" in auto.describe()
+    assert not MouthInterior(shot[None], shot_points[None], SIZE, "own").needs_driver
+
+    def opened_to(ratio):  # the shot's landmarks with the opening ``ratio`` times its own
+        gaps = [0.0]
+        for gap in np.linspace(-20, 60, 321):
+            if mouth_opening(opened(shot_points, gap)) >= ratio * shot_opening:
+                return opened(shot_points, gap)
+        raise AssertionError(gaps)
+
+    near, wide = opened_to(1.05), opened_to(OWN_STRETCH[1] + 0.3)
+    for target, driven in ((near, False), (wide, True)):
+        layers = [
+            MouthInterior(shot[None], shot_points[None], SIZE, mode).layer(target, frame, driver_points)
+            for mode in ("auto", "own", "driver")
+        ]
+        same_as = layers[2] if driven else layers[1]
+        assert np.array_equal(layers[0].image, same_as.image)
 
 
 def test_teeth_keep_their_colour_and_the_rest_takes_the_persons_lip_colour():

@@ -145,7 +145,7 @@ class Compositor:
 
     @property
     def needs_driver_frames(self) -> bool:
-        return self.mouth is not None and self.mouth.mode == "driver"
+        return self.mouth is not None and self.mouth.needs_driver
 
     def describe(self) -> str | None:
         """Where the mouth interior comes from (one line for stderr), None without a mouth layer."""

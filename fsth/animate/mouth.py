@@ -22,7 +22,16 @@ opening (the polygon of the target's inner lips) is a hole, filled from the best
 * ``generator``: no layer: the warp-guided generator's picture (or the warp) is kept as it is, the only choice
   when only landmarks exist (``fsth evaluate``'s self-reenactment, where the driver's pixels would be the answer).
 * ``auto`` (default): ``own`` when a shot shows an open mouth, else ``driver`` when the driver's frames are at hand,
-  else ``generator``; ``MouthInterior.describe`` says which (``fsth animate`` prints it on stderr).
+  else ``generator``; ``MouthInterior.describe`` says which (``fsth animate`` prints it on stderr). With ``auto``,
+  a frame whose mouth opens much wider than the widest shot's (``OWN_STRETCH``) takes the driver's interior instead,
+  cross-faded: a smile's sliver of teeth stretched to a wide-open mouth showed tall teeth, which a face mesh read as
+  lips (Audrey Hepburn's photo, opening 0.10, driven to 0.25: read at 0.4-0.6x the driver's opening).
+
+Both sources are read from the middle of their opening (``INSET``): the outline a detector gives the inner lips is
+uncertain by a few pixels, and where it lies on the lip the lip's inner rim was copied into the hole, where a face
+mesh read it as lip. The driver's interior is also shaded towards the hole's outline (``SHADE``, not its teeth), as
+the lips shade a real mouth: a tongue or a lower lip's wet rim matched to the person's lip colour otherwise reads as
+their lip, and the opening as smaller.
 
 The alpha is opaque up to the target's inner-lip outline and feathered outside it, over the lips (``hole_alpha``),
 and fades in with the opening (nothing below 5% of the mouth width, all from 10%), so a closed or barely parted
@@ -45,6 +54,17 @@ FADE = (0.05, 0.10)  # the layer's alpha rises from 0 to 1 as the target's openi
 # a closed mouth as 0-0.05: a moustache, a lip seam)
 KEEP_SHOT = 0.03  # switch to another shot only when its opening is this much nearer the frame's (mouth widths)
 DRIVER_STATS_MOMENTUM = 0.9  # the driver's lip and skin colour statistics are smoothed over frames (exponential)
+# The hole is filled from the middle of the source's opening: this share of it is left out at the top and at the
+# bottom. On the four pairs of two held-out drivers x Beckham and Hepburn (``--model warp``), 0.2 raised the opening
+# that a face mesh reads on the result from 0.39-0.64x the driver's to 0.47-0.73x.
+INSET = 0.2
+# The driver's interior darkens towards the hole's outline: by SHADE (a share of its luminance) at the outline,
+# nothing from SHADE_DEPTH of the opening inwards; teeth are left as they are. With INSET, Beckham's openings read
+# 0.56 / 0.73 -> 0.70 / 0.88x the driver's and the lip-coloured share of his inner mouth 0.34 / 0.23 -> 0.17 / 0.20.
+SHADE, SHADE_DEPTH = 0.5, 0.3
+# With ``auto``, a frame whose opening is this many times the shot's (from the first to the second) fades from the
+# person's own interior to the driver's.
+OWN_STRETCH = (1.25, 1.6)
 
 
 def mouth_opening(points: np.ndarray) -> np.ndarray:
@@ -89,14 +109,18 @@ def _lip_curve(uv: np.ndarray, u: np.ndarray) -> np.ndarray:
     return np.interp(u, us, uv[:, 1])
 
 
-def _mapped_into(image: np.ndarray, image_points: np.ndarray, target: np.ndarray, box) -> np.ndarray:
+def _mapped_into(
+    image: np.ndarray, image_points: np.ndarray, target: np.ndarray, box, inset: float = INSET
+) -> np.ndarray:
     """The crop's pixels ``box`` (x0, y0, x1, y1) of ``image`` resampled so that its mouth lands on ``target``'s
     (a backward map): along the mouth, the inner corners onto the inner corners; across it, each column of the
     target's opening (between its inner lips) onto the same column of the image's, and beyond the inner lips the
     lips at the image's own scale. The image's inner-lip outline lands exactly on the target's, so its lips stay
     outside the hole, whatever the two mouths' shapes (an affine fit of all 20 mouth points put the driver's lips
     inside the hole where its lips are thicker or its mouth rounder than the target's, and a face mesh read them as
-    the result's lips: a smaller opening)."""
+    the result's lips: a smaller opening). ``inset``: the image's opening is read from this share of it below its
+    upper inner lip to as much above its lower one (``INSET``); beyond the target's inner lips the image's lips
+    continue from its own inner lips, so its band that is left out appears nowhere."""
     import cv2
 
     x0, y0, x1, y1 = box
@@ -108,7 +132,9 @@ def _mapped_into(image: np.ndarray, image_points: np.ndarray, target: np.ndarray
     upper_i, lower_i = _lip_curve(i_lips[0], u), _lip_curve(i_lips[1], u)
     lower_t = np.maximum(lower_t, upper_t)
     lower_i = np.maximum(lower_i, upper_i)
-    across = (v - upper_t) / np.maximum(lower_t - upper_t, 1e-6) * (lower_i - upper_i) + upper_i
+    top_i = upper_i + inset * (lower_i - upper_i)
+    bottom_i = lower_i - inset * (lower_i - upper_i)
+    across = (v - upper_t) / np.maximum(lower_t - upper_t, 1e-6) * (bottom_i - top_i) + top_i
     v_i = np.where(v < upper_t, upper_i + v - upper_t, np.where(v > lower_t, lower_i + v - lower_t, across))
     mapped = i_origin + np.stack([u, v_i], -1) @ i_axes
     return cv2.remap(
@@ -134,6 +160,19 @@ def hole_alpha(points: np.ndarray, box, feather: float) -> np.ndarray:
         mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
     alpha = mask.astype(np.float32)
     return cv2.GaussianBlur(alpha, (0, 0), feather) if feather > 0 else alpha
+
+
+def shaded(image: np.ndarray, teeth: np.ndarray, points: np.ndarray, box) -> np.ndarray:
+    """``image`` (h, w, 3) uint8 over ``box`` of the crop, darkened inside the hole of ``points`` (68, 2) towards
+    its outline (``SHADE``, ``SHADE_DEPTH``) but where ``teeth`` (h, w) in [0, 1] (``teeth_weight``)."""
+    import cv2
+
+    x0, y0, x1, y1 = box
+    hole = (polygon_mask(points[INNER_LIPS] - [x0, y0], (x1 - x0, y1 - y0), 0) > 0.5).astype(np.uint8)
+    depth = cv2.distanceTransform(hole, cv2.DIST_L2, 3)  # px from the outline, 0 outside
+    reach = max(2.0 * float(depth.max()) * SHADE_DEPTH, 1.0)  # the opening's height times SHADE_DEPTH
+    dark = SHADE * np.clip(1.0 - depth / reach, 0.0, 1.0) * (1.0 - teeth) * (hole > 0)
+    return np.clip(image.astype(np.float32) * (1.0 - dark[..., None]) + 0.5, 0, 255).astype(np.uint8)
 
 
 def mouth_box(points: np.ndarray, size: int, pad: int) -> tuple[int, int, int, int]:
@@ -236,6 +275,19 @@ def match_colours(
     return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
+def _fade(x: float, start: float, end: float, rising: bool = True) -> float:
+    """0 below ``start``, 1 above ``end``, linear between (the other way round if not ``rising``)."""
+    t = float(np.clip((x - start) / (end - start), 0.0, 1.0))
+    return t if rising else 1.0 - t
+
+
+def _mix(a: np.ndarray, b: np.ndarray, share_a: float) -> np.ndarray:
+    """``share_a`` of uint8 image ``a`` and the rest of ``b``."""
+    return np.clip(a.astype(np.float32) * share_a + b.astype(np.float32) * (1.0 - share_a) + 0.5, 0, 255).astype(
+        np.uint8
+    )
+
+
 class MouthInterior:
     """The mouth layer for one person (module docstring): ``layer(target, driver, driver_points)`` per frame.
 
@@ -251,6 +303,8 @@ class MouthInterior:
         self.points = None if points is None else np.asarray(points, np.float32)
         self.openings = None if self.points is None else mouth_opening(self.points)
         open_shots = self.openings is not None and bool((self.openings >= OPEN_SHOT).any())
+        # with auto, frames opened wider than the shots take the driver's interior (OWN_STRETCH)
+        self.wider_from_driver = mode == "auto" and open_shots and driver_frames
         if mode == "auto":
             mode = "own" if open_shots else "driver" if driver_frames else "generator"
         if mode == "own" and self.crops is None:
@@ -261,18 +315,38 @@ class MouthInterior:
         self.person_lips = self.person_skin = None
         self.driver_lips: np.ndarray | None = None
         self.driver_skin: np.ndarray | None = None
-        if mode == "driver" and self.crops is not None:
+        if self.needs_driver and self.crops is not None:
             self.person_lips = _lab_stats(self.crops[0], lip_ring(self.points[0], size))
             self.person_skin = skin_stats(self.crops[0], self.points[0])
+
+    @property
+    def needs_driver(self) -> bool:
+        """Whether the driver's frames (and their landmarks) are used."""
+        return self.mode == "driver" or self.wider_from_driver
 
     def describe(self) -> str:
         """One line for stderr: where the mouth interior comes from."""
         if self.mode == "own":
             n = int((self.openings >= OPEN_SHOT).sum())
-            return f"mouth interior: the person's own shots ({n} of {len(self.openings)} show an open mouth)"
+            line = f"mouth interior: the person's own shots ({n} of {len(self.openings)} show an open mouth)"
+            return line + (", the driver's where it opens wider" if self.wider_from_driver else "")
         if self.mode == "driver":
             return "mouth interior: the driver's, colour-matched to the person"
         return "mouth interior: drawn by the generator (no driver frames or open-mouthed shots to take it from)"
+
+    def _driver_interior(self, driver: np.ndarray, driver_points: np.ndarray, target: np.ndarray, box) -> np.ndarray:
+        """The driver's interior mapped into the hole over ``box``, in the person's colours, shaded (``shaded``)."""
+        image = _mapped_into(driver, driver_points, target, box)
+        stats = self._driver_stats(driver, driver_points)
+        skin = skin_stats(driver, driver_points)
+        if skin is not None:  # smoothed over frames, as the lips'
+            old, keep = self.driver_skin, DRIVER_STATS_MOMENTUM
+            self.driver_skin = skin if old is None else keep * old + (1 - keep) * skin
+        lips_l = float(stats[0, 0]) if stats is not None else float(to_lab(image)[..., 0].mean())
+        teeth = teeth_weight(to_lab(image), lips_l)  # the driver's own colours tell teeth from a tongue
+        if stats is not None and self.person_lips is not None:
+            image = match_colours(image, stats, self.person_lips, self.driver_skin, self.person_skin)
+        return shaded(image, teeth, target, box)
 
     def _pick_shot(self, opening: float) -> int:
         """The open-mouthed shot (any shot, if none is open) whose opening is nearest ``opening``, kept from the
@@ -313,24 +387,22 @@ class MouthInterior:
         (a closed mouth, the generator's choice, no driver face in this frame)."""
         target = np.asarray(target, np.float32)
         opening = float(mouth_opening(target))
-        fade = np.clip((opening - FADE[0]) / (FADE[1] - FADE[0]), 0.0, 1.0)
+        fade = _fade(opening, *FADE)
         if self.mode == "generator" or fade <= 0:
             return None
         box = mouth_box(target, self.size, int(np.ceil(4.5 * self.feather)) + 2)
+        has_driver = driver is not None and driver_points is not None and np.isfinite(driver_points).all()
+        own = 0.0
         if self.mode == "own":
             k = self._pick_shot(opening)
-            image = _mapped_into(self.crops[k], self.points[k], target, box)
-        else:
-            if driver is None or driver_points is None or not np.isfinite(driver_points).all():
-                return None
-            driver_points = np.asarray(driver_points, np.float32)
-            image = _mapped_into(driver, driver_points, target, box)
-            stats = self._driver_stats(driver, driver_points)
-            skin = skin_stats(driver, driver_points)
-            if skin is not None:  # smoothed over frames, as the lips'
-                old, keep = self.driver_skin, DRIVER_STATS_MOMENTUM
-                self.driver_skin = skin if old is None else keep * old + (1 - keep) * skin
-            if stats is not None and self.person_lips is not None:
-                image = match_colours(image, stats, self.person_lips, self.driver_skin, self.person_skin)
+            own = 1.0
+            if self.wider_from_driver and has_driver:  # a frame opened much wider than the shot: the driver's
+                own = _fade(opening / max(float(self.openings[k]), 1e-6), *OWN_STRETCH, rising=False)
+        if own == 0.0 and not has_driver:
+            return None
+        image = _mapped_into(self.crops[k], self.points[k], target, box) if own > 0 else None
+        if own < 1.0:
+            drivers = self._driver_interior(driver, np.asarray(driver_points, np.float32), target, box)
+            image = drivers if image is None else _mix(image, drivers, own)
         alpha = hole_alpha(target, box, self.feather)
         return Layer(image, alpha * np.float32(fade), box[:2])
