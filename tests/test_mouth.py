@@ -156,8 +156,8 @@ def test_the_hole_leaves_out_a_lip_rim_inside_the_drivers_outline_and_shades_tow
     depth = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3)
     edge, middle = hole & (depth <= 2), depth > 0.8 * depth.max()
     for colour, darker in (((170, 90, 95), True), ((235, 235, 230), False)):
-        flat = MouthInterior(None, None, size, "driver").layer(points, _rimmed(frame, points, 0, colour, colour), points)
-        image = flat.full(size).image.astype(float).sum(-1)
+        flat = _rimmed(frame, points, 0, colour, colour)
+        image = MouthInterior(None, None, size, "driver").layer(points, flat, points).full(size).image.sum(-1, float)
         ratio = image[edge].mean() / image[middle].mean()
         assert (ratio < 0.75) if darker else (ratio > 0.97), (colour, ratio)
 

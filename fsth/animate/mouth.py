@@ -29,9 +29,9 @@ opening (the polygon of the target's inner lips) is a hole, filled from the best
 
 Both sources are read from the middle of their opening (``INSET``): the outline a detector gives the inner lips is
 uncertain by a few pixels, and where it lies on the lip the lip's inner rim was copied into the hole, where a face
-mesh read it as lip. The driver's interior is also shaded towards the hole's outline (``SHADE``, not its teeth), as
-the lips shade a real mouth: a tongue or a lower lip's wet rim matched to the person's lip colour otherwise reads as
-their lip, and the opening as smaller.
+mesh read it as lip. The driver's interior is also shaded towards the hole's outline and over the lips' inner rim
+(``SHADE``, not its teeth), as the lips shade a real mouth: a tongue or a lower lip's wet rim matched to the
+person's lip colour otherwise reads as their lip, and the opening as smaller.
 
 The alpha is opaque up to the target's inner-lip outline and feathered outside it, over the lips (``hole_alpha``),
 and fades in with the opening (nothing below 5% of the mouth width, all from 10%), so a closed or barely parted
@@ -58,9 +58,11 @@ DRIVER_STATS_MOMENTUM = 0.9  # the driver's lip and skin colour statistics are s
 # bottom. On the four pairs of two held-out drivers x Beckham and Hepburn (``--model warp``), 0.2 raised the opening
 # that a face mesh reads on the result from 0.39-0.64x the driver's to 0.47-0.73x.
 INSET = 0.2
-# The driver's interior darkens towards the hole's outline: by SHADE (a share of its luminance) at the outline,
+# The driver's interior darkens towards the hole's outline: by SHADE (a share of its Lab lightness) at the outline
+# and over the lips' inner rim that the layer's feathered edge covers (a real mouth's lips are shaded there),
 # nothing from SHADE_DEPTH of the opening inwards; teeth are left as they are. With INSET, Beckham's openings read
-# 0.56 / 0.73 -> 0.70 / 0.88x the driver's and the lip-coloured share of his inner mouth 0.34 / 0.23 -> 0.17 / 0.20.
+# 0.56 / 0.73 -> 0.70 / 0.88x the driver's and the lip-coloured share of his inner mouth 0.34 / 0.23 -> 0.17 / 0.20
+# (shaded inside the hole only: 0.76x on the second).
 SHADE, SHADE_DEPTH = 0.5, 0.3
 # With ``auto``, a frame whose opening is this many times the shot's (from the first to the second) fades from the
 # person's own interior to the driver's.
@@ -163,16 +165,20 @@ def hole_alpha(points: np.ndarray, box, feather: float) -> np.ndarray:
 
 
 def shaded(image: np.ndarray, teeth: np.ndarray, points: np.ndarray, box) -> np.ndarray:
-    """``image`` (h, w, 3) uint8 over ``box`` of the crop, darkened inside the hole of ``points`` (68, 2) towards
-    its outline (``SHADE``, ``SHADE_DEPTH``) but where ``teeth`` (h, w) in [0, 1] (``teeth_weight``)."""
+    """``image`` (h, w, 3) uint8 over ``box`` of the crop, darkened towards the outline of the hole of ``points``
+    (68, 2) from ``SHADE_DEPTH`` of the opening inside it, and by ``SHADE`` of its Lab lightness at the outline and
+    outside it (where the layer's feathered alpha lays it over the lips' inner rim), but where ``teeth`` (h, w) in
+    [0, 1] (``teeth_weight``)."""
     import cv2
 
     x0, y0, x1, y1 = box
     hole = (polygon_mask(points[INNER_LIPS] - [x0, y0], (x1 - x0, y1 - y0), 0) > 0.5).astype(np.uint8)
     depth = cv2.distanceTransform(hole, cv2.DIST_L2, 3)  # px from the outline, 0 outside
     reach = max(2.0 * float(depth.max()) * SHADE_DEPTH, 1.0)  # the opening's height times SHADE_DEPTH
-    dark = SHADE * np.clip(1.0 - depth / reach, 0.0, 1.0) * (1.0 - teeth) * (hole > 0)
-    return np.clip(image.astype(np.float32) * (1.0 - dark[..., None]) + 0.5, 0, 255).astype(np.uint8)
+    dark = SHADE * np.clip(1.0 - depth / reach, 0.0, 1.0) * (1.0 - teeth)  # outside the hole: SHADE
+    lab = to_lab(image)
+    lab[..., 0] *= 1.0 - dark  # Lab lightness: on RGB the same factor darkened about half as much to the eye
+    return np.clip(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB) * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
 def mouth_box(points: np.ndarray, size: int, pad: int) -> tuple[int, int, int, int]:
