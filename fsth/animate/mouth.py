@@ -64,6 +64,9 @@ INSET = 0.2
 # 0.56 / 0.73 -> 0.70 / 0.88x the driver's and the lip-coloured share of his inner mouth 0.34 / 0.23 -> 0.17 / 0.20
 # (shaded inside the hole only: 0.76x on the second).
 SHADE, SHADE_DEPTH = 0.5, 0.3
+# The shade rises from nothing to SHADE as the target's opening (mouth widths) goes over this range: on a barely
+# parted mouth a dark rim read as an opening (the judge read 0.06 on the driver's closed frames, against 0.003).
+SHADE_OPENING = (0.08, 0.16)
 # With ``auto``, a frame whose opening is this many times the shot's (from the first to the second) fades from the
 # person's own interior to the driver's.
 OWN_STRETCH = (1.25, 1.6)
@@ -164,9 +167,9 @@ def hole_alpha(points: np.ndarray, box, feather: float) -> np.ndarray:
     return cv2.GaussianBlur(alpha, (0, 0), feather) if feather > 0 else alpha
 
 
-def shaded(image: np.ndarray, teeth: np.ndarray, points: np.ndarray, box) -> np.ndarray:
+def shaded(image: np.ndarray, teeth: np.ndarray, points: np.ndarray, box, strength: float = SHADE) -> np.ndarray:
     """``image`` (h, w, 3) uint8 over ``box`` of the crop, darkened towards the outline of the hole of ``points``
-    (68, 2) from ``SHADE_DEPTH`` of the opening inside it, and by ``SHADE`` of its Lab lightness at the outline and
+    (68, 2) from ``SHADE_DEPTH`` of the opening inside it, and by ``strength`` of its Lab lightness at the outline and
     outside it (where the layer's feathered alpha lays it over the lips' inner rim), but where ``teeth`` (h, w) in
     [0, 1] (``teeth_weight``)."""
     import cv2
@@ -175,7 +178,7 @@ def shaded(image: np.ndarray, teeth: np.ndarray, points: np.ndarray, box) -> np.
     hole = (polygon_mask(points[INNER_LIPS] - [x0, y0], (x1 - x0, y1 - y0), 0) > 0.5).astype(np.uint8)
     depth = cv2.distanceTransform(hole, cv2.DIST_L2, 3)  # px from the outline, 0 outside
     reach = max(2.0 * float(depth.max()) * SHADE_DEPTH, 1.0)  # the opening's height times SHADE_DEPTH
-    dark = SHADE * np.clip(1.0 - depth / reach, 0.0, 1.0) * (1.0 - teeth)  # outside the hole: SHADE
+    dark = strength * np.clip(1.0 - depth / reach, 0.0, 1.0) * (1.0 - teeth)  # outside the hole: strength
     lab = to_lab(image)
     lab[..., 0] *= 1.0 - dark  # Lab lightness: on RGB the same factor darkened about half as much to the eye
     return np.clip(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB) * 255.0 + 0.5, 0, 255).astype(np.uint8)
@@ -352,7 +355,7 @@ class MouthInterior:
         teeth = teeth_weight(to_lab(image), lips_l)  # the driver's own colours tell teeth from a tongue
         if stats is not None and self.person_lips is not None:
             image = match_colours(image, stats, self.person_lips, self.driver_skin, self.person_skin)
-        return shaded(image, teeth, target, box)
+        return shaded(image, teeth, target, box, SHADE * _fade(float(mouth_opening(target)), *SHADE_OPENING))
 
     def _pick_shot(self, opening: float) -> int:
         """The open-mouthed shot (any shot, if none is open) whose opening is nearest ``opening``, kept from the
