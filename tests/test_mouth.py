@@ -303,3 +303,23 @@ def test_animate_with_the_warp_shows_a_dark_mouth_where_the_generator_mode_shows
             frames = list(video)
         means[mode] = np.mean([frames[i][polygon_mask(targets[i][60:68], SIZE, 0) > 0.5].mean() for i in wide])
     assert means["driver"] < 0.85 * means["generator"]  # a dark mouth, not the lips and moustache stretched
+
+
+def test_warm_lit_teeth_count_as_teeth_and_are_not_tinted_with_the_persons_lip_colour():
+    """retalking_face4's teeth under warm light: Lab L 77, chroma about 20, as chromatic as its lips (L 59, chroma
+    17). They weigh as teeth (mouth.TEETH_BRIGHT, TEETH_CHROMA) and keep their chroma relative to the skin, where a
+    partial weight moved them towards a red-lipped person's lip colour."""
+    import cv2
+
+    from fsth.animate.mouth import match_colours, teeth_weight, to_lab
+
+    teeth_lab = np.array([[[77.0, 8.0, 18.0]]], np.float32)
+    assert teeth_weight(teeth_lab, 59.0)[0, 0] == pytest.approx(1.0)
+    assert teeth_weight(np.array([[[60.0, 15.0, 10.0]]], np.float32), 59.0)[0, 0] == 0.0  # lip-bright: not teeth
+    teeth = np.clip(cv2.cvtColor(teeth_lab, cv2.COLOR_LAB2RGB) * 255 + 0.5, 0, 255).astype(np.uint8)
+    teeth = np.repeat(np.repeat(teeth, 4, 0), 4, 1)
+    driver_lips = np.array([[59.0, 15.0, 8.0], [6.0, 4.0, 4.0]])
+    person_lips = np.array([[50.0, 40.0, 20.0], [6.0, 4.0, 4.0]])  # red lips
+    skin = np.array([[70.0, 12.0, 16.0], [5.0, 3.0, 3.0]])  # the same skin: teeth keep their colour
+    out = to_lab(match_colours(teeth, driver_lips, person_lips, skin, skin))
+    assert np.abs(out[..., 1:] - to_lab(teeth)[..., 1:]).max() < 2.5

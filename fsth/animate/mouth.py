@@ -215,12 +215,21 @@ def _lab_stats(image: np.ndarray, region: np.ndarray) -> np.ndarray | None:
     return np.stack([lab.mean(0), lab.std(0) + 1e-3])
 
 
+# Teeth: from TEETH_BRIGHT[0] to [1] brighter than the lips (Lab L), and of chroma from TEETH_CHROMA[1] down to [0].
+# Under warm light teeth are as chromatic as pale lips (retalking_face4: teeth L 77, chroma 20-21; lips L 53-63,
+# chroma 17-18): with (5, 20) and (18, 30) its teeth weighed 0.5-0.8, and the rest of the weight moved them to the
+# person's lip colour and light (Scarlett's teeth read 1.6x as chromatic as her skin, Hepburn's at 0.78x her skin's
+# light, where the driver's were 0.8x and 1.0x).
+TEETH_BRIGHT = (4.0, 14.0)
+TEETH_CHROMA = (22.0, 32.0)
+
+
 def teeth_weight(lab: np.ndarray, lips_l: float) -> np.ndarray:
     """(...,) in [0, 1]: how much Lab pixels ``lab`` (..., 3) look like teeth: brighter than the lips (mean
     luminance ``lips_l``) and nearly colourless."""
     chroma = np.hypot(lab[..., 1], lab[..., 2])
-    bright = np.clip((lab[..., 0] - lips_l - 5.0) / 15.0, 0.0, 1.0)
-    grey = np.clip((30.0 - chroma) / 12.0, 0.0, 1.0)
+    bright = np.clip((lab[..., 0] - lips_l - TEETH_BRIGHT[0]) / (TEETH_BRIGHT[1] - TEETH_BRIGHT[0]), 0.0, 1.0)
+    grey = np.clip((TEETH_CHROMA[1] - chroma) / (TEETH_CHROMA[1] - TEETH_CHROMA[0]), 0.0, 1.0)
     return bright * grey
 
 
