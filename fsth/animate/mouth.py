@@ -174,6 +174,8 @@ def shaded(image: np.ndarray, teeth: np.ndarray, points: np.ndarray, box, streng
     [0, 1] (``teeth_weight``)."""
     import cv2
 
+    if strength <= 0:  # a barely parted mouth (SHADE_OPENING): nothing to shade
+        return image
     x0, y0, x1, y1 = box
     hole = (polygon_mask(points[INNER_LIPS] - [x0, y0], (x1 - x0, y1 - y0), 0) > 0.5).astype(np.uint8)
     depth = cv2.distanceTransform(hole, cv2.DIST_L2, 3)  # px from the outline, 0 outside
@@ -299,13 +301,6 @@ def _fade(x: float, start: float, end: float, rising: bool = True) -> float:
     return t if rising else 1.0 - t
 
 
-def _mix(a: np.ndarray, b: np.ndarray, share_a: float) -> np.ndarray:
-    """``share_a`` of uint8 image ``a`` and the rest of ``b``."""
-    return np.clip(a.astype(np.float32) * share_a + b.astype(np.float32) * (1.0 - share_a) + 0.5, 0, 255).astype(
-        np.uint8
-    )
-
-
 class MouthInterior:
     """The mouth layer for one person (module docstring): ``layer(target, driver, driver_points)`` per frame.
 
@@ -360,8 +355,9 @@ class MouthInterior:
         if skin is not None:  # smoothed over frames, as the lips'
             old, keep = self.driver_skin, DRIVER_STATS_MOMENTUM
             self.driver_skin = skin if old is None else keep * old + (1 - keep) * skin
-        lips_l = float(stats[0, 0]) if stats is not None else float(to_lab(image)[..., 0].mean())
-        teeth = teeth_weight(to_lab(image), lips_l)  # the driver's own colours tell teeth from a tongue
+        lab = to_lab(image)
+        lips_l = float(stats[0, 0]) if stats is not None else float(lab[..., 0].mean())
+        teeth = teeth_weight(lab, lips_l)  # the driver's own colours tell teeth from a tongue
         if stats is not None and self.person_lips is not None:
             image = match_colours(image, stats, self.person_lips, self.driver_skin, self.person_skin)
         return shaded(image, teeth, target, box, SHADE * _fade(float(mouth_opening(target)), *SHADE_OPENING))
@@ -420,7 +416,9 @@ class MouthInterior:
             return None
         image = _mapped_into(self.crops[k], self.points[k], target, box) if own > 0 else None
         if own < 1.0:
+            import cv2
+
             drivers = self._driver_interior(driver, np.asarray(driver_points, np.float32), target, box)
-            image = drivers if image is None else _mix(image, drivers, own)
+            image = drivers if image is None else cv2.addWeighted(image, own, drivers, 1.0 - own, 0.0)
         alpha = hole_alpha(target, box, self.feather)
         return Layer(image, alpha * np.float32(fade), box[:2])
