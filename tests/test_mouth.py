@@ -227,6 +227,10 @@ def test_auto_takes_the_drivers_interior_where_the_mouth_opens_much_wider_than_t
         ]
         same_as = layers[2] if driven else layers[1]
         assert np.array_equal(layers[0].image, same_as.image)
+    # a driver file read a second time only where a frame can take its interior
+    assert not auto.needs_driver_for(np.stack([shot_points, near]))
+    assert auto.needs_driver_for(np.stack([shot_points, near, wide]))
+    assert MouthInterior(shot[None], shot_points[None], SIZE, "driver").needs_driver_for(shot_points[None])
 
 
 def test_teeth_keep_their_colour_and_the_rest_takes_the_persons_lip_colour():

@@ -112,8 +112,8 @@ class Compositor:
     detail; a warp-guided G's drawn picture is blended in through its mask, enlarged from the crop.
 
     With a warp model the mouth interior is its own layer (``MouthInterior``, ``options.mouth``); a generator that
-    draws the whole face (the paper's) draws the mouth too. ``needs_driver_frames``: whether the driver's frames must
-    be given (``__call__``'s ``frame.driver``) for it."""
+    draws the whole face (the paper's) draws the mouth too. ``needs_driver_frames()``: whether the driver's frames
+    must be given (``__call__``'s ``frame.driver``) for it."""
 
     def __init__(self, person: Person, options: AnimateOptions, warps: bool = False):
         self.side_by_side = options.side_by_side
@@ -143,9 +143,12 @@ class Compositor:
                 self._photo_tensor = images_to_tensor(self.photo[None])  # (1, 3, H, W)
                 self._torch = torch
 
-    @property
-    def needs_driver_frames(self) -> bool:
-        return self.mouth is not None and self.mouth.needs_driver
+    def needs_driver_frames(self, targets: np.ndarray | None = None) -> bool:
+        """Whether the mouth layer uses the driver's frames; given a driver file's target landmarks (N, 68, 2),
+        whether it uses them for those (``MouthInterior.needs_driver_for``)."""
+        if self.mouth is None:
+            return False
+        return self.mouth.needs_driver if targets is None else self.mouth.needs_driver_for(targets)
 
     def describe(self) -> str | None:
         """Where the mouth interior comes from (one line for stderr), None without a mouth layer."""

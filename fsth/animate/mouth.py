@@ -334,8 +334,19 @@ class MouthInterior:
 
     @property
     def needs_driver(self) -> bool:
-        """Whether the driver's frames (and their landmarks) are used."""
+        """Whether the driver's frames (and their landmarks) may be used."""
         return self.mode == "driver" or self.wider_from_driver
+
+    def needs_driver_for(self, targets: np.ndarray) -> bool:
+        """Whether the driver's frames are used for these target landmarks (N, 68, 2) (NaN rows: no face): always
+        from the driver, or with auto's hand-over where a target opens ``OWN_STRETCH[0]`` times the narrowest
+        open shot or wider (no frame of a driver that opens less than that is read a second time)."""
+        if self.mode == "driver" or not self.wider_from_driver:
+            return self.needs_driver
+        targets = np.asarray(targets, np.float32)
+        targets = targets[np.isfinite(targets).all(axis=(1, 2))]
+        narrowest = float(self.openings[self.openings >= OPEN_SHOT].min())
+        return bool(len(targets)) and bool((mouth_opening(targets) >= OWN_STRETCH[0] * narrowest).any())
 
     def describe(self) -> str:
         """One line for stderr: where the mouth interior comes from."""

@@ -103,7 +103,7 @@ def _run_file(person, driver: Path, output, detector, options, renderer, compose
     targets, reference = plan_targets(track, person.points[0], person.size, options)
     if reference is not None:
         console.debug(f"driver reference frame: {reference}")
-    with_frames = options.side_by_side or preview is not None or compose.needs_driver_frames
+    with_frames = options.side_by_side or preview is not None or compose.needs_driver_frames(targets)
     frames = _Background(_file_frames(driver, targets, person.size, track.fps, with_frames, track))
     writer = _writer(output, track.fps, driver if options.audio else None)
     stats = AnimateStats(0, 0, 0.0, track.num_valid, reference, track.fps, None, tracked)
