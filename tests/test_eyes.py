@@ -143,3 +143,37 @@ def test_paste_back_lays_the_lids_over_the_photo(person, mesh):
     with_layer = compose.result(FaceLayers(warped(person, open_)), open_)
     compose.eyes = None
     assert np.array_equal(with_layer, compose.result(FaceLayers(warped(person, open_)), open_))
+
+
+def test_fill_in_keeps_the_known_pixels_and_fills_the_rest_smoothly(person):
+    """``fill_in`` on real skin: known pixels unchanged, an unknown ellipse filled within the colours around it,
+    without steps."""
+    import cv2
+
+    from fsth.animate.eyes import fill_in
+
+    x0, y0 = np.floor(person.points[0][36:48].min(0)).astype(int) - 12
+    image = person.crops[0][y0 : y0 + 40, x0 : x0 + 90].astype(np.float32)
+    known = np.ones(image.shape[:2], np.uint8)
+    cv2.ellipse(known, (45, 20), (30, 10), 0, 0, 360, 0, -1)
+    filled = fill_in(image, known.astype(np.float32))
+    assert np.allclose(filled[known == 1], image[known == 1], atol=1e-3)
+    ring = image[(cv2.dilate(1 - known, np.ones((3, 3), np.uint8)) > 0) & (known == 1)]
+    hole = filled[known == 0]
+    assert (hole >= ring.min(0) - 1).all() and (hole <= ring.max(0) + 1).all()
+    steps = np.abs(np.diff(filled, axis=1))[(known[:, 1:] == 0) & (known[:, :-1] == 0)]
+    assert steps.max() < 12, steps.max()
+
+
+def test_the_lid_takes_the_light_of_the_face_around_it(person):
+    """Given the face it goes over, the shut lid is that face's skin filled in: over a face darkened to 0.6 (a
+    shadowed socket) the lid darkens as much, not only at its edges."""
+    from fsth.animate.eyes import EyeLids
+
+    lids = EyeLids(person.crops[0], person.points[0])
+    shut = closing(person.points[0], 0.0)
+    face = warped(person, shut)
+    lit, dark = lids.layer(shut, face), lids.layer(shut, (face * 0.6).astype(np.uint8))
+    inside = lit.alpha > 0.99
+    ratio = np.median(dark.image[inside].astype(np.float32)) / np.median(lit.image[inside].astype(np.float32))
+    assert 0.5 < ratio < 0.7, ratio

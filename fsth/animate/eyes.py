@@ -13,11 +13,14 @@ face mesh read 0.12-0.19 eye widths on fully shut targets, where real shut eyes 
 drawn instead, from the person's own colours:
 
 * the lid: from a margin above the photo's upper lid (its lashes and eyeliner, carried onto the target's eye
-  corners) down to the lash line, skin of the person's own upper-lid colour (``lid_colours``: the band just above
-  the lashes, without the dark lash / liner / crease / brow pixels), mixed with the face's colours just outside
-  the lid (``BOUNDARY``), a little darker towards the lash line, as a lid's curve is;
-* the lash line: a dark stroke in the colour of the person's own lashes (the darkest pixels along the photo's upper
-  lid), thinning towards the inner corner. On a closing eye it is the target's upper lid, and the warp's eyeball
+  corners) down to the lash line, the skin of the face around the shut lids filled in over them (``fill_in``: the
+  socket's own light, no edge where the lid meets the face; a flat lid of the person's lid colour, mixed with the
+  face's at its edges, was a light band over Beckham's shadowed sockets, like goggles), a little darker towards
+  the lash line, as a lid's curve is. Without the face (``layer(target)``), the person's own upper-lid colour
+  (``lid_colours``: the band just above the lashes, without the dark lash / liner / crease / brow pixels);
+* the lash line: a stroke in the colour of the person's own lashes (the darkest pixels along the photo's upper
+  lid) over ``LASH_OPACITY`` of the skin (a real shut eye's lashes are a soft line at this size, not black),
+  thinning towards the inner corner. On a closing eye it is the target's upper lid, and the warp's eyeball
   shows below it; as the eye shuts (``SHUT``) it comes down to where the lids meet, curving down (``LASH_SAG``),
   with a fringe of lashes below and the lower lid's rim covered by the person's lower-lid skin.
 
@@ -56,8 +59,8 @@ LOWER_BAND = (0.3, 0.6)  # the lower-lid skin this far below its lower lid
 LASH_RISE = 0.05  # the lash line sits this much above the target's lower lid
 LASH_SAG = 0.1  # and at least this far below the corners at its middle: a shut eye's lash line curves down
 LASH_WIDTH = 0.12  # the lash line's thickness at the eye's outer part (at least a pixel)
+LASH_OPACITY = 0.6  # the lashes' colour covers this much of the skin at the line (at 1 a drawn black stroke)
 LASH_FRINGE = 0.12  # below it, the lashes' fringe fades out over this distance
-BOUNDARY = 0.5  # given the face, the share of its colours at the cover's edges in the lid's skin
 LID_SHADE = 0.82  # the lid's brightness at the lash line, relative to its skin higher up
 
 
@@ -176,9 +179,7 @@ class EyeLids:
     def layer(self, target: np.ndarray, face: np.ndarray | None = None) -> Layer | None:
         """The shut lids over the target's eyes (landmarks (68, 2) in crop pixels), None where both are open
         enough (alpha 0: the face is left as it is). Given the ``face`` (S, S, 3) uint8 that the layer goes over,
-        the lids' skin takes its colours at the lids' edges (``BOUNDARY``), so the lid keeps the socket's light."""
-        import cv2
-
+        the lids' skin is the face's around the shut lids, filled in over them (``fill_in``): the socket's light."""
         target = np.asarray(target, np.float64)
         closed = closure(target, self.source)
         alphas, shut = fade(closed), _smooth(closed, *SHUT)
@@ -199,26 +200,67 @@ class EyeLids:
         pixels = np.stack([gx, gy], -1)
         image = np.zeros((y1 - y0, x1 - x0, 3), np.float64)
         alpha = np.zeros((y1 - y0, x1 - x0), np.float64)
-        blurred = None
-        if face is not None:
-            sigma = 0.15 * min(eye.half_width for _, eye in eyes)
-            blurred = cv2.GaussianBlur(face, (0, 0), max(sigma, 0.5)).astype(np.float32)
+        skin = None
+        if face is not None:  # the skin around the eyes, filled in over where the shut lids would be
+            around = np.ones(alpha.shape, np.float64)
+            for k, eye in eyes:
+                around *= 1 - _Cover.of(pixels, eye, self.eyes[k], 1.0, 1.0 if k == 0 else -1.0).inside
+            skin = fill_in(face[y0:y1, x0:x1].astype(np.float32), around.astype(np.float32))
         for k, eye in eyes:
-            inner = 1.0 if k == 0 else -1.0
-            a, rgb = self._lid(pixels, eye, self.eyes[k], self.colours[k], float(shut[k]), inner, blurred)
-            a = a * alphas[k]
+            cover = _Cover.of(pixels, eye, self.eyes[k], float(shut[k]), 1.0 if k == 0 else -1.0)
+            a = cover.inside * alphas[k]
+            rgb = cover.paint(self.colours[k], skin)
             image = image * (1 - a[..., None]) + rgb * a[..., None]
             alpha = alpha + a * (1 - alpha)
         # ``image`` holds colour premultiplied by the alphas laid so far; un-premultiply
         image = image / np.maximum(alpha, 1e-6)[..., None]
         return Layer(np.clip(np.round(image), 0, 255).astype(np.uint8), alpha.astype(np.float32), (int(x0), int(y0)))
 
-    @staticmethod
-    def _lid(pixels, eye: _Eye, source: _Eye, colours: LidColours, shut: float, inner: float, face=None):
-        """One eye's upper lid at ``pixels`` (h, w, 2): its alpha (h, w) and colour (h, w, 3) (over the alpha's
-        reach). ``shut`` (0-1, ``SHUT``): from a lid whose edge is the target's upper lid, over the eyeball, to a shut
-        eye; ``inner``: the inner corner's u (+1 on the right eye, whose landmarks start at the outer corner; -1 on
-        the left); ``face``: the face under the layer, blurred (``layer``)."""
+
+def fill_in(image: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """``image`` (h, w, 3) float32 where ``known`` (h, w) in [0, 1] is 1, and elsewhere a smooth fill from the known
+    pixels around (push-pull over an image pyramid: each level averages the known pixels of the one below, and the
+    unknown ones take the coarser level's colour): a lid's skin in the light of the socket around it."""
+    import cv2
+
+    levels = []
+    colour, weight = image * known[..., None], known.astype(np.float32)
+    while max(weight.shape) > 2:
+        levels.append((colour, weight))
+        colour, weight = cv2.pyrDown(colour), cv2.pyrDown(weight)
+        if colour.ndim == 2:
+            colour = colour[..., None]
+    fill = colour / np.maximum(weight, 1e-6)[..., None]
+    if (weight <= 1e-6).all():  # nothing known: the image's mean
+        fill[:] = image.reshape(-1, 3).mean(0)
+    for colour, weight in reversed(levels):
+        up = cv2.pyrUp(fill, dstsize=(weight.shape[1], weight.shape[0]))
+        if up.ndim == 2:
+            up = up[..., None]
+        fill = colour + (1 - np.clip(weight, 0, 1))[..., None] * up
+    return fill
+
+
+@dataclass
+class _Cover:
+    """One eye's drawn upper lid over pixels (h, w, 2): their eye coordinates (u, v), the cover's alpha ``inside``
+    (h, w), and its lines in v: ``top``, the lash ``line``, ``bottom``, the lash line's ``width``; ``shut`` (0-1,
+    ``SHUT``): from a lid whose edge is the target's upper lid, over the eyeball, to a shut eye; ``inner``: the inner
+    corner's u (+1 on the right eye, whose landmarks start at the outer corner; -1 on the left)."""
+
+    u: np.ndarray
+    v: np.ndarray
+    top: np.ndarray
+    line: np.ndarray
+    bottom: np.ndarray
+    width: np.ndarray
+    bump: np.ndarray
+    px: float
+    shut: float
+    inside: np.ndarray
+
+    @classmethod
+    def of(cls, pixels, eye: _Eye, source: _Eye, shut: float, inner: float) -> "_Cover":
         u, v = _uv(pixels, eye.c, eye.x, eye.y)
         hw = eye.half_width
         px = 1.0 / hw  # a pixel, in half eye widths
@@ -241,30 +283,25 @@ class EyeLids:
             * (1 - _smooth(v, bottom, bottom + bottom_feather))
             * (1 - _smooth(np.abs(u), 1 + COVER_SIDES, 1 + COVER_SIDES + feather))
         )
-        # the lids' skin: the person's colours along the eye, darker towards the lash line
+        return cls(u, v, top, line, bottom, width, bump, px, shut, inside)
+
+    def paint(self, colours: LidColours, skin: np.ndarray | None = None) -> np.ndarray:
+        """The lid's colour (h, w, 3) over the cover: ``skin`` (h, w, 3), the face's skin filled in over the eye
+        (``fill_in``), or without it the person's lid colours along the eye (``colours``), darker towards the lash
+        line; the lashes a dark stroke along the line, and on a shut eye a fringe below it."""
+        u, v, line, px = self.u, self.v, self.line, self.px
         positions = np.linspace(-0.85, 0.85, len(colours.upper))
 
         def along(values: np.ndarray) -> np.ndarray:
             return np.stack([np.interp(u, positions, values[:, i]) for i in range(3)], -1)
 
-        above = np.clip((v - top) / np.maximum(line - top, px), 0, 1)
-        below = np.clip((bottom - v) / np.maximum(bottom - line, px), 0, 1)
-        upper, lower = along(colours.upper), along(colours.lower)
-        if face is not None:  # the face's own colours just outside the cover, above and below, mixed in
-            import cv2
-
-            def outside(edge: np.ndarray) -> np.ndarray:
-                p = eye.points(u, edge).astype(np.float32)
-                return cv2.remap(face, p[..., 0], p[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-            upper = (1 - BOUNDARY) * upper + BOUNDARY * outside(top - feather)
-            lower = (1 - BOUNDARY) * lower + BOUNDARY * outside(bottom + feather)
+        above = np.clip((v - self.top) / np.maximum(line - self.top, px), 0, 1)
+        upper, lower = (along(colours.upper), along(colours.lower)) if skin is None else (skin, skin)
+        below = np.clip((self.bottom - v) / np.maximum(self.bottom - line, px), 0, 1)
         upper = upper * (1 - (1 - LID_SHADE) * above**2)[..., None]
         lower = lower * (1 - (1 - LID_SHADE) * below**2)[..., None]
         rgb = upper + (lower - upper) * _smooth(v - line, -2 * px, 2 * px)[..., None]
-        # the lashes: a dark stroke along the line, and on a shut eye a fringe below it
-        lash = 1 - _smooth(np.abs(v - line), width / 2, width / 2 + px)
-        fringe = 0.5 * shut * (1 - _smooth(v - line, 0.0, LASH_FRINGE)) * (v >= line)
-        lash = np.maximum(lash, fringe) * _smooth(bump, 0.0, 0.15)
-        rgb = rgb * (1 - lash[..., None]) + colours.lashes * lash[..., None]
-        return inside, rgb
+        lash = 1 - _smooth(np.abs(v - line), self.width / 2, self.width / 2 + px)
+        fringe = 0.5 * self.shut * (1 - _smooth(v - line, 0.0, LASH_FRINGE)) * (v >= line)
+        lash = LASH_OPACITY * np.maximum(lash, fringe) * _smooth(self.bump, 0.0, 0.15)
+        return rgb * (1 - lash[..., None]) + colours.lashes * lash[..., None]
