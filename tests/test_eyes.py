@@ -147,7 +147,7 @@ def test_paste_back_lays_the_lids_over_the_photo(person, mesh):
 
 def test_fill_in_keeps_the_known_pixels_and_fills_the_rest_smoothly(person):
     """``fill_in`` on real skin: known pixels unchanged, an unknown ellipse filled within the colours around it,
-    without steps."""
+    smoothly and without an edge where it meets them."""
     import cv2
 
     from fsth.animate.eyes import fill_in
@@ -161,8 +161,11 @@ def test_fill_in_keeps_the_known_pixels_and_fills_the_rest_smoothly(person):
     ring = image[(cv2.dilate(1 - known, np.ones((3, 3), np.uint8)) > 0) & (known == 1)]
     hole = filled[known == 0]
     assert (hole >= ring.min(0) - 1).all() and (hole <= ring.max(0) + 1).all()
-    steps = np.abs(np.diff(filled, axis=1))[(known[:, 1:] == 0) & (known[:, :-1] == 0)]
-    assert steps.max() < 12, steps.max()
+    # harmonic: every filled pixel the mean of its four neighbours, at the ring too (no edge where the fill meets
+    # the known pixels; push-pull alone: up to 24 grey levels off there)
+    cross = np.array([[0, 0.25, 0], [0.25, 0, 0.25], [0, 0.25, 0]], np.float32)
+    off = np.abs(filled - cv2.filter2D(filled, -1, cross, borderType=cv2.BORDER_REPLICATE))[known == 0]
+    assert off.max() < 1.0, off.max()
 
 
 def test_the_lid_takes_the_light_of_the_face_around_it(person):

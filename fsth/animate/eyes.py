@@ -13,11 +13,12 @@ face mesh read 0.12-0.19 eye widths on fully shut targets, where real shut eyes 
 drawn instead, from the person's own colours:
 
 * the lid: from a margin above the photo's upper lid (its lashes and eyeliner, carried onto the target's eye
-  corners) down to the lash line, the skin of the face around the shut lids filled in over them (``fill_in``: the
-  socket's own light, no edge where the lid meets the face; a flat lid of the person's lid colour, mixed with the
-  face's at its edges, was a light band over Beckham's shadowed sockets, like goggles), a little darker towards
-  the lash line, as a lid's curve is. Without the face (``layer(target)``), the person's own upper-lid colour
-  (``lid_colours``: the band just above the lashes, without the dark lash / liner / crease / brow pixels);
+  corners) down to the lash line, the skin of the face around the shut lids filled in over them (``fill_in``, a
+  membrane through the pixels around: the socket's own light, no edge where the lid meets the face; a flat lid of
+  the person's lid colour, mixed with the face's at its edges, was a light band over Beckham's shadowed sockets,
+  like goggles), a little darker towards the lash line, as a lid's curve is. Without the face
+  (``layer(target)``), the person's own upper-lid colour (``lid_colours``: the band just above the lashes, without
+  the dark lash / liner / crease / brow pixels);
 * the lash line: a stroke in the colour of the person's own lashes (the darkest pixels along the photo's upper
   lid) over ``LASH_OPACITY`` of the skin (a real shut eye's lashes are a soft line at this size, not black),
   thinning towards the inner corner. On a closing eye it is the target's upper lid, and the warp's eyeball
@@ -59,6 +60,7 @@ LOWER_BAND = (0.3, 0.6)  # the lower-lid skin this far below its lower lid
 LASH_RISE = 0.05  # the lash line sits this much above the target's lower lid
 LASH_SAG = 0.1  # and at least this far below the corners at its middle: a shut eye's lash line curves down
 LASH_WIDTH = 0.12  # the lash line's thickness at the eye's outer part (at least a pixel)
+RELAX_STEPS = 60  # of the lid's filled-in skin towards the membrane (``fill_in``)
 LASH_OPACITY = 0.6  # the lashes' colour covers this much of the skin at the line (at 1 a drawn black stroke)
 LASH_FRINGE = 0.12  # below it, the lashes' fringe fades out over this distance
 LID_SHADE = 0.82  # the lid's brightness at the lash line, relative to its skin higher up
@@ -219,8 +221,9 @@ class EyeLids:
 
 def fill_in(image: np.ndarray, known: np.ndarray) -> np.ndarray:
     """``image`` (h, w, 3) float32 where ``known`` (h, w) in [0, 1] is 1, and elsewhere a smooth fill from the known
-    pixels around (push-pull over an image pyramid: each level averages the known pixels of the one below, and the
-    unknown ones take the coarser level's colour): a lid's skin in the light of the socket around it."""
+    pixels around: push-pull over an image pyramid (each level averages the known pixels of the one below, and the
+    unknown ones take the coarser level's colour), then ``RELAX_STEPS`` towards the membrane through the known
+    pixels. A lid's skin in the light of the socket around it."""
     import cv2
 
     levels = []
@@ -238,6 +241,13 @@ def fill_in(image: np.ndarray, known: np.ndarray) -> np.ndarray:
         if up.ndim == 2:
             up = up[..., None]
         fill = colour + (1 - np.clip(weight, 0, 1))[..., None] * up
+    # relaxed towards the membrane through the known pixels (each unknown pixel the mean of its four neighbours):
+    # push-pull alone left the fill's middle at the coarse levels' average, an edge a few pixels inside the known
+    # ring (a light lid framed by a dark socket)
+    fixed = (known >= 0.99)[..., None]
+    cross = np.array([[0, 0.25, 0], [0.25, 0, 0.25], [0, 0.25, 0]], np.float32)
+    for _ in range(RELAX_STEPS):
+        fill = np.where(fixed, image, cv2.filter2D(fill, -1, cross, borderType=cv2.BORDER_REPLICATE))
     return fill
 
 
