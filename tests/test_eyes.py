@@ -180,3 +180,30 @@ def test_the_lid_takes_the_light_of_the_face_around_it(person):
     inside = lit.alpha > 0.99
     ratio = np.median(dark.image[inside].astype(np.float32)) / np.median(lit.image[inside].astype(np.float32))
     assert 0.5 < ratio < 0.7, ratio
+
+
+def test_with_dlibs_points_the_lids_are_drawn_between_the_mesh_eye_corners():
+    """For a model trained on dlib's points the person's landmarks are dlib's, whose eye corners sit inside the
+    eye's; given the shot's mesh, the lids span the mesh's corners, carried onto a moved target by its eye's frame;
+    given the mesh's own 68 points, nothing changes."""
+    from fsth.animate.eyes import EyeLids
+    from fsth.fewshot import load_person
+    from fsth.landmarks.backends import make_detector
+    from fsth.landmarks.mesh import mesh_to_68
+    from fsth.landmarks.parts import LEFT_EYE, RIGHT_EYE
+
+    person = load_person([PORTRAIT], warp_only=True, detector=make_detector("mesh+dlib", device="cpu"))
+    points, mesh = person.points[0], person.mesh[0]
+    outline = mesh_to_68(mesh)
+    assert np.abs(points[[36, 39, 42, 45]] - outline[[36, 39, 42, 45]]).max() > 1.0  # dlib's are not the mesh's
+    lids = EyeLids(person.crops[0], points, mesh)
+    moved = points * 1.1 + 5.0
+    for k, part in enumerate((RIGHT_EYE, LEFT_EYE)):
+        eye = lids.eyes[k]
+        np.testing.assert_allclose([eye.c - eye.x, eye.c + eye.x], outline[part][[0, 3]], atol=1e-4)
+        there = lids._eye(moved[part], k)
+        np.testing.assert_allclose([there.c - there.x, there.c + there.x], outline[part][[0, 3]] * 1.1 + 5, atol=1e-3)
+    own = EyeLids(person.crops[0], outline, mesh)
+    for a, b in zip(own.eyes, EyeLids(person.crops[0], outline).eyes):
+        np.testing.assert_allclose([a.c, a.x], [b.c, b.x], atol=1e-6)
+        assert a.upper == pytest.approx(b.upper) and a.lower == pytest.approx(b.lower)

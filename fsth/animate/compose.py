@@ -125,7 +125,10 @@ class Compositor:
         if self.mouth is not None and self.mouth.mode == "generator":
             self.mouth = None
         # drawn eyelids (fsth.animate.eyes): a warp cannot close an eye the photo shows open
-        self.eyes = EyeLids(person.crops[0], person.points[0]) if warps and person.crops is not None else None
+        self.eyes = None
+        if warps and person.crops is not None:
+            mesh = person.mesh[0] if person.mesh is not None else None  # the lids between its eye corners
+            self.eyes = EyeLids(person.crops[0], person.points[0], mesh)
         if options.paste_back:
             if person.photo is None or person.box is None:
                 raise InputError(

@@ -170,13 +170,37 @@ def lid_colours(crop: np.ndarray, eye: _Eye, n: int = 4) -> LidColours:
 
 class EyeLids:
     """The shut-lid layer of one person: their first shot's ``crop`` (S, S, 3) uint8 and landmarks ``points``
-    (68, 2), sampled once (``lid_colours``); ``layer(target)`` per frame."""
+    (68, 2), sampled once (``lid_colours``); ``layer(target)`` per frame.
 
-    def __init__(self, crop: np.ndarray, points: np.ndarray):
+    ``mesh`` (478, 2): the shot's face mesh, where ``points`` are another detector's (dlib's, for a model trained on
+    them): the lids are drawn between the mesh's eye corners, carried onto each target eye by its own frame. dlib's
+    corners sit inside a squinting eye's (Beckham's photo), and the real corners showed beyond a short lash line, the
+    outline of an open eye. The closure is still measured on ``points``, as the target was made from them."""
+
+    def __init__(self, crop: np.ndarray, points: np.ndarray, mesh: np.ndarray | None = None):
         self.size = crop.shape[0]
         self.source = np.asarray(points, np.float64)
-        self.eyes = [_Eye.of(self.source[part]) for part in (RIGHT_EYE, LEFT_EYE)]
+        eyes = [_Eye.of(self.source[part]) for part in (RIGHT_EYE, LEFT_EYE)]
+        self.corners = None  # per eye, the outline's corners (2, 2) in (u, v) of the points' eye frame
+        if mesh is not None:
+            from fsth.landmarks.mesh import mesh_to_68
+
+            outline = mesh_to_68(np.asarray(mesh, np.float64))
+            self.corners = [
+                np.stack(_uv(outline[part][[0, 3]], eye.c, eye.x, eye.y), -1)
+                for part, eye in zip((RIGHT_EYE, LEFT_EYE), eyes)
+            ]
+        self.eyes = [self._eye(self.source[part], k) for k, part in enumerate((RIGHT_EYE, LEFT_EYE))]
         self.colours = [lid_colours(crop, eye) for eye in self.eyes]
+
+    def _eye(self, eye: np.ndarray, k: int) -> _Eye:
+        """Eye ``k``'s frame and lids from its six landmarks, between the outline's corners where there is one."""
+        if self.corners is None:
+            return _Eye.of(eye)
+        frame = _Eye.of(eye)
+        eye = np.array(eye, np.float64, copy=True)
+        eye[[0, 3]] = frame.points(self.corners[k][:, 0], self.corners[k][:, 1])
+        return _Eye.of(eye)
 
     def layer(self, target: np.ndarray, face: np.ndarray | None = None) -> Layer | None:
         """The shut lids over the target's eyes (landmarks (68, 2) in crop pixels), None where both are open
@@ -185,7 +209,7 @@ class EyeLids:
         target = np.asarray(target, np.float64)
         closed = closure(target, self.source)
         alphas, shut = fade(closed), _smooth(closed, *SHUT)
-        eyes = [(k, _Eye.of(target[part])) for k, part in enumerate((RIGHT_EYE, LEFT_EYE)) if alphas[k] > 0]
+        eyes = [(k, self._eye(target[part], k)) for k, part in enumerate((RIGHT_EYE, LEFT_EYE)) if alphas[k] > 0]
         if not eyes:
             return None
         # the box around the eyes drawn, their reach in all directions
