@@ -255,15 +255,11 @@ def fill_in(image: np.ndarray, known: np.ndarray) -> np.ndarray:
     while max(weight.shape) > 2:
         levels.append((colour, weight))
         colour, weight = cv2.pyrDown(colour), cv2.pyrDown(weight)
-        if colour.ndim == 2:
-            colour = colour[..., None]
     fill = colour / np.maximum(weight, 1e-6)[..., None]
     if (weight <= 1e-6).all():  # nothing known: the image's mean
         fill[:] = image.reshape(-1, 3).mean(0)
     for colour, weight in reversed(levels):
         up = cv2.pyrUp(fill, dstsize=(weight.shape[1], weight.shape[0]))
-        if up.ndim == 2:
-            up = up[..., None]
         fill = colour + (1 - np.clip(weight, 0, 1))[..., None] * up
     # relaxed towards the membrane through the known pixels (each unknown pixel the mean of its four neighbours):
     # push-pull alone left the fill's middle at the coarse levels' average, an edge a few pixels inside the known
