@@ -27,14 +27,13 @@ def person(mesh):
 
 def closing(points: np.ndarray, k: float) -> np.ndarray:
     """``points`` (68, 2) retargeted from a driver whose eyes close by ``k`` (1: as it is, 0: shut), counted from
-    ``EYE_SHUT`` as retargeting counts: the source's own lid gaps times ``k``, the upper lid taking 80% of the
-    change."""
-    from fsth.landmarks.retarget import EYE_SHUT, expression_ratios, retarget
+    ``EYE_BLINK`` of its open level as retargeting counts a blink: the source's own lid gaps times ``k``, the upper
+    lid taking 80% of the change."""
+    from fsth.landmarks.retarget import EYE_BLINK, retarget
 
-    own = expression_ratios(points)
     driver = np.array(points, np.float64)
-    for e, pairs in enumerate((((37, 41), (38, 40)), ((43, 47), (44, 46)))):
-        m = (EYE_SHUT + k * (own[1 + e] - EYE_SHUT)) / own[1 + e]  # the driver's lid gaps times m
+    for pairs in (((37, 41), (38, 40)), ((43, 47), (44, 46))):
+        m = EYE_BLINK[0] + k * (EYE_BLINK[1] - EYE_BLINK[0])  # the driver's lid gaps times m
         for upper, lower in pairs:  # as a blink does it: the upper lid comes down 80% of the way
             gap = driver[lower] - driver[upper]
             driver[upper] += 0.8 * (1 - m) * gap

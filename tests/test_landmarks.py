@@ -163,6 +163,29 @@ def test_smoothing_off_and_reset():
         Smoothing(strength=-1)
 
 
+def test_points_weighted_down_are_smoothed_less_and_the_mesh_weights_its_lids_and_lips():
+    """A blink's lid dropping 6 px in 2 frames: at the full strength the filter is still 2 px short of the shut lid
+    two frames later; a point at a quarter of it gets there. The mesh detector smooths its lids and lips less, not its
+    eye corners (the head's motion is fitted on them)."""
+    from fsth.landmarks.mesh import EXPRESSION_SMOOTHING
+    from fsth.landmarks.parts import MESH_LIPS_INNER, MESH_RIGHT_EYE_CORNERS, MESH_RIGHT_EYELIDS
+
+    fps, n = 30.0, 12
+    lid = np.zeros((n, 2, 2))
+    lid[6:, :, 1] = 6.0
+    lid[5, :, 1] = 3.0
+    f = OneEuroFilter(Smoothing(), weights=np.array([1.0, 0.25]))
+    out = np.stack([f(lid[i], i / fps, 200.0) for i in range(n)])
+    full, light = out[:, 0, 1], out[:, 1, 1]
+    assert 6.0 - full[7] > 1.0 > 0.3 > 6.0 - light[7] >= 0  # px
+    np.testing.assert_array_equal(out[:5], lid[:5])  # a still point stays put either way
+    weights = make_detector("mesh", device="cpu").smoothing_weights()
+    assert weights.shape == (478,)
+    assert np.all(weights[list(MESH_LIPS_INNER)] == EXPRESSION_SMOOTHING)
+    assert weights[MESH_RIGHT_EYELIDS[4]] == EXPRESSION_SMOOTHING  # the lower lid's middle
+    assert np.all(weights[list(MESH_RIGHT_EYE_CORNERS)] == 1.0) and weights[1] == 1.0  # corners, the nose tip
+
+
 def test_smoothing_changes_video_landmarks_only_a_little(dlib_detector, talk_track):
     raw = track_video(TALK, dlib_detector, smoothing=None)
     diff = np.abs(raw.landmarks - talk_track.landmarks)

@@ -23,7 +23,14 @@ from fsth.errors import InputError
 from fsth.fewshot import Person
 from fsth.landmarks.crop import BoxFollower, CropPolicy
 from fsth.landmarks.detectors import LandmarkDetector
-from fsth.landmarks.retarget import MotionTransfer, choose_reference, hold_last, retarget
+from fsth.landmarks.retarget import (
+    MotionTransfer,
+    choose_reference,
+    expression_ratios,
+    eye_levels,
+    hold_last,
+    retarget,
+)
 from fsth.landmarks.sketch import draw_sketch
 from fsth.landmarks.tracker import LandmarkTracker
 from fsth.video import VideoReader
@@ -65,8 +72,9 @@ def plan_targets(track, source: np.ndarray, size: int, options: AnimateOptions) 
 
     Retargeted onto ``source`` (68, 2) relative to the reference frame (options.reference: auto/closest = the
     frame with the expression closest to the source's, first = the first frame with a face, or an index), its eyes
-    and mouth measured on the track's face mesh where it has one (``track.mesh``), or with ``absolute`` the
-    driver's own landmarks in its (smoothed) crop boxes.
+    and mouth measured on the track's face mesh where it has one (``track.mesh``), its eyes' open level over the
+    frames around each (``eye_levels``), or with ``absolute`` the driver's own landmarks in its (smoothed) crop
+    boxes.
     """
     valid = track.valid
     if options.absolute:
@@ -83,8 +91,14 @@ def plan_targets(track, source: np.ndarray, size: int, options: AnimateOptions) 
             raise InputError(f"--reference {ref}: the driver has no face in frame {ref} (it has {len(track)} frames)")
     out = np.empty_like(track.landmarks)
     dense = {} if track.mesh is None else {"driver_dense": track.mesh[valid], "reference_dense": track.mesh[ref]}
+    eyes = expression_ratios(track.landmarks[valid], dense.get("driver_dense"))[:, 1:3]
     out[valid] = retarget(
-        source, track.landmarks[valid], track.landmarks[ref], head_motion=options.head_motion, **dense
+        source,
+        track.landmarks[valid],
+        track.landmarks[ref],
+        head_motion=options.head_motion,
+        eye_level=eye_levels(eyes, track.fps),
+        **dense,
     )
     return hold_last(out, valid, source), ref
 
@@ -141,7 +155,9 @@ class _LiveDriver:
     def __init__(self, reader: VideoReader, person: Person, detector: LandmarkDetector, options: AnimateOptions):
         self.reader, self.size, self.options = reader, person.size, options
         self.tracker = LandmarkTracker(detector, fps=reader.fps)
-        self.motion = MotionTransfer(person.points[0], absolute=options.absolute, head_motion=options.head_motion)
+        self.motion = MotionTransfer(
+            person.points[0], absolute=options.absolute, head_motion=options.head_motion, fps=reader.fps
+        )
         self.boxes = BoxFollower(person.crop_policy, reader.fps)
         self.faces = 0
         self.reference: int | None = None

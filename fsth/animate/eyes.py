@@ -42,8 +42,8 @@ from fsth.landmarks.parts import LEFT_EYE, RIGHT_EYE
 from fsth.models.warp import LID_COVER
 
 # The layer's alpha rises from 0 to 1 as an eye's closure (1 - its opening over the photo's) goes over this range.
-# Retargeting leaves a driver's full blink at 0.7-1 (the face mesh reads 0.02-0.09 eye widths on shut eyes, counted
-# from ``EYE_SHUT``) and a half blink at about 0.5.
+# Retargeting leaves a driver's full blink at 0.7-1 (the face mesh reads 0.02-0.09 eye widths on shut eyes, a blink
+# counts from ``EYE_BLINK`` of the eye's open level) and a half blink at about 0.5.
 FADE = (0.3, 0.55)
 # As the closure goes over this range, the drawn lid goes from one whose edge is the target's upper lid (over the
 # warp's eyeball) to a shut eye (its lash line curving down, the lower lid's rim covered).

@@ -67,6 +67,11 @@ class LandmarkDetector(ABC):
         """(..., num_points, 2) points -> (..., 478, 2) face mesh, or None for a detector without one."""
         return None
 
+    def smoothing_weights(self) -> np.ndarray | None:
+        """(num_points,) factors on the tracker's smoothing strength per point (``fsth.landmarks.smoothing``), or
+        None: all alike."""
+        return None
+
     @abstractmethod
     def detect(
         self, image: np.ndarray, min_faces: int = 1, lenient: bool = False, finish: bool = True

@@ -30,13 +30,23 @@ in scale-free units (``expression_ratios``), on ``S + L_B e_t`` before the head 
 * mouth: the inner-lip gap becomes the driver's gap / mouth width at frame t times the source's mouth width there
   (absolute, not relative to the reference); the lower lip takes 70% of the change, the upper lip 30%, and the
   chin follows the lower lip in part;
-* eyes: each eye's lid gaps become the source's own times the driver's opening at t / at its reference frame, both
-  counted from ``EYE_SHUT`` (what the mesh reads on a shut eye; the upper lid takes 80%), the more open eye's
-  change drawn halfway to the other's unless they are a wink apart (``EYE_COUPLING``: the lids blink together):
-  the driver's closed eye closes the source's, its reference state is the source's own. The
-  reference, not a percentile of the track, gives the driver's open state: the live camera has nothing else, and
-  ``choose_reference`` picks the frame whose expression (eyes included) is the source's, so "the driver as in its
-  reference" is "the source as photographed";
+* eyes: each eye's lid gaps become the source's own times two factors (the upper lid takes 80% of the change), the
+  more open eye's change drawn halfway to the other's unless they are a wink apart (``EYE_COUPLING``: the lids
+  blink together):
+
+  - the narrowing: the driver's open level at t (``eye_levels``: its eye's opening over the second around t, a high
+    percentile, which a blink does not move) over its opening at the reference frame, both counted from
+    ``EYE_SHUT`` (what the mesh reads on a shut eye). A driver looking down or narrowing its eyes for a while
+    narrows the source's in proportion; eyes held shut shut it;
+  - the blink: the driver's opening at t over its open level, shut below ``EYE_BLINK[0]`` of it, open from
+    ``EYE_BLINK[1]``. A blink is a fast,
+    deep dip below the level; its depth, not the opening itself, closes the source's eye. Counted from the
+    reference instead (the level unknown), a narrowed driver's eye, which the mesh reads at 0.10-0.15 eye widths
+    like a half blink, shut the source's for seconds.
+
+  Without a level (a single frame) the reference is the level: the blink factor alone. The reference gives the
+  driver's open state, the source's own: ``choose_reference`` picks the frame whose expression (eyes included) is
+  the source's, so "the driver as in its reference" is "the source as photographed";
 * brows: each brow's height above its eye, in eye distances, changes by the driver's change since the reference.
 
 The driver's ratios come from its dense face-mesh points (478) where given (``driver_dense``, ``reference_dense``):
@@ -44,11 +54,12 @@ dlib's 68 points never close an eye (0.13-0.16 eye widths on closed frames, 0.30
 set by their own measures, so the source's dense points are not needed.
 
 At the reference frame the result is ``S`` but for the mouth's opening (the driver's there, in the source's mouth
-widths); when the driver is the source (``D_ref = S``) it is ``D_t``, but for eyes narrower than at the reference,
-which close a little more (counted from ``EYE_SHUT``). ``head_motion=False`` leaves out
-the conjugated head motion: expression only, the head stays put. Distances that expression does not change
-(between the eyes, across the face) stay the source's, times the head's scale change. ``absolute`` mode skips all
-of this (the caller maps the driver's landmarks into its own crop, as the networks were trained).
+widths); when the driver is the source (``D_ref = S``) it is ``D_t``, but for eyes a little off their open level,
+which close a little more or open as the level (a blink counts between the two ``EYE_BLINK`` shares of the level).
+``head_motion=False`` leaves out the conjugated head motion: expression only, the head stays put. Distances that
+expression does not change (between the eyes, across the face) stay the source's, times the head's scale change.
+``absolute`` mode skips all of this (the caller maps the driver's landmarks into its own crop, as the networks were
+trained).
 
 The driver's reference frame: by default, for a driver file, the frame whose expression is closest to the
 source's (``choose_reference``, on scale-free measures: mouth opening and width, eye opening, brow height), so
@@ -59,6 +70,8 @@ wrapper that also repeats the last good landmarks when the driver's face is lost
 """
 
 from __future__ import annotations
+
+import collections
 
 import numpy as np
 
@@ -110,6 +123,7 @@ def retarget(
     head_motion: bool = True,
     driver_dense: np.ndarray | None = None,
     reference_dense: np.ndarray | None = None,
+    eye_level: np.ndarray | None = None,
 ) -> np.ndarray:
     """The source's landmarks making the driver's motion since its reference frame (module docstring).
 
@@ -117,7 +131,9 @@ def retarget(
     the driver's pixels. Returns (..., 68, 2) float32 in the source crop's pixels. ``head_motion=False`` transfers
     the expression only: the source's head keeps its place, size and tilt (for pasting back into a still photo).
     ``driver_dense`` (..., 478, 2) and ``reference_dense`` (478, 2): the same frames' face-mesh points, which
-    measure the driver's eyes and mouth where both are given (``expression_ratios``).
+    measure the driver's eyes and mouth where both are given (``expression_ratios``). ``eye_level`` (..., 2): the
+    driver's eyes' open level at each frame (``eye_levels``, on the same measures); None: their opening at the
+    reference.
     """
     S = np.asarray(source, np.float64)
     D = np.asarray(driver, np.float64)
@@ -131,7 +147,12 @@ def retarget(
     if driver_dense is None or reference_dense is None:
         driver_dense = reference_dense = None
     posed = _set_expression(
-        posed, S, expression_ratios(D, driver_dense), expression_ratios(R, reference_dense), expression_ratios(S)
+        posed,
+        S,
+        expression_ratios(D, driver_dense),
+        expression_ratios(R, reference_dense),
+        expression_ratios(S),
+        eye_level,
     )
     if not head_motion:
         return posed.astype(np.float32)
@@ -158,13 +179,20 @@ LOWER_LIP = {67: 0.8, 66: 1.0, 65: 0.8, 58: 0.8, 57: 1.0, 56: 0.8, 59: 0.4, 55: 
 CHIN = {8: 0.8, 7: 0.6, 9: 0.6, 6: 0.35, 10: 0.35, 5: 0.15, 11: 0.15}
 EYE_CHANGE_LIMITS = (0.0, 2.0)  # an eye opens at most twice as wide as the source's own (a surprised driver)
 MIN_REFERENCE_EYE = 0.15  # eye widths: a reference frame with the driver's eyes shut says nothing about them open
-# Eye widths: what a measure of opening reads on a shut eye, from which the driver's opening counts. The face mesh's
-# lid points sit either side of the lashes: 0.02-0.04 on the held-out driver lia_vox_driving2's full blink, up to 0.09
-# on its half blinks. Counted from 0, a full blink left the source's eye 10-20% open (0.03 / 0.20 of its opening).
-# From 0.05, the blinks that a judge calls closed (< 0.12 eye widths; one eye of lia_vox_driving2's often reads 0.10
-# while the other reads 0.06) left the source's eye a quarter open, which the eyelid layer (``fsth.animate.eyes``)
-# only half covered: from 0.08 they are shut.
-EYE_SHUT = 0.10
+# Eye widths: what the face mesh reads on a shut eye, from which the driver's open level counts (the narrowing). Its
+# lid points sit either side of the lashes: 0.02-0.04 on the held-out driver lia_vox_driving2's full blinks.
+EYE_SHUT = 0.03
+# The blink: an eye reading the first share of its open level or less is shut, one reading the second share or more is
+# open as the level (wider, in proportion above it), in between it opens in proportion. lia_vox_driving2's full
+# blinks read 0.02-0.07 against a level of about 0.2, its half blinks (which a judge reads closed) up to 0.09-0.11:
+# at 0.4 they shut, or leave a sliver that the eyelid layer (``fsth.animate.eyes``) covers. Its open eyes read
+# within 0.85-1 of the level from frame to frame; counted from there, a narrowed eye drew half a lid.
+EYE_BLINK = (0.4, 0.85)
+# The open level (``eye_levels``): this percentile of an eye's opening over EYE_LEVEL_SECONDS either side of a frame
+# (a live camera: as long a stretch up to it). A blink's 3-8 frames do not move it; a narrowing held for
+# half the window does.
+EYE_LEVEL_PERCENTILE = 75
+EYE_LEVEL_SECONDS = 1.0
 # How far the more open eye's change moves towards the other's (0: each its own, 1: the same). The lids blink
 # together; the mesh reads the driver's eyes unequally when the head turns (lia_vox_driving2's blinks: one eye at
 # 0.13-0.17 eye widths, the other at 0.04-0.08), which left one of the source's eyes half open. The pull fades out
@@ -213,6 +241,21 @@ def _brow_heights(P: np.ndarray) -> np.ndarray:
     return -((brows - eyes / 2) * down[..., None, :]).sum(-1) / eye_dist[..., None]
 
 
+def eye_levels(eyes: np.ndarray, fps: float, causal: bool = False) -> np.ndarray:
+    """The eyes' open level (N, 2) at each of N consecutive frames of their openings ``eyes`` (N, 2) (in eye widths,
+    ``expression_ratios``' 1:3): the ``EYE_LEVEL_PERCENTILE``-th percentile over ``EYE_LEVEL_SECONDS`` either side
+    of the frame (``causal``: over as many frames up to it, what a live camera has), the ends repeated where the
+    window runs past them."""
+    x = np.asarray(eyes, np.float64)
+    if len(x) == 0:
+        return x.copy()
+    half = max(1, round(EYE_LEVEL_SECONDS * (fps if fps > 0 else 25.0)))
+    before, after = (2 * half, 0) if causal else (half, half)
+    padded = np.concatenate([np.repeat(x[:1], before, 0), x, np.repeat(x[-1:], after, 0)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1, axis=0)  # (N, 2, 2 * half + 1)
+    return np.percentile(windows, EYE_LEVEL_PERCENTILE, axis=-1)
+
+
 def _move(points: np.ndarray, weights: dict, step: np.ndarray) -> None:
     """Move ``points[..., i]`` by ``weights[i] * step`` (..., 2), in place."""
     for i, w in weights.items():
@@ -220,11 +263,16 @@ def _move(points: np.ndarray, weights: dict, step: np.ndarray) -> None:
 
 
 def _set_expression(
-    posed: np.ndarray, source: np.ndarray, driver: np.ndarray, reference: np.ndarray, own: np.ndarray
+    posed: np.ndarray,
+    source: np.ndarray,
+    driver: np.ndarray,
+    reference: np.ndarray,
+    own: np.ndarray,
+    eye_level: np.ndarray | None = None,
 ) -> np.ndarray:
     """``posed`` (..., 68, 2) with its mouth, eyes and brows set from ratios (module docstring): ``driver`` (..., 5)
     the driver's at frame t, ``reference`` (5,) at its reference frame, ``own`` (5,) the source's (``source``
-    (68, 2))."""
+    (68, 2)), ``eye_level`` (..., 2) the driver's eyes' open level at t (None: the reference's opening)."""
     P = posed.copy()
     # mouth: absolute, the driver's opening in the source's mouth widths
     down, width = _down(P, *MOUTH_CORNERS)
@@ -235,14 +283,15 @@ def _set_expression(
     _move(P, LOWER_LIP, MOUTH_LOWER_SHARE * change[..., None] * down)
     _move(P, CHIN, MOUTH_LOWER_SHARE * change[..., None] * down)
     _unfold(P, inner, down, floors)  # a closing mouth shuts: its lips meet, they do not cross
-    # eyes: the source's own opening times the driver's change since its reference, the more open eye drawn
-    # towards the other (EYE_COUPLING) unless they are a wink apart (EYE_WINK)
-    ks = [
-        np.clip(
-            (driver[..., 1 + e] - EYE_SHUT) / (max(reference[1 + e], MIN_REFERENCE_EYE) - EYE_SHUT), *EYE_CHANGE_LIMITS
-        )
-        for e in range(2)
-    ]
+    # eyes: the source's own opening times the driver's narrowing (its open level against its reference) and its
+    # blink (its opening against its open level), the more open eye drawn towards the other (EYE_COUPLING) unless
+    # they are a wink apart (EYE_WINK)
+    opened = np.maximum(reference[1:3], MIN_REFERENCE_EYE)
+    level = opened if eye_level is None else np.asarray(eye_level, np.float64)
+    narrowing = np.clip((level - EYE_SHUT) / (opened - EYE_SHUT), *EYE_CHANGE_LIMITS)  # (..., 2)
+    share = driver[..., 1:3] / np.maximum(level, 1e-6)  # of the open level
+    blink = np.clip((share - EYE_BLINK[0]) / (EYE_BLINK[1] - EYE_BLINK[0]), 0, 1) * np.maximum(share, 1)
+    ks = [np.clip(narrowing[..., e] * blink[..., e], *EYE_CHANGE_LIMITS) for e in range(2)]
     apart = np.abs(ks[0] - ks[1])
     t = np.clip((apart - EYE_WINK[0]) / (EYE_WINK[1] - EYE_WINK[0]), 0, 1)
     pull = EYE_COUPLING * (1 - t * t * (3 - 2 * t))
@@ -349,7 +398,8 @@ class MotionTransfer:
     new reference). ``absolute=True`` passes the driver's landmarks through unchanged (the caller has mapped them
     into the crop); ``head_motion=False`` transfers the expression only (``retarget``). With a face-mesh backend,
     ``update(points, dense)`` also takes the frame's dense points (478, 2) and ``reference_dense`` the reference's:
-    they measure the eyes and mouth (``expression_ratios``).
+    they measure the eyes and mouth (``expression_ratios``). The driver's eyes' open level comes from the frames
+    seen so far (``eye_levels``, causal, at ``fps``).
     """
 
     def __init__(
@@ -360,6 +410,7 @@ class MotionTransfer:
         absolute: bool = False,
         head_motion: bool = True,
         reference_dense: np.ndarray | None = None,
+        fps: float = 30.0,
     ):
         self.source = np.asarray(source, np.float32)
         self.reference = None if reference is None else np.asarray(reference, np.float32)
@@ -367,6 +418,8 @@ class MotionTransfer:
         self.absolute = absolute
         self.head_motion = head_motion
         self.hold = HoldLast(self.source.copy())
+        self.fps = fps
+        self.eyes: collections.deque = collections.deque(maxlen=2 * max(1, round(EYE_LEVEL_SECONDS * fps)) + 1)
 
     @property
     def last(self) -> np.ndarray:
@@ -384,6 +437,9 @@ class MotionTransfer:
             return self.hold(points)
         if self.reference is None:
             self.reference, self.reference_dense = np.asarray(points, np.float32), dense
+        if dense is None or self.reference_dense is None:
+            dense = None  # measured as retarget measures: on the mesh only where both frames have it
+        self.eyes.append(expression_ratios(points, dense)[1:3])
         return self.hold(
             retarget(
                 self.source,
@@ -392,5 +448,6 @@ class MotionTransfer:
                 head_motion=self.head_motion,
                 driver_dense=dense,
                 reference_dense=self.reference_dense,
+                eye_level=eye_levels(np.array(self.eyes), self.fps, causal=True)[-1],
             )
         )

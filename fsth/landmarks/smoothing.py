@@ -12,7 +12,9 @@ opening 40 px in 4 frames at 30 fps: the noise on still points drops to ~0.45x, 
 90% of its travel in the same frame as the unsmoothed landmarks (at most ~0.4 frame behind while moving).
 
 It is causal (each output uses only the past), so ``fsth animate`` can run it live on a webcam.
-``Smoothing(strength=0)`` / ``strength=None`` turns it off.
+``Smoothing(strength=0)`` / ``strength=None`` turns it off. A detector may smooth some of its points less
+(``LandmarkDetector.smoothing_weights``, a factor on the strength per point): the face mesh's lids and lips, whose
+motion is the expression and which its iris and face models place steadily enough on their own.
 """
 
 from __future__ import annotations
@@ -47,10 +49,12 @@ class Smoothing:
 
 
 class OneEuroFilter:
-    """One-Euro filter over an array of points (..., 2); call once per frame with its time in seconds."""
+    """One-Euro filter over an array of points (..., N, 2); call once per frame with its time in seconds.
+    ``weights`` (N,): each point's factor on the settings' strength (0: that point passes unfiltered)."""
 
-    def __init__(self, settings: Smoothing = Smoothing()):
+    def __init__(self, settings: Smoothing = Smoothing(), weights: np.ndarray | None = None):
         self.settings = settings
+        self.weights = None if weights is None else np.asarray(weights, np.float64)[:, None]
         self.reset()
 
     def reset(self) -> None:
@@ -77,7 +81,8 @@ class OneEuroFilter:
         dx = (x - self._x) / dt
         self._dx += self._alpha(s.d_cutoff, dt) * (dx - self._dx)
         speed = np.linalg.norm(self._dx, axis=-1, keepdims=True) / max(scale, 1e-6)  # face sizes per second
-        cutoff = (s.min_cutoff + s.beta * speed) / s.strength
+        strength = s.strength if self.weights is None else s.strength * self.weights
+        cutoff = (s.min_cutoff + s.beta * speed) / np.maximum(strength, 1e-9)  # strength 0: alpha 1, unfiltered
         self._x += self._alpha(cutoff, dt) * (x - self._x)
         self._t = t
         return self._x.astype(np.float32)

@@ -76,7 +76,7 @@ class LandmarkTracker:
         self.max_misses = max_misses
         self.cut_threshold = cut_threshold
         self.fps = fps
-        self._filter = OneEuroFilter(self.smoothing)
+        self._filter = OneEuroFilter(self.smoothing, detector.smoothing_weights())
         self.reset()
 
     def reset(self) -> None:
