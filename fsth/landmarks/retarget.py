@@ -39,10 +39,9 @@ in scale-free units (``expression_ratios``), on ``S + L_B e_t`` before the head 
     ``EYE_SHUT`` (what the mesh reads on a shut eye). A driver looking down or narrowing its eyes for a while
     narrows the source's in proportion; eyes held shut shut it;
   - the blink: the driver's opening at t over its open level, shut below ``EYE_BLINK[0]`` of it, open from
-    ``EYE_BLINK[1]``. A blink is a fast,
-    deep dip below the level; its depth, not the opening itself, closes the source's eye. Counted from the
-    reference instead (the level unknown), a narrowed driver's eye, which the mesh reads at 0.10-0.15 eye widths
-    like a half blink, shut the source's for seconds.
+    ``EYE_BLINK[1]``. A blink is a fast, deep dip below the level; its depth, not the opening itself, closes the
+    source's eye. Counted from the reference instead (the level unknown), a narrowed driver's eye, which the mesh
+    reads at 0.10-0.15 eye widths like a half blink, shut the source's for seconds.
 
   Without a level (a single frame) the reference is the level: the blink factor alone. The reference gives the
   driver's open state, the source's own: ``choose_reference`` picks the frame whose expression (eyes included) is
@@ -185,8 +184,9 @@ EYE_SHUT = 0.03
 # The blink: an eye reading the first share of its open level or less is shut, one reading the second share or more is
 # open as the level (wider, in proportion above it), in between it opens in proportion. lia_vox_driving2's full
 # blinks read 0.02-0.07 against a level of about 0.2, its half blinks (which a judge reads closed) up to 0.09-0.11:
-# at 0.4 they shut, or leave a sliver that the eyelid layer (``fsth.animate.eyes``) covers. Its open eyes read
-# within 0.85-1 of the level from frame to frame; counted from there, a narrowed eye drew half a lid.
+# at 0.4 they shut, or leave a sliver that the eyelid layer (``fsth.animate.eyes``) covers. Open eyes read 0.85-1
+# of their level from frame to frame: with the second share at 1, those frames closed the eye a little, and its
+# narrowed eyes were drawn half lidded, one eye more than the other (a wink).
 EYE_BLINK = (0.4, 0.85)
 # The open level (``eye_levels``): this percentile of an eye's opening over EYE_LEVEL_SECONDS either side of a frame
 # (a live camera: as long a stretch up to it). A blink's 3-8 frames do not move it; a narrowing held for
