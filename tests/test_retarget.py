@@ -267,6 +267,7 @@ def test_eyes_narrowed_for_seconds_narrow_the_source_eyes_and_a_blink_in_them_sh
     S = source_points
     level = eye_levels(expression_ratios(D)[:, 1:3], fps)
     out = retarget(S, D, D[0], eye_level=level)
+    np.testing.assert_array_equal(retarget(S, D, D[0], fps=fps), out)  # consecutive frames: the level over them
     opening = eye_opening(out) / eye_opening(S)
     open_, narrow = eye_opening(D[0]), eye_opening(D[80])
     np.testing.assert_allclose(opening[:20], 1.0, atol=0.01)  # open as the reference

@@ -23,14 +23,7 @@ from fsth.errors import InputError
 from fsth.fewshot import Person
 from fsth.landmarks.crop import BoxFollower, CropPolicy
 from fsth.landmarks.detectors import LandmarkDetector
-from fsth.landmarks.retarget import (
-    MotionTransfer,
-    choose_reference,
-    expression_ratios,
-    eye_levels,
-    hold_last,
-    retarget,
-)
+from fsth.landmarks.retarget import MotionTransfer, choose_reference, hold_last, retarget
 from fsth.landmarks.sketch import draw_sketch
 from fsth.landmarks.tracker import LandmarkTracker
 from fsth.video import VideoReader
@@ -91,14 +84,8 @@ def plan_targets(track, source: np.ndarray, size: int, options: AnimateOptions) 
             raise InputError(f"--reference {ref}: the driver has no face in frame {ref} (it has {len(track)} frames)")
     out = np.empty_like(track.landmarks)
     dense = {} if track.mesh is None else {"driver_dense": track.mesh[valid], "reference_dense": track.mesh[ref]}
-    eyes = expression_ratios(track.landmarks[valid], dense.get("driver_dense"))[:, 1:3]
     out[valid] = retarget(
-        source,
-        track.landmarks[valid],
-        track.landmarks[ref],
-        head_motion=options.head_motion,
-        eye_level=eye_levels(eyes, track.fps),
-        **dense,
+        source, track.landmarks[valid], track.landmarks[ref], head_motion=options.head_motion, fps=track.fps, **dense
     )
     return hold_last(out, valid, source), ref
 

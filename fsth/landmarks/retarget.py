@@ -122,6 +122,7 @@ def retarget(
     head_motion: bool = True,
     driver_dense: np.ndarray | None = None,
     reference_dense: np.ndarray | None = None,
+    fps: float | None = None,
     eye_level: np.ndarray | None = None,
 ) -> np.ndarray:
     """The source's landmarks making the driver's motion since its reference frame (module docstring).
@@ -130,9 +131,10 @@ def retarget(
     the driver's pixels. Returns (..., 68, 2) float32 in the source crop's pixels. ``head_motion=False`` transfers
     the expression only: the source's head keeps its place, size and tilt (for pasting back into a still photo).
     ``driver_dense`` (..., 478, 2) and ``reference_dense`` (478, 2): the same frames' face-mesh points, which
-    measure the driver's eyes and mouth where both are given (``expression_ratios``). ``eye_level`` (..., 2): the
-    driver's eyes' open level at each frame (``eye_levels``, on the same measures); None: their opening at the
-    reference.
+    measure the driver's eyes and mouth where both are given (``expression_ratios``). The driver's eyes' open level:
+    with ``fps``, ``driver`` (N, 68, 2) is N consecutive frames at that rate, and the level is measured over them
+    (``eye_levels``); else ``eye_level`` (..., 2) gives it (a live camera's, over the frames before); neither: the
+    eyes' opening at the reference.
     """
     S = np.asarray(source, np.float64)
     D = np.asarray(driver, np.float64)
@@ -145,14 +147,10 @@ def retarget(
     posed = S + np.einsum("ij,...nj->...ni", B_L, expression)  # source with the driver's expression
     if driver_dense is None or reference_dense is None:
         driver_dense = reference_dense = None
-    posed = _set_expression(
-        posed,
-        S,
-        expression_ratios(D, driver_dense),
-        expression_ratios(R, reference_dense),
-        expression_ratios(S),
-        eye_level,
-    )
+    ratios = expression_ratios(D, driver_dense)
+    if fps is not None:
+        eye_level = eye_levels(ratios[..., 1:3], fps)
+    posed = _set_expression(posed, S, ratios, expression_ratios(R, reference_dense), expression_ratios(S), eye_level)
     if not head_motion:
         return posed.astype(np.float32)
     # conjugated head motion B A_t B^-1: linear part B_L A_L B_L^-1, translation B_L (A_L Bi_t + A_t) + B_t
@@ -249,11 +247,25 @@ def eye_levels(eyes: np.ndarray, fps: float, causal: bool = False) -> np.ndarray
     x = np.asarray(eyes, np.float64)
     if len(x) == 0:
         return x.copy()
-    half = max(1, round(EYE_LEVEL_SECONDS * (fps if fps > 0 else 25.0)))
+    half = _level_half(fps)
     before, after = (2 * half, 0) if causal else (half, half)
     padded = np.concatenate([np.repeat(x[:1], before, 0), x, np.repeat(x[-1:], after, 0)])
     windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1, axis=0)  # (N, 2, 2 * half + 1)
     return np.percentile(windows, EYE_LEVEL_PERCENTILE, axis=-1)
+
+
+def _level_half(fps: float) -> int:
+    """Frames on either side of a frame over which ``eye_levels`` measures (25 frames/s where ``fps`` is unknown)."""
+    return max(1, round(EYE_LEVEL_SECONDS * (fps if fps > 0 else 25.0)))
+
+
+def _last_level(history: np.ndarray, fps: float) -> np.ndarray:
+    """``eye_levels(history, fps, causal=True)[-1]`` without the earlier frames' windows: the level (2,) of the last
+    of the frames ``history`` (n, 2), over the window up to it, its first frame repeated where the window is longer."""
+    size = 2 * _level_half(fps) + 1
+    window = history[-size:]
+    window = np.concatenate([np.repeat(window[:1], size - len(window), 0), window])
+    return np.percentile(window, EYE_LEVEL_PERCENTILE, axis=0)
 
 
 def _move(points: np.ndarray, weights: dict, step: np.ndarray) -> None:
@@ -419,7 +431,7 @@ class MotionTransfer:
         self.head_motion = head_motion
         self.hold = HoldLast(self.source.copy())
         self.fps = fps
-        self.eyes: collections.deque = collections.deque(maxlen=2 * max(1, round(EYE_LEVEL_SECONDS * fps)) + 1)
+        self.eyes: collections.deque = collections.deque(maxlen=2 * _level_half(fps) + 1)
 
     @property
     def last(self) -> np.ndarray:
@@ -448,6 +460,6 @@ class MotionTransfer:
                 head_motion=self.head_motion,
                 driver_dense=dense,
                 reference_dense=self.reference_dense,
-                eye_level=eye_levels(np.array(self.eyes), self.fps, causal=True)[-1],
+                eye_level=_last_level(np.array(self.eyes), self.fps),
             )
         )
