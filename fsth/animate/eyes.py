@@ -226,14 +226,17 @@ class EyeLids:
         pixels = np.stack([gx, gy], -1)
         image = np.zeros((y1 - y0, x1 - x0, 3), np.float64)
         alpha = np.zeros((y1 - y0, x1 - x0), np.float64)
+        inner = [1.0, -1.0]  # the inner corner's u, right eye and left
+        covers = {k: _Cover.of(pixels, eye, self.eyes[k], float(shut[k]), inner[k]) for k, eye in eyes}
         skin = None
         if face is not None:  # the skin around the eyes, filled in over where the shut lids would be
             around = np.ones(alpha.shape, np.float64)
-            for k, eye in eyes:
-                around *= 1 - _Cover.of(pixels, eye, self.eyes[k], 1.0, 1.0 if k == 0 else -1.0).inside
+            for k, eye in eyes:  # the fully shut cover: the eye's own where it is shut
+                shut_cover = covers[k] if shut[k] == 1.0 else _Cover.of(pixels, eye, self.eyes[k], 1.0, inner[k])
+                around *= 1 - shut_cover.inside
             skin = fill_in(face[y0:y1, x0:x1].astype(np.float32), around.astype(np.float32))
-        for k, eye in eyes:
-            cover = _Cover.of(pixels, eye, self.eyes[k], float(shut[k]), 1.0 if k == 0 else -1.0)
+        for k, _ in eyes:
+            cover = covers[k]
             a = cover.inside * alphas[k]
             rgb = cover.paint(self.colours[k], skin)
             image = image * (1 - a[..., None]) + rgb * a[..., None]
