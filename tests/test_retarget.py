@@ -201,7 +201,8 @@ def test_a_closed_driver_eye_closes_the_source_eye(talk_track, source_points, mo
     import fsth.landmarks.retarget
     from fsth.landmarks.retarget import EYE_BLINK, MotionTransfer, retarget
 
-    monkeypatch.setattr(fsth.landmarks.retarget, "EYE_COUPLING", 0.0)  # each eye on its own (the next test: both)
+    monkeypatch.setattr(fsth.landmarks.retarget, "EYE_COUPLING", 0.0)  # each eye on its own (the next tests: both)
+    monkeypatch.setattr(fsth.landmarks.retarget, "EYE_SHARE_COUPLING", 0.0)
 
     D = talk_track.landmarks.astype(np.float64)
     S = source_points
@@ -250,6 +251,30 @@ def test_the_more_open_eye_follows_the_other_in_a_blink_but_not_in_a_wink(talk_t
     assert np.all(left_opening(coupled) < 0.8 * left_opening(alone))  # the other closes further
     wink = retarget(S, shut_right_eye(D, 1.0), D[0])
     assert eye_opening(wink).max() < 0.01 and left_opening(wink).min() > 0.8 * left_opening(S)
+
+
+def test_eyes_read_unequally_blink_together(talk_track, source_points):
+    """A turned head's driver reads one eye at 0.55-0.75 of its open level for seconds and the other at 0.9-1: each
+    eye's share of its level moves halfway to their mean (``EYE_SHARE_COUPLING``), so the source's eyes close alike
+    instead of one drawn shut beside an open one."""
+    import fsth.landmarks.retarget
+    from fsth.landmarks.retarget import expression_ratios, retarget
+
+    D = talk_track.landmarks[:10].astype(np.float64)
+    S = source_points
+    driver = shut_left_eye(D, 0.35)  # the left eye at 65% of its opening, the right as open as the reference
+
+    def openings(points):
+        return expression_ratios(points)[..., 1:3] / expression_ratios(S)[1:3]
+
+    together = openings(retarget(S, driver, D[0]))
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(fsth.landmarks.retarget, "EYE_SHARE_COUPLING", 0.0)
+        alone = openings(retarget(S, driver, D[0]))
+    assert np.all(together[:, 1] > alone[:, 1] + 0.1)  # the less open eye closes less
+    assert np.all(np.abs(together[:, 0] - together[:, 1]) < 0.7 * np.abs(alone[:, 0] - alone[:, 1]))
+    assert np.all(together[:, 0] <= alone[:, 0] + 0.1)  # and the more open one no wider than alone
+    assert np.all(together > 0.6)  # neither eye is drawn shut
 
 
 def test_eyes_narrowed_for_seconds_narrow_the_source_eyes_and_a_blink_in_them_shuts_them(talk_track, source_points):

@@ -32,7 +32,7 @@ in scale-free units (``expression_ratios``), on ``S + L_B e_t`` before the head 
   chin follows the lower lip in part;
 * eyes: each eye's lid gaps become the source's own times two factors (the upper lid takes 80% of the change), the
   more open eye's change drawn halfway to the other's unless they are a wink apart (``EYE_COUPLING``: the lids
-  blink together):
+  blink together; each eye's blink share is first drawn halfway to the two eyes' mean, ``EYE_SHARE_COUPLING``):
 
   - the narrowing: the driver's open level at t (``eye_levels``: its eye's opening over the second around t, a high
     percentile, which a blink does not move) over its opening at the reference frame, both counted from
@@ -198,6 +198,13 @@ EYE_LEVEL_SECONDS = 1.0
 # eye shut and the other open, stays a wink.
 EYE_COUPLING = 0.5
 EYE_WINK = (0.4, 0.7)
+# Before that, each eye's blink (its opening's share of its open level) moves this far towards the two eyes' mean, the
+# pull fading out as the shares differ by EYE_WINK. A driver looking down with its head turned reads one eye at
+# 0.55-0.75 of its level for seconds and the other at 0.9-1 (lia_vox_driving2's frames 126-186; another face mesh
+# reads both open there): counted alone, the first was a sustained half blink, which the eyelid layer drew as one shut
+# eye beside an open one. Frames where the two eyes' retargeted openings differ by more than 0.15 of the source's:
+# 31 -> 7 of its 221, 30 -> 8 of dpe_s's 228.
+EYE_SHARE_COUPLING = 0.5
 
 
 def _down(points: np.ndarray, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
@@ -302,11 +309,11 @@ def _set_expression(
     level = opened if eye_level is None else np.asarray(eye_level, np.float64)
     narrowing = np.clip((level - EYE_SHUT) / (opened - EYE_SHUT), *EYE_CHANGE_LIMITS)  # (..., 2)
     share = driver[..., 1:3] / np.maximum(level, 1e-6)  # of the open level
+    mean = share.mean(-1, keepdims=True)
+    share = share + EYE_SHARE_COUPLING * _unless_wink(share[..., 0] - share[..., 1])[..., None] * (mean - share)
     blink = np.clip((share - EYE_BLINK[0]) / (EYE_BLINK[1] - EYE_BLINK[0]), 0, 1) * np.maximum(share, 1)
     ks = [np.clip(narrowing[..., e] * blink[..., e], *EYE_CHANGE_LIMITS) for e in range(2)]
-    apart = np.abs(ks[0] - ks[1])
-    t = np.clip((apart - EYE_WINK[0]) / (EYE_WINK[1] - EYE_WINK[0]), 0, 1)
-    pull = EYE_COUPLING * (1 - t * t * (3 - 2 * t))
+    pull = EYE_COUPLING * _unless_wink(ks[0] - ks[1])
     ks = [ks[0] - pull * np.maximum(ks[0] - ks[1], 0), ks[1] - pull * np.maximum(ks[1] - ks[0], 0)]
     for e, (ends, pairs) in enumerate(EYE_PAIRS):
         k = ks[e]
@@ -327,6 +334,13 @@ def _set_expression(
     lift = own[3:] + driver[..., 3:] - reference[3:] - _brow_heights(P)  # (..., 2) eye distances
     P[..., BROWS, :] -= np.repeat(lift * eye_dist[..., None], 5, axis=-1)[..., None] * down[..., None, :]
     return P
+
+
+def _unless_wink(difference: np.ndarray) -> np.ndarray:
+    """1 where the two eyes' measures differ by up to ``EYE_WINK[0]``, 0 from ``EYE_WINK[1]`` (a wink), smooth
+    between: how much of the eyes' coupling applies."""
+    t = np.clip((np.abs(difference) - EYE_WINK[0]) / (EYE_WINK[1] - EYE_WINK[0]), 0, 1)
+    return 1 - t * t * (3 - 2 * t)
 
 
 def _unfold(points: np.ndarray, pairs, down: np.ndarray, floors: list[np.ndarray]) -> None:
