@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from conftest import PORTRAIT, SMILE, TALK, VOX
 
 import fsth.fewshot.model
@@ -39,6 +40,8 @@ def offline(tmp_path_factory):
         yield
 
 
+TARGETS = 2  # per video (each costs 2-3 dlib face-recognition passes, ~0.1 s each, in every setting)
+EVALUATED = 2  # of the videos ``run`` evaluates: talk.mp4 and vox.mp4
 FINETUNE_PAUSE = 0.5  # seconds every fine-tuning takes on top of its 2 steps: FT's seconds must include them
 
 
@@ -52,13 +55,13 @@ def finetune_seconds() -> list[float]:
 def run(
     offline, tiny_meta_checkpoint, dlib_detector, truncated_videos, faceless_video, tmp_path_factory, finetune_seconds
 ):
-    """One evaluation of the three clips and three bad videos: K = 1 and 4, 4 targets, FF and FT (2 steps), a
+    """One evaluation of two clips and three bad videos: K = 1 and 4, TARGETS targets, FF and FT (2 steps), a
     cross-reenactment source photo, sample grids. Each fine-tuning is made FINETUNE_PAUSE longer and timed."""
     import time
 
     samples = tmp_path_factory.mktemp("samples")
     missing = samples.parent / "missing.mp4"
-    videos = [TALK, missing, SMILE, truncated_videos["front"], VOX, faceless_video]
+    videos = [TALK, missing, VOX, truncated_videos["front"], faceless_video]
     finetune = FewShotModel.finetune
 
     def timed_finetune(*args, **kwargs):
@@ -68,17 +71,24 @@ def run(
         finetune_seconds.append(time.perf_counter() - start)
         return result
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(FewShotModel, "finetune", timed_finetune)
-        report = evaluate(
-            FewShotModel.load(tiny_meta_checkpoint),
-            videos,
-            dlib_detector,
-            EvalOptions(baselines=False, shots=(1, 4), targets=4, finetune_steps=2),
-            cross=[PORTRAIT],
-            train_cfg=TrainConfig(content_loss=False),
-            samples=samples,
-        )
+    # One torch thread: the tiny networks gain nothing from two, and two spin for seconds beside a busy neighbour
+    # (measured on 2 cores beside another busy process: this evaluation took 97 s with two threads, 17 s with one).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(FewShotModel, "finetune", timed_finetune)
+            report = evaluate(
+                FewShotModel.load(tiny_meta_checkpoint),
+                videos,
+                dlib_detector,
+                EvalOptions(baselines=False, shots=(1, 4), targets=TARGETS, finetune_steps=2),
+                cross=[PORTRAIT],
+                train_cfg=TrainConfig(content_loss=False),
+                samples=samples,
+            )
+    finally:
+        torch.set_num_threads(threads)
     return report, samples
 
 
@@ -95,7 +105,7 @@ def test_the_report_has_every_field(run, tiny_meta_checkpoint):
     assert checkpoint["crop_policy"] == CropPolicy().to_dict() and len(checkpoint["fingerprint"]) == 16
     assert report["landmark_detector"] == "dlib"
     protocol = report["protocols"]["self"]
-    assert protocol["shots"] == [1, 4] and protocol["targets"] == 4 and protocol["modes"] == ["FF", "FT"]
+    assert protocol["shots"] == [1, 4] and protocol["targets"] == TARGETS and protocol["modes"] == ["FF", "FT"]
     assert protocol["finetune"]["steps"] == 2 and protocol["finetune"]["content_loss"] is False
     assert report["protocols"]["cross"]["sources"] == [str(PORTRAIT)]
     networks = {name: m["network"] for name, m in report["metrics"].items()}
@@ -109,25 +119,26 @@ def test_the_report_has_every_field(run, tiny_meta_checkpoint):
     }
     assert report["metrics"]["csim"]["weights"].endswith("dlib_face_recognition_resnet_model_v1.dat")
     assert [s["name"] for s in report["settings"]] == SETTINGS
-    for setting in report["settings"][:4]:  # self-reenactment: 3 videos x 4 targets in every metric
-        assert setting["videos"] == 3 and setting["seconds"] > 0
+    frames = EVALUATED * TARGETS
+    for setting in report["settings"][:4]:  # self-reenactment: 2 videos x 2 targets in every metric
+        assert setting["videos"] == EVALUATED and setting["seconds"] > 0
         metrics = setting["metrics"]
         assert list(metrics) == ["ssim", "psnr", "l1", "csim", "akd", "fid"]
         for name in ("ssim", "psnr", "l1", "csim"):
-            assert metrics[name]["count"] == 12 and metrics[name]["failed"] == 0
+            assert metrics[name]["count"] == frames and metrics[name]["failed"] == 0
             assert metrics[name]["value"] is not None and metrics[name]["std"] is not None
         akd = metrics["akd"]
         # the real faces are found at 256x256, but for one blurry 64-px crop of vox.mp4 that dlib's HOG misses
-        assert akd["count"] + akd["failed"] == 12 and akd["details"]["real_failures"] <= 1
+        assert akd["count"] + akd["failed"] == frames and akd["details"]["real_failures"] <= 1
         fid = metrics["fid"]  # no Inception weights here: not computed, and why
         assert fid["value"] is None and "pt_inception-2015-12-05-6726825d.pth" in fid["reason"]
-        assert fid["details"] == {"generated_frames": 12, "real_frames": 12}  # the real targets, shared, counted
-    assert report["summary"]["videos"] == 6 and report["summary"]["evaluated"] == 3
+        assert fid["details"] == {"generated_frames": frames, "real_frames": frames}  # the real targets, shared
+    assert report["summary"]["videos"] == 5 and report["summary"]["evaluated"] == EVALUATED
     for row in evaluated(report):
         assert list(row["settings"]) == SETTINGS
         for name in SETTINGS[:4]:
             per_video = row["settings"][name]
-            assert per_video["metrics"]["ssim"]["count"] == 4 and "fid" not in per_video["metrics"]
+            assert per_video["metrics"]["ssim"]["count"] == TARGETS and "fid" not in per_video["metrics"]
             assert per_video["shots_used"] == int(name.split("=")[1].split()[0])
     table = report_table(report)
     assert table.row_count == 6 and "skipped" in str(table.caption) and "FID not computed" in str(table.caption)
@@ -139,7 +150,7 @@ def test_ft_rows_come_from_fine_tuning(run, finetune_seconds):
     assert ssim["self K=1 FT"] != ssim["self K=1 FF"] and ssim["self K=4 FT"] != ssim["self K=4 FF"]
     row = evaluated(report)[0]["settings"]
     # the fine-tuning counts for FT, not for FF: the cross source's comes first, then each video's K=1 and K=4
-    assert len(finetune_seconds) == 1 + 3 * 2
+    assert len(finetune_seconds) == 1 + EVALUATED * 2
     assert row["self K=1 FT"]["seconds"] >= finetune_seconds[1] and row["self K=4 FT"]["seconds"] >= finetune_seconds[2]
     assert row["self K=1 FF"]["seconds"] < row["self K=1 FT"]["seconds"]
 
@@ -147,10 +158,10 @@ def test_ft_rows_come_from_fine_tuning(run, finetune_seconds):
 def test_bad_videos_are_reported_and_skipped(run, truncated_videos, faceless_video):
     report, _ = run
     rows = report["videos"]
-    assert [r["status"] for r in rows] == ["evaluated", "skipped", "evaluated", "skipped", "evaluated", "skipped"]
+    assert [r["status"] for r in rows] == ["evaluated", "skipped", "evaluated", "skipped", "skipped"]
     assert rows[1]["reason"].endswith("missing.mp4: no such file")
     assert str(truncated_videos["front"]) in rows[3]["reason"] and "truncated or corrupt" in rows[3]["reason"]
-    assert str(faceless_video) in rows[5]["reason"] and "no face" in rows[5]["reason"]
+    assert str(faceless_video) in rows[4]["reason"] and "no face" in rows[4]["reason"]
 
 
 def test_shots_and_targets_are_disjoint_frames(run):
@@ -161,12 +172,12 @@ def test_shots_and_targets_are_disjoint_frames(run):
         first, last = row["shot_part"], row["target_part"]
         assert first == [0, n // 2 - 1] and last == [n // 2, n - 1]
         targets = row["target_frames"]
-        assert len(targets) == 4 and all(last[0] <= t <= last[1] for t in targets)
+        assert len(targets) == TARGETS and all(last[0] <= t <= last[1] for t in targets)
         for k, shots in row["shot_frames"].items():
             assert len(shots) == int(k) and all(first[0] <= s <= first[1] for s in shots)
             assert not set(shots) & set(targets)
-    talk = evaluated(report)[0]  # 60 frames: shots spread over 0-29, targets over 30-59
-    assert talk["shot_frames"] == {"1": [15], "4": [3, 11, 18, 26]} and talk["target_frames"] == [33, 41, 48, 56]
+    talk = evaluated(report)[0]  # 60 frames: shots spread over 0-29, targets over 30-59 (the centres of 2 parts)
+    assert talk["shot_frames"] == {"1": [15], "4": [3, 11, 18, 26]} and talk["target_frames"] == [37, 52]
 
 
 def test_split_of_short_and_gappy_videos():
@@ -184,20 +195,22 @@ def test_cross_reenactment_rows(run):
         assert list(setting["metrics"]) == ["csim", "akd"]  # no ground truth: no pixel metrics, no FID
         csim, akd = setting["metrics"]["csim"], setting["metrics"]["akd"]
         # every generated frame by the landmarks it was given, the source photo by its own (once per video)
-        assert csim["count"] == 12 and csim["details"]["landmarks_given"] == 12 + 3
+        frames = EVALUATED * TARGETS
+        assert csim["count"] == frames and csim["details"]["landmarks_given"] == frames + EVALUATED
         assert akd["details"]["real_failures"] == 0  # the driver's landmarks are given, never detected
-        assert akd["count"] + akd["failed"] == 12
+        assert akd["count"] + akd["failed"] == frames
     for row in evaluated(report):
         cross = row["settings"]["cross portrait.jpg FF"]
-        assert len(cross["driver_frames"]) == 4 and isinstance(cross["reference_frame"], int)
+        assert len(cross["driver_frames"]) == TARGETS and isinstance(cross["reference_frame"], int)
 
 
 def test_sample_grids(run):
     report, samples = run
     files = sorted(p.relative_to(samples).as_posix() for p in samples.rglob("*.png"))
-    assert len(files) == 3 * 6 and "000_talk/self_K4_FT.png" in files and "004_vox/cross_portrait.jpg_FF.png" in files
+    assert len(files) == EVALUATED * 6
+    assert "000_talk/self_K4_FT.png" in files and "002_vox/cross_portrait.jpg_FF.png" in files
     grid = read_image(samples / "000_talk" / "self_K1_FF.png")
-    assert grid.shape == ((4 * 66 - 2) * 2, (3 * 66 - 2) * 2, 3)  # 4 targets x (landmark image | real | generated)
+    assert grid.shape == ((TARGETS * 66 - 2) * 2, (3 * 66 - 2) * 2, 3)  # targets x (landmark image | real | generated)
 
 
 # -- stand-in generators -------------------------------------------------------------------------------
