@@ -228,7 +228,7 @@ def test_a_closed_driver_eye_closes_the_source_eye(talk_track, source_points, mo
 
 def test_the_more_open_eye_follows_the_other_in_a_blink_but_not_in_a_wink(talk_track, source_points):
     """The mesh reads a turned head's blink unequally (one eye 0.15, the other 0.05 eye widths): the more open eye is
-    drawn towards the other (``EYE_COUPLING``), the other unchanged; a wink (one shut, one open) stays a wink."""
+    drawn towards the other (``EYE_SHARE_COUPLING``, ``EYE_COUPLING``); a wink (one shut, one open) stays a wink."""
     import fsth.landmarks.retarget
     from fsth.landmarks.retarget import retarget
 
@@ -246,6 +246,7 @@ def test_the_more_open_eye_follows_the_other_in_a_blink_but_not_in_a_wink(talk_t
     coupled = retarget(S, blink, D[0])
     with pytest.MonkeyPatch.context() as m:
         m.setattr(fsth.landmarks.retarget, "EYE_COUPLING", 0.0)
+        m.setattr(fsth.landmarks.retarget, "EYE_SHARE_COUPLING", 0.0)
         alone = retarget(S, blink, D[0])
     assert eye_opening(coupled).max() < 0.01 and eye_opening(alone).max() < 0.01  # the shut eye: shut either way
     assert np.all(left_opening(coupled) < 0.8 * left_opening(alone))  # the other closes further
@@ -254,9 +255,9 @@ def test_the_more_open_eye_follows_the_other_in_a_blink_but_not_in_a_wink(talk_t
 
 
 def test_eyes_read_unequally_blink_together(talk_track, source_points):
-    """A turned head's driver reads one eye at 0.55-0.75 of its open level for seconds and the other at 0.9-1: each
-    eye's share of its level moves halfway to their mean (``EYE_SHARE_COUPLING``), so the source's eyes close alike
-    instead of one drawn shut beside an open one."""
+    """A turned head's driver reads one eye at 0.5-0.75 of its open level for seconds and the other at 0.9-1.2: each
+    eye's share of its level moves most of the way to their mean (``EYE_SHARE_COUPLING``), so the source's eyes close
+    alike instead of one drawn shut beside an open one."""
     import fsth.landmarks.retarget
     from fsth.landmarks.retarget import expression_ratios, retarget
 

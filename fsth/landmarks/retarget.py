@@ -32,7 +32,8 @@ in scale-free units (``expression_ratios``), on ``S + L_B e_t`` before the head 
   chin follows the lower lip in part;
 * eyes: each eye's lid gaps become the source's own times two factors (the upper lid takes 80% of the change), the
   more open eye's change drawn halfway to the other's unless they are a wink apart (``EYE_COUPLING``: the lids
-  blink together; each eye's blink share is first drawn halfway to the two eyes' mean, ``EYE_SHARE_COUPLING``):
+  blink together; each eye's blink share is first drawn most of the way to the two eyes' mean,
+  ``EYE_SHARE_COUPLING``):
 
   - the narrowing: the driver's open level at t (``eye_levels``: its eye's opening over the second around t, a high
     percentile, which a blink does not move) over its opening at the reference frame, both counted from
@@ -181,11 +182,13 @@ MIN_REFERENCE_EYE = 0.15  # eye widths: a reference frame with the driver's eyes
 EYE_SHUT = 0.03
 # The blink: an eye reading the first share of its open level or less is shut, one reading the second share or more is
 # open as the level (wider, in proportion above it), in between it opens in proportion. lia_vox_driving2's full
-# blinks read 0.02-0.07 against a level of about 0.2, its half blinks (which a judge reads closed) up to 0.09-0.11:
-# at 0.4 they shut, or leave a sliver that the eyelid layer (``fsth.animate.eyes``) covers. Open eyes read 0.85-1
+# blinks read 0.02-0.07 against a level of about 0.2, its half blinks and slowly closing or reopening eyes (which
+# another face mesh reads closed) up to 0.09-0.11: at 0.5 they shut. With 0.4 they were drawn half closed, and of the
+# frames that mesh read closed, 50-78% were closed in the results of its three held-out pairs (65-78% at 0.5, with
+# EYE_SHARE_COUPLING 0.5); the other held-out drivers stayed at 77-100%. Open eyes read 0.85-1
 # of their level from frame to frame: with the second share at 1, those frames closed the eye a little, and its
 # narrowed eyes were drawn half lidded, one eye more than the other (a wink).
-EYE_BLINK = (0.4, 0.85)
+EYE_BLINK = (0.5, 0.85)
 # The open level (``eye_levels``): this percentile of an eye's opening over EYE_LEVEL_SECONDS either side of a frame
 # (a live camera: as long a stretch up to it). A blink's 3-8 frames do not move it; a narrowing held for
 # half the window does.
@@ -199,12 +202,13 @@ EYE_LEVEL_SECONDS = 1.0
 EYE_COUPLING = 0.5
 EYE_WINK = (0.4, 0.7)
 # Before that, each eye's blink (its opening's share of its open level) moves this far towards the two eyes' mean, the
-# pull fading out as the shares differ by EYE_WINK. A driver looking down with its head turned reads one eye at
-# 0.55-0.75 of its level for seconds and the other at 0.9-1 (lia_vox_driving2's frames 126-186; another face mesh
-# reads both open there): counted alone, the first was a sustained half blink, which the eyelid layer drew as one shut
-# eye beside an open one. Frames where the two eyes' retargeted openings differ by more than 0.15 of the source's:
-# 31 -> 7 of its 221, 30 -> 8 of dpe_s's 228.
-EYE_SHARE_COUPLING = 0.5
+# pull fading out as the shares differ by EYE_SHARE_WINK (a wink: one eye at 0.1 of its level, the other at 1). A
+# driver looking down with its head turned reads one eye at 0.5-0.75 of its level for seconds and the other at 0.9-1.2
+# (lia_vox_driving2's frames 126-186; both look alike in the frames, narrowed): counted alone, the first was a
+# sustained half blink, which the eyelid layer drew as one shut eye beside an open one. Frames where the two eyes'
+# retargeted openings differ by more than 0.15 of the source's: 31 -> 0 of its 221, 30 -> 2 of dpe_s's 228.
+EYE_SHARE_COUPLING = 0.75
+EYE_SHARE_WINK = (0.6, 0.9)
 
 
 def _down(points: np.ndarray, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
@@ -310,10 +314,11 @@ def _set_expression(
     narrowing = np.clip((level - EYE_SHUT) / (opened - EYE_SHUT), *EYE_CHANGE_LIMITS)  # (..., 2)
     share = driver[..., 1:3] / np.maximum(level, 1e-6)  # of the open level
     mean = share.mean(-1, keepdims=True)
-    share = share + EYE_SHARE_COUPLING * _unless_wink(share[..., 0] - share[..., 1])[..., None] * (mean - share)
+    together = _unless_wink(share[..., 0] - share[..., 1], EYE_SHARE_WINK)[..., None]
+    share = share + EYE_SHARE_COUPLING * together * (mean - share)
     blink = np.clip((share - EYE_BLINK[0]) / (EYE_BLINK[1] - EYE_BLINK[0]), 0, 1) * np.maximum(share, 1)
     ks = [np.clip(narrowing[..., e] * blink[..., e], *EYE_CHANGE_LIMITS) for e in range(2)]
-    pull = EYE_COUPLING * _unless_wink(ks[0] - ks[1])
+    pull = EYE_COUPLING * _unless_wink(ks[0] - ks[1], EYE_WINK)
     ks = [ks[0] - pull * np.maximum(ks[0] - ks[1], 0), ks[1] - pull * np.maximum(ks[1] - ks[0], 0)]
     for e, (ends, pairs) in enumerate(EYE_PAIRS):
         k = ks[e]
@@ -336,10 +341,10 @@ def _set_expression(
     return P
 
 
-def _unless_wink(difference: np.ndarray) -> np.ndarray:
-    """1 where the two eyes' measures differ by up to ``EYE_WINK[0]``, 0 from ``EYE_WINK[1]`` (a wink), smooth
-    between: how much of the eyes' coupling applies."""
-    t = np.clip((np.abs(difference) - EYE_WINK[0]) / (EYE_WINK[1] - EYE_WINK[0]), 0, 1)
+def _unless_wink(difference: np.ndarray, wink: tuple[float, float]) -> np.ndarray:
+    """1 where the two eyes' measures differ by up to ``wink[0]``, 0 from ``wink[1]`` (a wink), smooth between: how
+    much of the eyes' coupling applies."""
+    t = np.clip((np.abs(difference) - wink[0]) / (wink[1] - wink[0]), 0, 1)
     return 1 - t * t * (3 - 2 * t)
 
 
