@@ -25,15 +25,15 @@ def person(mesh):
     return load_person([PORTRAIT], warp_only=True, detector=mesh)
 
 
-def closing(points: np.ndarray, k: float) -> np.ndarray:
-    """``points`` (68, 2) retargeted from a driver whose eyes close by ``k`` (1: as it is, 0: shut), counted from
-    ``EYE_BLINK`` of its open level as retargeting counts a blink: the source's own lid gaps times ``k``, the upper
-    lid taking 80% of the change."""
+def closing(points: np.ndarray, k: float, k_left: float | None = None) -> np.ndarray:
+    """``points`` (68, 2) retargeted from a driver whose eyes close by ``k`` (1: as it is, 0: shut; the left eye by
+    ``k_left`` where given), counted from ``EYE_BLINK`` of its open level as retargeting counts a blink: the source's
+    own lid gaps times ``k``, the upper lid taking 80% of the change."""
     from fsth.landmarks.retarget import EYE_BLINK, retarget
 
     driver = np.array(points, np.float64)
-    for pairs in (((37, 41), (38, 40)), ((43, 47), (44, 46))):
-        m = EYE_BLINK[0] + k * (EYE_BLINK[1] - EYE_BLINK[0])  # the driver's lid gaps times m
+    for pairs, ke in zip((((37, 41), (38, 40)), ((43, 47), (44, 46))), (k, k if k_left is None else k_left)):
+        m = EYE_BLINK[0] + ke * (EYE_BLINK[1] - EYE_BLINK[0])  # the driver's lid gaps times m
         for upper, lower in pairs:  # as a blink does it: the upper lid comes down 80% of the way
             gap = driver[lower] - driver[upper]
             driver[upper] += 0.8 * (1 - m) * gap
@@ -108,6 +108,46 @@ def test_the_layer_fades_in_with_the_closure_without_jumps(person):
     assert np.all(np.diff(peaks) >= -1e-6)  # rises with the closure, never falls
     assert any(0.0 < p < 0.9 for p in peaks)  # it fades in, it does not switch on
     assert max(falls) < 0.02, max(falls)
+
+
+def test_eyes_closed_alike_are_drawn_alike_and_a_wink_stays_a_wink(person, monkeypatch):
+    """Two eyes a little apart in closure (0.45 and 0.55) get the same lid (the alpha over each eye's half);
+    drawn each at its own, the layer's steep bands made one eye open and the other shut. A wink keeps one lid."""
+    import fsth.animate.eyes
+    import fsth.landmarks.retarget
+    from fsth.animate.eyes import EyeLids, closure
+    from fsth.landmarks.retarget import retarget
+
+    lids = EyeLids(person.crops[0], person.points[0])
+    S = person.points[0]
+
+    def halves(target) -> tuple[float, float]:
+        """The layer's highest alpha over each eye (right, left): between its corners, half its width up and down."""
+        full = lids.layer(target).full(SIZE).alpha
+        out = []
+        for a, b in ((36, 39), (42, 45)):
+            x0, x1 = int(S[a, 0]), int(np.ceil(S[b, 0]))
+            y, half = int(round((S[a, 1] + S[b, 1]) / 2)), int((S[b, 0] - S[a, 0]) / 2)
+            out.append(float(full[y - half : y + half, x0:x1].max()))
+        return tuple(out)
+
+    with monkeypatch.context() as m:  # retargeting's coupling off: each eye at its own closure
+        m.setattr(fsth.landmarks.retarget, "EYE_COUPLING", 0.0)
+        m.setattr(fsth.landmarks.retarget, "EYE_SHARE_COUPLING", 0.0)
+        target = closing(S, 0.55, 0.45)
+    right, left = closure(target, S)
+    assert 0.05 < left - right < 0.15 and 0.4 < right < left < 0.6, (right, left)
+    together = halves(target)
+    with monkeypatch.context() as m:
+        m.setattr(fsth.animate.eyes, "TOGETHER", (0.0, 1e-6))
+        alone = halves(target)
+    assert abs(together[0] - together[1]) < 0.02 and 0.6 < min(together), together
+    assert abs(alone[0] - alone[1]) > 0.25, alone
+    driver = np.array(S, np.float64)
+    driver[[43, 44]] = driver[[47, 46]]  # a wink: the left eye shut, the right open
+    wink = retarget(S, driver, S, head_motion=False)
+    assert closure(wink, S) == pytest.approx([0.0, 1.0], abs=0.02)
+    assert halves(wink) == (0.0, pytest.approx(1.0))
 
 
 def test_the_layer_takes_the_persons_colours(person):

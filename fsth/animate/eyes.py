@@ -27,8 +27,9 @@ drawn instead, from the person's own colours:
 
 Each eye's alpha rises with its closure (``FADE``: 1 - the target's opening over the photo's, the warp's
 measure): nothing while the eye is open enough, all from about half closed; the shapes follow the landmarks
-continuously and, as an eye closes, no pixel's alpha falls, so the lids do not flicker. Open eyes are left pixel
-for pixel as the warp made them.
+continuously and, as an eye closes, no pixel's alpha falls, so the lids do not flicker. Two eyes closed alike are
+drawn at their mean closure (``TOGETHER``), a wink each at its own. Open eyes are left pixel for pixel as the warp
+made them.
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ FADE = (0.3, 0.55)
 # As the closure goes over this range, the drawn lid goes from one whose edge is the target's upper lid (over the
 # warp's eyeball) to a shut eye (its lash line curving down, the lower lid's rim covered).
 SHUT = (0.4, 0.75)
+# The two eyes are drawn at their mean closure where their closures differ by up to the first of these, each at its
+# own from the second (a wink), smoothly between. The bands above are steep: a driver's narrowed eyes, retargeted to
+# closures of 0.46 and 0.53 (lia_vox_driving2's frame 138), were drawn as an open eye beside a shut one.
+TOGETHER = (0.15, 0.35)
 # In half eye widths, the eye's frame (corners at u = -1, +1, v down the face):
 COVER_ABOVE = 0.6  # the lid covers this much above the photo's upper lid (its lashes, its eyeliner)
 COVER_BELOW = 0.1  # and this much below the lower lid (its rim and waterline, the photo's or the target's) and
@@ -208,6 +213,7 @@ class EyeLids:
         the lids' skin is the face's around the shut lids, filled in over them (``fill_in``): the socket's light."""
         target = np.asarray(target, np.float64)
         closed = closure(target, self.source)
+        closed = closed + (1 - _smooth(abs(closed[0] - closed[1]), *TOGETHER)) * (closed.mean() - closed)
         alphas, shut = fade(closed), _smooth(closed, *SHUT)
         eyes = [(k, self._eye(target[part], k)) for k, part in enumerate((RIGHT_EYE, LEFT_EYE)) if alphas[k] > 0]
         if not eyes:
