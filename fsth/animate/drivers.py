@@ -85,7 +85,13 @@ def plan_targets(track, source: np.ndarray, size: int, options: AnimateOptions) 
     out = np.empty_like(track.landmarks)
     dense = {} if track.mesh is None else {"driver_dense": track.mesh[valid], "reference_dense": track.mesh[ref]}
     out[valid] = retarget(
-        source, track.landmarks[valid], track.landmarks[ref], head_motion=options.head_motion, fps=track.fps, **dense
+        source,
+        track.landmarks[valid],
+        track.landmarks[ref],
+        head_motion=options.head_motion,
+        fps=track.fps,
+        reference_index=int(valid[:ref].sum()),  # among the valid frames
+        **dense,
     )
     return hold_last(out, valid, source), ref
 

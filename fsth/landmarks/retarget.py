@@ -36,7 +36,8 @@ in scale-free units (``expression_ratios``), on ``S + L_B e_t`` before the head 
   ``EYE_SHARE_COUPLING``):
 
   - the narrowing: the driver's open level at t (``eye_levels``: its eye's opening over the second around t, a high
-    percentile, which a blink does not move) over its opening at the reference frame, both counted from
+    percentile, which a blink does not move) over its open level at the reference frame (a reference caught
+    mid-blink, a camera's first face, opened the source's eyes twice as wide for good), both counted from
     ``EYE_SHUT`` (what the mesh reads on a shut eye). A driver looking down or narrowing its eyes for a while
     narrows the source's in proportion; eyes held shut shut it;
   - the blink: the driver's opening at t over its open level, shut below ``EYE_BLINK[0]`` of it, open from
@@ -125,6 +126,8 @@ def retarget(
     reference_dense: np.ndarray | None = None,
     fps: float | None = None,
     eye_level: np.ndarray | None = None,
+    reference_index: int | None = None,
+    reference_level: np.ndarray | None = None,
 ) -> np.ndarray:
     """The source's landmarks making the driver's motion since its reference frame (module docstring).
 
@@ -135,7 +138,9 @@ def retarget(
     measure the driver's eyes and mouth where both are given (``expression_ratios``). The driver's eyes' open level:
     with ``fps``, ``driver`` (N, 68, 2) is N consecutive frames at that rate, and the level is measured over them
     (``eye_levels``); else ``eye_level`` (..., 2) gives it (a live camera's, over the frames before); neither: the
-    eyes' opening at the reference.
+    eyes' opening at the reference. The narrowing counts from the reference's own open level (a reference caught
+    mid-blink says nothing about the eyes open): with ``fps``, ``reference_index`` says which of the N frames is
+    the reference; else ``reference_level`` (2,) gives it; neither: the eyes' opening at the reference.
     """
     S = np.asarray(source, np.float64)
     D = np.asarray(driver, np.float64)
@@ -151,7 +156,10 @@ def retarget(
     ratios = expression_ratios(D, driver_dense)
     if fps is not None:
         eye_level = eye_levels(ratios[..., 1:3], fps)
-    posed = _set_expression(posed, S, ratios, expression_ratios(R, reference_dense), expression_ratios(S), eye_level)
+        if reference_index is not None:
+            reference_level = eye_level[reference_index]
+    own = expression_ratios(S)
+    posed = _set_expression(posed, S, ratios, expression_ratios(R, reference_dense), own, eye_level, reference_level)
     if not head_motion:
         return posed.astype(np.float32)
     # conjugated head motion B A_t B^-1: linear part B_L A_L B_L^-1, translation B_L (A_L Bi_t + A_t) + B_t
@@ -253,16 +261,19 @@ def _brow_heights(P: np.ndarray) -> np.ndarray:
 def eye_levels(eyes: np.ndarray, fps: float, causal: bool = False) -> np.ndarray:
     """The eyes' open level (N, 2) at each of N consecutive frames of their openings ``eyes`` (N, 2) (in eye widths,
     ``expression_ratios``' 1:3): the ``EYE_LEVEL_PERCENTILE``-th percentile over ``EYE_LEVEL_SECONDS`` either side
-    of the frame (``causal``: over as many frames up to it, what a live camera has), the ends repeated where the
-    window runs past them."""
+    of the frame, the ends repeated where the window runs past them; ``causal``: over as many frames up to it, what a
+    live camera has, only those there are in its first seconds (a camera starting on a blink: repeated, its first
+    frame made the level shut for over a second)."""
     x = np.asarray(eyes, np.float64)
     if len(x) == 0:
         return x.copy()
     half = _level_half(fps)
-    before, after = (2 * half, 0) if causal else (half, half)
-    padded = np.concatenate([np.repeat(x[:1], before, 0), x, np.repeat(x[-1:], after, 0)])
+    if causal:
+        padded = np.concatenate([np.full((2 * half, *x.shape[1:]), np.nan), x])
+    else:
+        padded = np.concatenate([np.repeat(x[:1], half, 0), x, np.repeat(x[-1:], half, 0)])
     windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1, axis=0)  # (N, 2, 2 * half + 1)
-    return np.percentile(windows, EYE_LEVEL_PERCENTILE, axis=-1)
+    return (np.nanpercentile if causal else np.percentile)(windows, EYE_LEVEL_PERCENTILE, axis=-1)
 
 
 def _level_half(fps: float) -> int:
@@ -272,11 +283,8 @@ def _level_half(fps: float) -> int:
 
 def _last_level(history: np.ndarray, fps: float) -> np.ndarray:
     """``eye_levels(history, fps, causal=True)[-1]`` without the earlier frames' windows: the level (2,) of the last
-    of the frames ``history`` (n, 2), over the window up to it, its first frame repeated where the window is longer."""
-    size = 2 * _level_half(fps) + 1
-    window = history[-size:]
-    window = np.concatenate([np.repeat(window[:1], size - len(window), 0), window])
-    return np.percentile(window, EYE_LEVEL_PERCENTILE, axis=0)
+    of the frames ``history`` (n, 2), over the window up to it (the frames there are, where it is longer)."""
+    return np.percentile(history[-(2 * _level_half(fps) + 1) :], EYE_LEVEL_PERCENTILE, axis=0)
 
 
 def _move(points: np.ndarray, weights: dict, step: np.ndarray) -> None:
@@ -292,10 +300,12 @@ def _set_expression(
     reference: np.ndarray,
     own: np.ndarray,
     eye_level: np.ndarray | None = None,
+    reference_level: np.ndarray | None = None,
 ) -> np.ndarray:
     """``posed`` (..., 68, 2) with its mouth, eyes and brows set from ratios (module docstring): ``driver`` (..., 5)
     the driver's at frame t, ``reference`` (5,) at its reference frame, ``own`` (5,) the source's (``source``
-    (68, 2)), ``eye_level`` (..., 2) the driver's eyes' open level at t (None: the reference's opening)."""
+    (68, 2)), ``eye_level`` (..., 2) the driver's eyes' open level at t (None: the reference's), ``reference_level``
+    (2,) the reference frame's (None: its opening)."""
     P = posed.copy()
     # mouth: absolute, the driver's opening in the source's mouth widths
     down, width = _down(P, *MOUTH_CORNERS)
@@ -309,7 +319,7 @@ def _set_expression(
     # eyes: the source's own opening times the driver's narrowing (its open level against its reference) and its
     # blink (its opening against its open level), the more open eye drawn towards the other (EYE_COUPLING) unless
     # they are a wink apart (EYE_WINK)
-    opened = np.maximum(reference[1:3], MIN_REFERENCE_EYE)
+    opened = np.maximum(reference[1:3] if reference_level is None else reference_level, MIN_REFERENCE_EYE)
     level = opened if eye_level is None else np.asarray(eye_level, np.float64)
     narrowing = np.clip((level - EYE_SHUT) / (opened - EYE_SHUT), *EYE_CHANGE_LIMITS)  # (..., 2)
     share = driver[..., 1:3] / np.maximum(level, 1e-6)  # of the open level
@@ -430,7 +440,8 @@ class MotionTransfer:
     into the crop); ``head_motion=False`` transfers the expression only (``retarget``). With a face-mesh backend,
     ``update(points, dense)`` also takes the frame's dense points (478, 2) and ``reference_dense`` the reference's:
     they measure the eyes and mouth (``expression_ratios``). The driver's eyes' open level comes from the frames
-    seen so far (``eye_levels``, causal, at ``fps``).
+    seen so far (``eye_levels``, causal, at ``fps``), the reference's from the frames from it on (a window's worth:
+    a camera that starts on a blink does not open the source's eyes wide for good).
     """
 
     def __init__(
@@ -451,6 +462,7 @@ class MotionTransfer:
         self.hold = HoldLast(self.source.copy())
         self.fps = fps
         self.eyes: collections.deque = collections.deque(maxlen=2 * _level_half(fps) + 1)
+        self.since_reference: list[np.ndarray] = []  # the eyes' openings from the reference on, a window's worth
 
     @property
     def last(self) -> np.ndarray:
@@ -460,6 +472,7 @@ class MotionTransfer:
     def reset(self) -> None:
         """Take the next frame with a face as the driver's new reference (a live user's "this is neutral")."""
         self.reference = self.reference_dense = None
+        self.since_reference = []
 
     def update(self, points: np.ndarray | None, dense: np.ndarray | None = None) -> np.ndarray:
         if points is None or not np.isfinite(points).all():
@@ -471,6 +484,8 @@ class MotionTransfer:
         if dense is None or self.reference_dense is None:
             dense = None  # measured as retarget measures: on the mesh only where both frames have it
         self.eyes.append(expression_ratios(points, dense)[1:3])
+        if len(self.since_reference) < self.eyes.maxlen:
+            self.since_reference.append(self.eyes[-1])
         return self.hold(
             retarget(
                 self.source,
@@ -480,5 +495,6 @@ class MotionTransfer:
                 driver_dense=dense,
                 reference_dense=self.reference_dense,
                 eye_level=_last_level(np.array(self.eyes), self.fps),
+                reference_level=np.percentile(self.since_reference, EYE_LEVEL_PERCENTILE, axis=0),
             )
         )
