@@ -40,6 +40,7 @@ import numpy as np
 
 from fsth.animate.layers import Layer
 from fsth.landmarks.parts import LEFT_EYE, RIGHT_EYE
+from fsth.landmarks.retarget import pull_together
 from fsth.models.warp import LID_COVER
 
 # The layer's alpha rises from 0 to 1 as an eye's closure (1 - its opening over the photo's) goes over this range.
@@ -213,7 +214,7 @@ class EyeLids:
         the lids' skin is the face's around the shut lids, filled in over them (``fill_in``): the socket's light."""
         target = np.asarray(target, np.float64)
         closed = closure(target, self.source)
-        closed = closed + (1 - _smooth(abs(closed[0] - closed[1]), *TOGETHER)) * (closed.mean() - closed)
+        closed = pull_together(closed, TOGETHER)
         alphas, shut = fade(closed), _smooth(closed, *SHUT)
         eyes = [(k, self._eye(target[part], k)) for k, part in enumerate((RIGHT_EYE, LEFT_EYE)) if alphas[k] > 0]
         if not eyes:

@@ -323,9 +323,7 @@ def _set_expression(
     level = opened if eye_level is None else np.asarray(eye_level, np.float64)
     narrowing = np.clip((level - EYE_SHUT) / (opened - EYE_SHUT), *EYE_CHANGE_LIMITS)  # (..., 2)
     share = driver[..., 1:3] / np.maximum(level, 1e-6)  # of the open level
-    mean = share.mean(-1, keepdims=True)
-    together = _unless_wink(share[..., 0] - share[..., 1], EYE_SHARE_WINK)[..., None]
-    share = share + EYE_SHARE_COUPLING * together * (mean - share)
+    share = pull_together(share, EYE_SHARE_WINK, EYE_SHARE_COUPLING)
     blink = np.clip((share - EYE_BLINK[0]) / (EYE_BLINK[1] - EYE_BLINK[0]), 0, 1) * np.maximum(share, 1)
     ks = [np.clip(narrowing[..., e] * blink[..., e], *EYE_CHANGE_LIMITS) for e in range(2)]
     pull = EYE_COUPLING * _unless_wink(ks[0] - ks[1], EYE_WINK)
@@ -349,6 +347,14 @@ def _set_expression(
     lift = own[3:] + driver[..., 3:] - reference[3:] - _brow_heights(P)  # (..., 2) eye distances
     P[..., BROWS, :] -= np.repeat(lift * eye_dist[..., None], 5, axis=-1)[..., None] * down[..., None, :]
     return P
+
+
+def pull_together(values: np.ndarray, wink: tuple[float, float], strength: float = 1.0) -> np.ndarray:
+    """The two eyes' measures ``values`` (..., 2) moved ``strength`` of the way to their mean, unless they are a
+    wink apart (``_unless_wink``): the eyes blink together. Retargeting's blink shares and the eyelid layer's
+    closures."""
+    together = strength * _unless_wink(values[..., 0] - values[..., 1], wink)[..., None]
+    return values + together * (values.mean(-1, keepdims=True) - values)
 
 
 def _unless_wink(difference: np.ndarray, wink: tuple[float, float]) -> np.ndarray:
@@ -463,6 +469,7 @@ class MotionTransfer:
         self.fps = fps
         self.eyes: collections.deque = collections.deque(maxlen=2 * _level_half(fps) + 1)
         self.since_reference: list[np.ndarray] = []  # the eyes' openings from the reference on, a window's worth
+        self.reference_level: np.ndarray | None = None  # their open level, fixed once the window is full
 
     @property
     def last(self) -> np.ndarray:
@@ -486,6 +493,7 @@ class MotionTransfer:
         self.eyes.append(expression_ratios(points, dense)[1:3])
         if len(self.since_reference) < self.eyes.maxlen:
             self.since_reference.append(self.eyes[-1])
+            self.reference_level = np.percentile(self.since_reference, EYE_LEVEL_PERCENTILE, axis=0)
         return self.hold(
             retarget(
                 self.source,
@@ -495,6 +503,6 @@ class MotionTransfer:
                 driver_dense=dense,
                 reference_dense=self.reference_dense,
                 eye_level=_last_level(np.array(self.eyes), self.fps),
-                reference_level=np.percentile(self.since_reference, EYE_LEVEL_PERCENTILE, axis=0),
+                reference_level=self.reference_level,
             )
         )
