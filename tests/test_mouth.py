@@ -162,6 +162,36 @@ def test_the_hole_leaves_out_a_lip_rim_inside_the_drivers_outline_and_shades_tow
         assert (ratio < 0.75) if darker else (ratio > 0.97), (colour, ratio)
 
 
+def test_teeth_reach_the_lips_in_the_hole_with_no_dark_rim_between(open_driver):
+    """A grin: a driver whose opening has white teeth along its outline (a tenth of the opening deep, where the inset
+    would leave a lip's rim out) and a dark inside. The teeth stay in the hole, up to the target's inner lips
+    (mouth.inset_profile), and the lips' rim that the layer's feathered edge covers is not shaded where it meets
+    the teeth, as it is where it meets a tongue-coloured mouth."""
+    import cv2
+
+    from fsth.animate.mouth import MouthInterior, polygon_mask, to_lab
+
+    frame, points, _ = open_driver
+    size = frame.shape[0]
+    white, dark, tongue = (235, 235, 230), (40, 20, 25), (170, 90, 95)
+    grin = _rimmed(frame, points, 0.1, dark, white)
+    hole = polygon_mask(points[60:68], size, 0) > 0.5
+    layer = MouthInterior(None, None, size, "driver").layer(points, grin, points).full(size)
+    white_share = (np.abs(layer.image[hole].astype(int) - white).sum(-1) < 60).mean()
+    in_driver = (np.abs(grin[hole].astype(int) - white).sum(-1) < 60).mean()
+    assert white_share > 0.8 * in_driver  # an inset of the opening's middle: 0
+
+    outside = cv2.dilate(hole.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool) & ~hole  # 2 px of rim
+    rim = {}
+    for name, colour in (("teeth", white), ("tongue", tongue)):
+        flat = _rimmed(frame, points, 0, colour, colour)
+        image = MouthInterior(None, None, size, "driver").layer(points, flat, points).full(size).image
+        rim[name] = float(np.median(to_lab(image)[outside][:, 0]))
+    own = float(np.median(to_lab(frame)[outside][:, 0]))  # the driver's rim, in its own light
+    assert rim["teeth"] == pytest.approx(own, abs=1.0)
+    assert rim["tongue"] < 0.75 * own  # shaded
+
+
 def test_a_closed_target_mouth_gets_no_layer_and_no_driver_face_neither(einstein, open_driver):
     from fsth.animate.mouth import MouthInterior
 

@@ -27,11 +27,12 @@ opening (the polygon of the target's inner lips) is a hole, filled from the best
   cross-faded: a smile's sliver of teeth stretched to a wide-open mouth showed tall teeth, which a face mesh read as
   lips (Audrey Hepburn's photo, opening 0.10, driven to 0.25: read at 0.4-0.6x the driver's opening).
 
-Both sources are read from the middle of their opening (``INSET``): the outline a detector gives the inner lips is
-uncertain by a few pixels, and where it lies on the lip the lip's inner rim was copied into the hole, where a face
-mesh read it as lip. The driver's interior is also shaded towards the hole's outline and over the lips' inner rim
-(``SHADE``, not its teeth), as the lips shade a real mouth: a tongue or a lower lip's wet rim matched to the
-person's lip colour otherwise reads as their lip, and the opening as smaller.
+Both sources are read from the middle of their opening (``INSET``), but for teeth (``inset_profile``): the outline
+a detector gives the inner lips is uncertain by a few pixels, and where it lies on the lip the lip's inner rim was
+copied into the hole, where a face mesh read it as lip; teeth reach up to the lips and are kept. The driver's
+interior is also shaded towards the hole's outline and over the lips' inner rim (``SHADE``, not its teeth nor the
+rim where it meets them), as the lips shade a real mouth: a tongue or a lower lip's wet rim matched to the person's
+lip colour otherwise reads as their lip, and the opening as smaller.
 
 The alpha is opaque up to the target's inner-lip outline and feathered outside it, over the lips (``hole_alpha``),
 and fades in with the opening (nothing below 5% of the mouth width, all from 10%), so a closed or barely parted
@@ -58,6 +59,7 @@ DRIVER_STATS_MOMENTUM = 0.9  # the driver's lip and skin colour statistics are s
 # bottom. On the four pairs of two held-out drivers x Beckham and Hepburn (``--model warp``), 0.2 raised the opening
 # that a face mesh reads on the result from 0.39-0.64x the driver's to 0.47-0.73x.
 INSET = 0.2
+BAND_ROWS = 8  # rows of that band read for teeth (``inset_profile``), from the lip inwards
 # The driver's interior darkens towards the hole's outline: by SHADE (a share of its Lab lightness) at the outline
 # and over the lips' inner rim that the layer's feathered edge covers (a real mouth's lips are shaded there),
 # nothing from SHADE_DEPTH of the opening inwards; teeth are left as they are. With INSET, Beckham's openings read
@@ -114,9 +116,7 @@ def _lip_curve(uv: np.ndarray, u: np.ndarray) -> np.ndarray:
     return np.interp(u, us, uv[:, 1])
 
 
-def _mapped_into(
-    image: np.ndarray, image_points: np.ndarray, target: np.ndarray, box, inset: float = INSET
-) -> np.ndarray:
+def _mapped_into(image: np.ndarray, image_points: np.ndarray, target: np.ndarray, box, inset=INSET) -> np.ndarray:
     """The crop's pixels ``box`` (x0, y0, x1, y1) of ``image`` resampled so that its mouth lands on ``target``'s
     (a backward map): along the mouth, the inner corners onto the inner corners; across it, each column of the
     target's opening (between its inner lips) onto the same column of the image's, and beyond the inner lips the
@@ -124,8 +124,9 @@ def _mapped_into(
     outside the hole, whatever the two mouths' shapes (an affine fit of all 20 mouth points put the driver's lips
     inside the hole where its lips are thicker or its mouth rounder than the target's, and a face mesh read them as
     the result's lips: a smaller opening). ``inset``: the image's opening is read from this share of it below its
-    upper inner lip to as much above its lower one (``INSET``); beyond the target's inner lips the image's lips
-    continue from its own inner lips, so its band that is left out appears nowhere."""
+    upper inner lip to as much above its lower one (``INSET``), or a callable of u (...) giving the (top, bottom)
+    shares per column (``inset_profile``); beyond the target's inner lips the image's lips continue from its own
+    inner lips, so its band that is left out appears nowhere."""
     import cv2
 
     x0, y0, x1, y1 = box
@@ -137,8 +138,9 @@ def _mapped_into(
     upper_i, lower_i = _lip_curve(i_lips[0], u), _lip_curve(i_lips[1], u)
     lower_t = np.maximum(lower_t, upper_t)
     lower_i = np.maximum(lower_i, upper_i)
-    top_i = upper_i + inset * (lower_i - upper_i)
-    bottom_i = lower_i - inset * (lower_i - upper_i)
+    top, bottom = inset(u) if callable(inset) else (inset, inset)
+    top_i = upper_i + top * (lower_i - upper_i)
+    bottom_i = lower_i - bottom * (lower_i - upper_i)
     across = (v - upper_t) / np.maximum(lower_t - upper_t, 1e-6) * (bottom_i - top_i) + top_i
     v_i = np.where(v < upper_t, upper_i + v - upper_t, np.where(v > lower_t, lower_i + v - lower_t, across))
     mapped = i_origin + np.stack([u, v_i], -1) @ i_axes
@@ -149,6 +151,35 @@ def _mapped_into(
         cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_REPLICATE,
     )
+
+
+def inset_profile(image: np.ndarray, image_points: np.ndarray, lips_l: float, inset: float = INSET, columns: int = 16):
+    """The (top, bottom) inset of ``_mapped_into`` along a source mouth, a callable of u (...): per column of the
+    mouth, the depth into the source's opening (``image`` (H, W, 3) uint8, landmarks (68, 2); lips of mean Lab
+    lightness ``lips_l``) at which teeth begin (``teeth_weight``, read on ``BAND_ROWS`` rows from each inner lip),
+    at most ``inset``. The inset keeps the lips' inner rim out of the hole; teeth are not lip, and on a smile they
+    reach up to the upper lip (read from the middle, a dark band lay between the upper lip and the teeth, and a face
+    mesh read 0.38x the driver's share of teeth on Scarlett Johansson's photo)."""
+    import cv2
+
+    origin, axes, lips = _mouth_frame(np.asarray(image_points, np.float64))
+    us = (np.arange(columns) + 0.5) / columns
+    upper, lower = _lip_curve(lips[0], us), np.maximum(_lip_curve(lips[1], us), _lip_curve(lips[0], us))
+    step = inset / BAND_ROWS
+    depth = (np.arange(BAND_ROWS) + 0.5) * step
+    insets = []
+    for v in (upper + np.outer(depth, lower - upper), lower - np.outer(depth, lower - upper)):
+        xy = origin + np.stack([np.broadcast_to(us, v.shape), v], -1) @ axes  # (rows, columns, 2)
+        band = cv2.remap(
+            np.ascontiguousarray(image),
+            *(xy[..., i].astype(np.float32) for i in (0, 1)),
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        no_teeth_yet = np.cumprod(1.0 - teeth_weight(to_lab(band), lips_l), axis=0)  # (rows, columns)
+        insets.append(step * no_teeth_yet.sum(0))
+    top, bottom = insets
+    return lambda u: (np.interp(u, us, top), np.interp(u, us, bottom))
 
 
 def hole_alpha(points: np.ndarray, box, feather: float) -> np.ndarray:
@@ -167,11 +198,15 @@ def hole_alpha(points: np.ndarray, box, feather: float) -> np.ndarray:
     return cv2.GaussianBlur(alpha, (0, 0), feather) if feather > 0 else alpha
 
 
-def shaded(image: np.ndarray, teeth: np.ndarray, points: np.ndarray, box, strength: float = SHADE) -> np.ndarray:
+def shaded(
+    image: np.ndarray, teeth: np.ndarray, points: np.ndarray, box, strength: float = SHADE, rim: int = 0
+) -> np.ndarray:
     """``image`` (h, w, 3) uint8 over ``box`` of the crop, darkened towards the outline of the hole of ``points``
     (68, 2) from ``SHADE_DEPTH`` of the opening inside it, and by ``strength`` of its Lab lightness at the outline and
     outside it (where the layer's feathered alpha lays it over the lips' inner rim), but where ``teeth`` (h, w) in
-    [0, 1] (``teeth_weight``)."""
+    [0, 1] (``teeth_weight``), and outside the hole within ``rim`` px of teeth: where teeth meet a lip, as upper
+    teeth under the upper lip on a smile, there is no dark rim between them (a face mesh read the rim as cavity,
+    and the teeth as a smaller share of the mouth)."""
     import cv2
 
     if strength <= 0:  # a barely parted mouth (SHADE_OPENING): nothing to shade
@@ -180,6 +215,9 @@ def shaded(image: np.ndarray, teeth: np.ndarray, points: np.ndarray, box, streng
     hole = (polygon_mask(points[INNER_LIPS] - [x0, y0], (x1 - x0, y1 - y0), 0) > 0.5).astype(np.uint8)
     depth = cv2.distanceTransform(hole, cv2.DIST_L2, 3)  # px from the outline, 0 outside
     reach = max(2.0 * float(depth.max()) * SHADE_DEPTH, 1.0)  # the opening's height times SHADE_DEPTH
+    if rim > 0:
+        near = cv2.dilate(teeth.astype(np.float32), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rim + 1,) * 2))
+        teeth = np.where(hole > 0, teeth, near)
     dark = strength * np.clip(1.0 - depth / reach, 0.0, 1.0) * (1.0 - teeth)  # outside the hole: strength
     lab = to_lab(image)
     lab[..., 0] *= 1.0 - dark  # Lab lightness: on RGB the same factor darkened about half as much to the eye
@@ -324,6 +362,7 @@ class MouthInterior:
             raise InputError("--mouth own needs the person's shots (photos, a video, or a file that stores them)")
         self.mode = mode
         self.shot: int | None = None
+        self._shot_insets: dict = {}  # shot -> its inset_profile
         self.feather = 0.006 * size
         self.person_lips = self.person_skin = None
         self.driver_lips: np.ndarray | None = None
@@ -360,8 +399,9 @@ class MouthInterior:
 
     def _driver_interior(self, driver: np.ndarray, driver_points: np.ndarray, target: np.ndarray, box) -> np.ndarray:
         """The driver's interior mapped into the hole over ``box``, in the person's colours, shaded (``shaded``)."""
-        image = _mapped_into(driver, driver_points, target, box)
         stats = self._driver_stats(driver, driver_points)
+        inset = INSET if stats is None else inset_profile(driver, driver_points, float(stats[0, 0]))
+        image = _mapped_into(driver, driver_points, target, box, inset)
         skin = skin_stats(driver, driver_points)
         if skin is not None:  # smoothed over frames, as the lips'
             old, keep = self.driver_skin, DRIVER_STATS_MOMENTUM
@@ -371,7 +411,16 @@ class MouthInterior:
         teeth = teeth_weight(lab, lips_l)  # the driver's own colours tell teeth from a tongue
         if stats is not None and self.person_lips is not None:
             image = match_colours(image, stats, self.person_lips, self.driver_skin, self.person_skin)
-        return shaded(image, teeth, target, box, SHADE * _fade(float(mouth_opening(target)), *SHADE_OPENING))
+        strength = SHADE * _fade(float(mouth_opening(target)), *SHADE_OPENING)
+        return shaded(image, teeth, target, box, strength, rim=int(np.ceil(1.5 * self.feather)) + 1)
+
+    def _own_interior(self, k: int, target: np.ndarray, box) -> np.ndarray:
+        """Shot ``k``'s interior mapped into the hole over ``box``."""
+        if k not in self._shot_insets:  # the shot's teeth, read once
+            stats = _lab_stats(self.crops[k], lip_ring(self.points[k], self.size))
+            lips_l = None if stats is None else float(stats[0, 0])
+            self._shot_insets[k] = INSET if lips_l is None else inset_profile(self.crops[k], self.points[k], lips_l)
+        return _mapped_into(self.crops[k], self.points[k], target, box, self._shot_insets[k])
 
     def _pick_shot(self, opening: float) -> int:
         """The open-mouthed shot (any shot, if none is open) whose opening is nearest ``opening``, kept from the
@@ -425,7 +474,7 @@ class MouthInterior:
                 own = _fade(opening / max(float(self.openings[k]), 1e-6), *OWN_STRETCH, rising=False)
         if own == 0.0 and not has_driver:
             return None
-        image = _mapped_into(self.crops[k], self.points[k], target, box) if own > 0 else None
+        image = self._own_interior(k, target, box) if own > 0 else None
         if own < 1.0:
             import cv2
 
