@@ -166,19 +166,14 @@ def inset_profile(image: np.ndarray, image_points: np.ndarray, lips_l: float, in
     us = (np.arange(columns) + 0.5) / columns
     upper, lower = _lip_curve(lips[0], us), np.maximum(_lip_curve(lips[1], us), _lip_curve(lips[0], us))
     step = inset / BAND_ROWS
-    depth = (np.arange(BAND_ROWS) + 0.5) * step
-    insets = []
-    for v in (upper + np.outer(depth, lower - upper), lower - np.outer(depth, lower - upper)):
-        xy = origin + np.stack([np.broadcast_to(us, v.shape), v], -1) @ axes  # (rows, columns, 2)
-        band = cv2.remap(
-            np.ascontiguousarray(image),
-            *(xy[..., i].astype(np.float32) for i in (0, 1)),
-            cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
-        no_teeth_yet = np.cumprod(1.0 - teeth_weight(to_lab(band), lips_l), axis=0)  # (rows, columns)
-        insets.append(step * no_teeth_yet.sum(0))
-    top, bottom = insets
+    depth = np.outer((np.arange(BAND_ROWS) + 0.5) * step, lower - upper)  # (rows, columns), from each lip
+    v = np.concatenate([upper + depth, lower - depth])  # the upper lip's band, then the lower's
+    xy = (origin + np.stack([np.broadcast_to(us, v.shape), v], -1) @ axes).astype(np.float32)
+    bands = cv2.remap(
+        np.ascontiguousarray(image), xy[..., 0], xy[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    no_teeth_yet = 1.0 - teeth_weight(to_lab(bands), lips_l)
+    top, bottom = (step * np.cumprod(part, axis=0).sum(0) for part in np.split(no_teeth_yet, 2))
     return lambda u: (np.interp(u, us, top), np.interp(u, us, bottom))
 
 
