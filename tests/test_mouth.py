@@ -357,3 +357,33 @@ def test_warm_lit_teeth_count_as_teeth_and_are_not_tinted_with_the_persons_lip_c
     skin = np.array([[70.0, 12.0, 16.0], [5.0, 3.0, 3.0]])  # the same skin: teeth keep their colour
     out = to_lab(match_colours(teeth, driver_lips, person_lips, skin, skin))
     assert np.abs(out[..., 1:] - to_lab(teeth)[..., 1:]).max() < 2.5
+
+
+def test_teeth_take_the_persons_light_not_the_drivers_pink_one():
+    """retalking_face4's teeth under its pink light (Lab 78, 13, -4: hue -17 degrees; its cheeks 76.5, 21, 0) given to
+    a warm-skinned person (David Beckham's cheeks, 72.5, 14, 29): the teeth keep their hue and chroma relative to
+    the skin (turned with the skin's hue to 46 degrees, cream), where keeping the driver's hue made them lilac; a
+    black-and-white photo gets grey teeth."""
+    import cv2
+
+    from fsth.animate.mouth import match_colours, teeth_weight, to_lab
+
+    teeth_lab = np.array([[[78.0, 13.0, -4.0]]], np.float32)
+    teeth = np.clip(cv2.cvtColor(teeth_lab, cv2.COLOR_LAB2RGB) * 255 + 0.5, 0, 255).astype(np.uint8)
+    teeth = np.repeat(np.repeat(teeth, 4, 0), 4, 1)
+    driver_lips = np.array([[60.8, 30.0, -2.0], [6.0, 4.0, 4.0]])
+    assert teeth_weight(to_lab(teeth), 60.8).min() == pytest.approx(1.0)
+    driver_skin = np.array([[76.5, 21.0, 0.0], [5.0, 3.0, 3.0]])
+    person_lips = np.array([[54.0, 16.0, 21.0], [6.0, 4.0, 4.0]])
+    person_skin = np.array([[72.5, 14.0, 29.0], [5.0, 3.0, 3.0]])
+    out = to_lab(match_colours(teeth, driver_lips, person_lips, driver_skin, person_skin)).reshape(-1, 3)
+    a, b = np.median(out[:, 1]), np.median(out[:, 2])
+    hue = np.degrees(np.arctan2(b, a))
+    skin_hue = np.degrees(np.arctan2(29.0, 14.0))
+    assert hue == pytest.approx(-17.0 + skin_hue, abs=6.0)  # was -17: lilac beside a warm face
+    assert b > 5.0
+    # chroma: the driver's teeth's times the skins' chroma ratio (32.2 / 21, held to 1.2)
+    assert np.hypot(a, b) == pytest.approx(1.2 * np.hypot(13.0, 4.0), abs=1.5)
+    grey_skin = np.array([[75.0, 0.5, 0.5], [5.0, 0.5, 0.5]])
+    grey = to_lab(match_colours(teeth, driver_lips, person_lips, driver_skin, grey_skin)).reshape(-1, 3)
+    assert np.hypot(grey[:, 1], grey[:, 2]).max() < 2.0

@@ -255,6 +255,7 @@ def _lab_stats(image: np.ndarray, region: np.ndarray) -> np.ndarray | None:
 # chroma 17-18): with (5, 20) and (18, 30) its teeth weighed 0.5-0.8, and the rest of the weight moved them to the
 # person's lip colour and light (Scarlett's teeth read 1.6x as chromatic as her skin, Hepburn's at 0.78x her skin's
 # light, where the driver's were 0.8x and 1.0x).
+HUED_SKIN = 4.0  # Lab chroma from which a skin's hue is a hue (greyer: a black-and-white photo, no turn of the teeth)
 TEETH_BRIGHT = (4.0, 14.0)
 TEETH_CHROMA = (22.0, 32.0)
 
@@ -303,19 +304,23 @@ def match_colours(
     a dark cavity stays dark, the light changes), but on teeth (``teeth_weight``) by the ratio of their cheeks' (held
     to [0.6, 1.6]), so the teeth keep their brightness relative to the face: by the lips' ratio, dark lipstick or a
     moustache over the lips darkened them below the face's skin. Chroma: moved from the driver's lip chroma (mean,
-    spread) to the person's, except on teeth, which keep their hue and their chroma relative to the skin's (a
-    black-and-white photo gets white teeth, not the driver's cream ones). Without skins, teeth take the lips' light
-    and keep their own chroma."""
+    spread) to the person's, except on teeth, which keep their hue and their chroma relative to the skin's: their
+    (a, b) turned by the angle from the driver's skin hue to the person's and scaled by the ratio of the skins'
+    chroma (a black-and-white photo gets white teeth, not the driver's cream ones; a warm-skinned person driven by
+    a pink-lit driver gets cream teeth, where keeping the driver's hue made them lilac). Without skins, teeth take
+    the lips' light and keep their own chroma."""
     import cv2
 
     lab = to_lab(interior)
     t = teeth_weight(lab, float(driver_lips[0, 0]))[..., None]
     gain = float(np.clip(person_lips[0, 0] / max(float(driver_lips[0, 0]), 1e-3), 0.75, 1.35))
-    teeth_gain, teeth_chroma = gain, 1.0
+    teeth_gain, teeth_turn = gain, complex(1.0)  # the teeth's (a, b) as a + ib times teeth_turn
     if driver_skin is not None and person_skin is not None:
         teeth_gain = float(np.clip(person_skin[0, 0] / max(float(driver_skin[0, 0]), 1e-3), 0.6, 1.6))
-        chroma = [float(np.hypot(*stats[0, 1:])) for stats in (person_skin, driver_skin)]
-        teeth_chroma = float(np.clip(chroma[0] / max(chroma[1], 1e-3), 0.0, 1.2))
+        person, driver = (complex(*stats[0, 1:]) for stats in (person_skin, driver_skin))
+        teeth_turn = complex(np.clip(abs(person) / max(abs(driver), 1e-3), 0.0, 1.2))
+        if min(abs(person), abs(driver)) >= HUED_SKIN:
+            teeth_turn *= (person / abs(person)) / (driver / abs(driver))
     gain = t[..., 0] * teeth_gain + (1 - t[..., 0]) * gain
     out = lab.copy()
     out[..., 0] = np.clip(lab[..., 0] * gain, 0, 100)
@@ -323,7 +328,8 @@ def match_colours(
     # so a black-and-white photo's lips, of no spread, make a colourless mouth, never a tinted one)
     spread = np.clip(person_lips[1, 1:] / driver_lips[1, 1:], 0.0, 1.2)
     moved = (lab[..., 1:] - driver_lips[0, 1:]) * spread + person_lips[0, 1:]
-    out[..., 1:] = t * lab[..., 1:] * teeth_chroma + (1 - t) * moved
+    turned = (lab[..., 1] + 1j * lab[..., 2]) * teeth_turn
+    out[..., 1:] = t * np.stack([turned.real, turned.imag], -1) + (1 - t) * moved
     rgb = cv2.cvtColor(out.astype(np.float32), cv2.COLOR_LAB2RGB)
     return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
