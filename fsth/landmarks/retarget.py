@@ -493,7 +493,7 @@ class MotionTransfer:
         self.eyes.append(expression_ratios(points, dense)[1:3])
         if len(self.since_reference) < self.eyes.maxlen:
             self.since_reference.append(self.eyes[-1])
-            self.reference_level = np.percentile(self.since_reference, EYE_LEVEL_PERCENTILE, axis=0)
+            self.reference_level = _last_level(np.array(self.since_reference), self.fps)
         return self.hold(
             retarget(
                 self.source,
