@@ -53,6 +53,14 @@ class AnimateOptions:
         False, "Paste the generated face back into the source photo (the frame is the photo's size).", panel=_VIDEO
     )
     audio: bool = option(True, "Keep the driver's audio track.", panel=_VIDEO)
+    crf: int | None = option(
+        None,
+        "The video's quality: x264's constant rate factor, 0 (best, largest) to 51 (worst, smallest).",
+        low=0,
+        high=51,
+        shown="12 up to 512x512 pixels, 18 above",
+        panel=_VIDEO,
+    )
     absolute: bool = option(
         False,
         "Drive with the driver's landmarks as they are (its face shape too) instead of retargeting its motion onto "

@@ -92,8 +92,10 @@ def animate(
 ENCODER_PRESET = "veryfast"  # x264: ~40% of "medium"'s CPU time (the generator needs the cores); larger files
 
 
-def _writer(output, fps: float, audio_from) -> VideoWriter | None:
-    return VideoWriter(output, fps, audio_from=audio_from, preset=ENCODER_PRESET) if output is not None else None
+def _writer(output, fps: float, audio_from, crf: int | None) -> VideoWriter | None:
+    if output is None:
+        return None
+    return VideoWriter(output, fps, audio_from=audio_from, crf=crf, preset=ENCODER_PRESET)
 
 
 def _run_file(person, driver: Path, output, detector, options, renderer, compose, preview) -> AnimateStats:
@@ -105,7 +107,7 @@ def _run_file(person, driver: Path, output, detector, options, renderer, compose
         console.debug(f"driver reference frame: {reference}")
     with_frames = options.side_by_side or preview is not None or compose.needs_driver_frames(targets)
     frames = _Background(_file_frames(driver, targets, person.size, track.fps, with_frames, track))
-    writer = _writer(output, track.fps, driver if options.audio else None)
+    writer = _writer(output, track.fps, driver if options.audio else None, options.crf)
     stats = AnimateStats(0, 0, 0.0, track.num_valid, reference, track.fps, None, tracked)
     with _streams(frames, writer):
         _render_loop(frames, renderer, compose, writer, preview, options.batch_size, stats, len(track))
@@ -119,7 +121,7 @@ def _run_live(person, driver, output, detector, options, renderer, compose, prev
         live = _LiveDriver(reader, person, detector, options)
         frames = _Background(live, depth=1 if isinstance(driver, int) else 4)
         audio = driver if options.audio and not isinstance(driver, int) else None
-        writer = _writer(output, reader.fps, audio)
+        writer = _writer(output, reader.fps, audio, options.crf)
         stats = AnimateStats(0, 0, 0.0, 0, None, reader.fps, None)
         with _streams(frames, writer):
             _render_loop(
