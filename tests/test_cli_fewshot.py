@@ -69,8 +69,9 @@ def test_embed_then_animate_keeps_frames_fps_and_audio(tmp_path, files):
     result = ok("animate", files["embedding"], TALK, "-c", files["meta"], "-o", out)
     assert "60 frames at 30 fps, 64x64" in result.stderr and "driver face in 60/60 frames" in result.stderr
     assert video_facts(out) == (60, 30.0, 64, 64, True)
-    ok("animate", files["embedding"], TALK, "-c", files["meta"], "-o", out, "--force", "--no-audio")
-    assert video_facts(out)[4] is False
+    assert b"crf=12.0" in out.read_bytes()  # a small frame: x264's finer setting (its options are in the stream)
+    ok("animate", files["embedding"], TALK, "-c", files["meta"], "-o", out, "--force", "--no-audio", "--crf", "30")
+    assert video_facts(out)[4] is False and b"crf=30.0" in out.read_bytes()
 
 
 def test_person_file_animates_side_by_side_without_the_meta_checkpoint(tmp_path, files, silent_talk):
@@ -87,6 +88,7 @@ def test_photo_source_pasted_back(tmp_path, files):
     out = tmp_path / "out.mp4"
     ok("animate", PORTRAIT, TALK, "-c", files["meta"], "-o", out, "--paste-back", "--no-head-motion")
     assert video_facts(out) == (60, 30.0, 720, 720, True)
+    assert b"crf=18.0" in out.read_bytes()  # a photo-sized frame
     photo = read_image(PORTRAIT).astype(int)
     with VideoReader(out) as video:
         frame = next(iter(video)).astype(int)
