@@ -273,10 +273,11 @@ def test_small_frames_are_encoded_finer_and_keep_a_faces_colour(tmp_path, talk_f
         return out
 
     def colour_error(path, frames):
+        def ab(frame):
+            return cv2.cvtColor(frame, cv2.COLOR_RGB2LAB)[..., 1:].astype(int)
+
         with VideoReader(path) as video:
-            back = list(video)
-        lab = [cv2.cvtColor(f, cv2.COLOR_RGB2LAB)[..., 1:].astype(int) for f in (*back, *frames)]
-        return np.mean([np.abs(a - b).mean() for a, b in zip(lab[: len(back)], lab[len(back) :])])
+            return np.mean([np.abs(ab(a) - ab(b)).mean() for a, b in zip(video, frames, strict=True)])
 
     small = [cv2.resize(f, (256, 256), interpolation=cv2.INTER_AREA) for f in talk_frames[:12]]
     assert default_crf(256, 256) == 12 and default_crf(512, 512) == 12 and default_crf(1024, 682) == 18
