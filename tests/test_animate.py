@@ -89,8 +89,8 @@ def test_a_camera_recording_keeps_real_time(tmp_path, monkeypatch, dlib_detector
             pass
 
     def slow_generate(self, sketches, points=None):
-        time.sleep(0.035)
-        return Rendered(sketches)
+        time.sleep(0.035)  # the warp alone is given no landmark images: grey frames of the person's size
+        return Rendered(np.full((len(points), self.size, self.size, 3), 128, np.uint8))
 
     monkeypatch.setattr(cv2, "VideoCapture", Camera)
     monkeypatch.setattr(Renderer, "generate", slow_generate)

@@ -195,6 +195,9 @@ def test_embed_and_finetune_files_carry_the_shots_and_render_like_the_training_f
     person = load_person(tmp_path / "p.safetensors")
     assert person.e_hat is None and person.crops is not None
     assert Renderer.of(person).render(target).shape == (1, shots.size, shots.size, 3)
+    assert Renderer.of(person).needs_sketches
+    with pytest.raises(ValueError, match="landmark images"):
+        Renderer.of(person).generate(None, target)
 
 
 def test_the_warp_alone_renders_the_nearest_shot_warped(shots):
@@ -209,6 +212,11 @@ def test_the_warp_alone_renders_the_nearest_shot_warped(shots):
         warp(images_to_tensor(shots.crops[3:4]), torch.from_numpy(shots.points[3:4]), torch.from_numpy(target))
     )
     np.testing.assert_array_equal(out, expected)  # shot 3 is the nearest to a shifted copy of itself
+    # it reads no landmark images (``fsth animate --model warp`` draws none), and one shot is warped as it is
+    assert not renderer.needs_sketches
+    np.testing.assert_array_equal(renderer.generate(None, target).faces, out)
+    alone = Renderer(None, source=(shots.crops[3:4], shots.points[3:4]))
+    np.testing.assert_array_equal(alone.generate(None, target).faces, expected)
 
 
 def test_evaluate_reports_the_copy_and_warp_baselines(warp_meta, dlib_detector, monkeypatch, tmp_path):

@@ -35,7 +35,7 @@ class _Frame:
     time: float  # seconds since the start (capture time for a camera)
     driver: np.ndarray | None  # the driver frame, when it is shown
     points: np.ndarray  # (68, 2) landmarks to render, in the source crop's pixels
-    sketch: np.ndarray  # (S, S, 3) their landmark image
+    sketch: np.ndarray | None  # (S, S, 3) their landmark image (None: nothing uses it, as with the warp alone)
     driver_points: np.ndarray | None = None  # (68, 2) the driver's landmarks in its frame's pixels (None: no face)
 
 
@@ -97,10 +97,11 @@ def plan_targets(track, source: np.ndarray, size: int, options: AnimateOptions) 
 
 
 def _file_frames(
-    driver: Path, targets: np.ndarray, size: int, fps: float, with_frames: bool, track=None
+    driver: Path, targets: np.ndarray, size: int, fps: float, with_frames: bool, track=None, sketches: bool = True
 ) -> Iterator[_Frame]:
-    """Pass 2 over a tracked driver file: the landmark image of every frame (and the frame with its landmarks from
-    ``track``, when shown or when the mouth interior is taken from it)."""
+    """Pass 2 over a tracked driver file: the landmark image of every frame (``sketches``: when the generator or
+    the side-by-side panels use it), and the frame with its landmarks from ``track`` when shown or when the mouth
+    interior is taken from it."""
     frames = VideoReader(driver) if with_frames else None
     try:
         source = iter(frames) if frames is not None else iter(lambda: None, 0)
@@ -109,7 +110,8 @@ def _file_frames(
             if with_frames and frame is None:
                 raise InputError(f"{driver}: fewer frames on the second read ({i}) than on the first ({len(targets)})")
             own = track.landmarks[i] if track is not None and track.valid[i] else None
-            yield _Frame(i, i / fps, frame, targets[i], draw_sketch(targets[i], size), own)
+            sketch = draw_sketch(targets[i], size) if sketches else None
+            yield _Frame(i, i / fps, frame, targets[i], sketch, own)
     finally:
         if frames is not None:
             frames.close()
@@ -143,10 +145,18 @@ def _newest(frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, float]]:
 
 
 class _LiveDriver:
-    """One causal pass: track, retarget (reference: the first frame with a face) and draw, frame by frame."""
+    """One causal pass: track, retarget (reference: the first frame with a face) and draw (``sketches``: when used),
+    frame by frame."""
 
-    def __init__(self, reader: VideoReader, person: Person, detector: LandmarkDetector, options: AnimateOptions):
-        self.reader, self.size, self.options = reader, person.size, options
+    def __init__(
+        self,
+        reader: VideoReader,
+        person: Person,
+        detector: LandmarkDetector,
+        options: AnimateOptions,
+        sketches: bool = True,
+    ):
+        self.reader, self.size, self.options, self.sketches = reader, person.size, options, sketches
         self.tracker = LandmarkTracker(detector, fps=reader.fps)
         self.motion = MotionTransfer(
             person.points[0], absolute=options.absolute, head_motion=options.head_motion, fps=reader.fps
@@ -168,4 +178,5 @@ class _LiveDriver:
                 elif self.motion.reference is None:
                     self.reference = i
             points = self.motion.update(found, self.tracker.mesh if seen is not None else None)
-            yield _Frame(i, t, frame, points, draw_sketch(points, self.size), seen)
+            sketch = draw_sketch(points, self.size) if self.sketches else None
+            yield _Frame(i, t, frame, points, sketch, seen)

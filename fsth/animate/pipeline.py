@@ -106,7 +106,8 @@ def _run_file(person, driver: Path, output, detector, options, renderer, compose
     if reference is not None:
         console.debug(f"driver reference frame: {reference}")
     with_frames = options.side_by_side or preview is not None or compose.needs_driver_frames(targets)
-    frames = _Background(_file_frames(driver, targets, person.size, track.fps, with_frames, track))
+    sketches = renderer.needs_sketches or options.side_by_side
+    frames = _Background(_file_frames(driver, targets, person.size, track.fps, with_frames, track, sketches))
     writer = _writer(output, track.fps, driver if options.audio else None, options.crf)
     stats = AnimateStats(0, 0, 0.0, track.num_valid, reference, track.fps, None, tracked)
     with _streams(frames, writer):
@@ -118,7 +119,7 @@ def _run_file(person, driver: Path, output, detector, options, renderer, compose
 def _run_live(person, driver, output, detector, options, renderer, compose, preview) -> AnimateStats:
     start = time.perf_counter()
     with VideoReader(driver) as reader:
-        live = _LiveDriver(reader, person, detector, options)
+        live = _LiveDriver(reader, person, detector, options, renderer.needs_sketches or options.side_by_side)
         frames = _Background(live, depth=1 if isinstance(driver, int) else 4)
         audio = driver if options.audio and not isinstance(driver, int) else None
         writer = _writer(output, reader.fps, audio, options.crf)
@@ -180,7 +181,8 @@ def _render_loop(
         task = bar.add_task("animate", total=total)
         try:
             for batch in _batches(frames, batch_size):
-                rendered = renderer.generate(np.stack([f.sketch for f in batch]), np.stack([f.points for f in batch]))
+                sketches = np.stack([f.sketch for f in batch]) if renderer.needs_sketches else None
+                rendered = renderer.generate(sketches, np.stack([f.points for f in batch]))
                 for j, frame in enumerate(batch):
                     face = rendered.frame(j)
                     out = None

@@ -100,6 +100,10 @@ def main() -> None:
     # times longer with spinning waiters. Sleeping waiters avoid that. Must be set before torch loads
     # (it loads lazily, inside the commands); a user's own setting wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # OpenCV's own thread pool: its calls here are small (a face crop, an eye's layer), and its idle workers spin
+    # in sched_yield for a while after each; in `fsth animate` on 2 cores one of them took 5% of all the CPU time
+    # (perf) while the pipeline's own threads wanted the core. The calls run in the thread that makes them.
+    os.environ.setdefault("OPENCV_FOR_THREADS_NUM", "1")
     closed_stdout_named()
     app()
 

@@ -82,6 +82,11 @@ class Renderer:
             return cls(None, source=source, size=person.size, device=device)
         return cls(person.generator, person.e_hat, source=source, device=device, dtype=dtype)
 
+    @property
+    def needs_sketches(self) -> bool:
+        """Whether ``generate`` reads the landmark images (a generator does; the warp alone does not)."""
+        return self.generator is not None
+
     def sketch(self, points: np.ndarray) -> np.ndarray:
         return draw_sketch(points, self.size)
 
@@ -97,12 +102,14 @@ class Renderer:
                 self.source_crops.expand(b, -1, -1, -1, -1), self.source_points.expand(b, -1, -1, -1), target
             )
 
-    def generate(self, sketches: np.ndarray, points: np.ndarray | None = None) -> Rendered:
+    def generate(self, sketches: np.ndarray | None, points: np.ndarray | None = None) -> Rendered:
         """Frames for landmark images ``sketches`` (B, S, S, 3) uint8 of the landmarks ``points`` (B, 68, 2) (a
-        warp-guided generator and the warp alone need them)."""
+        warp-guided generator and the warp alone need them; the warp alone needs no sketches: None)."""
         from fsth.models import images_to_tensor, tensor_to_images
         from fsth.models.generator import blend
 
+        if self.generator is not None and sketches is None:
+            raise ValueError("a generator needs the landmark images of the frames to render")
         if not self.warps:
             return Rendered(tensor_to_images(self.generator(images_to_tensor(sketches, self.device))))
         if points is None:
@@ -116,4 +123,5 @@ class Renderer:
 
     def render(self, points: np.ndarray) -> np.ndarray:
         points = np.asarray(points, np.float32).reshape(-1, 68, 2)
-        return self.generate(np.stack([self.sketch(p) for p in points]), points).faces
+        sketches = np.stack([self.sketch(p) for p in points]) if self.needs_sketches else None
+        return self.generate(sketches, points).faces

@@ -329,6 +329,8 @@ def nearest_shot(shots_points: torch.Tensor, target_points: torch.Tensor) -> tor
 
 def warp_shots(shots: torch.Tensor, shots_points: torch.Tensor, target_points: torch.Tensor) -> torch.Tensor:
     """The nearest shot (B, K, 3, S, S) with landmarks (B, K, 68, 2), warped to ``target_points`` (B, 68, 2)."""
+    if shots.shape[1] == 1:  # one shot: nothing to choose, and no copy of it per frame
+        return warp(shots[:, 0], shots_points[:, 0], target_points)
     pick = nearest_shot(shots_points, target_points)
     rows = torch.arange(shots.shape[0], device=shots.device)
     return warp(shots[rows, pick], shots_points[rows, pick], target_points)
