@@ -227,3 +227,13 @@ def test_mesh_plus_dlib_tracks_dlibs_68_with_the_mesh_beside_them(mesh, dlib):
     assert np.abs(track.landmarks - plain.landmarks).max() < 1e-3  # dlib's tracked points
     alone = track_video(ASSETS / "smile.mp4", mesh, smoothing=None)
     assert np.abs(track.mesh - alone.mesh).max() < 1e-3  # and the mesh backend's mesh
+
+
+def test_the_periodic_check_keeps_the_tracked_mesh_where_dlib_finds_the_same_face(mesh):
+    image = read_image(ASSETS / "obama.jpg")
+    tracked = track_image(ASSETS / "obama.jpg", mesh).mesh[0]
+    assert mesh.redetect(image, tracked, tracked=tracked) is tracked  # no second mesh pass on the same face
+    # a track that has drifted off the face dlib finds is replaced by a fresh mesh on dlib's face
+    drifted = tracked + np.float32([1.5 * np.ptp(tracked[:, 0]), 0])
+    fresh = mesh.redetect(image, tracked, tracked=drifted)
+    assert fresh is not drifted and np.abs(fresh[:468] - tracked[:468]).max() < 3.0

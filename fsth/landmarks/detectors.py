@@ -81,7 +81,13 @@ class LandmarkDetector(ABC):
     def refine(self, image: np.ndarray, previous: np.ndarray, finish: bool = True) -> np.ndarray | None: ...
 
     @abstractmethod
-    def redetect(self, image: np.ndarray, previous: np.ndarray, finish: bool = True) -> np.ndarray | None: ...
+    def redetect(
+        self, image: np.ndarray, previous: np.ndarray, finish: bool = True, tracked: np.ndarray | None = None
+    ) -> np.ndarray | None:
+        """The face near ``previous`` found afresh, as the tracker's periodic check. ``tracked``: the points
+        ``refine`` found from ``previous`` in this image, when at hand; a detector whose new face costs more than
+        finding it (the mesh's two passes on a new region) returns ``tracked`` itself where the face it finds
+        agrees with it (``agrees``), as the tracker would keep the track then."""
 
     def finish(self, image: np.ndarray, points: np.ndarray) -> np.ndarray:
         """A face's points from ``finish=False`` with the detector's last refinement (the identity by default)."""
@@ -100,6 +106,19 @@ def landmark_extent(points: np.ndarray) -> float:
 def _largest_first(faces: list[np.ndarray]) -> list[np.ndarray]:
     """Faces ordered by the area of their landmarks' bounding box, largest first."""
     return sorted(faces, key=landmark_extent, reverse=True)
+
+
+def points_box(points: np.ndarray) -> np.ndarray:
+    """[x0, y0, x1, y1]: the bounding box of points (N, 2)."""
+    return np.concatenate([points.min(axis=0), points.max(axis=0)])
+
+
+AGREE_IOU = 0.5  # a face found afresh is the tracked one where their points' boxes overlap by this much
+
+
+def agrees(found: np.ndarray, tracked: np.ndarray) -> bool:
+    """Whether a face found afresh (points (N, 2)) is the tracked face (points (M, 2)): their boxes' IoU."""
+    return box_iou(points_box(found), points_box(tracked)) >= AGREE_IOU
 
 
 def box_iou(a, b) -> float:
@@ -218,7 +237,9 @@ class DlibDetector(LandmarkDetector):
         new = self._predict(image, self._box_from(previous))
         return new if plausible_step(new, previous, image.shape) else None
 
-    def redetect(self, image: np.ndarray, previous: np.ndarray, finish: bool = True) -> np.ndarray | None:
+    def redetect(
+        self, image: np.ndarray, previous: np.ndarray, finish: bool = True, tracked: np.ndarray | None = None
+    ) -> np.ndarray | None:
         # Search a region of twice the face box, resized so that the face is ~redetect_face_px wide.
         box = self._box_from(previous)
         side = box[2] - box[0]
@@ -388,10 +409,12 @@ class FanDetector(LandmarkDetector):
             return None
         return new
 
-    def redetect(self, image: np.ndarray, previous: np.ndarray, finish: bool = True) -> np.ndarray | None:
+    def redetect(
+        self, image: np.ndarray, previous: np.ndarray, finish: bool = True, tracked: np.ndarray | None = None
+    ) -> np.ndarray | None:
         # FAN's heatmap confidence already says whether a face is there; a new search would cost a full
-        # S3FD pass on the CPU. So the periodic check is a confident refine.
-        return self.refine(image, previous)
+        # S3FD pass on the CPU. So the periodic check is a confident refine: the tracked one, when given.
+        return tracked if tracked is not None else self.refine(image, previous)
 
 
 _FAN_CROP = CropPolicy(padding="constant")

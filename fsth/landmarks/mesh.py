@@ -35,7 +35,7 @@ import math
 
 import numpy as np
 
-from fsth.landmarks.detectors import DlibDetector, LandmarkDetector, plausible_step
+from fsth.landmarks.detectors import DlibDetector, LandmarkDetector, agrees, plausible_step
 from fsth.landmarks.mesh_nets import IRIS_INPUT, MESH_INPUT
 from fsth.landmarks.parts import (
     MESH_LEFT_EYE_CORNERS,
@@ -255,6 +255,12 @@ class MeshDetector(LandmarkDetector):
         points68 = self._finder.refine(image, self.to_68(previous))
         return None if points68 is None else self._with_68(new, points68)
 
-    def redetect(self, image: np.ndarray, previous: np.ndarray, finish: bool = True) -> np.ndarray | None:
+    def redetect(
+        self, image: np.ndarray, previous: np.ndarray, finish: bool = True, tracked: np.ndarray | None = None
+    ) -> np.ndarray | None:
         found = self._finder.redetect(image, self.to_68(previous))
-        return None if found is None else self._from_68(image, [found], finish)[0]
+        if found is None:
+            return None
+        if tracked is not None and agrees(found, self.to_68(tracked)):
+            return tracked  # dlib's face is the tracked one: no new region to run the mesh on
+        return self._from_68(image, [found], finish)[0]

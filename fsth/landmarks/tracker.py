@@ -43,7 +43,7 @@ import numpy as np
 from fsth import console
 from fsth.errors import NoFaceError
 from fsth.landmarks.crop import CropPolicy
-from fsth.landmarks.detectors import LandmarkDetector, box_iou, landmark_extent
+from fsth.landmarks.detectors import LandmarkDetector, agrees, landmark_extent
 from fsth.landmarks.parts import NUM_MESH_POINTS
 from fsth.landmarks.record import LandmarkTrack
 from fsth.landmarks.smoothing import OneEuroFilter, Smoothing
@@ -106,13 +106,13 @@ class LandmarkTracker:
         if self._since_check < self.redetect_every and not cut:
             return self.detector.refine(frame, prev, finish=False)
         self._since_check = 0
-        found = self.detector.redetect(frame, prev, finish=False)
         tracked = self.detector.refine(frame, prev, finish=False)
+        found = self.detector.redetect(frame, prev, finish=False, tracked=tracked)
         if found is None:
             self._misses += 1
             return tracked if self._misses <= self.max_misses and not cut else None
         self._misses = 0
-        if tracked is None or box_iou(_bbox(found), _bbox(tracked)) < 0.5:
+        if tracked is None or not agrees(found, tracked):
             return found  # the detector disagrees with the track: restart from the detector's face
         return tracked
 
@@ -186,10 +186,6 @@ def _thumbnail(frame: np.ndarray, points: np.ndarray) -> np.ndarray:
     v -= v.sum() / 256
     n = math.sqrt(float(v @ v))
     return v / n if n > 1e-3 else np.zeros(256, np.float32)
-
-
-def _bbox(points: np.ndarray) -> np.ndarray:
-    return np.concatenate([points.min(axis=0), points.max(axis=0)])
 
 
 MIN_FACE_FRAME = 16  # frames smaller than this on a side cannot show a face a detector finds
