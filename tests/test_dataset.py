@@ -230,10 +230,9 @@ def test_ctrl_c_twice_or_sigterm_ends_the_workers_and_keeps_finished_videos(tmp_
     import time
 
     tree = tmp_path / "tree"
-    videos = 200  # ~0.15 s each on 2 workers: the build is still running when the signal comes, even under load
-    for i in range(videos):
-        (tree / f"p{i:03d}" / "v").mkdir(parents=True)
-        shutil.copy(TALK, tree / f"p{i:03d}" / "v" / "00001.mp4")
+    for i in range(40):
+        (tree / f"p{i:02d}" / "v").mkdir(parents=True)
+        shutil.copy(TALK, tree / f"p{i:02d}" / "v" / "00001.mp4")
     out = tmp_path / "ds"
     cmd = [
         sys.executable,
@@ -285,7 +284,7 @@ def test_ctrl_c_twice_or_sigterm_ends_the_workers_and_keeps_finished_videos(tmp_
     from fsth.dataset.store import read_jsonl
 
     stored = sorted(p.parent.name + "/v" for p in (out / "videos").glob("*/v.safetensors"))
-    assert 1 <= len(stored) < videos and not list(out.rglob("*.partial"))
+    assert 1 <= len(stored) < 40 and not list(out.rglob("*.partial"))
     # every finished video is complete, as a re-run reads it back; the manifest lists those whose result had
     # come back (one in flight at the interrupt is taken up by the next run)
     assert all(entry_from_record(out, video_id) is not None for video_id in stored)
