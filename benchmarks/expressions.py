@@ -35,6 +35,9 @@ the corners (for the frame-to-frame change), and dlib's face distance of the res
 shows teeth (>= 0.1); mouth r >= 0.8 and open-frame mean 0.7-1.4x the driver's; of the driver's closed-eye frames
 (< 0.12) the result's closed in >= 80%, eye r >= 0.8; same person (distance < 0.6) in >= 95% of frames; the
 mean frame-to-frame change inside the mouth, result over driver (no target in the issue: reported).
+Per driver, the same figures with fsth's own tracking of the driver (``fsth_reading``: the detector ``fsth
+animate`` tracks it with) in the result's place: how far fsth's perception of the driver agrees with the judge's,
+the ceiling of every result on that driver.
 
 Out (``--out``, default out/expressions/): ``expressions.json`` (every figure, per pair and mode, with its target
 and whether it is met), ``sheet_{mouth,blink,brow}.png`` (per driver x portrait: the driver's frame with the widest
@@ -169,6 +172,27 @@ def closed_followed(driver: np.ndarray, result: np.ndarray, threshold: float = C
     d, r = paired(driver, result)
     closed = d < threshold
     return (float((r[closed] < threshold).mean()) if closed.any() else None), int(closed.sum())
+
+
+def fsth_reading(path: Path, judged: Measures) -> dict | None:
+    """How fsth's own tracking of a driver (the detector ``fsth animate`` tracks it with) agrees with the judge on
+    it: the same figures as a result's, with fsth's reading of the driver as the result. A result follows the driver
+    only as well as fsth perceives it: where these fall short of a target, so does every portrait on that driver,
+    however it is rendered. None when that detector gives no face mesh."""
+    from fsth.fewshot import detector_for
+    from fsth.landmarks.tracker import track_video
+
+    track = track_video(path, detector_for(None))
+    if track.mesh is None:
+        return None
+    mesh = np.where(track.valid[:, None, None], track.mesh, np.nan)
+    mouth, eyes = mouth_opening(mesh), eye_opening(mesh)
+    return {
+        "mouth_r": pearson(judged.mouth, mouth),
+        "mouth_open_ratio": open_ratio(judged.mouth, mouth),
+        "closed_eyes_followed": closed_followed(judged.eyes, eyes)[0],
+        "eye_r": pearson(judged.eyes, eyes),
+    }
 
 
 # ---------------------------------------------------------------------------------------------- colour classes
@@ -636,6 +660,11 @@ def print_summary(summary: dict, drivers: dict) -> None:
             f"{d['closed_eye_frames']}; inner mouth on open frames: "
             + ", ".join(f"{n} {d[f'{n}_share_open']:.2f}" for n in CLASS_NAMES)
         )
+        if d.get("fsth_reading"):
+            console.log(
+                "  fsth's tracking of it against the judge: "
+                + ", ".join(f"{k} {'-' if v is None else f'{v:.2f}'}" for k, v in d["fsth_reading"].items())
+            )
     for mode, figures in summary.items():
         console.log(f"{mode}:")
         for name, f in figures.items():
@@ -716,6 +745,7 @@ def run(args) -> int:
                 "closed_eye_frames": int((m.eyes < CLOSED_EYE).sum()),
                 **{f"{n}_share_open": _mean(m.shares[open_, k]) for k, n in enumerate(CLASS_NAMES)},
                 "moments": picks,
+                "fsth_reading": fsth_reading(path, m),
                 "measures": m.to_dict(),
             }
             console.log(f"driver {path.stem}: {len(frames)} frames judged")

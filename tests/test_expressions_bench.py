@@ -190,3 +190,14 @@ def test_fsth_judge_needs_the_mesh_backend_and_then_agrees_with_the_reference(fa
     assert mesh.shape == (1, ex.MESH_POINTS, 2)
     width = np.linalg.norm(reference[ex.EYES[0][0]] - reference[ex.EYES[1][1]])
     assert np.nanmean(np.linalg.norm(mesh[0, :468] - reference[:468], axis=-1)) < 0.05 * width
+
+
+def test_fsths_reading_of_a_driver_is_scored_against_the_judge_frame_by_frame():
+    from conftest import TALK
+
+    frames = ex.read_frames(TALK)  # the mouth opens wide and closes again
+    (mesh,) = ex.FsthMeshJudge().meshes([frames])  # the same networks, frame by frame instead of tracked
+    reading = ex.fsth_reading(TALK, ex.measure(frames, mesh))
+    assert reading["mouth_r"] > 0.95 and 0.85 < reading["mouth_open_ratio"] < 1.15
+    late = ex.measure(np.roll(frames, 30, 0), np.roll(mesh, 30, 0))  # a judge half the clip out of step
+    assert ex.fsth_reading(TALK, late)["mouth_r"] < 0.5
