@@ -223,31 +223,38 @@ def test_own_shots_give_the_persons_own_open_mouth_and_keep_it_over_frames(einst
         assert mouth.shot == 1
 
 
-def test_auto_takes_the_drivers_interior_where_the_mouth_opens_much_wider_than_the_shots(
-    einstein, dlib_detector, open_driver
-):
-    """With auto, a shot's mouth stretched to far more than its opening (mouth.OWN_STRETCH) gives way to the
-    driver's interior, cross-faded; near the shot's opening the layer is the shot's whatever the driver shows;
-    ``--mouth own`` keeps the shot."""
-    from fsth.animate.mouth import OWN_STRETCH, MouthInterior, mouth_opening
+@pytest.fixture(scope="module")
+def open_shot(dlib_detector):
+    """An open-mouthed shot (portrait.jpg, surprised) at model size: crop, landmarks, and a function of ``ratio``
+    giving its landmarks with the opening ``ratio`` times its own."""
+    from fsth.animate.mouth import mouth_opening
     from fsth.fewshot import load_shots
     from fsth.landmarks import CropPolicy
 
-    crop, points = einstein
-    frame, driver_points, _ = open_driver
     surprised = load_shots([PORTRAIT], dlib_detector, SIZE, CropPolicy())
     shot, shot_points = surprised.crops[0], surprised.points[0]
     shot_opening = float(mouth_opening(shot_points))
-    auto = MouthInterior(shot[None], shot_points[None], SIZE)
-    assert auto.mode == "own" and auto.needs_driver and "the driver's where it opens wider" in auto.describe()
-    assert not MouthInterior(shot[None], shot_points[None], SIZE, "own").needs_driver
 
-    def opened_to(ratio):  # the shot's landmarks with the opening ``ratio`` times its own
-        gaps = [0.0]
+    def opened_to(ratio):
         for gap in np.linspace(-20, 60, 321):
             if mouth_opening(opened(shot_points, gap)) >= ratio * shot_opening:
                 return opened(shot_points, gap)
-        raise AssertionError(gaps)
+        raise AssertionError(f"no gap opens the shot's mouth to {ratio} times its own")
+
+    return shot, shot_points, opened_to
+
+
+def test_auto_takes_the_drivers_interior_where_the_mouth_opens_much_wider_than_the_shots(open_shot, open_driver):
+    """With auto, a shot's mouth stretched to far more than its opening (mouth.OWN_STRETCH) gives way to the
+    driver's interior, cross-faded; near the shot's opening the layer is the shot's whatever the driver shows;
+    ``--mouth own`` keeps the shot."""
+    from fsth.animate.mouth import OWN_STRETCH, MouthInterior
+
+    frame, driver_points, _ = open_driver
+    shot, shot_points, opened_to = open_shot
+    auto = MouthInterior(shot[None], shot_points[None], SIZE)
+    assert auto.mode == "own" and auto.needs_driver and "the driver's where it opens wider" in auto.describe()
+    assert not MouthInterior(shot[None], shot_points[None], SIZE, "own").needs_driver
 
     near, wide = opened_to(1.05), opened_to(OWN_STRETCH[1] + 0.3)
     for target, driven in ((near, False), (wide, True)):
@@ -261,6 +268,31 @@ def test_auto_takes_the_drivers_interior_where_the_mouth_opens_much_wider_than_t
     assert not auto.needs_driver_for(np.stack([shot_points, near]))
     assert auto.needs_driver_for(np.stack([shot_points, near, wide]))
     assert MouthInterior(shot[None], shot_points[None], SIZE, "driver").needs_driver_for(shot_points[None])
+
+
+def test_the_hand_over_to_the_drivers_interior_moves_a_step_a_frame(open_shot, open_driver, einstein):
+    """A speaking mouth crosses OWN_STRETCH back and forth: from one frame to the next the person's share of the
+    interior moves by at most OWN_STEP (its teeth no longer come and go from frame to frame); a frame after one
+    without a layer (a closed mouth) takes its own share at once."""
+    from fsth.animate.mouth import OWN_STEP, OWN_STRETCH, MouthInterior
+
+    frame, driver_points, _ = open_driver
+    shot, shot_points, opened_to = open_shot
+    near, wide = opened_to(1.05), opened_to(OWN_STRETCH[1] + 0.3)
+
+    def alone(mode, target):  # a first frame: the shot's interior, or the driver's
+        return MouthInterior(shot[None], shot_points[None], SIZE, mode).layer(target, frame, driver_points).image
+
+    own, driver = alone("own", wide).astype(np.float64), alone("driver", wide).astype(np.float64)
+    auto = MouthInterior(shot[None], shot_points[None], SIZE)
+    auto.layer(near, frame, driver_points)  # the shot's interior
+    steps = int(np.ceil(1 / OWN_STEP))
+    for k in range(1, steps + 1):  # wide frames: towards the driver's, a step a frame
+        image = auto.layer(wide, frame, driver_points).image.astype(np.float64)
+        share = max(1 - k * OWN_STEP, 0.0)
+        assert np.abs(image - (share * own + (1 - share) * driver)).max() <= 1.0, k
+    assert auto.layer(einstein[1], frame, driver_points) is None  # a closed mouth: no layer
+    assert np.array_equal(auto.layer(near, frame, driver_points).image, alone("own", near))  # at once
 
 
 def test_teeth_keep_their_colour_and_the_rest_takes_the_persons_lip_colour():

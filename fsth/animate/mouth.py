@@ -24,8 +24,9 @@ opening (the polygon of the target's inner lips) is a hole, filled from the best
 * ``auto`` (default): ``own`` when a shot shows an open mouth, else ``driver`` when the driver's frames are at hand,
   else ``generator``; ``MouthInterior.describe`` says which (``fsth animate`` prints it on stderr). With ``auto``,
   a frame whose mouth opens much wider than the widest shot's (``OWN_STRETCH``) takes the driver's interior instead,
-  cross-faded: a smile's sliver of teeth stretched to a wide-open mouth showed tall teeth, which a face mesh read as
-  lips (Audrey Hepburn's photo, opening 0.10, driven to 0.25: read at 0.4-0.6x the driver's opening).
+  cross-faded, the share moving at most ``OWN_STEP`` a frame: a smile's sliver of teeth stretched to a wide-open
+  mouth showed tall teeth, which a face mesh read as lips (Audrey Hepburn's photo, opening 0.10, driven to 0.25:
+  read at 0.4-0.6x the driver's opening).
 
 Both sources are read from the middle of their opening (``INSET``), but for teeth (``inset_profile``): the outline
 a detector gives the inner lips is uncertain by a few pixels, and where it lies on the lip the lip's inner rim was
@@ -72,6 +73,11 @@ SHADE_OPENING = (0.08, 0.16)
 # With ``auto``, a frame whose opening is this many times the shot's (from the first to the second) fades from the
 # person's own interior to the driver's.
 OWN_STRETCH = (1.25, 1.6)
+# ... and that hand-over moves at most this much from one frame to the next: a speaking mouth's opening crosses the
+# range back and forth, and its teeth came and went from frame to frame (Audrey Hepburn's smile with teeth, driven by
+# lia_vox_driving2 with ``--model warp``: the inside of the mouth changed 1.98x as much as the driver's from frame to
+# frame, against 1.10x with the driver's interior alone).
+OWN_STEP = 0.25
 
 
 def mouth_opening(points: np.ndarray) -> np.ndarray:
@@ -363,6 +369,7 @@ class MouthInterior:
             raise InputError("--mouth own needs the person's shots (photos, a video, or a file that stores them)")
         self.mode = mode
         self.shot: int | None = None
+        self._own: float | None = None  # the last frame's share of the person's interior (None: no layer there)
         self._shot_insets: dict = {}  # shot -> its inset_profile
         self.feather = 0.006 * size
         self.person_lips = self.person_skin = None
@@ -464,6 +471,7 @@ class MouthInterior:
         opening = float(mouth_opening(target))
         fade = _fade(opening, *FADE)
         if self.mode == "generator" or fade <= 0:
+            self._own = None
             return None
         box = mouth_box(target, self.size, int(np.ceil(4.5 * self.feather)) + 2)
         has_driver = driver is not None and driver_points is not None and np.isfinite(driver_points).all()
@@ -473,7 +481,11 @@ class MouthInterior:
             own = 1.0
             if self.wider_from_driver and has_driver:  # a frame opened much wider than the shot: the driver's
                 own = _fade(opening / max(float(self.openings[k]), 1e-6), *OWN_STRETCH, rising=False)
+                if self._own is not None:  # gradually (OWN_STEP)
+                    own = float(np.clip(own, self._own - OWN_STEP, self._own + OWN_STEP))
+        self._own = own
         if own == 0.0 and not has_driver:
+            self._own = None
             return None
         image = self._own_interior(k, target, box) if own > 0 else None
         if own < 1.0:
