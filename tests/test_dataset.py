@@ -251,7 +251,10 @@ def test_ctrl_c_twice_or_sigterm_ends_the_workers_and_keeps_finished_videos(tmp_
         "--min-frames",
         "2",
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a terminal starts its foreground job
+    )  # fmt: skip
     try:
         deadline = time.monotonic() + 240
         while not list((out / "videos").glob("*/*.safetensors")) and time.monotonic() < deadline:
