@@ -123,6 +123,21 @@ def test_crop_outside_the_image_is_padded():
     assert (black[:45, :45] == 0).all() and (black[55:, 55:] == 200).all()
     edge = CropPolicy(padding="replicate").crop(image, box, 100)
     assert (edge == 200).all()
+    assert (CropPolicy(padding="soft").crop(image, box, 100) == 200).all()  # a flat photo's soft fill is flat
+
+
+def test_soft_padding_blurs_the_repeated_edge_pixels_by_how_far_out_they_lie():
+    """Vertical stripes cut by the photo's top edge: "replicate" runs them on as streaks above the photo; "soft"
+    leaves the photo's own pixels as they are and fades the streaks into their mean colour farther out."""
+    image = np.zeros((200, 200, 3), np.uint8)
+    image[:, ::8] = image[:, 1::8] = image[:, 2::8] = image[:, 3::8] = 255  # stripes 4 px wide
+    box = np.array([0.0, -60.0, 200.0, 140.0])  # the top 60 px of the box lie above the photo
+    edge = CropPolicy(padding="replicate").crop(image, box, 200).astype(float)
+    soft = CropPolicy(padding="soft").crop(image, box, 200).astype(float)
+    np.testing.assert_array_equal(soft[60:], edge[60:])  # inside the photo: its pixels
+    assert edge[:59].std(axis=1).min() > 100  # streaks all the way up
+    assert soft[59].std() > 60 and soft[:40].std(axis=1).max() < 10  # sharp at the edge, smooth 20 px out
+    np.testing.assert_allclose(soft[:40].mean(), 127.5, atol=3)
 
 
 def test_to_crop_from_crop_round_trip(talk_track):

@@ -125,7 +125,7 @@ class FewShotModel:
 
     def shots(self, paths: Sequence[str | os.PathLike], detector=None, k: int | None = None, face_index: int = 0):
         """``Shots`` from photos, a directory or a video, at this model's crop policy (``person_crop_policy``: edge
-        pixels where the box runs off the photo) and size."""
+        pixels, blurred farther out, where the box runs off the photo) and size."""
         policy = person_crop_policy(self.crop_policy)
         return load_shots(paths, detector or self.detector(), self.size, policy, k, face_index)
 

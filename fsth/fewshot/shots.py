@@ -131,9 +131,10 @@ def shot_files(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], Path | N
 
 def person_crop_policy(policy: CropPolicy) -> CropPolicy:
     """The crop of a new person's shots (embed, finetune, animate): ``policy`` with the box's parts outside the
-    photo filled with its edge pixels, not black. A tight portrait's box runs off the photo; the warp moves the
-    source's own pixels, and would drag a black band into every frame."""
-    return dataclasses.replace(policy, padding="replicate")
+    photo filled with its edge pixels, blurred by how far out they lie ("soft"), not black. A tight portrait's box
+    runs off the photo; the warp moves the source's own pixels, and would drag a black band into every frame;
+    the edge pixels alone drew streaks (hair cut by the photo's top edge)."""
+    return dataclasses.replace(policy, padding="soft")
 
 
 def load_shots(

@@ -40,7 +40,12 @@ import numpy as np
 from fsth.errors import FsthError, InputError
 from fsth.landmarks.parts import LEFT_EYE, NOSE_BASE, RIGHT_EYE
 
-PADDINGS = ("constant", "replicate")
+PADDINGS = ("constant", "replicate", "soft")
+# "soft": the edge pixels, blurred more the farther they lie outside the photo; reached SOFT_REACH x size out, a
+# Gaussian of SOFT_SIGMA x size. Repeated edge pixels alone draw streaks (a strand of hair cut by the photo's top
+# edge runs on to the crop's); the blur leaves a soft continuation of the colours there, as out of focus.
+SOFT_REACH = 0.06
+SOFT_SIGMA = 0.03
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ class CropPolicy:
     scale: float = 2.2  # box side / face extent E
     y_offset: float = -0.15  # box centre from the anchor, along the face's down axis, in units of E (- = up)
     smooth_seconds: float = 0.5  # sigma of the Gaussian that smooths boxes over time (0 = no smoothing)
-    padding: str = "constant"  # box parts outside the image: "constant" (black) or "replicate" (edge pixels)
+    padding: str = "constant"  # box parts outside the image: "constant" (black), "replicate" (edge pixels), "soft"
 
     def __post_init__(self):
         if not (self.scale > 0 and math.isfinite(self.scale)):
@@ -143,7 +148,8 @@ class CropPolicy:
     def crop(self, image: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
         """The (size, size, C) crop of ``image`` (H, W, C) inside ``box``, resampled; same dtype as ``image``.
 
-        Parts of the box outside the image are filled per ``padding`` (black, or the nearest edge pixel).
+        Parts of the box outside the image are filled per ``padding``: black, the nearest edge pixel, or (soft)
+        the nearest edge pixel blurred by how far out it lies.
         Shrinking averages pixels (area interpolation) before the sub-pixel warp, so large boxes do not alias.
         """
         import cv2
@@ -174,6 +180,8 @@ class CropPolicy:
         )
         border = cv2.BORDER_CONSTANT if self.padding == "constant" else cv2.BORDER_REPLICATE
         out = cv2.warpAffine(src, M, (size, size), flags=cv2.INTER_LINEAR, borderMode=border, borderValue=0)
+        if self.padding == "soft":
+            out = _soften_outside(out, M, src.shape[:2], size)
         return out.reshape(size, size, *image.shape[2:])
 
     @staticmethod
@@ -191,6 +199,30 @@ class CropPolicy:
         origin = box[..., None, :2]
         scale = (box[..., None, 2:] - box[..., None, :2]) / size
         return (np.asarray(points, np.float32) * scale + origin).astype(np.float32)
+
+
+def _soften_outside(out: np.ndarray, M: np.ndarray, src_hw: tuple[int, int], size: int) -> np.ndarray:
+    """``out`` (a crop by ``M`` of an image ``src_hw`` with its edge pixels repeated) with the pixels outside the
+    image blended towards a blurred copy, by their distance from it: none at the edge, all of it SOFT_REACH x size
+    out (padding "soft")."""
+    import cv2
+
+    h, w = src_hw
+    corners = M @ np.array([[-0.5, -0.5, 1.0], [w - 0.5, h - 0.5, 1.0]]).T  # the image's outer pixel edges
+    (cx0, cx1), (cy0, cy1) = corners
+    if cx0 <= 0 and cy0 <= 0 and cx1 >= size and cy1 >= size:
+        return out
+    q = np.arange(size) + 0.5  # crop pixel centres
+    dx = np.maximum(np.maximum(cx0 - q, q - cx1), 0.0)
+    dy = np.maximum(np.maximum(cy0 - q, q - cy1), 0.0)
+    weight = np.clip(np.hypot(dx[None, :], dy[:, None]) / (SOFT_REACH * size), 0.0, 1.0).astype(np.float32)
+    if not weight.any():
+        return out
+    blurred = cv2.GaussianBlur(out, (0, 0), SOFT_SIGMA * size, borderType=cv2.BORDER_REFLECT_101)
+    if out.ndim == 3:
+        weight = weight[..., None]
+    mixed = out.astype(np.float32) * (1.0 - weight) + blurred.astype(np.float32) * weight
+    return (np.rint(mixed) if np.issubdtype(out.dtype, np.integer) else mixed).astype(out.dtype)
 
 
 class BoxFollower:
