@@ -419,3 +419,47 @@ def test_teeth_take_the_persons_light_not_the_drivers_pink_one():
     grey_skin = np.array([[75.0, 0.5, 0.5], [5.0, 0.5, 0.5]])
     grey = to_lab(match_colours(teeth, driver_lips, person_lips, driver_skin, grey_skin)).reshape(-1, 3)
     assert np.hypot(grey[:, 1], grey[:, 2]).max() < 2.0
+
+
+@pytest.fixture(scope="module")
+def grin(dlib_detector):
+    """obama.jpg's shot (a smile showing his teeth together) at model size: crop and landmarks."""
+    from conftest import ASSETS
+
+    from fsth.fewshot import load_shots
+    from fsth.landmarks import CropPolicy
+
+    shots = load_shots([ASSETS / "obama.jpg"], dlib_detector, SIZE, CropPolicy())
+    return shots.crops[0], shots.points[0]
+
+
+def test_teeth_together_tells_a_smile_showing_teeth_from_an_open_or_a_closed_mouth(grin, open_shot, einstein):
+    from fsth.animate.mouth import teeth_together
+    from fsth.landmarks.retarget import expression_ratios
+
+    smile = teeth_together(*grin)
+    assert smile.rest == pytest.approx(float(expression_ratios(grin[1])[0])) and smile.rest > 0.1
+    assert 0.4 < smile.split < 0.8  # the upper teeth show more than the lower
+    assert teeth_together(*open_shot[:2]).rest == 0.0  # portrait.jpg: a wide-open mouth, tongue and cavity
+    assert teeth_together(*einstein).rest == 0.0  # a closed mouth under a moustache
+    top, bottom = smile.cavity.astype(int)
+    assert top.max() < 80 and bottom.sum() > top.sum()  # dark, lighter towards the tongue
+
+
+def test_the_persons_own_teeth_keep_their_size_and_the_jaw_opens_a_dark_gap_between_them(grin):
+    """The own interior of a smile with teeth, opened wider: his upper teeth under the upper lip as in the photo,
+    the cavity's dark between his teeth, not his teeth stretched to the opening."""
+    from fsth.animate.mouth import MouthInterior, to_lab
+
+    shot, points = grin
+    gap = 0.25 * float(np.linalg.norm(points[54] - points[48]))  # the jaw drops by a quarter of the mouth's width
+    target = opened(points, gap)
+    layer = MouthInterior(shot[None], points[None], SIZE, "own").layer(target)
+    x = int(round(points[[62, 66], 0].mean())) - layer.origin[0]  # the middle column of the mouth
+    top, bottom = target[62, 1] - layer.origin[1], target[66, 1] - layer.origin[1]
+    column = to_lab(layer.image)[:, x, 0]
+    upper_teeth = column[int(top) + 2 : int(top) + 5].mean()
+    middle = column[int((top + bottom) / 2) - 1 : int((top + bottom) / 2) + 2].mean()
+    assert upper_teeth > 70 and middle < 30, (upper_teeth, middle)
+    lips_l = to_lab(shot)[int(points[57, 1]), int(points[57, 0]), 0]
+    assert middle < 0.6 * lips_l

@@ -392,3 +392,28 @@ def test_a_raised_brow_rises_by_the_same_share_of_the_eye_distance(talk_track, s
         - expression_ratios(retarget(source_points, D, D[0]))[:, 3:]
     )
     np.testing.assert_allclose(lift, 0.1, atol=0.01)
+
+
+def test_a_smile_with_its_teeth_together_keeps_them_shut_and_drops_the_jaw_from_there(talk_track, dlib_detector):
+    """obama.jpg smiles with his teeth together: his lips are parted by his teeth with the jaw shut. The driver's
+    closed mouth gives his gap at rest (not lips pressed over his teeth), an open one opens that much more; the
+    reference is a closed-mouthed frame of the driver, as his jaw is shut."""
+    from fsth.animate.mouth import teeth_together
+    from fsth.fewshot import load_shots
+    from fsth.landmarks import CropPolicy
+    from fsth.landmarks.retarget import choose_reference, expression_ratios, retarget
+
+    shot = load_shots([ASSETS / "obama.jpg"], dlib_detector, 256, CropPolicy())
+    S = shot.points[0]
+    rest = teeth_together(shot.crops[0], S).rest
+    own = float(expression_ratios(S)[0])
+    assert own > 0.1 and rest == pytest.approx(own)  # all of his gap is teeth
+    D = talk_track.landmarks
+    reference = choose_reference(D, talk_track.valid, S, rest)
+    assert mouth_opening(D[reference]) < 0.05  # without the rest: an open-mouthed frame
+    assert mouth_opening(D[choose_reference(D, talk_track.valid, S)]) > 0.1
+    out = retarget(S, D, D[reference], rest_mouth=rest)
+    base = retarget(S, D, D[reference])
+    driver = expression_ratios(D)[:, 0]
+    np.testing.assert_allclose(expression_ratios(out)[:, 0], driver + rest, atol=0.01)
+    np.testing.assert_allclose(expression_ratios(base)[:, 0], driver, atol=0.01)

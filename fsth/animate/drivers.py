@@ -60,14 +60,17 @@ def checked_driver(driver: str | os.PathLike | int) -> str | int:
     return parsed
 
 
-def plan_targets(track, source: np.ndarray, size: int, options: AnimateOptions) -> tuple[np.ndarray, int | None]:
+def plan_targets(
+    track, source: np.ndarray, size: int, options: AnimateOptions, rest_mouth: float = 0.0
+) -> tuple[np.ndarray, int | None]:
     """Landmarks to render for every frame of a tracked driver (N, 68, 2) in crop pixels, and the reference frame.
 
     Retargeted onto ``source`` (68, 2) relative to the reference frame (options.reference: auto/closest = the
     frame with the expression closest to the source's, first = the first frame with a face, or an index), its eyes
     and mouth measured on the track's face mesh where it has one (``track.mesh``), its eyes' open level over the
     frames around each (``eye_levels``), or with ``absolute`` the driver's own landmarks in its (smoothed) crop
-    boxes.
+    boxes. ``rest_mouth``: the source's inner-lip gap with its jaw shut (``person_rest_mouth``: a smile whose teeth
+    meet), which the driver's closed mouth gives.
     """
     valid = track.valid
     if options.absolute:
@@ -75,7 +78,7 @@ def plan_targets(track, source: np.ndarray, size: int, options: AnimateOptions) 
         return hold_last(crop, valid, crop[np.argmax(valid)]), None
     ref = options.reference
     if ref in ("auto", "closest"):
-        ref = choose_reference(track.landmarks, valid, source)
+        ref = choose_reference(track.landmarks, valid, source, rest_mouth)
     elif ref == "first":
         ref = int(np.argmax(valid))
     else:
@@ -91,9 +94,20 @@ def plan_targets(track, source: np.ndarray, size: int, options: AnimateOptions) 
         head_motion=options.head_motion,
         fps=track.fps,
         reference_index=int(valid[:ref].sum()),  # among the valid frames
+        rest_mouth=rest_mouth,
         **dense,
     )
     return hold_last(out, valid, source), ref
+
+
+def person_rest_mouth(person: Person) -> float:
+    """The person's inner-lip gap (mouth widths) with the jaw shut, on its first shot: all of it where the shot
+    smiles with its teeth together, else 0 (``fsth.animate.mouth.teeth_together``); 0 without shots."""
+    from fsth.animate.mouth import teeth_together
+
+    if person.crops is None:
+        return 0.0
+    return teeth_together(person.crops[0], person.points[0]).rest
 
 
 def _file_frames(
@@ -159,7 +173,11 @@ class _LiveDriver:
         self.reader, self.size, self.options, self.sketches = reader, person.size, options, sketches
         self.tracker = LandmarkTracker(detector, fps=reader.fps)
         self.motion = MotionTransfer(
-            person.points[0], absolute=options.absolute, head_motion=options.head_motion, fps=reader.fps
+            person.points[0],
+            absolute=options.absolute,
+            head_motion=options.head_motion,
+            fps=reader.fps,
+            rest_mouth=person_rest_mouth(person),
         )
         self.boxes = BoxFollower(person.crop_policy, reader.fps)
         self.faces = 0

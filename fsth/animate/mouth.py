@@ -13,7 +13,9 @@ opening (the polygon of the target's inner lips) is a hole, filled from the best
 * ``own``: the person's own shot whose mouth opening (in mouth widths) is nearest the frame's, its inner mouth
   mapped onto the hole (inner lips onto inner lips, ``_mapped_into``): with several photos or a video of the
   person, they keep their own teeth. A shot is kept until another is clearly nearer, so consecutive frames take the
-  same one.
+  same one. Its upper and lower parts keep their size, parted where its teeth meet (``teeth_together``); the gap
+  the jaw opens between them is the mouth's dark inside. A smile whose teeth are together (a common portrait) is a
+  shut jaw: retargeting keeps its gap where the driver's mouth is closed (``rest``).
 * ``driver``: the driver's own mouth interior in this frame, mapped the same way, its colours matched to the
   person's (Lab mean and spread of a ring of lip pixels, the driver's and the person's; teeth keep their hue and
   take the change of light of the cheeks, so they stay white and as bright against the face), after "Bringing
@@ -24,9 +26,8 @@ opening (the polygon of the target's inner lips) is a hole, filled from the best
 * ``auto`` (default): ``own`` when a shot shows an open mouth, else ``driver`` when the driver's frames are at hand,
   else ``generator``; ``MouthInterior.describe`` says which (``fsth animate`` prints it on stderr). With ``auto``,
   a frame whose mouth opens much wider than the widest shot's (``OWN_STRETCH``) takes the driver's interior instead,
-  cross-faded, the share moving at most ``OWN_STEP`` a frame: a smile's sliver of teeth stretched to a wide-open
-  mouth showed tall teeth, which a face mesh read as lips (Audrey Hepburn's photo, opening 0.10, driven to 0.25:
-  read at 0.4-0.6x the driver's opening).
+  cross-faded, the share moving at most ``OWN_STEP`` a frame, but for a shot whose teeth are together, whose own
+  teeth and the gap between them serve any opening.
 
 Both sources are read from the middle of their opening (``INSET``), but for teeth (``inset_profile``): the outline
 a detector gives the inner lips is uncertain by a few pixels, and where it lies on the lip the lip's inner rim was
@@ -41,6 +42,8 @@ mouth stays the warp's lips.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -122,7 +125,9 @@ def _lip_curve(uv: np.ndarray, u: np.ndarray) -> np.ndarray:
     return np.interp(u, us, uv[:, 1])
 
 
-def _mapped_into(image: np.ndarray, image_points: np.ndarray, target: np.ndarray, box, inset=INSET) -> np.ndarray:
+def _mapped_into(
+    image: np.ndarray, image_points: np.ndarray, target: np.ndarray, box, inset=INSET, split: float | None = None
+):
     """The crop's pixels ``box`` (x0, y0, x1, y1) of ``image`` resampled so that its mouth lands on ``target``'s
     (a backward map): along the mouth, the inner corners onto the inner corners; across it, each column of the
     target's opening (between its inner lips) onto the same column of the image's, and beyond the inner lips the
@@ -132,7 +137,15 @@ def _mapped_into(image: np.ndarray, image_points: np.ndarray, target: np.ndarray
     the result's lips: a smaller opening). ``inset``: the image's opening is read from this share of it below its
     upper inner lip to as much above its lower one (``INSET``), or a callable of u (...) giving the (top, bottom)
     shares per column (``inset_profile``); beyond the target's inner lips the image's lips continue from its own
-    inner lips, so its band that is left out appears nowhere."""
+    inner lips, so its band that is left out appears nowhere.
+
+    ``split`` (a share of the image's opening, from its top; ``teeth_together``): the image's opening is two parts
+    that keep their size, the upper from the upper lip down to there, the lower from the lower lip up to there (the
+    upper and lower teeth, which the jaw parts), not stretched with the opening. Where the target's opening is
+    wider, a gap is left between them; where it is narrower, each loses its rows nearest the other (the jaw
+    closes the cavity between them first). Returns
+    (image, gap, depth): gap (h, w) float32, 1 in the gap (to fill with the mouth's cavity), feathered over a
+    pixel; depth (h, w) float32, 0 at the gap's top to 1 at its bottom."""
     import cv2
 
     x0, y0, x1, y1 = box
@@ -147,16 +160,31 @@ def _mapped_into(image: np.ndarray, image_points: np.ndarray, target: np.ndarray
     top, bottom = inset(u) if callable(inset) else (inset, inset)
     top_i = upper_i + top * (lower_i - upper_i)
     bottom_i = lower_i - bottom * (lower_i - upper_i)
-    across = (v - upper_t) / np.maximum(lower_t - upper_t, 1e-6) * (bottom_i - top_i) + top_i
+    gap = None
+    if split is None:
+        across = (v - upper_t) / np.maximum(lower_t - upper_t, 1e-6) * (bottom_i - top_i) + top_i
+    else:  # two parts of their own size, the gap between them (or the lips over them)
+        meet = top_i + split * (bottom_i - top_i)
+        fits = np.clip((lower_t - upper_t) / np.maximum(bottom_i - top_i, 1e-6), 0.0, 1.0)
+        upper_end = upper_t + fits * (meet - top_i)  # the upper part ends here in the target
+        lower_start = lower_t - fits * (bottom_i - meet)  # the lower part starts here
+        across = np.where(
+            v <= upper_end, top_i + v - upper_t, np.where(v >= lower_start, bottom_i - (lower_t - v), meet)
+        )
+        width_px = float(np.hypot(*t_axes[0]))
+        gap = np.clip(np.minimum(v - upper_end, lower_start - v) * width_px + 0.5, 0.0, 1.0).astype(np.float32)
+        gap[(v < upper_t) | (v > lower_t)] = 0.0
+        depth = np.clip((v - upper_end) / np.maximum(lower_start - upper_end, 1e-6), 0.0, 1.0).astype(np.float32)
     v_i = np.where(v < upper_t, upper_i + v - upper_t, np.where(v > lower_t, lower_i + v - lower_t, across))
     mapped = i_origin + np.stack([u, v_i], -1) @ i_axes
-    return cv2.remap(
+    out = cv2.remap(
         np.ascontiguousarray(image),
         mapped[..., 0].astype(np.float32),
         mapped[..., 1].astype(np.float32),
         cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_REPLICATE,
     )
+    return out if gap is None else (out, gap, depth)
 
 
 def inset_profile(image: np.ndarray, image_points: np.ndarray, lips_l: float, inset: float = INSET, columns: int = 16):
@@ -181,6 +209,62 @@ def inset_profile(image: np.ndarray, image_points: np.ndarray, lips_l: float, in
     no_teeth_yet = 1.0 - teeth_weight(to_lab(bands), lips_l)
     top, bottom = (step * np.cumprod(part, axis=0).sum(0) for part in np.split(no_teeth_yet, 2))
     return lambda u: (np.interp(u, us, top), np.interp(u, us, bottom))
+
+
+# A shot's teeth are together (its jaw shut) where teeth (``teeth_weight``) fill this share of the middle of its
+# opening: from none at the first to all of it at the second. Smiles with their teeth together read 0.5-0.8 there
+# (Obama's, Audrey Hepburn's photos), open mouths with a dark cavity under the upper teeth 0.0-0.4.
+TEETH_TOGETHER = (0.45, 0.65)
+MIDDLE = (0.3, 0.7)  # the middle of a mouth, along it (0: one inner corner, 1: the other)
+TEETH_MEET = 0.65  # where teeth together meet: this share of the way down the rows that show teeth
+# The Lab lightness of the mouth's inside, a share of its lips': at the top of the gap the jaw opens (with half their
+# chroma), and at its bottom, where a tongue lies (in their hue).
+CAVITY = (0.2, 0.45)
+
+
+@dataclass(frozen=True)
+class ShotMouth:
+    """What a shot's mouth gives the layer and retargeting (``teeth_together``)."""
+
+    rest: float  # its inner-lip gap (retargeting's measure, mouth widths) with the jaw shut: 0, or all of it
+    split: float  # where its teeth meet (or its cavity is darkest): a share of its opening from the upper lip
+    cavity: np.ndarray  # (2, 3) uint8 RGB: a mouth's inside at the top and the bottom, in this person's light and hue
+
+
+def teeth_together(image: np.ndarray, points: np.ndarray) -> ShotMouth:
+    """How a shot's mouth (``image`` (S, S, 3) uint8, landmarks ``points`` (68, 2)) is open: its teeth together
+    (a smile showing them, the jaw shut: ``rest`` is then its gap, which a driver's closed mouth gives it), and
+    where its opening parts when the jaw drops (``split``): where the teeth meet (``TEETH_MEET``), or an open
+    mouth's darkest row below its first third."""
+    from fsth.landmarks.retarget import expression_ratios
+
+    stats = _lab_stats(image, lip_ring(points, image.shape[0]))
+    lips = np.array([50.0, 0.0, 0.0]) if stats is None else stats[0]
+    origin, axes, lip_uv = _mouth_frame(np.asarray(points, np.float64))
+    us = np.linspace(*MIDDLE, 9)
+    upper, lower = _lip_curve(lip_uv[0], us), np.maximum(_lip_curve(lip_uv[1], us), _lip_curve(lip_uv[0], us))
+    shares = (np.arange(24) + 0.5) / 24
+    v = upper + np.outer(shares, lower - upper)  # (rows, columns)
+    xy = (origin + np.stack([np.broadcast_to(us, v.shape), v], -1) @ axes).astype(np.float32)
+    import cv2
+
+    lab = to_lab(
+        cv2.remap(
+            np.ascontiguousarray(image), xy[..., 0], xy[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+    )
+    teeth = float(teeth_weight(lab, float(lips[0])).mean()) if float((lower - upper).mean()) > 0 else 0.0
+    together = _fade(teeth, *TEETH_TOGETHER)
+    rest = together * float(expression_ratios(points)[0])
+    rows = np.flatnonzero(teeth_weight(lab, float(lips[0])).mean(1) > 0.5)  # the rows that are teeth
+    if together > 0 and len(rows):  # the upper teeth show more than the lower on a smile
+        split = float(shares[rows[0]] + TEETH_MEET * (shares[rows[-1]] - shares[rows[0]]))
+    else:  # an open mouth: its darkest row, below its first third
+        below = shares >= 1 / 3
+        split = float(shares[below][np.argmin(lab[..., 0].mean(1)[below])])
+    cavity = np.array([[CAVITY[0] * lips[0], 0.5 * lips[1], 0.5 * lips[2]], [CAVITY[1] * lips[0], *lips[1:]]])
+    rgb = np.clip(cv2.cvtColor(cavity[None].astype(np.float32), cv2.COLOR_LAB2RGB)[0] * 255.0 + 0.5, 0, 255)
+    return ShotMouth(rest, split, rgb.astype(np.uint8))
 
 
 def hole_alpha(points: np.ndarray, box, feather: float) -> np.ndarray:
@@ -361,6 +445,8 @@ class MouthInterior:
         self.points = None if points is None else np.asarray(points, np.float32)
         self.openings = None if self.points is None else mouth_opening(self.points)
         open_shots = self.openings is not None and bool((self.openings >= OPEN_SHOT).any())
+        shots = () if self.crops is None or mode not in ("auto", "own") else zip(self.crops, self.points)
+        self.shot_mouths = [teeth_together(c, p) for c, p in shots]  # per shot: teeth together, where they part
         # with auto, frames opened wider than the shots take the driver's interior (OWN_STRETCH)
         self.wider_from_driver = mode == "auto" and open_shots and driver_frames
         if mode == "auto":
@@ -423,12 +509,22 @@ class MouthInterior:
         return shaded(image, teeth, target, box, strength, rim=int(np.ceil(1.5 * self.feather)) + 1)
 
     def _own_interior(self, k: int, target: np.ndarray, box) -> np.ndarray:
-        """Shot ``k``'s interior mapped into the hole over ``box``."""
+        """Shot ``k``'s interior mapped into the hole over ``box``: its upper and lower parts at their own size, the
+        gap the jaw opens between them in the mouth's cavity colour (``teeth_together``)."""
+        import cv2
+
         if k not in self._shot_insets:  # the shot's teeth, read once
             stats = _lab_stats(self.crops[k], lip_ring(self.points[k], self.size))
             lips_l = None if stats is None else float(stats[0, 0])
             self._shot_insets[k] = INSET if lips_l is None else inset_profile(self.crops[k], self.points[k], lips_l)
-        return _mapped_into(self.crops[k], self.points[k], target, box, self._shot_insets[k])
+        mouth = self.shot_mouths[k]
+        mapped = _mapped_into(self.crops[k], self.points[k], target, box, self._shot_insets[k], mouth.split)
+        image, gap, depth = mapped
+        if not gap.any():
+            return image
+        top, bottom = mouth.cavity.astype(np.float32)
+        cavity = (top + depth[..., None] * (bottom - top) + 0.5).astype(np.uint8)
+        return cv2.blendLinear(cavity, image, gap, 1.0 - gap)
 
     def _pick_shot(self, opening: float) -> int:
         """The open-mouthed shot (any shot, if none is open) whose opening is nearest ``opening``, kept from the
@@ -479,7 +575,8 @@ class MouthInterior:
         if self.mode == "own":
             k = self._pick_shot(opening)
             own = 1.0
-            if self.wider_from_driver and has_driver:  # a frame opened much wider than the shot: the driver's
+            # a frame opened much wider than a shot whose teeth are apart: the driver's (teeth together part)
+            if self.wider_from_driver and has_driver and self.shot_mouths[k].rest <= 0:
                 own = _fade(opening / max(float(self.openings[k]), 1e-6), *OWN_STRETCH, rising=False)
                 if self._own is not None:  # gradually (OWN_STEP)
                     own = float(np.clip(own, self._own - OWN_STEP, self._own + OWN_STEP))

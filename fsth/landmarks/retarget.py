@@ -28,8 +28,10 @@ barely opens a wide mouth, and a photo taken with an open mouth never closes it.
 in scale-free units (``expression_ratios``), on ``S + L_B e_t`` before the head motion (``_set_expression``):
 
 * mouth: the inner-lip gap becomes the driver's gap / mouth width at frame t times the source's mouth width there
-  (absolute, not relative to the reference); the lower lip takes 70% of the change, the upper lip 30%, and the
-  chin follows the lower lip in part;
+  (absolute, not relative to the reference), plus the source's gap at rest (``rest_mouth``: a smile whose teeth
+  meet shows them between parted lips with the jaw shut, and speaking drops the jaw from there; the mouth layer
+  measures it on the shot's pixels, ``fsth.animate.mouth.teeth_together``); the lower lip takes 70% of the change,
+  the upper lip 30%, and the chin follows the lower lip in part;
 * eyes: each eye's lid gaps become the source's own times two factors (the upper lid takes 80% of the change), the
   more open eye's change drawn halfway to the other's unless they are a wink apart (``EYE_COUPLING``: the lids
   blink together; each eye's blink share is first drawn most of the way to the two eyes' mean,
@@ -128,6 +130,7 @@ def retarget(
     eye_level: np.ndarray | None = None,
     reference_index: int | None = None,
     reference_level: np.ndarray | None = None,
+    rest_mouth: float = 0.0,
 ) -> np.ndarray:
     """The source's landmarks making the driver's motion since its reference frame (module docstring).
 
@@ -141,6 +144,8 @@ def retarget(
     eyes' opening at the reference. The narrowing counts from the reference's own open level (a reference caught
     mid-blink says nothing about the eyes open): with ``fps``, ``reference_index`` says which of the N frames is
     the reference; else ``reference_level`` (2,) gives it; neither: the eyes' opening at the reference.
+    ``rest_mouth``: the source's inner-lip gap (mouth widths) with its jaw shut (its teeth together), which a
+    driver's closed mouth gives.
     """
     S = np.asarray(source, np.float64)
     D = np.asarray(driver, np.float64)
@@ -159,7 +164,9 @@ def retarget(
         if reference_index is not None:
             reference_level = eye_level[reference_index]
     own = expression_ratios(S)
-    posed = _set_expression(posed, S, ratios, expression_ratios(R, reference_dense), own, eye_level, reference_level)
+    posed = _set_expression(
+        posed, S, ratios, expression_ratios(R, reference_dense), own, eye_level, reference_level, rest_mouth
+    )
     if not head_motion:
         return posed.astype(np.float32)
     # conjugated head motion B A_t B^-1: linear part B_L A_L B_L^-1, translation B_L (A_L Bi_t + A_t) + B_t
@@ -301,15 +308,16 @@ def _set_expression(
     own: np.ndarray,
     eye_level: np.ndarray | None = None,
     reference_level: np.ndarray | None = None,
+    rest_mouth: float = 0.0,
 ) -> np.ndarray:
     """``posed`` (..., 68, 2) with its mouth, eyes and brows set from ratios (module docstring): ``driver`` (..., 5)
     the driver's at frame t, ``reference`` (5,) at its reference frame, ``own`` (5,) the source's (``source``
     (68, 2)), ``eye_level`` (..., 2) the driver's eyes' open level at t (None: the reference's), ``reference_level``
-    (2,) the reference frame's (None: its opening)."""
+    (2,) the reference frame's (None: its opening), ``rest_mouth`` the source's gap with its jaw shut."""
     P = posed.copy()
-    # mouth: absolute, the driver's opening in the source's mouth widths
+    # mouth: absolute, the driver's opening in the source's mouth widths, from the source's gap at rest
     down, width = _down(P, *MOUTH_CORNERS)
-    change = driver[..., 0] * width - np.maximum(_gap(P, MOUTH_GAP, down), 0)  # (...) px
+    change = (driver[..., 0] + rest_mouth) * width - np.maximum(_gap(P, MOUTH_GAP, down), 0)  # (...) px
     inner = ((61, 67), (62, 66), (63, 65))
     floors = [np.minimum(_gap(P, p, down), 0) for p in inner]
     _move(P, UPPER_LIP, -(1 - MOUTH_LOWER_SHARE) * change[..., None] * down)
@@ -398,13 +406,16 @@ def expression_features(points: np.ndarray) -> np.ndarray:
 _FEATURE_WEIGHTS = np.array([3.0, 1.0, 2.0, 2.0, 1.0])
 
 
-def choose_reference(driver: np.ndarray, valid: np.ndarray, source: np.ndarray) -> int:
-    """Index of the valid driver frame (of (N, 68, 2)) whose expression is closest to the source's (68, 2)."""
+def choose_reference(driver: np.ndarray, valid: np.ndarray, source: np.ndarray, rest_mouth: float = 0.0) -> int:
+    """Index of the valid driver frame (of (N, 68, 2)) whose expression is closest to the source's (68, 2), its
+    mouth's opening counted from ``rest_mouth`` (mouth widths: a smile's teeth together are a shut jaw)."""
     valid = np.asarray(valid, bool)
     if not valid.any():
         raise ValueError("no valid driver frame to take as the reference")
     idx = np.flatnonzero(valid)
-    diff = expression_features(np.asarray(driver)[idx]) - expression_features(source)
+    own = expression_features(source)
+    own[0] = max(own[0] - rest_mouth * own[1], 0.0)  # both in eye distances
+    diff = expression_features(np.asarray(driver)[idx]) - own
     return int(idx[np.argmin((diff * diff * _FEATURE_WEIGHTS).sum(-1))])
 
 
@@ -459,8 +470,10 @@ class MotionTransfer:
         head_motion: bool = True,
         reference_dense: np.ndarray | None = None,
         fps: float = 30.0,
+        rest_mouth: float = 0.0,
     ):
         self.source = np.asarray(source, np.float32)
+        self.rest_mouth = rest_mouth
         self.reference = None if reference is None else np.asarray(reference, np.float32)
         self.reference_dense = reference_dense
         self.absolute = absolute
@@ -504,5 +517,6 @@ class MotionTransfer:
                 reference_dense=self.reference_dense,
                 eye_level=_last_level(np.array(self.eyes), self.fps),
                 reference_level=self.reference_level,
+                rest_mouth=self.rest_mouth,
             )
         )
