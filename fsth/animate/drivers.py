@@ -18,6 +18,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from fsth.animate.mouth import rest_mouth
 from fsth.animate.options import AnimateOptions
 from fsth.errors import InputError
 from fsth.fewshot import Person
@@ -69,8 +70,8 @@ def plan_targets(
     frame with the expression closest to the source's, first = the first frame with a face, or an index), its eyes
     and mouth measured on the track's face mesh where it has one (``track.mesh``), its eyes' open level over the
     frames around each (``eye_levels``), or with ``absolute`` the driver's own landmarks in its (smoothed) crop
-    boxes. ``rest_mouth``: the source's inner-lip gap with its jaw shut (``person_rest_mouth``: a smile whose teeth
-    meet), which the driver's closed mouth gives.
+    boxes. ``rest_mouth``: the source's inner-lip gap with its jaw shut (``fsth.animate.mouth.rest_mouth``: a smile
+    whose teeth meet), which the driver's closed mouth gives.
     """
     valid = track.valid
     if options.absolute:
@@ -98,16 +99,6 @@ def plan_targets(
         **dense,
     )
     return hold_last(out, valid, source), ref
-
-
-def person_rest_mouth(person: Person) -> float:
-    """The person's inner-lip gap (mouth widths) with the jaw shut, on its first shot: all of it where the shot
-    smiles with its teeth together, else 0 (``fsth.animate.mouth.teeth_together``); 0 without shots."""
-    from fsth.animate.mouth import teeth_together
-
-    if person.crops is None:
-        return 0.0
-    return teeth_together(person.crops[0], person.points[0]).rest
 
 
 def _file_frames(
@@ -177,7 +168,7 @@ class _LiveDriver:
             absolute=options.absolute,
             head_motion=options.head_motion,
             fps=reader.fps,
-            rest_mouth=person_rest_mouth(person),
+            rest_mouth=rest_mouth(person.crops, person.points),
         )
         self.boxes = BoxFollower(person.crop_policy, reader.fps)
         self.faces = 0

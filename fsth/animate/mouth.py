@@ -267,6 +267,13 @@ def teeth_together(image: np.ndarray, points: np.ndarray) -> ShotMouth:
     return ShotMouth(rest, split, rgb.astype(np.uint8))
 
 
+def rest_mouth(crops: np.ndarray | None, points: np.ndarray | None) -> float:
+    """A person's inner-lip gap (mouth widths) with the jaw shut, on the first of its shots (``crops`` (K, S, S, 3),
+    ``points`` (K, 68, 2)): what retargeting gives it where the driver's mouth is closed (``teeth_together``'s
+    ``rest``); 0 without shots."""
+    return 0.0 if crops is None or points is None else teeth_together(crops[0], points[0]).rest
+
+
 def hole_alpha(points: np.ndarray, box, feather: float) -> np.ndarray:
     """(h, w) float32 over ``box`` (x0, y0, x1, y1): the hole between the inner lips of ``points`` (68, 2), opaque
     up to the inner-lip outline (over 0.9 there) and feathered by a Gaussian of ``feather`` px outside it, over the

@@ -16,7 +16,8 @@ import numpy as np
 
 from fsth import console
 from fsth.animate.compose import Compositor, _fit_height
-from fsth.animate.drivers import _file_frames, _Frame, _LiveDriver, parse_driver, person_rest_mouth, plan_targets
+from fsth.animate.drivers import _file_frames, _Frame, _LiveDriver, parse_driver, plan_targets
+from fsth.animate.mouth import rest_mouth
 from fsth.animate.options import AnimateOptions
 from fsth.animate.preview import Preview
 from fsth.animate.streams import _Background, _batches, _Sink, _streams
@@ -102,7 +103,9 @@ def _run_file(person, driver: Path, output, detector, options, renderer, compose
     start = time.perf_counter()
     track = track_video(driver, detector, crop_policy=person.crop_policy, label=f"driver {driver.name}")
     tracked = time.perf_counter() - start
-    targets, reference = plan_targets(track, person.points[0], person.size, options, person_rest_mouth(person))
+    targets, reference = plan_targets(
+        track, person.points[0], person.size, options, rest_mouth(person.crops, person.points)
+    )
     if reference is not None:
         console.debug(f"driver reference frame: {reference}")
     with_frames = options.side_by_side or preview is not None or compose.needs_driver_frames(targets)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fsth.animate.mouth import rest_mouth
 from fsth.errors import FsthError, InputError
 from fsth.evaluate.options import EvalOptions
 from fsth.evaluate.renderers import EVAL_DTYPE, person_renderers
@@ -29,6 +30,7 @@ class CrossSource:
     identity: Shots | None  # one shot: the crop and landmarks CSIM compares with; None when not on disk
     identity_reason: str | None = None  # why ``identity`` is None
     sources: list[str] = field(default_factory=list)  # where the shots came from
+    rest_mouth: float = 0.0  # the face's inner-lip gap with its jaw shut (``fsth.animate.mouth.teeth_together``)
 
 
 def load_cross_source(
@@ -44,7 +46,14 @@ def load_cross_source(
     shots = model.shots([path], detector)
     renderers = dict(person_renderers(model, shots, options, label=f"fine-tune on {name}", **renderer_options))
     return CrossSource(
-        name, str(source), renderers, shots.points[0], len(shots), shots.select([0]), sources=list(shots.sources)
+        name,
+        str(source),
+        renderers,
+        shots.points[0],
+        len(shots),
+        shots.select([0]),
+        sources=list(shots.sources),
+        rest_mouth=rest_mouth(shots.crops, shots.points),
     )
 
 
@@ -71,7 +80,15 @@ def _cross_source_file(path: Path, model: FewShotModel, detector) -> CrossSource
     except FsthError as exc:
         reason = f"CSIM not computed: the source's first shot cannot be read again ({exc})"
     return CrossSource(
-        path.name, str(path), {mode: renderer}, person.points[0], len(person.points), identity, reason, recorded
+        path.name,
+        str(path),
+        {mode: renderer},
+        person.points[0],
+        len(person.points),
+        identity,
+        reason,
+        recorded,
+        rest_mouth(person.crops, person.points),
     )
 
 
