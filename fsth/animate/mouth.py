@@ -71,8 +71,12 @@ BAND_ROWS = 8  # rows of that band read for teeth (``inset_profile``), from the 
 # (shaded inside the hole only: 0.76x on the second).
 SHADE, SHADE_DEPTH = 0.5, 0.3
 # The shade rises from nothing to SHADE as the target's opening (mouth widths) goes over this range: on a barely
-# parted mouth a dark rim read as an opening (the judge read 0.06 on the driver's closed frames, against 0.003).
-SHADE_OPENING = (0.08, 0.16)
+# parted mouth a dark rim read as an opening (the judge read 0.06 on the driver's closed frames, against 0.003;
+# the layer itself starts at FADE[0]). Lowered from (0.08, 0.16): a slightly parted mouth (fsth's mesh reads
+# 0.07-0.10 on 44 of lia_vox_driving2's open frames) showed as lips without a slit, read shut; in a full run of the
+# 9 pairs the opening rose 0.01-0.08x the driver's in 12 of 18 pairs and modes (the rest unchanged), the lip share fell
+# 0.00-0.03, mouth r moved by 0.01 at most.
+SHADE_OPENING = (0.04, 0.10)
 # With ``auto``, a frame whose opening is this many times the shot's (from the first to the second) fades from the
 # person's own interior to the driver's.
 OWN_STRETCH = (1.25, 1.6)
