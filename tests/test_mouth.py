@@ -454,6 +454,8 @@ def test_the_persons_own_teeth_keep_their_size_and_the_jaw_opens_a_dark_gap_betw
     shot, points = grin
     gap = 0.25 * float(np.linalg.norm(points[54] - points[48]))  # the jaw drops by a quarter of the mouth's width
     target = opened(points, gap)
+    auto = MouthInterior(shot[None], points[None], SIZE)  # its own teeth at any opening: no driver's interior
+    assert auto.mode == "own" and not auto.needs_driver and "teeth together" in auto.describe()
     layer = MouthInterior(shot[None], points[None], SIZE, "own").layer(target)
     x = int(round(points[[62, 66], 0].mean())) - layer.origin[0]  # the middle column of the mouth
     top, bottom = target[62, 1] - layer.origin[1], target[66, 1] - layer.origin[1]

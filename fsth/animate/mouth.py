@@ -458,8 +458,10 @@ class MouthInterior:
         open_shots = self.openings is not None and bool((self.openings >= OPEN_SHOT).any())
         shots = () if self.crops is None or mode not in ("auto", "own") else zip(self.crops, self.points)
         self.shot_mouths = [teeth_together(c, p) for c, p in shots]  # per shot: teeth together, where they part
-        # with auto, frames opened wider than the shots take the driver's interior (OWN_STRETCH)
-        self.wider_from_driver = mode == "auto" and open_shots and driver_frames
+        # with auto, frames opened wider than the shots take the driver's interior (OWN_STRETCH), but for shots
+        # whose teeth are together: their own teeth and the gap between them serve any opening
+        apart = open_shots and any(m.rest <= 0 and o >= OPEN_SHOT for m, o in zip(self.shot_mouths, self.openings))
+        self.wider_from_driver = mode == "auto" and open_shots and driver_frames and apart
         if mode == "auto":
             mode = "own" if open_shots else "driver" if driver_frames else "generator"
         if mode == "own" and self.crops is None:
@@ -497,7 +499,12 @@ class MouthInterior:
         if self.mode == "own":
             n = int((self.openings >= OPEN_SHOT).sum())
             line = f"mouth interior: the person's own shots ({n} of {len(self.openings)} show an open mouth)"
-            return line + (", the driver's where it opens wider" if self.wider_from_driver else "")
+            if self.wider_from_driver:
+                return line + ", the driver's where it opens wider"
+            together = self.shot_mouths and all(
+                m.rest > 0 for m, o in zip(self.shot_mouths, self.openings) if o >= OPEN_SHOT
+            )
+            return line + (", their teeth together, parting as the jaw drops" if together else "")
         if self.mode == "driver":
             return "mouth interior: the driver's, colour-matched to the person"
         return "mouth interior: drawn by the generator (no driver frames or open-mouthed shots to take it from)"

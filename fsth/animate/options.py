@@ -44,7 +44,7 @@ class AnimateOptions:
         "auto",
         "Where an opening mouth's interior comes from: own (the person's shot with the nearest mouth shape), driver "
         "(the driver's, colour-matched), generator (as the model draws it); auto: own when a shot shows an open "
-        "mouth (the driver's where the mouth opens far wider), else driver.",
+        "mouth (the driver's where the mouth opens far wider, unless its teeth are together), else driver.",
         choices=MOUTHS,
         panel=_MOTION,
     )
