@@ -231,8 +231,15 @@ class ShotMouth:
     """What a shot's mouth gives the layer and retargeting (``teeth_together``)."""
 
     rest: float  # its inner-lip gap (retargeting's measure, mouth widths) with the jaw shut: 0, or all of it
+    together: float  # how surely its teeth are together (0-1, ``TEETH_TOGETHER``): rest is this share of its gap
     split: float  # where its teeth meet (or its cavity is darkest): a share of its opening from the upper lip
     cavity: np.ndarray  # (2, 3) uint8 RGB: a mouth's inside at the top and the bottom, in this person's light and hue
+
+    @property
+    def shut_jaw(self) -> bool:
+        """Whether its teeth are more surely together than not: its own teeth then serve any opening (no hand-over
+        to the driver's interior)."""
+        return self.together >= 0.5
 
 
 def teeth_together(image: np.ndarray, points: np.ndarray) -> ShotMouth:
@@ -268,7 +275,7 @@ def teeth_together(image: np.ndarray, points: np.ndarray) -> ShotMouth:
         split = float(shares[below][np.argmin(lab[..., 0].mean(1)[below])])
     cavity = np.array([[CAVITY[0] * lips[0], 0.5 * lips[1], 0.5 * lips[2]], [CAVITY[1] * lips[0], *lips[1:]]])
     rgb = np.clip(cv2.cvtColor(cavity[None].astype(np.float32), cv2.COLOR_LAB2RGB)[0] * 255.0 + 0.5, 0, 255)
-    return ShotMouth(rest, split, rgb.astype(np.uint8))
+    return ShotMouth(rest, together, split, rgb.astype(np.uint8))
 
 
 def rest_mouth(crops: np.ndarray | None, points: np.ndarray | None) -> float:
@@ -460,7 +467,9 @@ class MouthInterior:
         self.shot_mouths = [teeth_together(c, p) for c, p in shots]  # per shot: teeth together, where they part
         # with auto, frames opened wider than the shots take the driver's interior (OWN_STRETCH), but for shots
         # whose teeth are together: their own teeth and the gap between them serve any opening
-        apart = open_shots and any(m.rest <= 0 and o >= OPEN_SHOT for m, o in zip(self.shot_mouths, self.openings))
+        apart = open_shots and any(
+            not m.shut_jaw and o >= OPEN_SHOT for m, o in zip(self.shot_mouths, self.openings)
+        )
         self.wider_from_driver = mode == "auto" and open_shots and driver_frames and apart
         if mode == "auto":
             mode = "own" if open_shots else "driver" if driver_frames else "generator"
@@ -502,7 +511,7 @@ class MouthInterior:
             if self.wider_from_driver:
                 return line + ", the driver's where it opens wider"
             together = self.shot_mouths and all(
-                m.rest > 0 for m, o in zip(self.shot_mouths, self.openings) if o >= OPEN_SHOT
+                m.shut_jaw for m, o in zip(self.shot_mouths, self.openings) if o >= OPEN_SHOT
             )
             return line + (", their teeth together, parting as the jaw drops" if together else "")
         if self.mode == "driver":
@@ -594,7 +603,7 @@ class MouthInterior:
             k = self._pick_shot(opening)
             own = 1.0
             # a frame opened much wider than a shot whose teeth are apart: the driver's (teeth together part)
-            if self.wider_from_driver and has_driver and self.shot_mouths[k].rest <= 0:
+            if self.wider_from_driver and has_driver and not self.shot_mouths[k].shut_jaw:
                 own = _fade(opening / max(float(self.openings[k]), 1e-6), *OWN_STRETCH, rising=False)
                 if self._own is not None:  # gradually (OWN_STEP)
                     own = float(np.clip(own, self._own - OWN_STEP, self._own + OWN_STEP))
