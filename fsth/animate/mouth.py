@@ -467,9 +467,7 @@ class MouthInterior:
         self.shot_mouths = [teeth_together(c, p) for c, p in shots]  # per shot: teeth together, where they part
         # with auto, frames opened wider than the shots take the driver's interior (OWN_STRETCH), but for shots
         # whose teeth are together: their own teeth and the gap between them serve any opening
-        apart = open_shots and any(
-            not m.shut_jaw and o >= OPEN_SHOT for m, o in zip(self.shot_mouths, self.openings)
-        )
+        apart = open_shots and any(not m.shut_jaw and o >= OPEN_SHOT for m, o in zip(self.shot_mouths, self.openings))
         self.wider_from_driver = mode == "auto" and open_shots and driver_frames and apart
         if mode == "auto":
             mode = "own" if open_shots else "driver" if driver_frames else "generator"
