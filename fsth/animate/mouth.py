@@ -230,7 +230,7 @@ CAVITY = (0.2, 0.45)
 class ShotMouth:
     """What a shot's mouth gives the layer and retargeting (``teeth_together``)."""
 
-    rest: float  # its inner-lip gap (retargeting's measure, mouth widths) with the jaw shut: 0, or all of it
+    rest: float  # its inner-lip gap (retargeting's measure, mouth widths) with the jaw shut: ``together`` of it
     together: float  # how surely its teeth are together (0-1, ``TEETH_TOGETHER``): rest is this share of its gap
     split: float  # where its teeth meet (or its cavity is darkest): a share of its opening from the upper lip
     cavity: np.ndarray  # (2, 3) uint8 RGB: a mouth's inside at the top and the bottom, in this person's light and hue
@@ -247,6 +247,8 @@ def teeth_together(image: np.ndarray, points: np.ndarray) -> ShotMouth:
     (a smile showing them, the jaw shut: ``rest`` is then its gap, which a driver's closed mouth gives it), and
     where its opening parts when the jaw drops (``split``): where the teeth meet (``TEETH_MEET``), or an open
     mouth's darkest row below its first third."""
+    import cv2
+
     from fsth.landmarks.retarget import expression_ratios
 
     stats = _lab_stats(image, lip_ring(points, image.shape[0]))
@@ -257,17 +259,16 @@ def teeth_together(image: np.ndarray, points: np.ndarray) -> ShotMouth:
     shares = (np.arange(24) + 0.5) / 24
     v = upper + np.outer(shares, lower - upper)  # (rows, columns)
     xy = (origin + np.stack([np.broadcast_to(us, v.shape), v], -1) @ axes).astype(np.float32)
-    import cv2
-
     lab = to_lab(
         cv2.remap(
             np.ascontiguousarray(image), xy[..., 0], xy[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
     )
-    teeth = float(teeth_weight(lab, float(lips[0])).mean()) if float((lower - upper).mean()) > 0 else 0.0
+    weights = teeth_weight(lab, float(lips[0]))  # (rows, columns)
+    teeth = float(weights.mean()) if float((lower - upper).mean()) > 0 else 0.0
     together = _fade(teeth, *TEETH_TOGETHER)
     rest = together * float(expression_ratios(points)[0])
-    rows = np.flatnonzero(teeth_weight(lab, float(lips[0])).mean(1) > 0.5)  # the rows that are teeth
+    rows = np.flatnonzero(weights.mean(1) > 0.5)  # the rows that are teeth
     if together > 0 and len(rows):  # the upper teeth show more than the lower on a smile
         split = float(shares[rows[0]] + TEETH_MEET * (shares[rows[-1]] - shares[rows[0]]))
     else:  # an open mouth: its darkest row, below its first third
