@@ -544,8 +544,7 @@ class MouthInterior:
             lips_l = None if stats is None else float(stats[0, 0])
             self._shot_insets[k] = INSET if lips_l is None else inset_profile(self.crops[k], self.points[k], lips_l)
         mouth = self.shot_mouths[k]
-        mapped = _mapped_into(self.crops[k], self.points[k], target, box, self._shot_insets[k], mouth.split)
-        image, gap, depth = mapped
+        image, gap, depth = _mapped_into(self.crops[k], self.points[k], target, box, self._shot_insets[k], mouth.split)
         if not gap.any():
             return image
         top, bottom = mouth.cavity.astype(np.float32)
