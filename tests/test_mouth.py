@@ -446,6 +446,28 @@ def test_teeth_together_tells_a_smile_showing_teeth_from_an_open_or_a_closed_mou
     assert top.max() < 80 and bottom.sum() > top.sum()  # dark, lighter towards the tongue
 
 
+def test_a_grin_whose_inner_lip_outline_lies_on_its_lips_reads_teeth_together(dlib_detector):
+    """group.jpg's largest face smiles with his teeth together under a moustache. The face mesh puts the inner lips'
+    outline on the lips, so lip fills half the opening and its teeth less than half; teeth still fill what is not
+    lip, and nothing dark or grey lies between them. A talking mouth with its teeth apart (talking_teeth.jpg: a grey
+    shadowed gap over the lower teeth) is not a shut jaw, read by dlib's points, whose outline lies further in."""
+    from conftest import ASSETS, GROUP
+
+    from fsth.animate.mouth import teeth_together
+    from fsth.fewshot import load_shots
+    from fsth.landmarks import CropPolicy
+    from fsth.landmarks.backends import make_detector
+    from fsth.landmarks.retarget import expression_ratios
+
+    grin = load_shots([GROUP], make_detector("mesh", device="cpu"), SIZE, CropPolicy())
+    read = teeth_together(grin.crops[0], grin.points[0])
+    assert read.together > 0.9 and read.shut_jaw
+    assert read.rest == pytest.approx(read.together * float(expression_ratios(grin.points[0])[0]))
+    talking = load_shots([ASSETS / "talking_teeth.jpg"], dlib_detector, SIZE, CropPolicy())
+    assert float(expression_ratios(talking.points[0])[0]) > 0.1  # open
+    assert teeth_together(talking.crops[0], talking.points[0]).together < 0.1
+
+
 def test_the_persons_own_teeth_keep_their_size_and_the_jaw_opens_a_dark_gap_between_them(grin):
     """The own interior of a smile with teeth, opened wider: his upper teeth under the upper lip as in the photo,
     the cavity's dark between his teeth, not his teeth stretched to the opening."""

@@ -215,10 +215,23 @@ def inset_profile(image: np.ndarray, image_points: np.ndarray, lips_l: float, in
     return lambda u: (np.interp(u, us, top), np.interp(u, us, bottom))
 
 
-# A shot's teeth are together (its jaw shut) where teeth (``teeth_weight``) fill this share of the middle of its
-# opening: from none at the first to all of it at the second. Smiles with their teeth together read 0.5-0.8 there
-# (Obama's, Audrey Hepburn's photos), open mouths with a dark cavity under the upper teeth 0.0-0.4.
-TEETH_TOGETHER = (0.45, 0.65)
+# A shot's teeth are together (its jaw shut) where teeth (``teeth_weight``) fill the middle of its opening but for
+# the lip in it: the outline a face mesh gives the inner lips of a smile lies on them by a few pixels, so lip fills
+# 0.35-0.5 of the opening of grins whose teeth are plainly together (headgan_reference, dlib's 2008_001322), which
+# read 0.41-0.45 teeth against the whole. Of the rest (teeth and the inside: a dark cavity, a grey shadowed gap),
+# teeth's share: none at TEETH_FILL[0], all from [1]; grins read 0.87-1.0 there (Obama, Audrey Hepburn, Alex
+# Lacamoire, sadtalker_happy1), blurred or shaded ones 0.61-0.66 (Lin-Manuel Miranda, tpsmm_source: in part),
+# mouths open with their teeth apart 0.33-0.55 (liveportrait_d12, d38, Lei Jun). And teeth must be a fair share
+# of the whole (TEETH_SHARE): a wide-open mouth shows a tongue, lip-coloured, under a row of upper teeth
+# (liveportrait_d9: 0.27).
+TEETH_FILL = (0.55, 0.85)
+TEETH_SHARE = (0.3, 0.4)
+# The inside, neither teeth nor lip: darker than INSIDE_DARK of the lips' Lab lightness (fully from 0.15 of it
+# darker still), or of less than INSIDE_GREY of their chroma (fully below the first); lips under INSIDE_GREY_LIPS
+# chroma (a black-and-white photo) tell by their lightness alone.
+INSIDE_DARK = 0.75
+INSIDE_GREY = (0.4, 0.7)
+INSIDE_GREY_LIPS = 10.0
 MIDDLE = (0.3, 0.7)  # the middle of a mouth, along it (0: one inner corner, 1: the other)
 TEETH_MEET = 0.65  # where teeth together meet: this share of the way down the rows that show teeth
 # The Lab lightness of the mouth's inside, a share of its lips': at the top of the gap the jaw opens (with half their
@@ -231,7 +244,7 @@ class ShotMouth:
     """What a shot's mouth gives the layer and retargeting (``teeth_together``)."""
 
     rest: float  # its inner-lip gap (retargeting's measure, mouth widths) with the jaw shut: ``together`` of it
-    together: float  # how surely its teeth are together (0-1, ``TEETH_TOGETHER``): rest is this share of its gap
+    together: float  # how surely its teeth are together (0-1, ``TEETH_FILL``): rest is this share of its gap
     split: float  # where its teeth meet (or its cavity is darkest): a share of its opening from the upper lip
     cavity: np.ndarray  # (2, 3) uint8 RGB: a mouth's inside at the top and the bottom, in this person's light and hue
 
@@ -266,7 +279,8 @@ def teeth_together(image: np.ndarray, points: np.ndarray) -> ShotMouth:
     )
     weights = teeth_weight(lab, float(lips[0]))  # (rows, columns)
     teeth = float(weights.mean()) if float((lower - upper).mean()) > 0 else 0.0
-    together = _fade(teeth, *TEETH_TOGETHER)
+    inside = float(inside_weight(lab, lips, weights).mean())
+    together = _fade(teeth / max(teeth + inside, 1e-6), *TEETH_FILL) * _fade(teeth, *TEETH_SHARE)
     rest = together * float(expression_ratios(points)[0])
     rows = np.flatnonzero(weights.mean(1) > 0.5)  # the rows that are teeth
     if together > 0 and len(rows):  # the upper teeth show more than the lower on a smile
@@ -376,6 +390,20 @@ def teeth_weight(lab: np.ndarray, lips_l: float) -> np.ndarray:
     bright = np.clip((lab[..., 0] - lips_l - TEETH_BRIGHT[0]) / (TEETH_BRIGHT[1] - TEETH_BRIGHT[0]), 0.0, 1.0)
     grey = np.clip((TEETH_CHROMA[1] - chroma) / (TEETH_CHROMA[1] - TEETH_CHROMA[0]), 0.0, 1.0)
     return bright * grey
+
+
+def inside_weight(lab: np.ndarray, lips: np.ndarray, teeth: np.ndarray) -> np.ndarray:
+    """(...,) in [0, 1]: how much Lab pixels ``lab`` (..., 3) inside a mouth look like its inside (a dark cavity, a
+    grey shadowed gap), neither teeth (their ``teeth_weight``, ``teeth``) nor lip (mean Lab ``lips`` (3,)); see
+    ``INSIDE_DARK``."""
+    dark = np.clip((INSIDE_DARK * lips[0] - lab[..., 0]) / (0.15 * max(float(lips[0]), 1.0)), 0.0, 1.0)
+    chroma = float(np.hypot(lips[1], lips[2]))
+    if chroma < INSIDE_GREY_LIPS:
+        lip_hue = np.ones_like(dark)
+    else:
+        share = np.hypot(lab[..., 1], lab[..., 2]) / chroma
+        lip_hue = np.clip((share - INSIDE_GREY[0]) / (INSIDE_GREY[1] - INSIDE_GREY[0]), 0.0, 1.0)
+    return (1.0 - teeth) * (1.0 - (1.0 - dark) * lip_hue)
 
 
 def skin_stats(image: np.ndarray, points: np.ndarray) -> np.ndarray | None:
