@@ -468,6 +468,26 @@ def test_a_grin_whose_inner_lip_outline_lies_on_its_lips_reads_teeth_together(dl
     assert teeth_together(talking.crops[0], talking.points[0]).together < 0.1
 
 
+def test_upper_and_lower_teeth_with_a_dark_band_between_them_are_apart(dlib_detector):
+    """talking_apart.jpg speaks wide open: both rows of teeth show, parted by a band of dark mouth a fifth of the
+    opening tall; teeth and lip fill most of the opening, so without the rows' order it read teeth together, and a
+    driver's frame like it would have taken a smiling source's own gap away."""
+    from conftest import ASSETS
+
+    from fsth.animate.mouth import frame_teeth, teeth_together
+    from fsth.fewshot import load_shots
+    from fsth.landmarks import CropPolicy
+    from fsth.landmarks.retarget import expression_ratios
+    from fsth.video import read_image
+
+    shot = load_shots([ASSETS / "talking_apart.jpg"], dlib_detector, SIZE, CropPolicy())
+    assert float(expression_ratios(shot.points[0])[0]) > 0.3
+    assert teeth_together(shot.crops[0], shot.points[0]).together < 0.1
+    frame = read_image(ASSETS / "talking_apart.jpg")  # read on the whole frame, as a driver's
+    points = dlib_detector.detect(frame)[0]
+    assert frame_teeth(frame, points) < 0.1
+
+
 def test_the_persons_own_teeth_keep_their_size_and_the_jaw_opens_a_dark_gap_between_them(grin):
     """The own interior of a smile with teeth, opened wider: his upper teeth under the upper lip as in the photo,
     the cavity's dark between his teeth, not his teeth stretched to the opening."""

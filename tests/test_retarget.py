@@ -417,3 +417,58 @@ def test_a_smile_with_its_teeth_together_keeps_them_shut_and_drops_the_jaw_from_
     driver = expression_ratios(D)[:, 0]
     np.testing.assert_allclose(expression_ratios(out)[:, 0], driver + rest, atol=0.01)
     np.testing.assert_allclose(expression_ratios(base)[:, 0], driver, atol=0.01)
+
+
+def test_a_drivers_grin_gap_is_held_over_a_frame_read_apart_that_opens_as_wide():
+    """``grin_gaps``: frames read as teeth together give their opening; a frame read apart in between, open as wide
+    or wider, keeps its neighbours' grin (its jaw drops from there); one open less is closing its lips: no grin;
+    past the window, none. Causal: only the frames before count."""
+    from fsth.landmarks.retarget import GRIN_SECONDS, grin_gaps
+
+    fps = 10.0 / GRIN_SECONDS  # the window: 10 frames either side
+    openings = np.array([0.25] * 5 + [0.30, 0.10] + [0.25] * 5 + [0.40] * 30)
+    together = np.array([1.0] * 5 + [0.0, 0.0] + [1.0] * 5 + [0.0] * 30)
+    gaps = grin_gaps(openings, together, fps)
+    np.testing.assert_allclose(gaps[:12], [0.25] * 5 + [0.25, 0.0] + [0.25] * 5)
+    assert gaps[12 + 9] == pytest.approx(0.25) and gaps[12 + 10] == 0.0  # 10 frames on, the window has passed
+    causal = grin_gaps(openings, together, fps, causal=True)
+    assert causal[0] == pytest.approx(0.25) and causal[-1] == 0.0
+    late = grin_gaps(openings[::-1], together[::-1], fps, causal=True)
+    assert late[:30].max() == 0.0  # no grin seen yet
+
+
+def test_a_grin_driving_a_grin_keeps_the_wider_gap_instead_of_adding_both(dlib_detector, tmp_path):
+    """obama.jpg driven by a video of itself (his grin, teeth together, in every frame): his own gap at rest and the
+    driver's are one grin, not two: the result opens as much as the driver (his photo's), where adding them gaped
+    twice as wide. The driver's teeth are read on its frames as it is tracked (``DriverTeeth``), and the same way
+    live (``MotionTransfer.update(..., together=)``)."""
+    from fsth.animate import AnimateOptions
+    from fsth.animate.drivers import plan_targets
+    from fsth.animate.mouth import DriverTeeth, frame_teeth, rest_mouth
+    from fsth.fewshot import load_shots
+    from fsth.landmarks import CropPolicy
+    from fsth.landmarks.retarget import MotionTransfer, expression_ratios
+    from fsth.landmarks.tracker import track_video
+    from fsth.video import VideoWriter, read_image
+
+    photo = read_image(ASSETS / "obama.jpg")
+    video = tmp_path / "grin.mp4"
+    with VideoWriter(video, fps=10) as out:
+        for dx in range(8):  # the photo moving sideways a pixel a frame
+            out.write(np.ascontiguousarray(np.roll(photo, dx, axis=1)))
+    shot = load_shots([ASSETS / "obama.jpg"], dlib_detector, 256, CropPolicy())
+    rest = rest_mouth(shot.crops, shot.points)
+    teeth = DriverTeeth()
+    track = track_video(video, dlib_detector, on_frame=teeth)
+    together = teeth.together(len(track))
+    assert rest > 0.15 and together.min() > 0.9  # the same grin read on the video's frames
+    driver = expression_ratios(track.landmarks)[:, 0]
+    planned, _ = plan_targets(track, shot.points[0], 256, AnimateOptions(), rest, together)
+    np.testing.assert_allclose(expression_ratios(planned)[:, 0], np.maximum(driver, rest), atol=0.02)
+    added, _ = plan_targets(track, shot.points[0], 256, AnimateOptions(), rest)
+    np.testing.assert_allclose(expression_ratios(added)[:, 0], driver + rest, atol=0.02)
+    live = MotionTransfer(shot.points[0], fps=10, rest_mouth=rest)
+    frame = photo
+    points = track.landmarks[0]
+    out = live.update(points, together=frame_teeth(frame, points))
+    assert float(expression_ratios(out)[0]) == pytest.approx(max(driver[0], rest), abs=0.02)

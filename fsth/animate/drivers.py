@@ -18,7 +18,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from fsth.animate.mouth import rest_mouth
+from fsth.animate.mouth import frame_teeth, rest_mouth
 from fsth.animate.options import AnimateOptions
 from fsth.errors import InputError
 from fsth.fewshot import Person
@@ -62,7 +62,12 @@ def checked_driver(driver: str | os.PathLike | int) -> str | int:
 
 
 def plan_targets(
-    track, source: np.ndarray, size: int, options: AnimateOptions, rest_mouth: float = 0.0
+    track,
+    source: np.ndarray,
+    size: int,
+    options: AnimateOptions,
+    rest_mouth: float = 0.0,
+    driver_together: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int | None]:
     """Landmarks to render for every frame of a tracked driver (N, 68, 2) in crop pixels, and the reference frame.
 
@@ -71,7 +76,8 @@ def plan_targets(
     and mouth measured on the track's face mesh where it has one (``track.mesh``), its eyes' open level over the
     frames around each (``eye_levels``), or with ``absolute`` the driver's own landmarks in its (smoothed) crop
     boxes. ``rest_mouth``: the source's inner-lip gap with its jaw shut (``fsth.animate.mouth.rest_mouth``: a smile
-    whose teeth meet), which the driver's closed mouth gives.
+    whose teeth meet), which the driver's closed mouth gives; ``driver_together`` (N,): how surely each driver
+    frame's teeth are together (``fsth.animate.mouth.DriverTeeth``), whose grin is not added to it.
     """
     valid = track.valid
     if options.absolute:
@@ -96,6 +102,7 @@ def plan_targets(
         fps=track.fps,
         reference_index=int(valid[:ref].sum()),  # among the valid frames
         rest_mouth=rest_mouth,
+        driver_together=None if driver_together is None else np.asarray(driver_together)[valid],
         **dense,
     )
     return hold_last(out, valid, source), ref
@@ -163,13 +170,15 @@ class _LiveDriver:
     ):
         self.reader, self.size, self.options, self.sketches = reader, person.size, options, sketches
         self.tracker = LandmarkTracker(detector, fps=reader.fps)
+        rest = rest_mouth(person.crops, person.points)
         self.motion = MotionTransfer(
             person.points[0],
             absolute=options.absolute,
             head_motion=options.head_motion,
             fps=reader.fps,
-            rest_mouth=rest_mouth(person.crops, person.points),
+            rest_mouth=rest,
         )
+        self.read_teeth = rest > 0 and not options.absolute  # a driver's grin matters to a source with its own
         self.boxes = BoxFollower(person.crop_policy, reader.fps)
         self.faces = 0
         self.reference: int | None = None
@@ -186,6 +195,7 @@ class _LiveDriver:
                     found = CropPolicy.to_crop(found, self.boxes(found), self.size)
                 elif self.motion.reference is None:
                     self.reference = i
-            points = self.motion.update(found, self.tracker.mesh if seen is not None else None)
+            together = frame_teeth(frame, seen) if self.read_teeth and seen is not None else None
+            points = self.motion.update(found, self.tracker.mesh if seen is not None else None, together)
             sketch = draw_sketch(points, self.size) if self.sketches else None
             yield _Frame(i, t, frame, points, sketch, seen)

@@ -225,6 +225,12 @@ def inset_profile(image: np.ndarray, image_points: np.ndarray, lips_l: float, in
 # of the whole (TEETH_SHARE): a wide-open mouth shows a tongue, lip-coloured, under a row of upper teeth
 # (liveportrait_d9: 0.27).
 TEETH_FILL = (0.55, 0.85)
+# Rows of teeth (over 0.7 of them teeth) parted by rows of none (0.5 or less: a dark gap, a tongue) are apart: from
+# none at the first share of the opening to all at the second. A driver speaking wide open shows its upper and
+# lower teeth with a narrow dark band between (retalking_face4's frames 84-96, 0.27-0.44 mouth widths: 4-8 of 24
+# rows), which, a small share of the opening, left its teeth read together. A lower lip's highlight under the teeth
+# (headgan_reference on dlib's points, whose inner-lip outline reaches over the lower lip) is not a row of teeth.
+TEETH_APART = (0.08, 0.17)
 TEETH_SHARE = (0.3, 0.4)
 # The inside, neither teeth nor lip: darker than INSIDE_DARK of the lips' Lab lightness (fully from 0.15 of it
 # darker still), or of less than INSIDE_GREY of their chroma (fully below the first); lips under INSIDE_GREY_LIPS
@@ -281,8 +287,13 @@ def teeth_together(image: np.ndarray, points: np.ndarray) -> ShotMouth:
     teeth = float(weights.mean()) if float((lower - upper).mean()) > 0 else 0.0
     inside = float(inside_weight(lab, lips, weights).mean())
     together = _fade(teeth / max(teeth + inside, 1e-6), *TEETH_FILL) * _fade(teeth, *TEETH_SHARE)
+    profile = weights.mean(1)
+    rows = np.flatnonzero(profile > 0.5)  # the rows that are teeth
+    strong = np.flatnonzero(profile > 0.7)
+    if len(strong) > 1:  # rows of teeth with rows of no teeth between them are apart
+        between = profile[strong[0] : strong[-1] + 1] <= 0.5
+        together *= 1.0 - _fade(_longest_run(between) / len(shares), *TEETH_APART)
     rest = together * float(expression_ratios(points)[0])
-    rows = np.flatnonzero(weights.mean(1) > 0.5)  # the rows that are teeth
     if together > 0 and len(rows):  # the upper teeth show more than the lower on a smile
         split = float(shares[rows[0]] + TEETH_MEET * (shares[rows[-1]] - shares[rows[0]]))
     else:  # an open mouth: its darkest row, below its first third
@@ -298,6 +309,60 @@ def rest_mouth(crops: np.ndarray | None, points: np.ndarray | None) -> float:
     ``points`` (K, 68, 2)): what retargeting gives it where the driver's mouth is closed (``teeth_together``'s
     ``rest``); 0 without shots."""
     return 0.0 if crops is None or points is None else teeth_together(crops[0], points[0]).rest
+
+
+FRAME_TEETH_SIDE = 128  # a driver's mouth is read on a square of at most this side (``frame_teeth``)
+
+
+def _longest_run(mask: np.ndarray) -> int:
+    """The length of the longest run of True in a 1-D bool array."""
+    best = run = 0
+    for m in mask:
+        run = run + 1 if m else 0
+        best = max(best, run)
+    return best
+
+
+def frame_teeth(frame: np.ndarray, points: np.ndarray) -> float:
+    """How surely the teeth of the mouth of landmarks ``points`` (68, 2) in a ``frame`` (H, W, 3) uint8 of any size
+    are together (``teeth_together``'s ``together``), read on the square around the mouth, twice its width a side
+    (repeating the frame's edge pixels where it runs off), scaled down to ``FRAME_TEETH_SIDE`` where larger."""
+    P = np.asarray(points, np.float64)
+    half = max(16, int(np.ceil(np.linalg.norm(P[54] - P[48]))))
+    x0, y0 = np.round(P[MOUTH].mean(0)).astype(int) - half
+    h, w = frame.shape[:2]
+    crop = frame[max(y0, 0) : max(y0 + 2 * half, 0), max(x0, 0) : max(x0 + 2 * half, 0)]
+    if crop.size == 0:
+        return 0.0
+    pad = ((max(-y0, 0), max(y0 + 2 * half - h, 0)), (max(-x0, 0), max(x0 + 2 * half - w, 0)), (0, 0))
+    crop, P = np.pad(crop, pad, mode="edge"), P - [x0, y0]
+    if half > FRAME_TEETH_SIDE // 2:  # a large face: read at FRAME_TEETH_SIDE pixels (its cost is per pixel)
+        import cv2
+
+        scale = FRAME_TEETH_SIDE / (2 * half)
+        crop = cv2.resize(crop, (FRAME_TEETH_SIDE, FRAME_TEETH_SIDE), interpolation=cv2.INTER_LINEAR)
+        P = (P + 0.5) * scale - 0.5
+    return teeth_together(np.ascontiguousarray(crop), P).together
+
+
+class DriverTeeth:
+    """``track_video``'s ``on_frame`` that reads, as a driver is tracked, how surely each frame's teeth are together
+    (``frame_teeth``): ``together(n)`` (n,), 0 where it has no face. Retargeting (``driver_together``) keeps the
+    wider of a driver's and a source's grins instead of adding them: a source that smiles with its teeth together,
+    driven by someone who speaks smiling, gaped by both grins (Obama's photo by dreamtalk's W009 "happy")."""
+
+    def __init__(self):
+        self.read: dict[int, float] = {}
+
+    def __call__(self, video, index: int, points: np.ndarray | None, mesh, frame: np.ndarray) -> None:
+        if points is not None:
+            self.read[index] = frame_teeth(frame, points)
+
+    def together(self, n: int) -> np.ndarray:
+        out = np.zeros(n, np.float64)
+        for i, t in self.read.items():
+            out[i] = t
+        return out
 
 
 def hole_alpha(points: np.ndarray, box, feather: float) -> np.ndarray:
@@ -369,7 +434,7 @@ def _lab_stats(image: np.ndarray, region: np.ndarray) -> np.ndarray | None:
     """(2, 3) Lab mean and standard deviation of ``image``'s pixels where ``region``; None if too few."""
     if region.sum() < 8:
         return None
-    lab = to_lab(image)[region]
+    lab = to_lab(image[region][None])[0]  # only the region's pixels converted
     return np.stack([lab.mean(0), lab.std(0) + 1e-3])
 
 

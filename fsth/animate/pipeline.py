@@ -17,7 +17,7 @@ import numpy as np
 from fsth import console
 from fsth.animate.compose import Compositor, _fit_height
 from fsth.animate.drivers import _file_frames, _Frame, _LiveDriver, parse_driver, plan_targets
-from fsth.animate.mouth import rest_mouth
+from fsth.animate.mouth import DriverTeeth, rest_mouth
 from fsth.animate.options import AnimateOptions
 from fsth.animate.preview import Preview
 from fsth.animate.streams import _Background, _batches, _Sink, _streams
@@ -101,11 +101,12 @@ def _writer(output, fps: float, audio_from, crf: int | None) -> VideoWriter | No
 
 def _run_file(person, driver: Path, output, detector, options, renderer, compose, preview) -> AnimateStats:
     start = time.perf_counter()
-    track = track_video(driver, detector, crop_policy=person.crop_policy, label=f"driver {driver.name}")
+    rest = rest_mouth(person.crops, person.points)
+    teeth = DriverTeeth() if rest > 0 and not options.absolute else None  # a driver's grin matters to one's own
+    track = track_video(driver, detector, crop_policy=person.crop_policy, label=f"driver {driver.name}", on_frame=teeth)
     tracked = time.perf_counter() - start
-    targets, reference = plan_targets(
-        track, person.points[0], person.size, options, rest_mouth(person.crops, person.points)
-    )
+    together = None if teeth is None else teeth.together(len(track))
+    targets, reference = plan_targets(track, person.points[0], person.size, options, rest, together)
     if reference is not None:
         console.debug(f"driver reference frame: {reference}")
     with_frames = options.side_by_side or preview is not None or compose.needs_driver_frames(targets)

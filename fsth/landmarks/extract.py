@@ -259,7 +259,7 @@ class _Stream:
         self.mesh = True if detector.num_points > 68 else None  # rows carry "mesh" (null where no face)
         self.follow = None
 
-    def __call__(self, video: VideoReader, index: int, points, mesh) -> None:
+    def __call__(self, video: VideoReader, index: int, points, mesh, frame=None) -> None:
         if self.follow is None:  # the reader's clock and frame size, as the track's
             self.fps, self.frame_size = video.fps, (video.width, video.height)
             self.follow = BoxFollower(self.crop_policy, self.fps)

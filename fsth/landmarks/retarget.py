@@ -30,8 +30,11 @@ in scale-free units (``expression_ratios``), on ``S + L_B e_t`` before the head 
 * mouth: the inner-lip gap becomes the driver's gap / mouth width at frame t times the source's mouth width there
   (absolute, not relative to the reference), plus the source's gap at rest (``rest_mouth``: a smile whose teeth
   meet shows them between parted lips with the jaw shut, and speaking drops the jaw from there; the mouth layer
-  measures it on the shot's pixels, ``fsth.animate.mouth.teeth_together``); the lower lip takes 70% of the change,
-  the upper lip 30%, and the chin follows the lower lip in part;
+  measures it on the shot's pixels, ``fsth.animate.mouth.teeth_together``). A driver smiling with its teeth
+  together shows a gap of its own with the jaw shut (``driver_grin``, read on its frames the same way,
+  ``grin_gaps``): the two grins' gaps are not added, the wider one is kept and the driver's jaw drops from there,
+  ``D_t + max(rest - grin_t, 0)``. The lower lip takes 70% of the change, the upper lip 30%, and the chin follows
+  the lower lip in part;
 * eyes: each eye's lid gaps become the source's own times two factors (the upper lid takes 80% of the change), the
   more open eye's change drawn halfway to the other's unless they are a wink apart (``EYE_COUPLING``: the lids
   blink together; each eye's blink share is first drawn most of the way to the two eyes' mean,
@@ -131,6 +134,8 @@ def retarget(
     reference_index: int | None = None,
     reference_level: np.ndarray | None = None,
     rest_mouth: float = 0.0,
+    driver_together: np.ndarray | None = None,
+    driver_grin: np.ndarray | None = None,
 ) -> np.ndarray:
     """The source's landmarks making the driver's motion since its reference frame (module docstring).
 
@@ -145,7 +150,9 @@ def retarget(
     mid-blink says nothing about the eyes open): with ``fps``, ``reference_index`` says which of the N frames is
     the reference; else ``reference_level`` (2,) gives it; neither: the eyes' opening at the reference.
     ``rest_mouth``: the source's inner-lip gap (mouth widths) with its jaw shut (its teeth together), which a
-    driver's closed mouth gives.
+    driver's closed mouth gives. The driver's own such gap: with ``fps``, ``driver_together`` (N,) says how surely
+    each frame's teeth are together (``fsth.animate.mouth.teeth_together``) and ``grin_gaps`` measures it over the
+    frames; else ``driver_grin`` (...) gives it (a live camera's, over the frames before); neither: none.
     """
     S = np.asarray(source, np.float64)
     D = np.asarray(driver, np.float64)
@@ -163,9 +170,19 @@ def retarget(
         eye_level = eye_levels(ratios[..., 1:3], fps)
         if reference_index is not None:
             reference_level = eye_level[reference_index]
+        if driver_together is not None:
+            driver_grin = grin_gaps(ratios[..., 0], driver_together, fps)
     own = expression_ratios(S)
     posed = _set_expression(
-        posed, S, ratios, expression_ratios(R, reference_dense), own, eye_level, reference_level, rest_mouth
+        posed,
+        S,
+        ratios,
+        expression_ratios(R, reference_dense),
+        own,
+        eye_level,
+        reference_level,
+        rest_mouth,
+        driver_grin,
     )
     if not head_motion:
         return posed.astype(np.float32)
@@ -294,6 +311,39 @@ def _last_level(history: np.ndarray, fps: float) -> np.ndarray:
     return np.percentile(history[-(2 * _level_half(fps) + 1) :], EYE_LEVEL_PERCENTILE, axis=0)
 
 
+# A driver smiling with its teeth together: its grin's gap at frame t is its opening there times how surely its
+# teeth are together. A grin held while speaking reads teeth together on some frames and apart on the next
+# (dreamtalk's "happy" speakers: 23 and 44 of 94 and 108 frames, flipping frame to frame), so a frame read apart
+# takes the widest grin of the frames within GRIN_SECONDS either side where it opens at least as wide (its jaw drops
+# from that grin; fully from GRIN_INHERIT[1] of its gap, none below [0]). Where it opens less, its lips are closing:
+# they were not the grin's (retalking_face4, whose speaker shows her teeth together on a quarter of her frames,
+# kept a grinning photo's mouth still for whole words when every frame near a grin took it).
+GRIN_SECONDS = 0.3
+GRIN_INHERIT = (0.8, 1.0)
+
+
+def grin_gaps(openings: np.ndarray, together: np.ndarray, fps: float, causal: bool = False) -> np.ndarray:
+    """The driver's grin gap (N,) at each of N consecutive frames (mouth widths, ``GRIN_SECONDS``) from their mouth
+    openings (N,) and how surely their teeth are together (N,) (0 where unknown); ``causal``: a frame read apart
+    looks at the frames up to it only, what a live camera has."""
+    opening = np.nan_to_num(np.asarray(openings, np.float64))
+    together = np.nan_to_num(np.asarray(together, np.float64))
+    own = opening * together
+    if len(own) == 0:
+        return own
+    half = _grin_half(fps)
+    padded = np.concatenate([np.zeros(half), own, np.zeros(0 if causal else half)])
+    near = np.lib.stride_tricks.sliding_window_view(padded, (half + 1) if causal else (2 * half + 1)).max(-1)
+    share = opening / np.maximum(near, 1e-9)
+    inherit = np.clip((share - GRIN_INHERIT[0]) / (GRIN_INHERIT[1] - GRIN_INHERIT[0]), 0.0, 1.0)
+    return np.minimum(own + (1.0 - together) * inherit * near, opening)
+
+
+def _grin_half(fps: float) -> int:
+    """Frames on either side of a frame over which ``grin_gaps`` looks (25 frames/s where ``fps`` is unknown)."""
+    return max(1, round(GRIN_SECONDS * (fps if fps > 0 else 25.0)))
+
+
 def _move(points: np.ndarray, weights: dict, step: np.ndarray) -> None:
     """Move ``points[..., i]`` by ``weights[i] * step`` (..., 2), in place."""
     for i, w in weights.items():
@@ -309,15 +359,18 @@ def _set_expression(
     eye_level: np.ndarray | None = None,
     reference_level: np.ndarray | None = None,
     rest_mouth: float = 0.0,
+    driver_grin: np.ndarray | None = None,
 ) -> np.ndarray:
     """``posed`` (..., 68, 2) with its mouth, eyes and brows set from ratios (module docstring): ``driver`` (..., 5)
     the driver's at frame t, ``reference`` (5,) at its reference frame, ``own`` (5,) the source's (``source``
     (68, 2)), ``eye_level`` (..., 2) the driver's eyes' open level at t (None: the reference's), ``reference_level``
-    (2,) the reference frame's (None: its opening), ``rest_mouth`` the source's gap with its jaw shut."""
+    (2,) the reference frame's (None: its opening), ``rest_mouth`` the source's gap with its jaw shut,
+    ``driver_grin`` (...) the driver's at t (None: none)."""
     P = posed.copy()
-    # mouth: absolute, the driver's opening in the source's mouth widths, from the source's gap at rest
+    # mouth: absolute, the driver's opening in the source's mouth widths, from the wider of the two gaps at rest
     down, width = _down(P, *MOUTH_CORNERS)
-    change = (driver[..., 0] + rest_mouth) * width - np.maximum(_gap(P, MOUTH_GAP, down), 0)  # (...) px
+    rest = rest_mouth if driver_grin is None else np.maximum(rest_mouth - np.asarray(driver_grin), 0.0)
+    change = (driver[..., 0] + rest) * width - np.maximum(_gap(P, MOUTH_GAP, down), 0)  # (...) px
     inner = ((61, 67), (62, 66), (63, 65))
     floors = [np.minimum(_gap(P, p, down), 0) for p in inner]
     _move(P, UPPER_LIP, -(1 - MOUTH_LOWER_SHARE) * change[..., None] * down)
@@ -458,7 +511,9 @@ class MotionTransfer:
     ``update(points, dense)`` also takes the frame's dense points (478, 2) and ``reference_dense`` the reference's:
     they measure the eyes and mouth (``expression_ratios``). The driver's eyes' open level comes from the frames
     seen so far (``eye_levels``, causal, at ``fps``), the reference's from the frames from it on (a window's worth:
-    a camera that starts on a blink does not open the source's eyes wide for good).
+    a camera that starts on a blink does not open the source's eyes wide for good). ``update(..., together=)``: how
+    surely the frame's teeth are together (``fsth.animate.mouth.teeth_together``), whose grin gap, over the frames
+    seen so far (``grin_gaps``, causal), is not added to the source's ``rest_mouth``.
     """
 
     def __init__(
@@ -483,6 +538,7 @@ class MotionTransfer:
         self.eyes: collections.deque = collections.deque(maxlen=2 * _level_half(fps) + 1)
         self.since_reference: list[np.ndarray] = []  # the eyes' openings from the reference on, a window's worth
         self.reference_level: np.ndarray | None = None  # their open level, fixed once the window is full
+        self.grins: collections.deque = collections.deque(maxlen=_grin_half(fps) + 1)  # (opening, together)
 
     @property
     def last(self) -> np.ndarray:
@@ -494,7 +550,9 @@ class MotionTransfer:
         self.reference = self.reference_dense = None
         self.since_reference = []
 
-    def update(self, points: np.ndarray | None, dense: np.ndarray | None = None) -> np.ndarray:
+    def update(
+        self, points: np.ndarray | None, dense: np.ndarray | None = None, together: float | None = None
+    ) -> np.ndarray:
         if points is None or not np.isfinite(points).all():
             return self.hold(None)
         if self.absolute:
@@ -503,7 +561,12 @@ class MotionTransfer:
             self.reference, self.reference_dense = np.asarray(points, np.float32), dense
         if dense is None or self.reference_dense is None:
             dense = None  # measured as retarget measures: on the mesh only where both frames have it
-        self.eyes.append(expression_ratios(points, dense)[1:3])
+        ratios = expression_ratios(points, dense)
+        self.eyes.append(ratios[1:3])
+        grin = None
+        if together is not None:
+            self.grins.append((ratios[0], together))
+            grin = float(grin_gaps(*np.array(self.grins).T, self.fps, causal=True)[-1])
         if len(self.since_reference) < self.eyes.maxlen:
             self.since_reference.append(self.eyes[-1])
             self.reference_level = _last_level(np.array(self.since_reference), self.fps)
@@ -518,5 +581,6 @@ class MotionTransfer:
                 eye_level=_last_level(np.array(self.eyes), self.fps),
                 reference_level=self.reference_level,
                 rest_mouth=self.rest_mouth,
+                driver_grin=grin,
             )
         )

@@ -200,11 +200,12 @@ def track_video(
     smoothing: Smoothing | None = Smoothing(),
     crop_policy: CropPolicy = CropPolicy(),
     label: str | None = None,
-    on_frame: Callable[[VideoReader, int, np.ndarray | None, np.ndarray | None], None] | None = None,
+    on_frame: Callable[[VideoReader, int, np.ndarray | None, np.ndarray | None, np.ndarray], None] | None = None,
 ) -> LandmarkTrack:
     """Landmarks of every frame of a video, with smoothed crop boxes. ``NoFaceError`` if no frame has a face.
-    ``on_frame(video, index, points or None, mesh or None)`` is called as each frame is tracked (before the boxes, which
-    are smoothed over the whole video, exist: ``fsth landmarks VIDEO`` streams its rows to stdout with it)."""
+    ``on_frame(video, index, points or None, mesh or None, frame)`` is called as each frame is tracked (before the
+    boxes, which are smoothed over the whole video, exist: ``fsth landmarks VIDEO`` streams its rows to stdout with
+    it; ``fsth animate`` reads the driver's teeth on its frames, ``fsth.animate.mouth.DriverTeeth``)."""
     with VideoReader(source) as video:
         if min(video.width, video.height) < MIN_FACE_FRAME:
             raise NoFaceError(f"{source}: its frames are {video.width}x{video.height} pixels, too small to hold a face")
@@ -215,12 +216,13 @@ def track_video(
         meshes: list[np.ndarray | None] = []
         name = label or (Path(source).name if not isinstance(source, int) else f"camera {source}")
 
-        def keep(finished) -> None:
+        def keep(pending) -> None:
+            frame, finished = pending
             points, mesh = finished.result()
             rows.append(points)
             meshes.append(mesh)
             if on_frame is not None:
-                on_frame(video, len(rows) - 1, points, mesh)
+                on_frame(video, len(rows) - 1, points, mesh, frame)
             bar.advance(task)
 
         # Two stages, one frame apart: this thread follows the face into frame i + 1 while a second one finishes
@@ -232,7 +234,7 @@ def track_video(
                 located = tracker.locate(frame)
                 if pending is not None:
                     keep(pending)
-                pending = finisher.submit(tracker.finish, frame, located)
+                pending = frame, finisher.submit(tracker.finish, frame, located)
             if pending is not None:
                 keep(pending)
             bar.update(task, total=len(rows), completed=len(rows))
