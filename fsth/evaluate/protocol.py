@@ -10,6 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
+from fsth.animate.mouth import DriverTeeth
 from fsth.errors import InputError, NoFaceError
 from fsth.evaluate.options import EvalOptions
 from fsth.fewshot import Shots, crop_track_frames, shots_from_pairs
@@ -37,6 +38,7 @@ class TestVideo:
     targets: Shots  # the real targets: crops x, landmark images y, landmarks in crop pixels, boxes
     target_frames: list[int]
     seconds: float  # tracking and cropping
+    together: np.ndarray | None = None  # (N,) how surely each frame's teeth are together (``DriverTeeth``), as a driver
 
 
 def split_parts(valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -51,7 +53,8 @@ def load_test_video(
 ) -> TestVideo:
     """Track ``path``, split it (the package docstring) and crop the shots of every K and the targets."""
     start = time.perf_counter()
-    track = track_video(path, detector, crop_policy=meta_policy, label=f"track {path.name}")
+    teeth = DriverTeeth()  # as a driver of cross-reenactment: its grin (``fsth.landmarks.retarget.grin_gaps``)
+    track = track_video(path, detector, crop_policy=meta_policy, label=f"track {path.name}", on_frame=teeth)
     shot_part, target_part = split_parts(track.valid)
     if len(shot_part) + len(target_part) < MIN_FACE_FRAMES:
         raise NoFaceError(
@@ -78,6 +81,7 @@ def load_test_video(
         take(target_frames),
         target_frames,
         time.perf_counter() - start,
+        teeth.together(len(track)),
     )
 
 

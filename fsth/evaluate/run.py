@@ -124,7 +124,9 @@ class _Evaluation:
     def cross_reenactment(self, index: int, video: TestVideo, source: CrossSource, row: dict) -> None:
         """``source`` driven by ``video``: retargeted as ``fsth animate`` does, ``targets`` driver frames scored."""
         track, size = video.track, self.model.size
-        planned, reference = plan_targets(track, source.points, size, self.options.motion, source.rest_mouth)
+        planned, reference = plan_targets(
+            track, source.points, size, self.options.motion, source.rest_mouth, video.together
+        )
         with_face = np.flatnonzero(track.valid)
         frames = with_face[spread(len(with_face), self.options.targets)]
         points = planned[frames]  # (T, 68, 2) in the source crop's pixels
