@@ -347,14 +347,21 @@ def frame_teeth(frame: np.ndarray, points: np.ndarray) -> float:
 
 class DriverTeeth:
     """``track_video``'s ``on_frame`` that reads, as a driver is tracked, how surely each frame's teeth are together
-    (``frame_teeth``): ``together(n)`` (n,), 0 where it has no face. Retargeting (``driver_together``) keeps the
-    wider of a driver's and a source's grins instead of adding them: a source that smiles with its teeth together,
-    driven by someone who speaks smiling, gaped by both grins (Obama's photo by dreamtalk's W009 "happy")."""
+    (``frame_teeth``, on the face mesh's lips where the track has a mesh): ``together(n)`` (n,), 0 where it has no
+    face. Read on dlib's points (``mesh+dlib``), whose inner lips may lie on the teeth, 5 of a bearded speaker's
+    frames (``lia_vox_driving2``, no teeth showing) read together; on the mesh's, none. Retargeting
+    (``driver_together``) keeps the wider of a driver's and a source's grins instead of adding them: a source that
+    smiles with its teeth together, driven by someone who speaks smiling, gaped by both grins (Obama's photo by
+    dreamtalk's W009 "happy")."""
 
     def __init__(self):
         self.read: dict[int, float] = {}
 
     def __call__(self, video, index: int, points: np.ndarray | None, mesh, frame: np.ndarray) -> None:
+        if mesh is not None:  # the face mesh's lips, where the track has them (not dlib's, with mesh+dlib)
+            from fsth.landmarks.mesh import mesh_to_68
+
+            points = mesh_to_68(mesh)
         if points is not None:
             self.read[index] = frame_teeth(frame, points)
 
