@@ -488,6 +488,25 @@ def test_upper_and_lower_teeth_with_a_dark_band_between_them_are_apart(dlib_dete
     assert frame_teeth(frame, points) < 0.1
 
 
+def test_a_grin_at_rest_is_its_own_mouth_with_no_dark_band_between_its_teeth(grin):
+    """At the shot's own opening (the driver's mouth closed, or grinning as it does), the own interior of a smile
+    with its teeth together is the shot's mouth as photographed: read from inside its lip rims, its teeth were
+    parted by a band of the mouth's dark inside a fifth of the opening tall."""
+    from fsth.animate.mouth import MouthInterior, to_lab
+
+    shot, points = grin
+    layer = MouthInterior(shot[None], points[None], SIZE, "own").layer(points)
+    x0, y0 = layer.origin
+    h, w = layer.alpha.shape
+    inside = layer.alpha > 0.9
+    drawn = to_lab(layer.image)[..., 0][inside]
+    photo = to_lab(shot[y0 : y0 + h, x0 : x0 + w])[..., 0][inside]
+    assert np.abs(drawn - photo).mean() < 6.0
+    x = int(round(points[[62, 66], 0].mean())) - x0  # the middle column: teeth all the way, no dark band
+    column = to_lab(layer.image)[int(points[62, 1]) - y0 + 1 : int(points[66, 1]) - y0, x, 0]
+    assert column.min() > 50, column
+
+
 def test_the_persons_own_teeth_keep_their_size_and_the_jaw_opens_a_dark_gap_between_them(grin):
     """The own interior of a smile with teeth, opened wider: his upper teeth under the upper lip as in the photo,
     the cavity's dark between his teeth, not his teeth stretched to the opening."""

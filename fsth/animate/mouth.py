@@ -636,7 +636,9 @@ class MouthInterior:
 
     def _own_interior(self, k: int, target: np.ndarray, box) -> np.ndarray:
         """Shot ``k``'s interior mapped into the hole over ``box``: its upper and lower parts at their own size, the
-        gap the jaw opens between them in the mouth's cavity colour (``teeth_together``)."""
+        gap the jaw opens between them in the mouth's cavity colour (``teeth_together``). A shot whose teeth are
+        together is read over its whole opening, lip rims and all (the inset in the share they are not): read from
+        inside its rims, its grin at rest showed a dark band between its teeth a fifth of the opening tall."""
         import cv2
 
         if k not in self._shot_insets:  # the shot's teeth, read once
@@ -644,7 +646,11 @@ class MouthInterior:
             lips_l = None if stats is None else float(stats[0, 0])
             self._shot_insets[k] = INSET if lips_l is None else inset_profile(self.crops[k], self.points[k], lips_l)
         mouth = self.shot_mouths[k]
-        image, gap, depth = _mapped_into(self.crops[k], self.points[k], target, box, self._shot_insets[k], mouth.split)
+        inset = self._shot_insets[k]
+        if mouth.together > 0:  # teeth together: the whole opening, so that at rest the hole is the shot's own mouth
+            keep = 1.0 - mouth.together
+            inset = (lambda u, f=inset: tuple(keep * x for x in f(u))) if callable(inset) else keep * inset
+        image, gap, depth = _mapped_into(self.crops[k], self.points[k], target, box, inset, mouth.split)
         if not gap.any():
             return image
         top, bottom = mouth.cavity.astype(np.float32)
