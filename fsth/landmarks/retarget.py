@@ -32,10 +32,11 @@ in scale-free units (``expression_ratios``), on ``S + L_B e_t`` before the head 
   meet shows them between parted lips with the jaw shut, and speaking drops the jaw from there; the mouth layer
   measures it on the shot's pixels, ``fsth.animate.mouth.teeth_together``). A driver smiling with its teeth
   together shows a gap of its own with the jaw shut (``driver_grin``, read on its frames the same way,
-  ``grin_gaps``): the two grins' gaps are not added, a smiling source's own grin stands for the driver's and the
-  driver's jaw drops from there, ``D_t - grin_t + rest``; a closed-mouthed source parts its lips as the driver's
-  (``D_t``), and a source whose teeth are together in part (``rest`` that share of its own opening) is in between.
-  The lower lip takes 70% of the change, the upper lip 30%, and the chin follows the lower lip in part;
+  ``grin_gaps``): the two grins' gaps are not added, the wider one is kept and the driver's jaw drops from there,
+  ``D_t + max(rest - grin_t, 0)``. (Letting the source's grin stand for the driver's, ``D_t - grin_t + rest``, kept
+  a smiling photo's lips still wherever a speaker's teeth met, which speech does with its lips parted: Audrey
+  Hepburn's mouth r on ``retalking_face4`` fell to 0.51.) The lower lip takes 70% of the change, the upper lip
+  30%, and the chin follows the lower lip in part;
 * eyes: each eye's lid gaps become the source's own times two factors (the upper lid takes 80% of the change), the
   more open eye's change drawn halfway to the other's unless they are a wink apart (``EYE_COUPLING``: the lids
   blink together; each eye's blink share is first drawn most of the way to the two eyes' mean,
@@ -368,15 +369,10 @@ def _set_expression(
     (2,) the reference frame's (None: its opening), ``rest_mouth`` the source's gap with its jaw shut,
     ``driver_grin`` (...) the driver's at t (None: none)."""
     P = posed.copy()
-    # mouth: absolute, the driver's opening in the source's mouth widths, from the source's gap at rest; the driver's
-    # grin, if any, is the source's own (in the share the source's teeth are together), its jaw dropping from there
+    # mouth: absolute, the driver's opening in the source's mouth widths, from the wider of the two gaps at rest
     down, width = _down(P, *MOUTH_CORNERS)
-    opening = driver[..., 0] + rest_mouth
-    if driver_grin is not None:
-        grin = np.asarray(driver_grin)
-        grinning = np.clip(rest_mouth / max(float(own[0]), 1e-6), 0.0, 1.0)  # how surely the source's teeth meet
-        opening = opening - grin + (1.0 - grinning) * np.maximum(grin - rest_mouth, 0.0)
-    change = opening * width - np.maximum(_gap(P, MOUTH_GAP, down), 0)  # (...) px
+    rest = rest_mouth if driver_grin is None else np.maximum(rest_mouth - np.asarray(driver_grin), 0.0)
+    change = (driver[..., 0] + rest) * width - np.maximum(_gap(P, MOUTH_GAP, down), 0)  # (...) px
     inner = ((61, 67), (62, 66), (63, 65))
     floors = [np.minimum(_gap(P, p, down), 0) for p in inner]
     _move(P, UPPER_LIP, -(1 - MOUTH_LOWER_SHARE) * change[..., None] * down)
