@@ -507,6 +507,23 @@ def test_a_grin_at_rest_is_its_own_mouth_with_no_dark_band_between_its_teeth(gri
     assert column.min() > 50, column
 
 
+def test_a_drivers_teeth_are_read_on_a_frame_of_any_size_even_where_its_mouth_meets_the_edge(dlib_detector):
+    """``frame_teeth`` reads obama.jpg's grin on the whole photo (360x450), and on the photo cut just below his
+    lower lip, where the square around his mouth runs off the frame (its edge pixels repeated); a mouth wholly off
+    the frame reads nothing."""
+    from conftest import ASSETS
+
+    from fsth.animate.mouth import frame_teeth
+    from fsth.video import read_image
+
+    photo = read_image(ASSETS / "obama.jpg")
+    points = dlib_detector.detect(photo)[0]
+    assert frame_teeth(photo, points) > 0.9
+    cut = photo[: int(np.ceil(points[57, 1])) + 3]  # a few pixels below the lower lip
+    assert frame_teeth(cut, points) > 0.9
+    assert frame_teeth(photo, points + [1000.0, 0.0]) == 0.0  # a mouth wholly off the frame: nothing read
+
+
 def test_the_persons_own_teeth_keep_their_size_and_the_jaw_opens_a_dark_gap_between_them(grin):
     """The own interior of a smile with teeth, opened wider: his upper teeth under the upper lip as in the photo,
     the cavity's dark between his teeth, not his teeth stretched to the opening."""
