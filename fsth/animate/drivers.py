@@ -18,7 +18,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from fsth.animate.mouth import frame_teeth, rest_mouth
+from fsth.animate.mouth import DriverTeeth, rest_mouth
 from fsth.animate.options import AnimateOptions
 from fsth.errors import InputError
 from fsth.fewshot import Person
@@ -178,7 +178,7 @@ class _LiveDriver:
             fps=reader.fps,
             rest_mouth=rest,
         )
-        self.read_teeth = rest > 0 and not options.absolute  # a driver's grin matters to a source with its own
+        self.read_teeth = DriverTeeth.needed(rest, options.absolute)
         self.boxes = BoxFollower(person.crop_policy, reader.fps)
         self.faces = 0
         self.reference: int | None = None
@@ -195,7 +195,8 @@ class _LiveDriver:
                     found = CropPolicy.to_crop(found, self.boxes(found), self.size)
                 elif self.motion.reference is None:
                     self.reference = i
-            together = frame_teeth(frame, seen) if self.read_teeth and seen is not None else None
-            points = self.motion.update(found, self.tracker.mesh if seen is not None else None, together)
+            mesh = self.tracker.mesh if seen is not None else None
+            together = DriverTeeth.of(frame, seen, mesh) if self.read_teeth and seen is not None else None
+            points = self.motion.update(found, mesh, together)
             sketch = draw_sketch(points, self.size) if self.sketches else None
             yield _Frame(i, t, frame, points, sketch, seen)

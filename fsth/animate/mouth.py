@@ -358,12 +358,24 @@ class DriverTeeth:
         self.read: dict[int, float] = {}
 
     def __call__(self, video, index: int, points: np.ndarray | None, mesh, frame: np.ndarray) -> None:
-        if mesh is not None:  # the face mesh's lips, where the track has them (not dlib's, with mesh+dlib)
+        if points is not None:
+            self.read[index] = self.of(frame, points, mesh)
+
+    @staticmethod
+    def of(frame: np.ndarray, points: np.ndarray, mesh: np.ndarray | None) -> float:
+        """One frame's reading (``frame_teeth``) on the face mesh's lips where there is a mesh (478, 2), not the 68
+        ``points`` (dlib's, with ``mesh+dlib``); the live driver reads its frames with it too."""
+        if mesh is not None:
             from fsth.landmarks.mesh import mesh_to_68
 
             points = mesh_to_68(mesh)
-        if points is not None:
-            self.read[index] = frame_teeth(frame, points)
+        return frame_teeth(frame, points)
+
+    @staticmethod
+    def needed(rest: float, absolute: bool = False) -> bool:
+        """Whether a driver's teeth are worth reading: only a source with a gap of its own at ``rest`` has a grin
+        the driver's could be added to, and ``absolute`` (``--absolute``) does no retargeting."""
+        return rest > 0 and not absolute
 
     def together(self, n: int) -> np.ndarray:
         out = np.zeros(n, np.float64)

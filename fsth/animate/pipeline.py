@@ -102,7 +102,7 @@ def _writer(output, fps: float, audio_from, crf: int | None) -> VideoWriter | No
 def _run_file(person, driver: Path, output, detector, options, renderer, compose, preview) -> AnimateStats:
     start = time.perf_counter()
     rest = rest_mouth(person.crops, person.points)
-    teeth = DriverTeeth() if rest > 0 and not options.absolute else None  # a driver's grin matters to one's own
+    teeth = DriverTeeth() if DriverTeeth.needed(rest, options.absolute) else None
     track = track_video(driver, detector, crop_policy=person.crop_policy, label=f"driver {driver.name}", on_frame=teeth)
     tracked = time.perf_counter() - start
     together = None if teeth is None else teeth.together(len(track))

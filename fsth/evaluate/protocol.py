@@ -38,7 +38,7 @@ class TestVideo:
     targets: Shots  # the real targets: crops x, landmark images y, landmarks in crop pixels, boxes
     target_frames: list[int]
     seconds: float  # tracking and cropping
-    together: np.ndarray | None = None  # (N,) how surely each frame's teeth are together (``DriverTeeth``), as a driver
+    together: np.ndarray | None = None  # (N,) how surely each frame's teeth are together (``DriverTeeth``), or None
 
 
 def split_parts(valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -49,11 +49,18 @@ def split_parts(valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_test_video(
-    path: Path, detector: LandmarkDetector, size: int, meta_policy, shots: Sequence[int], targets: int
+    path: Path,
+    detector: LandmarkDetector,
+    size: int,
+    meta_policy,
+    shots: Sequence[int],
+    targets: int,
+    read_teeth: bool = False,
 ) -> TestVideo:
-    """Track ``path``, split it (the package docstring) and crop the shots of every K and the targets."""
+    """Track ``path``, split it (the package docstring) and crop the shots of every K and the targets. ``read_teeth``:
+    also read its teeth as a driver of cross-reenactment (``DriverTeeth``; its grin, ``retarget.grin_gaps``)."""
     start = time.perf_counter()
-    teeth = DriverTeeth()  # as a driver of cross-reenactment: its grin (``fsth.landmarks.retarget.grin_gaps``)
+    teeth = DriverTeeth() if read_teeth else None
     track = track_video(path, detector, crop_policy=meta_policy, label=f"track {path.name}", on_frame=teeth)
     shot_part, target_part = split_parts(track.valid)
     if len(shot_part) + len(target_part) < MIN_FACE_FRAMES:
@@ -81,13 +88,13 @@ def load_test_video(
         take(target_frames),
         target_frames,
         time.perf_counter() - start,
-        teeth.together(len(track)),
+        None if teeth is None else teeth.together(len(track)),
     )
 
 
-def load_video(path: Path, detector, size: int, policy, options: EvalOptions) -> TestVideo:
+def load_video(path: Path, detector, size: int, policy, options: EvalOptions, read_teeth: bool = False) -> TestVideo:
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if not is_video(path):
         raise InputError(f"{path}: not a video (by its extension)")
-    return load_test_video(path, detector, size, policy, options.shots, options.targets)
+    return load_test_video(path, detector, size, policy, options.shots, options.targets, read_teeth)

@@ -12,6 +12,7 @@ import torch
 
 from fsth import __version__, console
 from fsth.animate import plan_targets
+from fsth.animate.mouth import DriverTeeth
 from fsth.config import TrainConfig
 from fsth.errors import FsthError, InputError
 from fsth.evaluate.options import CROSS_FIELDS, EvalOptions
@@ -53,6 +54,8 @@ class _Evaluation:
         self.samples, self.renderer_options = samples, renderer_options
         self.policy = crop_policy_of(model.checkpoint)
         self.sources = [load_cross_source(s, model, detector, options, **renderer_options) for s in cross]
+        # the test videos' teeth, as drivers, matter only to a source with a grin of its own
+        self.read_teeth = any(DriverTeeth.needed(s.rest_mouth, options.motion.absolute) for s in self.sources)
         unique_names(self.sources)
         self.self_settings = {
             (k, mode): Setting("self", mode, k, metrics.make(options.metrics))
@@ -77,7 +80,7 @@ class _Evaluation:
     def video(self, index: int, path: Path, advance: Callable[[int], None]) -> dict:
         """The video's row of the report (skipped with its reason when it cannot be evaluated)."""
         try:
-            video = load_video(path, self.detector, self.model.size, self.policy, self.options)
+            video = load_video(path, self.detector, self.model.size, self.policy, self.options, self.read_teeth)
         except FsthError as exc:
             console.warn(f"skipping {exc}")
             advance(self.units_per_video)
