@@ -375,3 +375,19 @@ def test_the_settings_share_what_each_metric_makes_once(offline, dlib_detector):
     assert a["csim"] is not b["csim"] and a["csim"].embedder is b["csim"].embedder
     assert a["fid"] is not b["fid"] and a["fid"].real is b["fid"].real and a["fid"].generated is not b["fid"].generated
     assert a["fid"].reason == b["fid"].reason and "pt_inception" in a["fid"].reason  # one missing file, said once
+
+
+def test_metrics_read_the_68_points_of_a_detector_with_more():
+    """The shipped model's detector (``mesh+dlib``, 478 + 68 points a face), shared by ``fsth evaluate`` with AKD and
+    the identity metrics: they get the iBUG 68 (a cross-reenactment with it stopped on a traceback, comparing 546
+    points with the 68 the generator was given)."""
+    from conftest import ASSETS
+
+    from fsth.landmarks import make_detector
+    from fsth.video import read_image
+
+    detector = make_detector("mesh+dlib", device="cpu")
+    photo = read_image(ASSETS / "obama.jpg")
+    points = detect_landmarks(detector, photo)
+    assert points.shape == (68, 2)
+    assert keypoint_distance(points, detector.to_68(detector.detect(photo)[0])) == 0.0

@@ -35,9 +35,11 @@ def at_akd_size(images: np.ndarray, size: int = AKD_SIZE) -> np.ndarray:
 
 
 def detect_landmarks(detector, image: np.ndarray) -> np.ndarray | None:
-    """(68, 2) landmarks of the largest face in ``image``, or None when there is none."""
+    """(68, 2) landmarks of the largest face in ``image``, or None when there is none; a detector with more points
+    (the face mesh, ``mesh+dlib``: what ``fsth evaluate`` shares with its metrics for the shipped model) gives its
+    iBUG 68 (``to_68``)."""
     faces = detector.detect(np.ascontiguousarray(image))
-    return faces[0] if faces else None
+    return detector.to_68(faces[0]) if faces else None
 
 
 def mouth_opening(points: np.ndarray) -> np.ndarray:
