@@ -311,9 +311,6 @@ def rest_mouth(crops: np.ndarray | None, points: np.ndarray | None) -> float:
     return 0.0 if crops is None or points is None else teeth_together(crops[0], points[0]).rest
 
 
-FRAME_TEETH_SIDE = 128  # a driver's mouth is read on a square of at most this side (``frame_teeth``)
-
-
 def _longest_run(mask: np.ndarray) -> int:
     """The length of the longest run of True in a 1-D bool array."""
     best = run = 0
@@ -321,6 +318,9 @@ def _longest_run(mask: np.ndarray) -> int:
         run = run + 1 if m else 0
         best = max(best, run)
     return best
+
+
+FRAME_TEETH_SIDE = 128  # a driver's mouth is read on a square of at most this side (``frame_teeth``)
 
 
 def frame_teeth(frame: np.ndarray, points: np.ndarray) -> float:
