@@ -69,6 +69,13 @@ def test_several_inputs_and_directories(tmp_path):
     (tmp_path / "other").mkdir()
     shutil.copy(TALK, tmp_path / "other" / "talk.mp4")
     one_error_line(fsth("landmarks", TALK, tmp_path / "other" / "talk.mp4", "-o", tmp_path / "o2"), "would both write")
+    # a new directory named like a file is a slip (fsth landmarks a.mp4 b.mp4 -o out.npz), not made
+    for args in (("-o", tmp_path / "both.npz"), ("-o", tmp_path / "o3", "--sketch", tmp_path / "s.mp4")):
+        one_error_line(fsth("landmarks", TALK, PORTRAIT, *args), "give " + args[-2] + " DIR/")
+    assert not (tmp_path / "both.npz").exists() and not (tmp_path / "o3").exists()
+    (tmp_path / "kept.npz").mkdir()  # an existing directory is one, whatever its name
+    ok("landmarks", TALK, PORTRAIT, "-o", tmp_path / "kept.npz")
+    assert sorted(p.name for p in (tmp_path / "kept.npz").iterdir()) == ["portrait.npz", "talk.npz"]
 
 
 def test_bad_files_are_summarised_and_the_others_written(tmp_path, no_face_image, truncated_videos):

@@ -180,6 +180,12 @@ def plan_jobs(
 
     out = check_name_length(output, "-o") if output is not None else None
     out_is_dir = out is not None and (many or _is_dir_target(output))
+    sk = check_name_length(sketch, "--sketch") if sketch is not None else None
+    sketch_is_dir = sk is not None and (many or _is_dir_target(sketch))
+    # several inputs write one file each into a directory: a new one named like a file is a mistake, not a name
+    for flag, path, suffixes in (("-o", out, _SUFFIX_FORMATS), ("--sketch", sk, (".mp4", ".png"))):
+        if many and path is not None and not path.is_dir() and path.suffix.lower() in suffixes:
+            raise InputError(f"{flag} {path}: several inputs write one file each into a directory; give {flag} DIR/")
     if out is None:
         if fmt == "npz":
             raise InputError("--format npz writes files: give -o FILE.npz (or -o DIR for several inputs)")
@@ -193,8 +199,6 @@ def plan_jobs(
         fmt = fmt or by_suffix
     else:
         fmt = fmt or "npz"
-    sk = check_name_length(sketch, "--sketch") if sketch is not None else None
-    sketch_is_dir = sk is not None and (many or _is_dir_target(sketch))
 
     jobs = []
     for path, rel in named:
