@@ -35,11 +35,17 @@ def test_similarity_fit_recovers_a_known_transform(talk_track):
     np.testing.assert_allclose(apply_similarity(L_fit, t_fit, P), moved, atol=1e-3)
 
 
-def test_driver_equal_to_source_is_reproduced(talk_track):
+def test_driver_equal_to_source_is_reproduced(talk_track, monkeypatch):
+    import fsth.landmarks.retarget
     from fsth.landmarks.retarget import expression_ratios, eye_levels, retarget
 
     D = talk_track.landmarks
     level = eye_levels(expression_ratios(D)[:, 1:3], talk_track.fps)
+    damped = retarget(D[0], D, D[0], eye_level=level)
+    # but for the outline's shared sway (test_a_head_turns_sway_of_the_outline_is_damped), which is small here
+    np.testing.assert_allclose(damped[:, 17:], retarget(D[0], D, D[0], eye_level=level)[:, 17:], atol=1e-3)
+    assert np.abs(damped[:, :17] - D[:, :17]).max() < 3.0  # px (2.3 on talk.mp4)
+    monkeypatch.setattr(fsth.landmarks.retarget, "OUTLINE_SWAY", 1.0)
     out = retarget(D[0], D, D[0], eye_level=level)  # the driver drives itself from its first frame
     lids = [37, 38, 40, 41, 43, 44, 46, 47]
     np.testing.assert_allclose(np.delete(out, lids, axis=1), np.delete(D, lids, axis=1), atol=1e-3)
@@ -49,6 +55,34 @@ def test_driver_equal_to_source_is_reproduced(talk_track):
     assert np.abs(np.delete(out[:, lids] - D[:, lids], blink, axis=0)).max() < 2.0  # px (1.7 on talk.mp4)
     opening = expression_ratios(out)[:, 1:3].mean(1) / expression_ratios(D)[:, 1:3].mean(1)
     assert opening[45] < 0.1 < 0.4 < opening[blink].max()  # shut at its deepest, as it closes and opens partly
+    np.testing.assert_allclose(damped[:, 17:], out[:, 17:], atol=1e-3)
+
+
+def test_a_head_turns_sway_of_the_outline_is_damped(talk_track, source_points):
+    """A head turning shifts the driver's outline sideways against its eyes and nose, both sides one way; the warp
+    would move the photo's cheek and the background beside it that far (a bulge). That shared sway is carried at
+    OUTLINE_SWAY; the jaw's symmetric motion (it narrows as it drops), the nose and all the rest in full."""
+    from fsth.landmarks.retarget import OUTLINE_SWAY, retarget, similarity_fit
+
+    S, D = source_points, talk_track.landmarks
+    R = D[0]
+    across = (R[45] - R[36]) / np.linalg.norm(R[45] - R[36])
+    A, _ = similarity_fit(np.broadcast_to(R, D.shape), D)  # each frame's head motion
+    sideways = (A @ across)[:, None]  # (N, 1, 2): along the eyes in each frame, 1 px of the reference's
+    turned = D.copy()
+    turned[:, :17] += 20.0 * sideways  # the outline shifted 20 px sideways against the eyes and nose: a turn
+    base, out = retarget(S, D, R, head_motion=False), retarget(S, turned, R, head_motion=False)
+    np.testing.assert_allclose(out[:, 17:], base[:, 17:], atol=1e-3)  # the face inside the outline as before
+    L, _ = similarity_fit(R, S)  # the driver's pixels -> the source's
+    moved = (out[:, :17] - base[:, :17]).reshape(-1, 2)
+    np.testing.assert_allclose(moved, np.broadcast_to(OUTLINE_SWAY * 20.0 * (L @ across), moved.shape), atol=1e-3)
+    # the jaw's symmetric motion is carried in full: the outline narrowed, each side 6 px towards the middle
+    narrowed = D.copy()
+    narrowed[:, :8] += 6.0 * sideways
+    narrowed[:, 9:17] -= 6.0 * sideways
+    inward = (retarget(S, narrowed, R, head_motion=False) - base)[:, :17].reshape(-1, 17, 2)
+    sides = inward[:, [*range(8), *range(9, 17)]] @ (L @ across) / np.linalg.norm(L @ across) ** 2
+    np.testing.assert_allclose(np.abs(sides), 6.0, atol=1e-2)
 
 
 def test_retargeting_keeps_the_source_face_and_follows_the_mouth(talk_track, source_points):

@@ -14,7 +14,9 @@ nose length) into the result: the "identity gap" of cross-person reenactment. So
   them in place, so ``A_t`` is the head's motion: moving, tilting (roll), coming closer;
 * expression ``e_t = A_t^-1(D_t) - D_ref``: what is left in the reference's own frame once the head motion is
   undone: the mouth opening, blinks, brows, and the apparent deformation that turning the head (yaw, pitch)
-  gives a 2-D outline;
+  gives a 2-D outline. Of the outline's sideways motion, the part both its sides share (a turn shifts it against
+  the eyes and nose) is carried at ``OUTLINE_SWAY`` (``_damp_sway``): a warp cannot turn a cheek towards the
+  camera, only stretch it, and the background beside it, into a bulge;
 * both are carried over to the source through ``B``, the similarity that best maps the driver's reference onto
   the source (same rigid points): the expression is rotated and scaled into the source's frame and added to
   the source's own landmarks, and the head motion is conjugated (``B A_t B^-1``) so that the driver turning 10
@@ -83,7 +85,7 @@ import collections
 
 import numpy as np
 
-from fsth.landmarks.parts import BROWS, EYES, MESH_EYE_LIDS, MESH_MOUTH_CORNERS, MESH_MOUTH_GAP, NOSE
+from fsth.landmarks.parts import BROWS, EYES, JAW, MESH_EYE_LIDS, MESH_MOUTH_CORNERS, MESH_MOUTH_GAP, NOSE
 
 # Points that expression does not move: eye corners (36, 39, 42, 45) and the nose (ridge 27-30, base 31-35).
 RIGID_POINTS = np.r_[[36, 39, 42, 45], NOSE]
@@ -162,6 +164,7 @@ def retarget(
     A_L, A_t = similarity_fit(np.broadcast_to(R, D.shape), D)  # driver reference -> frame t (head motion)
     Ai_L, Ai_t = invert_similarity(A_L, A_t)
     expression = apply_similarity(Ai_L, Ai_t, D) - R  # (..., 68, 2) in the reference's pixels
+    expression = _damp_sway(expression, R)
     B_L, B_t = similarity_fit(R, S)  # driver reference -> source
     Bi_L, Bi_t = invert_similarity(B_L, B_t)
     posed = S + np.einsum("ij,...nj->...ni", B_L, expression)  # source with the driver's expression
@@ -199,6 +202,12 @@ def retarget(
 # The measures on the 68 points (on the face mesh: ``parts.MESH_MOUTH_GAP``, ``MESH_MOUTH_CORNERS``,
 # ``MESH_EYE_LIDS``): the centre pair of the inner lips, the outer corners; the eyes' corners and lid pairs.
 MOUTH_GAP, MOUTH_CORNERS = (62, 66), (48, 54)
+# A head turning (yaw) shifts the driver's face outline sideways against its eyes and nose, both sides the same way
+# (lia_vox_driving2's frame 102: 20-27 px on a 256 px crop). Carried onto a photo, the warp moves its cheek and the
+# background beside it that far: a bulging cheek (Audrey Hepburn, in three-quarter view, 20% of her face's width).
+# That shared sideways part of the outline's motion is carried at this share; the nose's, and the outline's
+# symmetric motion (the jaw narrowing as it drops), in full.
+OUTLINE_SWAY = 0.4
 EYE_PAIRS = (((36, 39), ((37, 41), (38, 40))), ((42, 45), ((43, 47), (44, 46))))
 
 RATIO_NAMES = ("mouth", "right_eye", "left_eye", "right_brow", "left_brow")
@@ -350,6 +359,19 @@ def _move(points: np.ndarray, weights: dict, step: np.ndarray) -> None:
     """Move ``points[..., i]`` by ``weights[i] * step`` (..., 2), in place."""
     for i, w in weights.items():
         points[..., i, :] += w * step
+
+
+def _damp_sway(expression: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``expression`` (..., 68, 2) with the face outline's sideways sway (``OUTLINE_SWAY``): of the outline's motion
+    along the eyes of ``reference`` (68, 2), the part its two sides share (the mean of each point's and its mirror
+    point's), which a head turning gives; the part they do not share (the jaw narrowing as it drops) is kept."""
+    across = reference[45] - reference[36]
+    across = across / max(float(np.linalg.norm(across)), 1e-6)
+    x = expression[..., JAW, :] @ across  # (..., 17): jaw point i's mirror is 16 - i
+    shared = (x + x[..., ::-1]) / 2
+    out = expression.copy()
+    out[..., JAW, :] -= (1 - OUTLINE_SWAY) * shared[..., None] * across
+    return out
 
 
 def _set_expression(
