@@ -34,7 +34,9 @@ the corners (for the frame-to-frame change), and dlib's face distance of the res
 (the driver's own is printed beside it), dark-or-teeth >= 0.6x the driver's, teeth >= 0.5x the driver's where it
 shows teeth (>= 0.1); mouth r >= 0.8 and open-frame mean 0.7-1.4x the driver's; of the driver's closed-eye frames
 (< 0.12) the result's closed in >= 80%, eye r >= 0.8; same person (distance < 0.6) in >= 95% of frames; the
-mean frame-to-frame change inside the mouth, result over driver (no target in the issue: reported).
+mean frame-to-frame change inside the mouth, result over driver (no target in the issue: reported); and how far the
+result's face sides (cheeks, the jaw's sides) lie from the portrait's once eyes and nose are aligned, in face widths
+(``outline_change``, reported: a warp stretching a cheek into a bulge on a head's turn moves it).
 Per driver, the same figures with fsth's own tracking of the driver (``fsth_reading``: the detector ``fsth
 animate`` tracks it with) in the result's place: how far fsth's perception of the driver agrees with the judge's,
 the ceiling of every result on that driver.
@@ -105,6 +107,7 @@ TARGETS = {
     "eye_r": (0.8, None),
     "same_person": (0.95, None),
     "mouth_change_over_driver": (None, None),
+    "outline_change": (None, None),
 }
 
 PATCH = (48, 96)  # (H, W) of the normalised mouth patch; the corners land at x = 24 and 72, y = 24
@@ -116,6 +119,32 @@ PATCH_MIN_PIXELS = 20  # fewer inner-mouth pixels in both patches: no frame-to-f
 
 def _dist(mesh: np.ndarray, a, b) -> np.ndarray:
     return np.linalg.norm(mesh[..., a, :] - mesh[..., b, :], axis=-1)
+
+
+# The face's sides (cheeks and the jaw's sides, not the chin, which a dropping jaw moves) and the points no expression
+# moves (the eye corners, the nose), on the judge's mesh.
+FACE_SIDES = (356, 454, 323, 361, 288, 397, 127, 234, 93, 132, 58, 172)
+RIGID = (33, 133, 362, 263, 1, 4, 6, 168, 197, 195, 5)
+FACE_WIDTH = (234, 454)
+
+
+def outline_change(meshes: np.ndarray, portrait: np.ndarray) -> np.ndarray:
+    """How far the face's sides lie from the portrait's once the eyes and nose are laid onto the portrait's
+    (similarity), mean over the side points in the portrait's face widths: (N, 478, 2) and (478, 2) -> (N,), NaN
+    where the judge found no face. A warp stretching a cheek (the bulge of a head's turn) moves it; a jaw dropping
+    within the face moves it little."""
+    from fsth.landmarks.retarget import apply_similarity, similarity_fit
+
+    meshes, portrait = np.asarray(meshes, np.float64), np.asarray(portrait, np.float64)
+    out = np.full(len(meshes), np.nan)
+    found = np.isfinite(meshes).all(axis=(1, 2))
+    if found.any() and np.isfinite(portrait).all():
+        X = meshes[found]
+        L, t = similarity_fit(X, np.broadcast_to(portrait, X.shape), np.array(RIGID))
+        sides = list(FACE_SIDES)
+        d = np.linalg.norm(apply_similarity(L, t, X)[:, sides] - portrait[sides], axis=-1).mean(-1)
+        out[found] = d / np.linalg.norm(portrait[FACE_WIDTH[0]] - portrait[FACE_WIDTH[1]])
+    return out
 
 
 def mouth_opening(mesh: np.ndarray) -> np.ndarray:
@@ -342,9 +371,10 @@ def _over(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
-def score(driver: Measures, result: Measures, distances: np.ndarray) -> dict:
+def score(driver: Measures, result: Measures, distances: np.ndarray, outline: np.ndarray | None = None) -> dict:
     """The issue's figures for one result against its driver (frame i against frame i); ``distances`` (N,) dlib's
-    face distance of each result frame to the portrait, NaN where dlib found no face (not the same person)."""
+    face distance of each result frame to the portrait, NaN where dlib found no face (not the same person);
+    ``outline`` (N,) each frame's ``outline_change`` (reported: its mean)."""
     n = min(len(driver.mouth), len(result.mouth))
     open_ = np.zeros(n, bool)
     open_[np.isfinite(driver.mouth[:n])] = driver.mouth[:n][np.isfinite(driver.mouth[:n])] > OPEN_MOUTH
@@ -366,6 +396,7 @@ def score(driver: Measures, result: Measures, distances: np.ndarray) -> dict:
         "eye_r": pearson(driver.eyes, result.eyes),
         "same_person": float(np.mean(np.nan_to_num(distances, nan=np.inf) < SAME_PERSON)) if len(distances) else None,
         "mouth_change_over_driver": _over(_mean(changes[1]), _mean(changes[0])) if len(changes[0]) else None,
+        "outline_change": None if outline is None else _mean(outline),
     }
     shares = {
         f"{who}_{name}_share_open": _mean(s[:, k]) for who, s in (("driver", d_shares), ("result", r_shares))
@@ -563,6 +594,13 @@ def _dlib_identity():
     return make_detector("dlib"), DlibFaceEmbedder()
 
 
+def portrait_crop(portrait: Path) -> np.ndarray:
+    """The portrait's face crop as ``fsth animate`` makes its results (256x256 RGB uint8): the source as it is."""
+    from fsth.fewshot import load_person
+
+    return load_person([portrait], warp_only=True).crops[0]
+
+
 def face_distances(frames: np.ndarray, portrait: np.ndarray) -> np.ndarray:
     """dlib's face distance of each frame's largest face to the portrait's (NaN where dlib finds none)."""
     from fsth.metrics.keypoints import detect_landmarks
@@ -753,6 +791,9 @@ def run(args) -> int:
         for portrait_rel in _subset(PORTRAITS, args.portraits):
             portrait = args.media / portrait_rel
             photo = read_image(portrait)
+            crop = portrait_crop(portrait)  # the frame the results are made in, with the face as photographed
+            crop_mesh = judge.meshes([crop[None]])[0][0]
+            saved[portrait.stem] = crop_mesh
             for stem, (path, d_measures, picks, cells, mouths) in drivers.items():
                 videos, rates, names = [], [], []
                 clock = time.perf_counter()
@@ -771,7 +812,7 @@ def run(args) -> int:
                     clock = time.perf_counter()
                     r_measures = measure(frames, mesh)
                     distances = face_distances(frames, photo)
-                    pair[mode] = score(d_measures, r_measures, distances)
+                    pair[mode] = score(d_measures, r_measures, distances, outline_change(mesh, crop_mesh))
                     pair[mode]["animate_frames_per_second"] = rate
                     pair[mode]["measures"] = {**r_measures.to_dict(), "face_distance": np.round(distances, 4).tolist()}
                     seconds[f"measure {mode}"] = time.perf_counter() - clock
@@ -803,7 +844,8 @@ def run(args) -> int:
     for moment, columns in sheets.items():
         write_image(args.out / f"sheet_{moment}.png", sheet(columns))
     write_image(args.out / "classes.png", sheet(overlays))
-    np.savez_compressed(args.out / "meshes.npz", **saved)  # the judge's meshes: drivers by stem, results by video
+    # the judge's meshes: drivers and portraits (their crops) by stem, results by video
+    np.savez_compressed(args.out / "meshes.npz", **saved)
     summary = summarise(pairs, modes)
     results = {
         "machine": machine(),

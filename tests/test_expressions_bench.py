@@ -154,6 +154,22 @@ def test_a_result_that_copies_its_driver_meets_every_target_and_a_stretched_mout
     assert bad["figures"]["teeth_over_driver"] == 0.0
 
 
+def test_outline_change_sees_a_stretched_cheek_and_not_a_moved_or_scaled_face(faces):
+    """On a real face's mesh: the same face moved, turned in the image and scaled reads 0; one cheek pushed out by a
+    tenth of the face's width (a bulge) reads its share of the side points; no face is NaN."""
+    mesh = faces["portrait"][1].astype(np.float64)
+    width = np.linalg.norm(mesh[234] - mesh[454])
+    a = np.deg2rad(10)
+    moved = (mesh - mesh.mean(0)) @ (1.3 * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])).T + 40
+    bulge = mesh.copy()
+    left = [356, 454, 323, 361, 288, 397]  # the image's right side of the face
+    bulge[left, 0] += 0.1 * width
+    out = ex.outline_change(np.stack([mesh, moved, bulge, np.full_like(mesh, np.nan)]), mesh)
+    assert out[:2] == pytest.approx([0, 0], abs=1e-6)
+    assert out[2] == pytest.approx(0.1 * len(left) / len(ex.FACE_SIDES), rel=0.05)  # the eyes and nose stay put
+    assert np.isnan(out[3])
+
+
 def test_modes_carry_animate_options_and_refuse_unknown_ones():
     from fsth.errors import InputError
 
