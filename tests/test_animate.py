@@ -138,6 +138,10 @@ def test_the_options_policy_reference_batch_size_and_driver(tmp_path):
         checked_driver(tmp_path / "gone.mp4")
     with pytest.raises(InputError, match="not a photo"):
         checked_driver(PORTRAIT)
+    landmarks = tmp_path / "driver.npz"  # what `fsth landmarks driver.mp4 -o driver.npz` writes
+    landmarks.write_bytes(b"PK")
+    with pytest.raises(InputError, match="a landmarks file; give the driver's video"):
+        checked_driver(landmarks)
 
 
 def test_plan_targets_measures_the_drivers_eyes_on_its_face_mesh(talk_track, portrait_shot):

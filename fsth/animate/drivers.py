@@ -58,6 +58,10 @@ def checked_driver(driver: str | os.PathLike | int) -> str | int:
     check_file(parsed)  # missing, a directory, a FIFO, /dev/zero
     if is_image(parsed):
         raise InputError(f"{driver}: the driver is a video (or a camera index), not a photo")
+    if Path(parsed).suffix.lower() in (".npz", ".jsonl", ".ndjson", ".json"):
+        raise InputError(
+            f"{driver}: a landmarks file; give the driver's video (or a camera index), which animate tracks"
+        )
     return parsed
 
 
