@@ -202,12 +202,6 @@ def retarget(
 # The measures on the 68 points (on the face mesh: ``parts.MESH_MOUTH_GAP``, ``MESH_MOUTH_CORNERS``,
 # ``MESH_EYE_LIDS``): the centre pair of the inner lips, the outer corners; the eyes' corners and lid pairs.
 MOUTH_GAP, MOUTH_CORNERS = (62, 66), (48, 54)
-# A head turning (yaw) shifts the driver's face outline sideways against its eyes and nose, both sides the same way
-# (lia_vox_driving2's frame 102: 20-27 px on a 256 px crop). Carried onto a photo, the warp moves its cheek and the
-# background beside it that far: a bulging cheek (Audrey Hepburn, in three-quarter view, 20% of her face's width).
-# That shared sideways part of the outline's motion is carried at this share; the nose's, and the outline's
-# symmetric motion (the jaw narrowing as it drops), in full.
-OUTLINE_SWAY = 0.4
 EYE_PAIRS = (((36, 39), ((37, 41), (38, 40))), ((42, 45), ((43, 47), (44, 46))))
 
 RATIO_NAMES = ("mouth", "right_eye", "left_eye", "right_brow", "left_brow")
@@ -359,6 +353,14 @@ def _move(points: np.ndarray, weights: dict, step: np.ndarray) -> None:
     """Move ``points[..., i]`` by ``weights[i] * step`` (..., 2), in place."""
     for i, w in weights.items():
         points[..., i, :] += w * step
+
+
+# A head turning (yaw) shifts the driver's face outline sideways against its eyes and nose, both sides the same way
+# (lia_vox_driving2's frame 102: 20-27 px on a 256 px crop). Carried onto a photo, the warp moves its cheek and the
+# background beside it that far: a bulging cheek (Audrey Hepburn, in three-quarter view, 20% of her face's width).
+# That shared sideways part of the outline's motion is carried at this share; the nose's, and the outline's
+# symmetric motion (the jaw narrowing as it drops), in full.
+OUTLINE_SWAY = 0.4
 
 
 def _damp_sway(expression: np.ndarray, reference: np.ndarray) -> np.ndarray:
