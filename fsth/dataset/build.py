@@ -450,6 +450,7 @@ def _stop_workers(pool: ProcessPoolExecutor, root: Path) -> None:
     with _signals_held():
         # ProcessPoolExecutor has no public way to end its workers before Python 3.14 (terminate_workers)
         processes = list((getattr(pool, "_processes", None) or {}).values())
+        manager = getattr(pool, "_executor_manager_thread", None)  # shutdown() forgets it
         pool.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             process.terminate()
@@ -459,6 +460,16 @@ def _stop_workers(pool: ProcessPoolExecutor, root: Path) -> None:
             if process.is_alive():
                 process.kill()
                 process.join(timeout=1)
+        # and the pool's manager thread, which closes its wake-up pipe as it ends. The interpreter's exit wakes every
+        # pool's manager through that pipe (concurrent.futures.process._python_exit): racing the closing, it wrote
+        # to a closed pipe ("Exception ignored in threading ... Bad file descriptor" on stderr, in about 1 of 20
+        # runs of a Ctrl-C followed by a SIGTERM). Ended, the manager needs no waking: it is left out of that.
+        if manager is not None:
+            manager.join(timeout=5)
+            if not manager.is_alive():
+                import concurrent.futures.process as futures_process
+
+                getattr(futures_process, "_threads_wakeups", {}).pop(manager, None)
         for partial in (root / "videos").rglob(".*.partial") if (root / "videos").is_dir() else ():
             partial.unlink(missing_ok=True)
 
