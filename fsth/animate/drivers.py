@@ -24,6 +24,7 @@ from fsth.errors import InputError
 from fsth.fewshot import Person
 from fsth.landmarks.crop import BoxFollower, CropPolicy
 from fsth.landmarks.detectors import LandmarkDetector
+from fsth.landmarks.extract import SUFFIX_FORMATS
 from fsth.landmarks.retarget import MotionTransfer, choose_reference, hold_last, retarget
 from fsth.landmarks.sketch import draw_sketch
 from fsth.landmarks.tracker import LandmarkTracker
@@ -58,7 +59,7 @@ def checked_driver(driver: str | os.PathLike | int) -> str | int:
     check_file(parsed)  # missing, a directory, a FIFO, /dev/zero
     if is_image(parsed):
         raise InputError(f"{driver}: the driver is a video (or a camera index), not a photo")
-    if Path(parsed).suffix.lower() in (".npz", ".jsonl", ".ndjson", ".json"):
+    if Path(parsed).suffix.lower() in SUFFIX_FORMATS:  # what ``fsth landmarks`` writes
         raise InputError(
             f"{driver}: a landmarks file; give the driver's video (or a camera index), which animate tracks"
         )

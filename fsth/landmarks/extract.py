@@ -126,7 +126,8 @@ def _write_frames(track: LandmarkTrack, path: Path, frames, what: str) -> Path:
 # ---------------------------------------------------------------------------------------------- a batch
 
 FORMATS = ("npz", "jsonl")
-_SUFFIX_FORMATS = {".npz": "npz", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+# a landmarks file's format by its suffix (``fsth animate`` refuses such a file as its driver)
+SUFFIX_FORMATS = {".npz": "npz", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 
 
 @dataclass
@@ -183,7 +184,7 @@ def plan_jobs(
     sk = check_name_length(sketch, "--sketch") if sketch is not None else None
     sketch_is_dir = sk is not None and (many or _is_dir_target(sketch))
     # several inputs write one file each into a directory: a new one named like a file is a mistake, not a name
-    for flag, path, suffixes in (("-o", out, _SUFFIX_FORMATS), ("--sketch", sk, (".mp4", ".png"))):
+    for flag, path, suffixes in (("-o", out, SUFFIX_FORMATS), ("--sketch", sk, (".mp4", ".png"))):
         if many and path is not None and not path.is_dir() and path.suffix.lower() in suffixes:
             raise InputError(f"{flag} {path}: several inputs write one file each into a directory; give {flag} DIR/")
     if out is None:
@@ -191,7 +192,7 @@ def plan_jobs(
             raise InputError("--format npz writes files: give -o FILE.npz (or -o DIR for several inputs)")
         fmt = "jsonl"
     elif not out_is_dir:
-        by_suffix = _SUFFIX_FORMATS.get(out.suffix.lower())
+        by_suffix = SUFFIX_FORMATS.get(out.suffix.lower())
         if fmt is None and by_suffix is None:
             raise InputError(f"-o {out}: cannot tell the format from the suffix; use .npz or .jsonl, or --format")
         if fmt is not None and by_suffix is not None and by_suffix != fmt:
