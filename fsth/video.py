@@ -377,6 +377,21 @@ def _unreadable_reason(text: str) -> str:
 # ---------------------------------------------------------------------------------------------- reading
 
 
+PIPE_BYTES = 1 << 20  # Linux's limit for a user's pipe (/proc/sys/fs/pipe-max-size), its default 64 KiB
+
+
+def widen_pipe(pipe) -> None:
+    """Let ``pipe`` (to or from ffmpeg) hold ``PIPE_BYTES``: a few frames, where the default holds a third of a
+    256x256 frame, so that the two ends wait on each other frame by frame. Where the system has no such call, or
+    refuses, the pipe stays as it is."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (ImportError, AttributeError, OSError):
+        pass
+
+
 def put_unless(q: queue.Queue, item, stopped) -> bool:
     """Put ``item`` into the bounded queue ``q``, waiting for room, unless ``stopped()`` becomes true first
     (the consumer went away); returns whether it was put. For producer threads."""
@@ -465,6 +480,7 @@ class VideoReader:
             "-map", "0:v:0", *clock, "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-",
         ]  # fmt: skip
         self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        widen_pipe(self._proc.stdout)
         self._stderr = _StderrCollector(self._proc.stderr)
         self._queue = queue.Queue(maxsize=queue_size)
         self._thread = threading.Thread(target=self._pump, daemon=True)
@@ -662,6 +678,7 @@ class VideoWriter:
         cmd += ["-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf), "-pix_fmt", "yuv420p"]
         cmd += ["-movflags", "+faststart", "-f", "mp4", str(target)]
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        widen_pipe(self._proc.stdin)
         self._stderr = _StderrCollector(self._proc.stderr)
 
     def write(self, frame: np.ndarray) -> None:

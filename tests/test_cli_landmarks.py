@@ -226,13 +226,14 @@ def test_a_dataset_build_defaults_to_one_worker_per_core_with_dlib_and_one_with_
 
 
 def test_landmarks_on_stdout_stream_as_frames_are_tracked(monkeypatch, dlib_detector):
-    """`fsth landmarks talk.mp4 | head -1`: each row is written as its frame is tracked (the first once the second
-    frame is located, while the first is finished on the second thread: not after the whole video), with the
-    landmarks the .npz gets; its box is the causal one, within 2% of the box smoothed over the whole video."""
+    """`fsth landmarks talk.mp4 | head -1`: each row is written as its frame is tracked (the first once the
+    ``FINISH_AHEAD`` frames after it are located, while it is finished on the second thread: not after the whole
+    video), with the landmarks the .npz gets; its box is the causal one, within 2% of the box smoothed over the
+    whole video."""
     import io
 
     from fsth.landmarks.extract import Job, run_job
-    from fsth.landmarks.tracker import LandmarkTracker
+    from fsth.landmarks.tracker import FINISH_AHEAD, LandmarkTracker
 
     tracked, seen = [], []
     locate = LandmarkTracker.locate
@@ -250,7 +251,8 @@ def test_landmarks_on_stdout_stream_as_frames_are_tracked(monkeypatch, dlib_dete
     out = Stdout()
     track = run_job(Job(TALK, None, None), dlib_detector, "jsonl", out)
     rows = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert seen[:3] == [2, 3, 4] and len(rows) == len(track) == 60
+    first = FINISH_AHEAD + 1
+    assert seen[:3] == [first, first + 1, first + 2] and len(rows) == len(track) == 60
     assert all(r["landmarks"] == np.round(track.landmarks[i].astype(float), 2).tolist() for i, r in enumerate(rows))
     side = track.boxes[:, 2] - track.boxes[:, 0]
     assert np.all(np.abs(np.array([r["box"] for r in rows]) - track.boxes).max(axis=1) < 0.02 * side)

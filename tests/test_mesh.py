@@ -23,7 +23,7 @@ from fsth.landmarks.backends import make_detector
 from fsth.landmarks.mesh import MESH_INPUT, crop_eyes, crop_region, face_region, mesh_to_68
 from fsth.landmarks.mesh_runtime import load_runtime
 from fsth.landmarks.record import LandmarkTrack
-from fsth.landmarks.tracker import track_image, track_video
+from fsth.landmarks.tracker import FINISH_AHEAD, track_image, track_video
 from fsth.video import read_image
 
 
@@ -178,12 +178,18 @@ def test_a_tracked_video_finished_on_a_second_thread_equals_the_tracker_frame_by
     from fsth.landmarks.tracker import LandmarkTracker
     from fsth.video import VideoReader
 
-    track = track_video(ASSETS / "smile.mp4", mesh)
+    seen = []
+    track = track_video(ASSETS / "smile.mp4", mesh, on_frame=lambda v, i, p, m, f: seen.append((i, p, f.copy())))
     with VideoReader(ASSETS / "smile.mp4") as video:
-        tracker = LandmarkTracker(mesh, fps=video.fps)
-        rows = [(tracker.update(frame), tracker.mesh) for frame in video]
+        frames = list(video)
+    tracker = LandmarkTracker(mesh, fps=video.fps)
+    rows = [(tracker.update(frame), tracker.mesh) for frame in frames]
+    assert len(frames) > 2 * FINISH_AHEAD  # the second stage runs behind, and catches up at the end
     assert np.array_equal(track.landmarks, np.stack([p for p, _ in rows]))
     assert np.array_equal(track.mesh, np.stack([m for _, m in rows]))
+    # each frame reported once, in order, with its own points and pixels
+    assert [i for i, _, _ in seen] == list(range(len(frames)))
+    assert all(np.array_equal(p, q) and np.array_equal(f, g) for (_, p, f), (q, _), g in zip(seen, rows, frames))
     # the iris model moved the lids and placed the irises (unfinished points hold the eye's centre)
     first, _ = mesh.landmarks(read_image(ASSETS / "blink.jpg"), [face_region(track.mesh[0])], irises=False)
     assert np.ptp(track.mesh[0, 468:473], axis=0).max() > 1.0 and np.ptp(first[0, 468:473], axis=0).max() == 0.0
