@@ -274,3 +274,74 @@ def test_a_shut_lid_covers_the_lower_lids_rim(crop):
             below = int(np.ceil(target[lower, 1].mean() + 0.15 * half_width))  # under the lower lid's line
             source_lid = points[upper, 1].mean()
             assert (read[below, x, 1] < source_lid) == covered, (amount, read[below, x, 1], source_lid)
+
+
+@pytest.fixture(scope="module")
+def closed_mouth():
+    """A face crop whose mouth is closed (tests/assets/blink.jpg) and its landmarks."""
+    from fsth.landmarks import CropPolicy, make_detector
+    from fsth.landmarks.pair import face_pair
+
+    image = read_image(Path(__file__).parent / "assets" / "blink.jpg")
+    pair = face_pair(image, make_detector("dlib").detect(image)[0], SIZE, CropPolicy())
+    return pair.crop, pair.points
+
+
+def _opened(points: np.ndarray, by: float) -> np.ndarray:
+    """Landmarks with the jaw dropped ``by`` px: the lower lip (inner and outer) and the chin move down."""
+    target = points.copy()
+    target[[55, 56, 57, 58, 59, 65, 66, 67], 1] += by
+    target[6:11, 1] += by * 0.7
+    return target
+
+
+def _hole(source: np.ndarray, target: np.ndarray) -> np.ndarray | None:
+    from fsth.models.warp import mouth_hole, to_unit
+
+    src, dst = torch.from_numpy(source)[None], torch.from_numpy(target)[None]
+    pixels = torch.linspace(-1 + 1 / SIZE, 1 - 1 / SIZE, SIZE)  # the pixel centres in [-1, 1]
+    hole = mouth_hole(warp_grid(dst, src, SIZE), to_unit(dst, SIZE), to_unit(src, SIZE), pixels, pixels)
+    return None if hole is None else hole[0, 0].numpy()
+
+
+def test_an_opening_the_photo_does_not_have_is_a_dark_hole_not_stretched_lip(closed_mouth):
+    """A closed mouth (blink.jpg) warped to a jaw dropped 14 px: between the target's inner lips the warp shows the
+    hole's dark colour (the spline alone stretched the lips' seam over it, lip-coloured), and nowhere else."""
+    from fsth.models.warp import HOLE_COLOUR
+
+    image, points = closed_mouth
+    assert np.linalg.norm(points[66] - points[62]) < 3  # a closed mouth
+    target = _opened(points, 14.0)
+    src, dst = torch.from_numpy(points)[None], torch.from_numpy(target)[None]
+    out = tensor_to_images(warp(images_to_tensor(image[None]), src, dst))[0].astype(float)
+    dark = (np.array(HOLE_COLOUR) + 1) * 127.5
+    x, y = np.round((target[62] + target[66]) / 2).astype(int)
+    assert np.abs(out[y - 3 : y + 4, x - 6 : x + 7] - dark).max() < 3  # the opening's middle: the hole
+    lx, ly = np.round((target[66] + target[57]) / 2).astype(int)
+    assert np.abs(out[ly, lx] - dark).max() > 60  # the lower lip below it is lip
+    hole = _hole(points, target)
+    width = np.linalg.norm(target[64] - target[60])
+    assert hole[y, x] == 1.0 and hole.sum() > 0.5 * 14 * width  # most of the opening
+    assert hole[: int(target[51, 1])].max() == 0 and hole[int(target[57, 1]) + 1 :].max() == 0  # only between the lips
+
+
+def test_no_hole_where_the_mouth_opens_no_further_than_the_photos(crop, closed_mouth):
+    """Same landmarks, a moved head (a similarity) or a mouth that closes: no hole. A photo that shows its own open
+    mouth (portrait.jpg, 29 px apart) moved elsewhere, closing, or opened up to 10 px further: its teeth and dark
+    mouth are warped as they are (no hole); opened 20 px further, the stretched middle is a hole."""
+    _, points = closed_mouth
+    centre = points.mean(0)
+    moved = ((points - centre) * 1.1 + centre + np.float32([6, -4])).astype(np.float32)
+    for target in (points, moved):
+        hole = _hole(points, target)
+        assert hole is None or hole.sum() == 0
+    _, open_points = crop
+    assert np.linalg.norm(open_points[66] - open_points[62]) > 20  # portrait.jpg's mouth is open
+    width = np.linalg.norm(open_points[64] - open_points[60])
+    closing = open_points.copy()
+    closing[[65, 66, 67], 1] -= 10
+    for target in (open_points + np.float32([3, 2]), closing, _opened(open_points, 4.0), _opened(open_points, 10.0)):
+        hole = _hole(open_points, target)
+        assert hole is None or hole.sum() < 0.1 * width * 4  # a sliver at most
+    # opened 1.7 times its own opening, the teeth would be stretched: the middle of it is a hole
+    assert _hole(open_points, _opened(open_points, 20.0)).sum() > 2 * width

@@ -13,7 +13,12 @@ The face's parts that one smooth spline gets wrong (``face_controls``, ``_add_ey
 - eyelids: the spline moves each eye with its corners only, and an eyelid layer, computed at every pixel of the
   eyes' box, slides the upper lid over an eyeball read at its own scale: a closing eye shows the lid coming down
   over an unsqueezed eyeball, a closed one lid skin and lashes (the spline alone squeezed the eyeball into the
-  slit, and its smoothing left a shut eye half open).
+  slit, and its smoothing left a shut eye half open);
+- the mouth (``mouth_hole``): where the target's inner lips part wider than the source's, the spline reads the
+  pixels between them from the source's lips (on a closed-mouth photo, from the one line where its lips meet) and
+  stretches lip over the opening. Those pixels are a hole instead, ``HOLE_COLOUR`` (a dark mouth), for what is
+  laid over it to fill: the mouth layer of ``fsth animate``, or the warp-guided generator, which learns to draw
+  it. Where the source's own mouth is open, its teeth and dark inside are warped as they are.
 
 Coordinates: landmarks are in pixels of a ``size`` x ``size`` image with pixel centres at integers (OpenCV's
 convention, as everywhere in fsth); internally they are mapped to [-1, 1] with ``grid_sample``'s
@@ -31,7 +36,7 @@ import functools
 import torch
 import torch.nn.functional as F
 
-from fsth.landmarks.parts import EYES
+from fsth.landmarks.parts import EYES, INNER_LIPS
 
 ANCHORS_PER_SIDE = 17  # fixed points per border side (corners included): 64 anchors, 16 px apart at 256
 REGULARISATION = 1e-4  # lambda of the spline's smoothing term, in [-1, 1] units: keeps near-duplicate points solvable
@@ -306,13 +311,91 @@ def spline_grid(
 
 
 def warp(image: torch.Tensor, source_points: torch.Tensor, target_points: torch.Tensor) -> torch.Tensor:
-    """``image`` (B, C, S, S) with landmarks ``source_points`` (B, 68, 2), warped so that they move to
-    ``target_points`` (B, 68, 2); pixels from outside the image repeat its border. The grid and the sampling run
-    in float32 under autocast too; the result has the image's dtype."""
-    grid = warp_grid(target_points, source_points, image.shape[-1])
+    """``image`` (B, 3, S, S) in [-1, 1] with landmarks ``source_points`` (B, 68, 2), warped so that they move to
+    ``target_points`` (B, 68, 2); pixels from outside the image repeat its border, and the mouth's opening beyond
+    the source's is a hole (``mouth_hole``). The grid and the sampling run in float32 under autocast too; the result
+    has the image's dtype."""
+    size = image.shape[-1]
+    grid = warp_grid(target_points, source_points, size)
     with torch.autocast(image.device.type, enabled=False):
         out = F.grid_sample(image.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
+        pixels = _pixel_axis(size, grid.device)
+        target, source = to_unit(target_points, size), to_unit(source_points, size)
+        out = fill_hole(out, mouth_hole(grid, target, source, pixels, pixels))
     return out.to(image.dtype)
+
+
+# The colour of the mouth's hole (``mouth_hole``), RGB in [-1, 1]: a dark mouth (8-bit 30, 14, 14).
+HOLE_COLOUR = (30 / 127.5 - 1, 14 / 127.5 - 1, 14 / 127.5 - 1)
+# A pixel inside the target's inner lips is all hole where the warp reads its rows at under the first of these
+# shares of the face's scale (a source's lips stretched), none from the second.
+HOLE_STRETCH = (0.3, 0.6)
+
+
+def _smooth(x: torch.Tensor, edge0: float, edge1: float) -> torch.Tensor:
+    t = ((x - edge0) / (edge1 - edge0)).clamp(0, 1)
+    return t * t * (3 - 2 * t)
+
+
+def _polygon_inside(query: torch.Tensor, polygon: torch.Tensor, pixel, grow: float = 0.0) -> torch.Tensor:
+    """How far each point of ``query`` (B, P, 2) lies inside the closed ``polygon`` (B, N, 2), anti-aliased over
+    one ``pixel`` (the query's pixel size in their units: a float or (B, 1)): 1 inside, 0 outside, 0.5 on an edge
+    grown outwards by ``grow`` pixels (B, P)."""
+    a, b = polygon[:, None], polygon.roll(-1, dims=1)[:, None]  # (B, 1, N, 2): the edges a -> b
+    q = query[:, :, None]  # (B, P, 1, 2)
+    ab, aq = b - a, q - a
+    t = ((aq * ab).sum(-1) / ab.pow(2).sum(-1).clamp_min(1e-12)).clamp(0, 1)
+    distance = (aq - t[..., None] * ab).norm(dim=-1).amin(-1)  # (B, P): to the nearest edge
+    # crossing number: edges that straddle the query's row, crossed to the query's right
+    ay, by = a[..., 1], b[..., 1]
+    straddles = (ay > q[..., 1]) != (by > q[..., 1])
+    x_cross = a[..., 0] + (q[..., 1] - ay) * ab[..., 0] / torch.where(ab[..., 1] == 0, 1e-12, ab[..., 1])
+    inside = ((straddles & (x_cross > q[..., 0])).sum(-1) % 2) == 1
+    signed = torch.where(inside, distance, -distance)
+    return (0.5 + grow + signed / pixel).clamp(0, 1)
+
+
+def mouth_hole(
+    grid: torch.Tensor, target: torch.Tensor, source: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor
+) -> torch.Tensor | None:
+    """The warp's mouth hole (B, 1, rows, cols) in [0, 1], or None where there is none: the pixels inside the
+    target's inner lips (points 60-67 of ``target``, (B, 68, 2) in the grid's [-1, 1] units; the output's pixel
+    centres at ``xs`` (cols,) and ``ys`` (rows,) in the same units) that the warp's ``grid`` (B, rows, cols, 2)
+    stretches down the face (``HOLE_STRETCH``: the source's rows per output row, against the face's scale
+    between the two, the eye corners' distance): the opening the source's mouth does not have. A source's own
+    opening (a photo's teeth, its dark mouth) is read at about the face's scale, and kept. Computed in the box
+    around the target's inner lips only; the lips' edge anti-aliased over a pixel."""
+    lips = target[:, INNER_LIPS]  # (B, 8, 2)
+    pixel = float((xs[1] - xs[0]).abs()) if len(xs) > 1 else 2.0
+    low, high = lips.amin((0, 1)) - pixel, lips.amax((0, 1)) + pixel
+    cols = ((xs >= low[0]) & (xs <= high[0])).nonzero()[:, 0]
+    rows = ((ys >= low[1]) & (ys <= high[1])).nonzero()[:, 0]
+    if len(cols) == 0 or len(rows) == 0:
+        return None
+    c0, c1, r0, r1 = int(cols[0]), int(cols[-1]) + 1, int(rows[0]), int(rows[-1]) + 1
+    gy, gx = torch.meshgrid(ys[r0:r1], xs[c0:c1], indexing="ij")
+    query = torch.stack([gx, gy], -1).reshape(1, -1, 2).expand(len(target), -1, -1)
+    opening = _polygon_inside(query, lips, pixel, grow=-0.5)  # a pixel on the lips' line is not in the hole
+    if not bool((opening > 0).any()):
+        return None
+    # the source's rows read per output row (central differences, one-sided at the grid's edge)
+    a, b = max(r0 - 1, 0), min(r1 + 1, len(ys))
+    (stretch,) = torch.gradient(grid[:, a:b, c0:c1, 1], dim=1)
+    stretch = stretch[:, r0 - a : r0 - a + r1 - r0]
+    scale = (source[:, 45] - source[:, 36]).norm(dim=-1) / (target[:, 45] - target[:, 36]).norm(dim=-1).clamp_min(1e-6)
+    stretch = stretch / (pixel * scale[:, None, None])  # 1: the face's scale; small: one source row spread over many
+    hole = opening * (1 - _smooth(stretch.reshape(len(target), -1), *HOLE_STRETCH))
+    out = torch.zeros(len(target), 1, len(ys), len(xs), device=grid.device, dtype=grid.dtype)
+    out[:, 0, r0:r1, c0:c1] = hole.reshape(len(target), r1 - r0, c1 - c0)
+    return out
+
+
+def fill_hole(image: torch.Tensor, hole: torch.Tensor | None) -> torch.Tensor:
+    """``image`` (B, 3, H, W) in [-1, 1] with ``HOLE_COLOUR`` laid over ``hole`` (B, 1, H, W) (None: as it is)."""
+    if hole is None:
+        return image
+    colour = torch.tensor(HOLE_COLOUR, device=image.device, dtype=image.dtype)[None, :, None, None]
+    return image + hole.to(image.dtype) * (colour - image)
 
 
 def normalised_shape(points: torch.Tensor) -> torch.Tensor:
@@ -371,4 +454,5 @@ def warp_region(
     px = ((mapped[..., 0] + 1) * size - 1) / 2 / sx + x0
     py = ((mapped[..., 1] + 1) * size - 1) / 2 / sy + y0
     grid = torch.stack([(2 * px + 1) / w - 1, (2 * py + 1) / h - 1], dim=-1).to(photo.dtype)
-    return F.grid_sample(photo, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    out = F.grid_sample(photo, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return fill_hole(out, mouth_hole(mapped, target, source, every_x, every_y))  # the same hole as warp's
