@@ -127,9 +127,9 @@ register_kind(
         "meta",
         "a meta-learned model (E, G, D)",
         networks={"E": _builder("Embedder"), "G": _builder("Generator")},
-        optional_networks={
-            "D": _meta_discriminator
-        },  # the shipped default model has no D (fine-tuning starts a new D')
+        # the shipped default model has no D (fine-tuning starts a new D'); a run with the mouth's discriminator
+        # (TrainConfig.weight_mouth_adv) has D_mouth too
+        optional_networks={"D": _meta_discriminator, "D_mouth": _builder("MouthDiscriminator")},
     )
 )
 register_kind(
@@ -147,7 +147,8 @@ register_kind(
     KindSpec(
         "train_state",
         "a resumable training state (E, G, D and optimizer states)",
-        networks={**KINDS["meta"].networks, **KINDS["meta"].optional_networks},
+        networks={**KINDS["meta"].networks, "D": _meta_discriminator},
+        optional_networks={"D_mouth": _builder("MouthDiscriminator")},
     )
 )
 

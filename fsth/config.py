@@ -368,6 +368,9 @@ class TrainConfig:
     weight_l1: float = 0.0  # mean absolute pixel error |x_hat - x|, on [-1, 1]
     weight_ssim: float = 0.0  # 1 - SSIM(x_hat, x) (pytorch-msssim, 11x11 Gaussian window)
     weight_mouth: float = 0.0  # pixel L1 weighted by a Gaussian around the target's mouth (points 48-67)
+    # the realism score of the mouth's crop, from a second discriminator (fsth.models.MouthDiscriminator; meta-
+    # learning of a warp-guided G only), in the generator's objective: -weight * D_mouth(x_hat)
+    weight_mouth_adv: float = 0.0
 
     @classmethod
     def for_preset(cls, preset: str | None, **overrides) -> "TrainConfig":
@@ -388,6 +391,7 @@ class TrainConfig:
     def from_dict(cls, data: dict) -> "TrainConfig":
         if isinstance(data, dict):  # written before the pixel terms existed
             data = {"weight_l1": 0.0, "weight_ssim": 0.0, "weight_mouth": 0.0, "weight_adv": 1.0, **data}
+            data = {"weight_mouth_adv": 0.0, **data}
         return cls(**_fields_from_dict(cls, data, "train config"))
 
 
@@ -402,6 +406,7 @@ PRESET_TRAINING: dict[str, dict] = {
         "weight_l1": 10.0,
         "weight_ssim": 2.0,
         "weight_mouth": 20.0,
+        "weight_mouth_adv": 0.5,
         "shots": 1,
         "d_steps_per_g_step": 1,
         "lr_EG": 1e-4,
@@ -410,7 +415,14 @@ PRESET_TRAINING: dict[str, dict] = {
         "weight_adv": 0.1,
         "weight_fm": 1.0,
     },
-    "tiny_warp": {"content_loss": False, "weight_l1": 10.0, "weight_ssim": 2.0, "weight_mouth": 20.0, "shots": 2},
+    "tiny_warp": {
+        "content_loss": False,
+        "weight_l1": 10.0,
+        "weight_ssim": 2.0,
+        "weight_mouth": 20.0,
+        "weight_mouth_adv": 0.5,
+        "shots": 2,
+    },
 }
 
 

@@ -59,6 +59,7 @@ from fsth.models import (
     Discriminator,
     Embedder,
     Generator,
+    MouthDiscriminator,
     count_parameters,
     load_content_networks,
     tensor_to_images,
@@ -133,29 +134,40 @@ class EmbedGenerate(nn.Module):
 def build_training(cfg: ModelConfig, train_cfg: TrainConfig, num_videos: int, device, content=None):
     """E, G, D on ``device`` and their optimizers: ({"E", "G", "D"}, {"EG", "D", "W"}). Adam with the paper's
     rates and betas for E + G and for D's dense parameters, SparseAdam for D's table W (only the batch's rows
-    change). On CUDA the networks (and the content networks) go channels_last."""
+    change). A warp-guided G with ``weight_mouth_adv`` on adds the mouth's discriminator ``D_mouth`` and its Adam
+    (at D's rate). On CUDA the networks (and the content networks) go channels_last."""
     E, G, D = Embedder(cfg).to(device), Generator(cfg).to(device), Discriminator(cfg, num_videos).to(device)
+    nets = {"E": E, "G": G, "D": D}
+    if cfg.warp and train_cfg.weight_mouth_adv > 0:
+        nets["D_mouth"] = MouthDiscriminator(cfg).to(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-        for net in (E, G, D, *(content or ())):
+        for net in (*nets.values(), *(content or ())):
             net.to(memory_format=torch.channels_last)
     betas = tuple(train_cfg.adam_betas)
     opt_EG = torch.optim.Adam(chain(E.parameters(), G.parameters()), lr=train_cfg.lr_EG, betas=betas)
     opt_D = torch.optim.Adam(D.dense_parameters(), lr=train_cfg.lr_D, betas=betas)
     opt_W = torch.optim.SparseAdam(list(D.W.parameters()), lr=train_cfg.lr_D, betas=betas)
-    return {"E": E, "G": G, "D": D}, {"EG": opt_EG, "D": opt_D, "W": opt_W}
+    optimizers = {"EG": opt_EG, "D": opt_D, "W": opt_W}
+    if "D_mouth" in nets:
+        optimizers["D_mouth"] = torch.optim.Adam(nets["D_mouth"].parameters(), lr=train_cfg.lr_D, betas=betas)
+    return nets, optimizers
 
 
-def parameter_counts(cfg: ModelConfig, num_videos: int) -> dict[str, int]:
-    """Parameters per network: E, G, D's dense part and D's table W (num_videos x embedding_dim)."""
+def parameter_counts(cfg: ModelConfig, num_videos: int, train_cfg: TrainConfig | None = None) -> dict[str, int]:
+    """Parameters per network: E, G, D's dense part and D's table W (num_videos x embedding_dim), and the mouth's
+    discriminator where ``train_cfg`` trains one."""
     D = Discriminator(cfg, num_videos=1)
     dense = sum(p.numel() for p in D.dense_parameters())
-    return {
+    counts = {
         "E": count_parameters(Embedder(cfg)),
         "G": count_parameters(Generator(cfg)),
         "D": dense,
         "D.W": num_videos * cfg.embedding_dim,
     }
+    if train_cfg is not None and cfg.warp and train_cfg.weight_mouth_adv > 0:
+        counts["D_mouth"] = count_parameters(MouthDiscriminator(cfg))
+    return counts
 
 
 # ---------------------------------------------------------------------------------------------- one step
@@ -165,7 +177,8 @@ def parameter_counts(cfg: ModelConfig, num_videos: int) -> dict[str, int]:
 class Trainer:
     """What a meta-learning step works with: E + G as one module and D (either may be a DistributedDataParallel
     wrapper), their optimizers ({"EG", "D", "W"}, as ``build_training`` makes them), the losses' settings, the
-    content networks of L_CNT (None when it is off), the autocast context and whether inputs go channels_last."""
+    content networks of L_CNT (None when it is off), the autocast context, whether inputs go channels_last, and the
+    mouth's discriminator (None without one; its optimizer is ``optimizers["D_mouth"]``)."""
 
     EG: nn.Module
     D: nn.Module
@@ -174,6 +187,7 @@ class Trainer:
     content: object = None
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
     channels_last: bool = False
+    D_mouth: nn.Module | None = None
 
 
 def train_step(batch, t: Trainer) -> dict[str, torch.Tensor]:
@@ -190,15 +204,31 @@ def train_step(batch, t: Trainer) -> dict[str, torch.Tensor]:
 
     # 2. D updates: hinge loss, real target vs generated, one D call on both halves.
     d = gan.d_update(t.D, (opt["D"], opt["W"]), x, x_hat, y, idx, steps=t.cfg.d_steps_per_g_step, autocast=t.autocast)
+    # and the mouth's discriminator's, on the targets' mouths
+    dm = None
+    if t.D_mouth is not None:
+        dm = gan.d_update(t.D_mouth, (opt["D_mouth"],), x, x_hat, y, points, steps=1, autocast=t.autocast)
 
     # 3. E/G update against the updated D: L_CNT + L_ADV + L_MCH; D frozen except W through L_MCH.
     terms = gan.g_objective(
-        t.D, t.cfg, x_hat, x, y, idx, e_hat=e_hat, content_nets=t.content, points=points, autocast=t.autocast
+        t.D,
+        t.cfg,
+        x_hat,
+        x,
+        y,
+        idx,
+        e_hat=e_hat,
+        content_nets=t.content,
+        points=points,
+        autocast=t.autocast,
+        D_mouth=t.D_mouth,
     )
     gan.step(terms["total"], (opt["EG"], opt["W"]), t.D)
 
     losses = {f"G_{k}": v.detach() for k, v in terms.items()}
     losses.update(D_hinge=d["hinge"], D_real=d["real"], D_fake=d["fake"])
+    if dm is not None:
+        losses.update(D_mouth_hinge=dm["hinge"], D_mouth_real=dm["real"], D_mouth_fake=dm["fake"])
     return losses
 
 
@@ -256,7 +286,7 @@ def resolve_run(dataset_dir, run_dir, given: dict | None = None, *, resume: bool
         if resume:
             run.check(resume)
         plan = _plan(procs, Path(dataset_dir), run, given or {}, resume)
-        return {**plan.resolved, "parameters": parameter_counts(plan.model, len(plan.dataset))}
+        return {**plan.resolved, "parameters": parameter_counts(plan.model, len(plan.dataset), plan.train_cfg)}
 
 
 @contextlib.contextmanager
@@ -324,7 +354,8 @@ def _train(procs: Processes, run: RunDir, plan: _Plan, resume: bool) -> TrainRes
         f"{train_cfg.shots}, {device}{', bf16 autocast' if plan.bf16 else ''}; run directory {run.path}"
     )
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if plan.bf16 else contextlib.nullcontext
-    trainer = Trainer(*_parallel(nets, procs), optimizers, train_cfg, content, autocast, device.type == "cuda")
+    EG, D, D_mouth = _parallel(nets, procs)
+    trainer = Trainer(EG, D, optimizers, train_cfg, content, autocast, device.type == "cuda", D_mouth)
     episodes = EpisodeDataset(dataset, cfg.image_size, train_cfg.shots, seed=opts.seed)
     books = _Bookkeeping(run, plan, procs, nets, optimizers, episodes, autocast, last_saved=step if resume else None)
     loader = episode_loader(
@@ -366,17 +397,20 @@ def _resume(run: RunDir, nets: dict, optimizers: dict, plan: _Plan, procs: Proce
     return int(state["step"])
 
 
-def _parallel(nets: dict, procs: Processes) -> tuple[nn.Module, nn.Module]:
-    """E and G as one module, and D, each wrapped in DistributedDataParallel on more than one process (W, a
-    sparse embedding, is left out of DDP: ``fsth.distributed`` all-reduces its gradient rows)."""
-    EG, D = EmbedGenerate(nets["E"], nets["G"]), nets["D"]
+def _parallel(nets: dict, procs: Processes) -> tuple[nn.Module, nn.Module, nn.Module | None]:
+    """E and G as one module, D, and the mouth's discriminator (None without one), each wrapped in
+    DistributedDataParallel on more than one process (W, a sparse embedding, is left out of DDP:
+    ``fsth.distributed`` all-reduces its gradient rows)."""
+    EG, D, D_mouth = EmbedGenerate(nets["E"], nets["G"]), nets["D"], nets.get("D_mouth")
     if procs.world == 1:
-        return EG, D
+        return EG, D, D_mouth
     exclude_from_ddp(D, ["W.weight"])
     ids = [procs.device.index] if procs.device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(EG, device_ids=ids), nn.parallel.DistributedDataParallel(
-        D, device_ids=ids
-    )
+
+    def ddp(net):
+        return nn.parallel.DistributedDataParallel(net, device_ids=ids) if net is not None else None
+
+    return ddp(EG), ddp(D), ddp(D_mouth)
 
 
 class _Bookkeeping:

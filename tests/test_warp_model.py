@@ -131,6 +131,55 @@ def test_training_a_warp_model_runs_and_samples_show_the_warp(dataset_dir, tmp_p
 
     ckpt = load_checkpoint(run.meta, "meta")
     assert ckpt.config == ModelConfig.preset("tiny_warp") and ckpt.meta["shots"] == 2
+    # the preset trains the mouth's discriminator: it is in the checkpoint, and its terms in the log
+    assert any(k.startswith("D_mouth.") for k in ckpt.tensors)
+    import json
+
+    last = json.loads(run.stats.read_text().splitlines()[-1])
+    assert {"G_mouth_adv", "D_mouth_hinge"} <= set(last)
+
+
+def test_the_mouths_discriminator_sees_the_mouth_learns_in_its_half_and_teaches_g(cfg, shots):
+    """The mouth's crop is centred on the lips; a meta-learning step updates the mouth's D in its own half (not
+    in G's), and its score alone gives G and E a gradient."""
+    from fsth import gan
+    from fsth.models import MouthDiscriminator
+    from fsth.models.discriminator import MOUTH_CROP, mouth_crops
+    from fsth.train import EmbedGenerate, Trainer, build_training, train_step
+
+    sx, sy, sp, x, y, p = episode(shots, 2)
+    crop = mouth_crops(x, p)[0]  # (3, 64, 64)
+    assert crop.shape == (3, MOUTH_CROP, MOUTH_CROP)
+    cx, cy = p[0, 48:68].mean(0)
+    lips = x[0, :, int(cy.round()), int(cx.round())]
+    assert (crop[:, MOUTH_CROP // 2, MOUTH_CROP // 2] - lips).abs().max() < 0.15  # the middle is the mouth's
+
+    torch.manual_seed(0)
+    train_cfg = TrainConfig.for_preset("tiny_warp", shots=3)
+    nets, optimizers = build_training(cfg, train_cfg, 3, torch.device("cpu"))
+    assert isinstance(nets["D_mouth"], MouthDiscriminator) and "D_mouth" in optimizers
+    with torch.no_grad():  # as after a first step (the zero-initialised output convs pass no gradient)
+        nets["G"].out_conv.weight.normal_(0, 0.05)
+        nets["G"].mask_conv.weight.normal_(0, 0.05)
+    before = {k: v.detach().clone() for k, v in nets["D_mouth"].named_parameters()}
+    batch = (sx, sy, x, y, torch.tensor([1]), sp, p)
+    trainer = Trainer(EmbedGenerate(nets["E"], nets["G"]), nets["D"], optimizers, train_cfg, D_mouth=nets["D_mouth"])
+    losses = train_step(batch, trainer)
+    assert {"G_mouth_adv", "D_mouth_hinge", "D_mouth_real", "D_mouth_fake"} <= set(losses)
+    assert all(torch.isfinite(v) for v in losses.values())
+    assert any(not torch.equal(before[k], v) for k, v in nets["D_mouth"].named_parameters())
+    assert all(p.requires_grad for p in nets["D_mouth"].parameters())  # trainable again after G's half
+
+    # the mouth's score alone reaches G and E, and not the mouth's D
+    E, G, D_mouth = nets["E"], nets["G"], nets["D_mouth"]
+    for net in (E, G, D_mouth):
+        net.zero_grad(set_to_none=True)
+    x_hat = G(y, E.embed_shots(sx, sy), warped_source(cfg, sx, sp, p))
+    only_mouth = TrainConfig(content_loss=False, weight_adv=0.0, weight_fm=0.0, weight_match=0.0, weight_mouth_adv=1.0)
+    terms = gan.g_objective(nets["D"], only_mouth, x_hat, x, y, torch.tensor([1]), points=p, D_mouth=D_mouth)
+    terms["total"].backward()
+    assert G.out_conv.weight.grad.abs().sum() > 0
+    assert all(q.grad is None for q in D_mouth.parameters())
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 - ``Embedder`` E(x, y) -> e; ``Embedder.embed_shots`` -> e_hat, the mean over K shots
 - ``Generator`` G(y, e_hat) with psi_hat = P e_hat; ``PersonGenerator`` G'(y) with its own psi'
 - ``Discriminator`` D(x, y, i) -> (score, feats) with one row W_i per video; ``PersonDiscriminator`` D'
+- ``MouthDiscriminator`` D_mouth(x, y, points) -> (score, feats) on the mouth's crop (training the warp-guided G)
 - ``person_generator`` / ``person_discriminator``: the fine-tuning start from the meta networks
 - ``inference_generator``: the fast inference form of G for one person
 - ``warp_shots`` / ``warped_source``: the landmark-driven warp (``fsth.models.warp``) the warp-guided G builds on
@@ -12,7 +13,7 @@
 Frames and landmark images are (B, 3, H, W) float tensors in [-1, 1] everywhere.
 """
 
-from fsth.models.discriminator import Discriminator, PersonDiscriminator
+from fsth.models.discriminator import Discriminator, MouthDiscriminator, PersonDiscriminator
 from fsth.models.embedder import Embedder
 from fsth.models.generator import Generator, PersonGenerator
 from fsth.models.images import images_to_tensor, tensor_to_images
@@ -27,6 +28,7 @@ __all__ = [
     "Embedder",
     "Generator",
     "InferenceGenerator",
+    "MouthDiscriminator",
     "PersonDiscriminator",
     "PersonGenerator",
     "VGG19",

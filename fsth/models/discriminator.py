@@ -15,6 +15,15 @@ the match loss L_MCH = 80 ||W_i - e_hat_i||_1. No spectral norm on W: that would
 
 Under DistributedDataParallel, W is left out of DDP and its sparse gradient averaged by hand: see
 ``fsth.distributed`` (``exclude_from_ddp``, ``all_reduce_sparse_grad``).
+
+The mouth's discriminator (``MouthDiscriminator``, not the paper's)
+-------------------------------------------------------------------
+A second, small D for the warp-guided G (``TrainConfig.weight_mouth_adv``): it sees only a square crop around the
+target's mouth (``mouth_crops``: the frame and its landmark image, ``MOUTH_CROP`` px a side) and scores it real or
+drawn, patch by patch. D judges the whole face at 128x128, where an opening mouth is a few pixels of it; the
+mouth's hole in the warp (``fsth.models.warp.mouth_hole``) is G's to fill, and an L1 alone fills it with the mean
+of mouths: a grey blur. Not conditioned on the person (no W): a mouth's inside is teeth, tongue and dark for
+everyone.
 """
 
 from __future__ import annotations
@@ -23,10 +32,15 @@ import math
 from typing import Iterator
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from fsth.config import ModelConfig
-from fsth.models.layers import DownPath, ResBlock, resize, sum_pool_relu
+from fsth.models.layers import DownPath, ResBlock, resize, sn, sum_pool_relu
+
+MOUTH_CROP = 64  # the side of the mouth's crop the mouth's discriminator sees, in pixels
+MOUTH_SPAN = 1.6  # the crop spans this many mouth widths (the outer lip corners' distance)
+MOUTH_WIDTHS = (32, 64, 128)  # the mouth's discriminator's channels at 32, 16 and 8 px
 
 
 class _DiscriminatorTrunk(nn.Module):
@@ -88,3 +102,45 @@ class PersonDiscriminator(_DiscriminatorTrunk):
     def forward(self, x, y, video_idx=None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         v, feats = self.features(x, y)
         return v @ self.w_prime + self.b, feats
+
+
+def mouth_crops(images: torch.Tensor, points: torch.Tensor, side: int = MOUTH_CROP) -> torch.Tensor:
+    """Square crops (B, C, side, side) of ``images`` (B, C, S, S) around each target's mouth (landmarks ``points``
+    (B, 68, 2) in pixels): centred on the lips' points (48-67), ``MOUTH_SPAN`` mouth widths a side, level with
+    the image (the face's roll stays: it is small in talking heads). Differentiable in the images (bilinear)."""
+    size = images.shape[-1]
+    lips = points[:, 48:68].float()
+    centre = lips.mean(1)  # (B, 2) pixels
+    width = (points[:, 54] - points[:, 48]).float().norm(dim=-1).clamp_min(4.0)  # (B,)
+    half = MOUTH_SPAN * width / size  # half the crop's side in [-1, 1] units (a side of S px is 2)
+    theta = torch.zeros(len(points), 2, 3, device=images.device, dtype=torch.float32)
+    theta[:, 0, 0] = theta[:, 1, 1] = half
+    theta[:, :, 2] = (2 * centre + 1) / size - 1
+    grid = F.affine_grid(theta, [len(points), images.shape[1], side, side], align_corners=False)
+    return F.grid_sample(images.float(), grid, mode="bilinear", padding_mode="border", align_corners=False).to(
+        images.dtype
+    )
+
+
+class MouthDiscriminator(nn.Module):
+    """The mouth's discriminator (see the module docstring): strided 4x4 convolutions with spectral norm on the
+    mouth's crop of the frame and of its landmark image (6 channels, ``MOUTH_CROP`` px), ``MOUTH_WIDTHS`` channels,
+    a 1-channel map of patch scores at 8x8, averaged: the realism score (B,), and every layer's activations (for
+    feature matching, as D's)."""
+
+    def __init__(self, cfg: ModelConfig | None = None):
+        super().__init__()
+        layers, c = [], 6
+        for width in MOUTH_WIDTHS:
+            layers.append(sn(nn.Conv2d(c, width, 4, stride=2, padding=1)))
+            c = width
+        self.blocks = nn.ModuleList(layers)
+        self.out = sn(nn.Conv2d(c, 1, 3, padding=1))
+
+    def forward(self, x, y, points) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        h = torch.cat([mouth_crops(x, points), mouth_crops(y, points)], dim=1)
+        feats = []
+        for block in self.blocks:
+            h = F.leaky_relu(block(h), 0.2)
+            feats.append(h)
+        return self.out(h).mean(dim=(1, 2, 3)), feats
