@@ -389,9 +389,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
-        if isinstance(data, dict):  # written before the pixel terms existed
-            data = {"weight_l1": 0.0, "weight_ssim": 0.0, "weight_mouth": 0.0, "weight_adv": 1.0, **data}
-            data = {"weight_mouth_adv": 0.0, **data}
+        if isinstance(data, dict):  # written before the pixel terms (and the mouth's discriminator) existed
+            old = {"weight_l1": 0.0, "weight_ssim": 0.0, "weight_mouth": 0.0, "weight_adv": 1.0}
+            data = {**old, "weight_mouth_adv": 0.0, **data}
         return cls(**_fields_from_dict(cls, data, "train config"))
 
 

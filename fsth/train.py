@@ -138,7 +138,7 @@ def build_training(cfg: ModelConfig, train_cfg: TrainConfig, num_videos: int, de
     (at D's rate). On CUDA the networks (and the content networks) go channels_last."""
     E, G, D = Embedder(cfg).to(device), Generator(cfg).to(device), Discriminator(cfg, num_videos).to(device)
     nets = {"E": E, "G": G, "D": D}
-    if cfg.warp and train_cfg.weight_mouth_adv > 0:
+    if _trains_mouth_discriminator(cfg, train_cfg):
         nets["D_mouth"] = MouthDiscriminator(cfg).to(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -165,9 +165,14 @@ def parameter_counts(cfg: ModelConfig, num_videos: int, train_cfg: TrainConfig |
         "D": dense,
         "D.W": num_videos * cfg.embedding_dim,
     }
-    if train_cfg is not None and cfg.warp and train_cfg.weight_mouth_adv > 0:
+    if train_cfg is not None and _trains_mouth_discriminator(cfg, train_cfg):
         counts["D_mouth"] = count_parameters(MouthDiscriminator(cfg))
     return counts
+
+
+def _trains_mouth_discriminator(cfg: ModelConfig, train_cfg: TrainConfig) -> bool:
+    """Whether a run trains the mouth's discriminator: a warp-guided G with ``weight_mouth_adv`` on."""
+    return cfg.warp and train_cfg.weight_mouth_adv > 0
 
 
 # ---------------------------------------------------------------------------------------------- one step
