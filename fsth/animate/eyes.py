@@ -56,8 +56,10 @@ SHUT = (0.4, 0.75)
 TOGETHER = (0.15, 0.35)
 # In half eye widths, the eye's frame (corners at u = -1, +1, v down the face):
 COVER_ABOVE = 0.6  # the lid covers this much above the photo's upper lid (its lashes, its eyeliner)
-COVER_BELOW = 0.1  # and this much below the lower lid (its rim and waterline, the photo's or the target's) and
-# the lashes that the warp's eyelid layer pulls down past it (``LID_COVER``)
+COVER_BELOW = 0.25  # and this much below the lower lid (its rim and waterline, the photo's or the target's) and
+# the lashes that the warp's eyelid layer pulls down past it (``LID_COVER``); at 0.1 the pulled lashes' tips were
+# left at the cover's edge, and the lid's skin, filled in from the pixels around, took their dark: a grey patch with
+# a dark lower edge
 COVER_SIDES = 0.7  # and this much beyond each corner, narrowing to a rounded end (the inner corner's caruncle, a
 # winged liner: with 0.12, Audrey Hepburn's wings were left, and the face mesh read her shut eyes open)
 FEATHER = 0.2  # the lid's edge fades over this distance
@@ -70,6 +72,8 @@ RELAX_STEPS = 60  # of the lid's filled-in skin towards the membrane (``fill_in`
 LASH_OPACITY = 0.6  # the lashes' colour covers this much of the skin at the line (at 1 a drawn black stroke)
 LASH_FRINGE = 0.12  # below it, the lashes' fringe fades out over this distance
 LID_SHADE = 0.82  # the lid's brightness at the lash line, relative to its skin higher up
+SHADE_FROM = 0.6  # darkening from this share of the way from the lid's edge to the lash line (a lid's curve
+# turning away from the light); from the edge, the whole lid was a grey patch on pale skin (Audrey Hepburn)
 
 
 @dataclass
@@ -338,8 +342,8 @@ class _Cover:
         above = np.clip((v - self.top) / np.maximum(line - self.top, px), 0, 1)
         upper, lower = (along(colours.upper), along(colours.lower)) if skin is None else (skin, skin)
         below = np.clip((self.bottom - v) / np.maximum(self.bottom - line, px), 0, 1)
-        upper = upper * (1 - (1 - LID_SHADE) * above**2)[..., None]
-        lower = lower * (1 - (1 - LID_SHADE) * below**2)[..., None]
+        upper = upper * (1 - (1 - LID_SHADE) * _smooth(above, SHADE_FROM, 1.0))[..., None]
+        lower = lower * (1 - (1 - LID_SHADE) * _smooth(below, SHADE_FROM, 1.0))[..., None]
         rgb = upper + (lower - upper) * _smooth(v - line, -2 * px, 2 * px)[..., None]
         lash = 1 - _smooth(np.abs(v - line), self.width / 2, self.width / 2 + px)
         fringe = 0.5 * self.shut * (1 - _smooth(v - line, 0.0, LASH_FRINGE)) * (v >= line)
