@@ -653,7 +653,8 @@ def evaluate(
             raise InputError(f"--cross {source}: no such file or directory")
     metric_options = scoring.for_metrics(options.metrics)
     model = FewShotModel.load(read.checkpoint, only=None if options.finetune_steps else ("E", "G"), device=get_device())
-    detector, train_cfg = model.detector(read.backend, read.fan_weights), loss.train_config(model.config)
+    detector = model.detector(read.backend, read.fan_weights, as_trained=True)  # the paper's protocol: its own points
+    train_cfg = loss.train_config(model.config)
     report = run_evaluation(model, videos, detector, options, cross=cross or (), metric_options=metric_options,
                             train_cfg=train_cfg, samples=samples_dir(samples, force),
                             content_nets=_content_networks(options, train_cfg, model.device))  # fmt: skip

@@ -186,14 +186,15 @@ def evaluate(
     - ``summary``: videos given, evaluated, skipped, total seconds.
 
     ``model``: the meta checkpoint (``FewShotModel.load``), on the device to run on. ``detector``: what tracks the
-    videos and finds AKD's landmarks (default: the one for the model's landmarks, ``FewShotModel.detector``).
+    videos and finds AKD's landmarks (default: the one for the landmarks the model was trained on,
+    ``FewShotModel.detector(as_trained=True)``).
     ``metric_options``: per metric name, e.g. ``{"csim": {"network": "arcface", "weights": PATH}, "fid":
     {"weights": PATH}}``. ``train_cfg``: fine-tuning's configuration (default: the model's,
     ``TrainConfig.for_model``). ``InputError`` when no video could be evaluated.
     """
     start = time.perf_counter()
     torch.manual_seed(options.seed)
-    detector = detector if detector is not None else model.detector()
+    detector = detector if detector is not None else model.detector(as_trained=True)
     train_cfg = train_cfg if train_cfg is not None else model.train_config()
     model.E, model.G  # noqa: B018 (read now: no setting's seconds include reading the networks)
     run = _Evaluation(

@@ -17,7 +17,7 @@ from fsth.landmarks.detectors import (
     find_fan_weights,
 )
 
-BACKENDS = ("auto", "mesh", "dlib", "fan")  # and "mesh+dlib", which detector_for picks for dlib-trained models
+BACKENDS = ("auto", "mesh", "dlib", "fan")  # and "mesh+dlib", which fsth evaluate takes for dlib-trained models
 
 
 def make_detector(
