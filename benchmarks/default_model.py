@@ -9,16 +9,16 @@ Needs the shared media (``--media``, default ``../shared/media``): the four held
 
 1. **Self-reenactment at 256** (``self``): per held-out video, the source is its first frame with a face and every 5th
    later frame with a face is a target, each in its own smoothed crop box (as ``fsth evaluate`` crops), rendered
-   from its own landmarks by: ``model`` (the checkpoint's E and G, K = 1), ``copy`` (the source unchanged) and
-   ``warp`` (the source warped to the target's landmarks, no network). Scored inside the face box (the box of the
-   target's 68 points): L1 (mean absolute difference / 255) and SSIM; and L1 over the mouth region (the box of
-   points 48-67 grown by half its size each way). Targets: model L1 <= 0.85 x copy's; model mouth L1 <= 0.85 x
-   warp's.
-2. **Cross-reenactment** (``cross``): 3 portraits x 3 held-out drivers through ``fsth.animate.animate`` (retargeted,
-   as the command does). Per result frame: a face found by dlib; dlib's face distance to the portrait (same person
-   below 0.6); the mouth opening (``mouth_opening``) of the landmarks detected on the result against the driver's
-   (Pearson r over the frames where both exist). Targets: face >= 95%, distance < 0.6 in >= 95%, r >= 0.6. Writes a
-   contact sheet per pair and one 3 x 3 sheet (driver | result columns) to ``--out``.
+   from its own landmarks (those the model was trained on: ``detector_for(..., as_trained=True)``) by: ``model``
+   (the checkpoint's E and G, K = 1), ``copy`` (the source unchanged) and ``warp`` (the source warped to the
+   target's landmarks, no network). Scored inside the face box (the box of the target's 68 points): L1 (mean
+   absolute difference / 255) and SSIM; and L1 over the mouth region (the box of points 48-67 grown by half its size
+   each way). Targets: model L1 <= 0.85 x copy's; model mouth L1 <= 0.85 x warp's.
+2. **Cross-reenactment** (``cross``): 3 portraits x 3 held-out drivers through ``fsth.animate.animate`` (read and
+   retargeted as the command does). Per result frame: a face found by dlib; dlib's face distance to the portrait
+   (same person below 0.6); the mouth opening (``mouth_opening``) of dlib's landmarks on the result against the
+   driver's (Pearson r over the frames where both exist). Targets: face >= 95%, distance < 0.6 in >= 95%,
+   r >= 0.6. Writes a contact sheet per pair and one 3 x 3 sheet (driver | result columns) to ``--out``.
 3. **Speed** (``speed``): ``fsth animate`` end to end (decode, landmarks, retarget, warp, G, encode, audio) with the
    checkpoint and with ``--model warp`` on one driver (talk.mp4 looped to ``--driver-seconds``, default 2 minutes,
    so that the command's start-up does not dominate), against paper256's generator alone in fp32 (batch 2,
@@ -58,6 +58,7 @@ from fsth.fewshot import (  # noqa: E402  # noqa: E402
     Renderer,  # noqa: E402
     crop_policy_of,
     crop_track_frames,
+    detector_for,
     load_person,
     shots_from_pairs,
 )
@@ -210,7 +211,7 @@ def cross_reenactment(checkpoint: Path, media: Path, detector, out: Path) -> dic
         photo = read_image(portrait)
         photo_points = detect_landmarks(detector, photo)
         photo_descriptor = recognizer.descriptors([photo], [photo_points])[0]
-        person = load_person([portrait], checkpoint, detector=detector)
+        person = load_person([portrait], checkpoint)  # as fsth animate reads it (detector_for); dlib judges
         row_cells = []
         for driver_rel in DRIVERS:
             driver = media / driver_rel
@@ -413,12 +414,14 @@ def main() -> int:
     checkpoint = find_meta_checkpoint(args.checkpoint)
     args.out.mkdir(parents=True, exist_ok=True)
     meta = load_checkpoint(checkpoint, "meta", only=("E", "G"))
-    detector = make_detector("dlib")
+    detector = make_detector("dlib")  # the judge of cross-reenactment
     parts = set(args.only.split(","))
     results = {"machine": machine(), "checkpoint": str(checkpoint), "step": meta.step}
     console.log(f"{checkpoint} (step {meta.step}) on {results['machine']}")
     if "self" in parts:
-        results["self"] = self_reenactment(meta, args.media, detector, args.out)
+        # the protocol draws each target's own landmarks: those the model was trained on
+        own = detector_for(meta.landmark_backend, as_trained=True)
+        results["self"] = self_reenactment(meta, args.media, own, args.out)
         r = results["self"]
         console.log(
             f"self-reenactment: model L1 {r['model_over_copy_l1_face']:.3f}x copy's (target <= 0.85), "

@@ -182,10 +182,11 @@ class EyeLids:
     """The shut-lid layer of one person: their first shot's ``crop`` (S, S, 3) uint8 and landmarks ``points``
     (68, 2), sampled once (``lid_colours``); ``layer(target)`` per frame.
 
-    ``mesh`` (478, 2): the shot's face mesh, where ``points`` are another detector's (dlib's, for a model trained on
-    them): the lids are drawn between the mesh's eye corners, carried onto each target eye by its own frame. dlib's
-    corners sit inside a squinting eye's (Beckham's photo), and the real corners showed beyond a short lash line, the
-    outline of an open eye. The closure is still measured on ``points``, as the target was made from them."""
+    ``mesh`` (478, 2): the shot's face mesh, where ``points`` are another detector's (dlib's, read by ``mesh+dlib``;
+    ``fsth animate`` gives every model the mesh's own since 2026-12-08): the lids are drawn between the mesh's eye
+    corners, carried onto each target eye by its own frame. dlib's corners sit inside a squinting eye's (Beckham's
+    photo), and the real corners showed beyond a short lash line, the outline of an open eye. The closure is still
+    measured on ``points``, as the target was made from them."""
 
     def __init__(self, crop: np.ndarray, points: np.ndarray, mesh: np.ndarray | None = None):
         self.size = crop.shape[0]
