@@ -24,7 +24,7 @@ def test_the_shipped_model_is_a_small_warp256_meta_checkpoint_of_E_and_G():
     ckpt = load_checkpoint(path, "meta")
     assert ckpt.config == ModelConfig.preset("warp256")
     assert {k.split(".")[0] for k in ckpt.tensors} == {"E", "G"}
-    assert ckpt.crop_policy and ckpt.landmark_backend == "dlib" and ckpt.step > 0
+    assert ckpt.crop_policy and ckpt.landmark_backend == "mesh" and ckpt.step > 0
 
 
 @pytest.fixture(scope="module")
