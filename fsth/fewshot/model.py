@@ -54,12 +54,12 @@ def detector_for(
 
     ``backend`` overrides. A FAN model gets FAN (dlib with a warning when FAN's weights are not on disk: its points
     differ slightly from FAN's, which the model may show). Every other model gets the mesh (``auto``), a model
-    trained on dlib's points (the shipped one) included: what ``animate``, ``embed`` and ``finetune`` do with the
-    points is measure the person's and retarget the driver's expression onto them (the lids, the mouth's hole and
-    interior), and there dlib's quirks showed. On a smile that shows the teeth dlib lays both inner lips across
-    them (Audrey Hepburn's photo: 0.04 mouth widths open where the mesh reads 0.10), so an opening mouth split her
-    teeth and the generator drew lips over the gap: the face mesh read 0.67x the driver's opening where the warp
-    alone, on the mesh's points, gave 0.93x.
+    trained on dlib's points (the shipped one until its fine-tuning on the mesh's) included: what ``animate``,
+    ``embed`` and ``finetune`` do with the points is measure the person's and retarget the driver's expression onto
+    them (the lids, the mouth's hole and interior), and there dlib's quirks showed. On a smile that shows the teeth
+    dlib lays both inner lips across them (Audrey Hepburn's photo: 0.04 mouth widths open where the mesh reads
+    0.10), so an opening mouth split her teeth and the generator drew lips over the gap: the face mesh read 0.67x
+    the driver's opening where the warp alone, on the mesh's points, gave 0.93x.
 
     ``as_trained``: exactly the points the model was trained on, for ``fsth evaluate``, whose protocol draws each
     target frame's own landmarks as the model's input: a dlib model gets ``mesh+dlib`` there, dlib's own 68 points

@@ -125,8 +125,8 @@ def mouth_crops(images: torch.Tensor, points: torch.Tensor, side: int = MOUTH_CR
 class MouthDiscriminator(nn.Module):
     """The mouth's discriminator (see the module docstring): strided 4x4 convolutions with spectral norm on the
     mouth's crop of the frame and of its landmark image (6 channels, ``MOUTH_CROP`` px), ``MOUTH_WIDTHS`` channels,
-    a 1-channel map of patch scores at 8x8, averaged: the realism score (B,), and every layer's activations (for
-    feature matching, as D's)."""
+    a 1-channel map of patch scores at 8x8, averaged: the realism score (B,), and every layer's activations (D's
+    interface, which ``gan.d_update`` unpacks; no feature matching is computed on them)."""
 
     def __init__(self, cfg: ModelConfig | None = None):
         super().__init__()
