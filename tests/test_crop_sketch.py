@@ -140,6 +140,20 @@ def test_soft_padding_blurs_the_repeated_edge_pixels_by_how_far_out_they_lie():
     np.testing.assert_allclose(soft[:40].mean(), 127.5, atol=3)
 
 
+def test_soft_padding_fans_a_wide_block_cut_by_the_edge_out_into_the_colours_beside_it():
+    """Dark hair cut by a tight photo's top edge: "soft" starts from it at the edge and spreads it along the edge
+    the farther out, so it does not stand as a dark column up to the crop's edge (as repeated edge pixels do)."""
+    image = np.full((200, 200, 3), 240, np.uint8)
+    image[:50, 70:130] = 20  # a block 60 px wide, cut by the top edge
+    box = np.array([0.0, -60.0, 200.0, 140.0])
+    edge = CropPolicy(padding="replicate").crop(image, box, 200).astype(float)
+    soft = CropPolicy(padding="soft").crop(image, box, 200).astype(float)
+    assert edge[0].min() == 20  # the column runs up to the crop's edge
+    assert soft[58, 100].max() < 60  # just above the photo: still the block's colour
+    assert soft[0].min() > 100 and soft[:30].std(axis=1).max() < 60  # 60 px out: faded into the light around it
+    assert soft[:59, 100].min() > soft[59, 100].min() - 1 and np.all(np.diff(soft[:59, 100, 0]) <= 1)  # no band
+
+
 def test_to_crop_from_crop_round_trip(talk_track):
     policy = CropPolicy()
     pts = policy.to_crop(talk_track.landmarks, talk_track.boxes, 256)  # (N, 68, 2) with (N, 4) boxes

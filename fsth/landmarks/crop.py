@@ -41,11 +41,15 @@ from fsth.errors import FsthError, InputError
 from fsth.landmarks.parts import LEFT_EYE, NOSE_BASE, RIGHT_EYE
 
 PADDINGS = ("constant", "replicate", "soft")
-# "soft": the edge pixels, blurred more the farther they lie outside the photo; reached SOFT_REACH x size out, a
-# Gaussian of SOFT_SIGMA x size. Repeated edge pixels alone draw streaks (a strand of hair cut by the photo's top
-# edge runs on to the crop's); the blur leaves a soft continuation of the colours there, as out of focus.
-SOFT_REACH = 0.06
+# "soft": the edge pixels, blurred along the edge more the farther they lie outside the photo; reached SOFT_REACH x
+# size out, a Gaussian of SOFT_SPREAD x the distance out (SOFT_SIGMA to SOFT_MAX_SIGMA x size). Repeated edge
+# pixels alone draw streaks (a strand of hair cut by the photo's top edge runs on to the crop's); a fixed blur left
+# wider things as columns (hair cut by the top edge stood as a dark block up to the crop's edge); blurred by how
+# far out, they fan out into the colours beside them, as out of focus.
+SOFT_REACH = 0.02
 SOFT_SIGMA = 0.03
+SOFT_SPREAD = 2.0
+SOFT_MAX_SIGMA = 0.25
 
 
 @dataclass(frozen=True)
@@ -203,8 +207,9 @@ class CropPolicy:
 
 def _soften_outside(out: np.ndarray, M: np.ndarray, src_hw: tuple[int, int], size: int) -> np.ndarray:
     """``out`` (a crop by ``M`` of an image ``src_hw`` with its edge pixels repeated) with the pixels outside the
-    image blended towards a blurred copy, by their distance from it: none at the edge, all of it SOFT_REACH x size
-    out (padding "soft")."""
+    image blended towards their edge pixels blurred along the edge, by their distance d from it: none at the edge,
+    all of it SOFT_REACH x size out; the blur's sigma SOFT_SPREAD x d, at least SOFT_SIGMA x size and at most
+    SOFT_MAX_SIGMA x size (padding "soft")."""
     import cv2
 
     h, w = src_hw
@@ -213,15 +218,32 @@ def _soften_outside(out: np.ndarray, M: np.ndarray, src_hw: tuple[int, int], siz
     if cx0 <= 0 and cy0 <= 0 and cx1 >= size and cy1 >= size:
         return out
     q = np.arange(size) + 0.5  # crop pixel centres
-    dx = np.maximum(np.maximum(cx0 - q, q - cx1), 0.0)
-    dy = np.maximum(np.maximum(cy0 - q, q - cy1), 0.0)
-    weight = np.clip(np.hypot(dx[None, :], dy[:, None]) / (SOFT_REACH * size), 0.0, 1.0).astype(np.float32)
+    dx = np.maximum(np.maximum(cx0 - q, q - cx1), 0.0)[None, :]
+    dy = np.maximum(np.maximum(cy0 - q, q - cy1), 0.0)[:, None]
+    d = np.hypot(dx, dy)
+    weight = np.clip(d / (SOFT_REACH * size), 0.0, 1.0).astype(np.float32)
     if not weight.any():
         return out
-    blurred = cv2.GaussianBlur(out, (0, 0), SOFT_SIGMA * size, borderType=cv2.BORDER_REFLECT_101)
-    if out.ndim == 3:
-        weight = weight[..., None]
-    mixed = out.astype(np.float32) * (1.0 - weight) + blurred.astype(np.float32) * weight
+    # The repeated pixels are constant across the edge, so the blur runs along it: along rows above and below
+    # the image, along columns beside it. Blurs at sigmas doubling from SOFT_SIGMA x size, interpolated per pixel.
+    sigma = np.clip(SOFT_SPREAD * d, SOFT_SIGMA * size, SOFT_MAX_SIGMA * size)
+    level = np.log2(sigma / (SOFT_SIGMA * size))
+    levels = int(np.ceil(level.max())) + 1
+    along_rows = np.broadcast_to(dy > 0, d.shape)  # above or below the image (corners included)
+    src = out.astype(np.float32)
+    blurred = np.zeros_like(src)
+
+    def per_pixel(a: np.ndarray) -> np.ndarray:  # (size, size) -> broadcastable against the crop's channels
+        return a[..., None] if src.ndim == 3 else a
+
+    for k in range(levels):
+        s = SOFT_SIGMA * size * 2.0**k
+        rows = cv2.GaussianBlur(src, (0, 0), sigmaX=s, sigmaY=1e-3, borderType=cv2.BORDER_REFLECT_101)
+        cols = cv2.GaussianBlur(src, (0, 0), sigmaX=1e-3, sigmaY=s, borderType=cv2.BORDER_REFLECT_101)
+        share = np.clip(1.0 - np.abs(level - k), 0.0, 1.0)  # linear between neighbouring levels
+        blurred += np.where(per_pixel(along_rows), rows, cols) * per_pixel(share)
+    weight = per_pixel(weight)
+    mixed = src * (1.0 - weight) + blurred * weight
     return (np.rint(mixed) if np.issubdtype(out.dtype, np.integer) else mixed).astype(out.dtype)
 
 
