@@ -230,3 +230,44 @@ def test_paste_back_reads_the_photo_once(monkeypatch, warp_meta, dlib_detector):
     person = load_person([PORTRAIT], warp_meta, warp_only=True, detector=dlib_detector)
     compose = Compositor(person, AnimateOptions(paste_back=True, model="warp"), warps=True)
     assert reads == [PORTRAIT] and np.array_equal(compose.photo, read_image(PORTRAIT))
+
+
+def test_paste_back_of_a_tight_photo_moves_its_soft_fill_into_view(monkeypatch, warp_meta, dlib_detector, tmp_path):
+    """--paste-back warps the photo itself: where the crop box runs off a tight photo and the head moves down, what
+    comes into view above it is the photo's edge softly filled outwards (as a new person's crop is), not its edge
+    pixels repeated as streaks; where nothing moves, the photo is as it was."""
+    import cv2
+
+    import fsth.animate.compose
+    from fsth.animate import AnimateOptions, Compositor
+    from fsth.video import read_image, write_image
+
+    image = read_image(PORTRAIT)
+    points = dlib_detector.detect(image)[0]
+    x0, y0 = points.min(0).astype(int) - 20
+    x1, y1 = points.max(0).astype(int) + 20
+    tight = tmp_path / "tight.png"
+    write_image(tight, image[max(y0, 0) : y1, max(x0, 0) : x1])
+    person = load_person([tight], warp_meta, warp_only=True, detector=dlib_detector)
+    photo = read_image(tight)
+
+    def result(points):
+        compose = Compositor(person, AnimateOptions(paste_back=True, model="warp"), warps=True)
+        return compose.result(Renderer.of(person).render(points[None])[0], points).astype(np.float32)
+
+    source = person.points[0]
+    assert np.abs(result(source) - photo).mean() < 3  # the identity warp, up to resampling
+    down = source + [0.0, 0.08 * person.size]  # the head moves down by 8% of the crop
+    soft = result(down)
+    monkeypatch.setattr(
+        fsth.animate.compose,
+        "soft_pad",
+        lambda img, pads, scale: cv2.copyMakeBorder(img, pads[1], pads[3], pads[0], pads[2], cv2.BORDER_REPLICATE),
+    )
+    streaks = result(down)
+
+    def detail(frame):  # high-frequency detail across the top rows (repeated edge pixels run as vertical streaks)
+        top = frame[:12]
+        return np.abs(top - cv2.GaussianBlur(top, (0, 0), sigmaX=3, sigmaY=0.1)).mean()
+
+    assert detail(soft) < 0.6 * detail(streaks)

@@ -19,10 +19,12 @@ from fsth.animate.mouth import MouthInterior
 from fsth.animate.options import AnimateOptions
 from fsth.errors import InputError
 from fsth.fewshot import FaceLayers, Person
-from fsth.landmarks.crop import CropPolicy
+from fsth.landmarks.crop import CropPolicy, soft_pad
 from fsth.landmarks.parts import BROWS, JAW
 from fsth.landmarks.sketch import draw_landmarks, sketch_thickness
 from fsth.video import read_image
+
+PAD_MARGIN = 2  # pixels more than the crop box runs off the photo, padded for the warp's bilinear reads
 
 
 def face_mask(points: Iterable[np.ndarray], size: int) -> np.ndarray:
@@ -143,7 +145,14 @@ class Compositor:
 
                 from fsth.models import images_to_tensor
 
-                self._photo_tensor = images_to_tensor(self.photo[None])  # (1, 3, H, W)
+                # the photo with the box's parts off it filled as a new person's crop fills them (softly:
+                # its edge pixels blurred along the edge), where the warp moves them into view
+                h, w = self.photo.shape[:2]
+                x0, y0, x1, y1 = (float(v) for v in self.box)
+                pads = [int(np.ceil(max(v, 0.0))) + PAD_MARGIN if v > 0 else 0 for v in (-x0, -y0, x1 - w, y1 - h)]
+                self._pad = pads[0], pads[1]
+                padded = soft_pad(self.photo, tuple(pads), x1 - x0)
+                self._photo_tensor = images_to_tensor(padded[None])  # (1, 3, H', W')
                 self._torch = torch
 
     def needs_driver_frames(self, targets: np.ndarray | None = None) -> bool:
@@ -198,8 +207,11 @@ class Compositor:
             return out
         src = torch.as_tensor(np.asarray(self.source_points, np.float32))[None]
         dst = torch.as_tensor(np.asarray(points, np.float32))[None]
+        left, top = self._pad  # the padded photo's coordinates
+        box = np.asarray(self.box, np.float64) + [left, top, left, top]
+        shifted = (ix0 + left, iy0 + top, ix1 + left, iy1 + top)
         with torch.inference_mode():
-            warped = tensor_to_images(warp_region(self._photo_tensor, self.box, src, dst, self.size, region))[0]
+            warped = tensor_to_images(warp_region(self._photo_tensor, box, src, dst, self.size, shifted))[0]
         if layers.mask is not None:
             drawn = _into_region(layers.drawn, self.box, region, cv2.BORDER_REPLICATE)
             alpha = _into_region(layers.mask, self.box, region, cv2.BORDER_CONSTANT, 1.0)

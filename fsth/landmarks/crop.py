@@ -205,46 +205,83 @@ class CropPolicy:
         return (np.asarray(points, np.float32) * scale + origin).astype(np.float32)
 
 
-def _soften_outside(out: np.ndarray, M: np.ndarray, src_hw: tuple[int, int], size: int) -> np.ndarray:
-    """``out`` (a crop by ``M`` of an image ``src_hw`` with its edge pixels repeated) with the pixels outside the
-    image blended towards their edge pixels blurred along the edge, by their distance d from it: none at the edge,
-    all of it SOFT_REACH x size out; the blur's sigma SOFT_SPREAD x d, at least SOFT_SIGMA x size and at most
-    SOFT_MAX_SIGMA x size (padding "soft")."""
-    import cv2
-
+def _soften_outside(out: np.ndarray, M: np.ndarray, src_hw: tuple[int, int], scale: float) -> np.ndarray:
+    """``out`` (an image's resampling by ``M``, of an image ``src_hw`` with its edge pixels repeated) with the
+    pixels outside the image blended towards their edge pixels blurred along the edge, by their distance d from it:
+    none at the edge, all of it SOFT_REACH x ``scale`` out (the pixels of a crop's side); the blur's sigma
+    SOFT_SPREAD x d, from SOFT_SIGMA to SOFT_MAX_SIGMA x ``scale`` (padding "soft")."""
     h, w = src_hw
     corners = M @ np.array([[-0.5, -0.5, 1.0], [w - 0.5, h - 0.5, 1.0]]).T  # the image's outer pixel edges
     (cx0, cx1), (cy0, cy1) = corners
-    if cx0 <= 0 and cy0 <= 0 and cx1 >= size and cy1 >= size:
+    rows, cols = out.shape[:2]
+    qx, qy = np.arange(cols) + 0.5, np.arange(rows) + 0.5  # pixel centres
+    dx = np.maximum(np.maximum(cx0 - qx, qx - cx1), 0.0)
+    dy = np.maximum(np.maximum(cy0 - qy, qy - cy1), 0.0)
+    above_below, beside = dy > 0, dx > 0
+    if not (above_below.any() or beside.any()):
         return out
-    q = np.arange(size) + 0.5  # crop pixel centres
-    dx = np.maximum(np.maximum(cx0 - q, q - cx1), 0.0)[None, :]
-    dy = np.maximum(np.maximum(cy0 - q, q - cy1), 0.0)[:, None]
-    d = np.hypot(dx, dy)
-    weight = np.clip(d / (SOFT_REACH * size), 0.0, 1.0).astype(np.float32)
-    if not weight.any():
-        return out
-    # The repeated pixels are constant across the edge, so the blur runs along it: along rows above and below
-    # the image, along columns beside it. Blurs at sigmas doubling from SOFT_SIGMA x size, interpolated per pixel.
-    sigma = np.clip(SOFT_SPREAD * d, SOFT_SIGMA * size, SOFT_MAX_SIGMA * size)
-    level = np.log2(sigma / (SOFT_SIGMA * size))
-    levels = int(np.ceil(level.max())) + 1
-    along_rows = np.broadcast_to(dy > 0, d.shape)  # above or below the image (corners included)
     src = out.astype(np.float32)
-    blurred = np.zeros_like(src)
+    mixed = src.copy()
+    # The repeated pixels are constant across the edge, so the blur runs along it: along the rows above and below
+    # the image (corners included), along the columns beside it; on those rows and columns alone.
+    if above_below.any():
+        d = np.hypot(dx[None, :], dy[above_below, None])
+        mixed[above_below] = _blur_along(src[above_below], d, 1, scale)
+    if beside.any():
+        d = np.hypot(dx[None, beside], dy[:, None])
+        side = _blur_along(src[:, beside], d, 0, scale)
+        mixed[np.ix_(~above_below, beside)] = side[~above_below]
+    return (np.rint(mixed) if np.issubdtype(out.dtype, np.integer) else mixed).astype(out.dtype)
 
-    def per_pixel(a: np.ndarray) -> np.ndarray:  # (size, size) -> broadcastable against the crop's channels
+
+def _blur_along(src: np.ndarray, d: np.ndarray, axis: int, scale: float) -> np.ndarray:
+    """``src`` (r, c[, C]) float32 blended towards itself blurred along ``axis`` (1: rows), per pixel by its
+    distance ``d`` (r, c) out of the image (``_soften_outside``): blurs at sigmas doubling from SOFT_SIGMA x
+    ``scale``, interpolated between neighbouring ones."""
+    import cv2
+
+    def per_pixel(a: np.ndarray) -> np.ndarray:  # (r, c) -> broadcastable against the channels
         return a[..., None] if src.ndim == 3 else a
 
-    for k in range(levels):
-        s = SOFT_SIGMA * size * 2.0**k
-        rows = cv2.GaussianBlur(src, (0, 0), sigmaX=s, sigmaY=1e-3, borderType=cv2.BORDER_REFLECT_101)
-        cols = cv2.GaussianBlur(src, (0, 0), sigmaX=1e-3, sigmaY=s, borderType=cv2.BORDER_REFLECT_101)
-        share = np.clip(1.0 - np.abs(level - k), 0.0, 1.0)  # linear between neighbouring levels
-        blurred += np.where(per_pixel(along_rows), rows, cols) * per_pixel(share)
-    weight = per_pixel(weight)
-    mixed = src * (1.0 - weight) + blurred * weight
-    return (np.rint(mixed) if np.issubdtype(out.dtype, np.integer) else mixed).astype(out.dtype)
+    base = SOFT_SIGMA * scale
+    level = np.log2(np.clip(SOFT_SPREAD * d, base, SOFT_MAX_SIGMA * scale) / base)
+    blurred = np.zeros_like(src)
+    for k in range(int(np.ceil(level.max())) + 1):
+        sigma = (base * 2.0**k, 1e-3) if axis == 1 else (1e-3, base * 2.0**k)
+        share = np.clip(1.0 - np.abs(level - k), 0.0, 1.0)
+        blur = cv2.GaussianBlur(src, (0, 0), sigmaX=sigma[0], sigmaY=sigma[1], borderType=cv2.BORDER_REFLECT_101)
+        blurred += blur.reshape(src.shape) * per_pixel(share)
+    weight = per_pixel(np.clip(d / (SOFT_REACH * scale), 0.0, 1.0).astype(np.float32))
+    return src * (1.0 - weight) + blurred * weight
+
+
+SOFT_PAD_SCALE = 512  # soft_pad works at most at this many pixels per crop side (the fill is a blur)
+
+
+def soft_pad(image: np.ndarray, pads: tuple[int, int, int, int], scale: float) -> np.ndarray:
+    """``image`` (H, W, C) uint8 with ``pads`` (left, top, right, bottom) pixels more on its sides, filled as
+    padding "soft" fills a crop's parts off a photo, ``scale`` the pixels of that crop's side: the photo at its own
+    resolution under a crop box that runs off it. A large photo's fill is worked out at SOFT_PAD_SCALE pixels per
+    crop side and enlarged (it is a blur); the photo's own pixels are kept."""
+    import cv2
+
+    left, top, right, bottom = (max(int(p), 0) for p in pads)
+    h, w = image.shape[:2]
+    padded = cv2.copyMakeBorder(image, top, bottom, left, right, cv2.BORDER_REPLICATE)
+    if not (left or top or right or bottom):
+        return padded
+    f = min(1.0, SOFT_PAD_SCALE / scale)
+    small_hw = (max(2, round(h * f)), max(2, round(w * f)))
+    small = image if f == 1.0 else cv2.resize(image, small_hw[::-1], interpolation=cv2.INTER_AREA)
+    sp = [round(p * f) for p in (left, top, right, bottom)]
+    fill = cv2.copyMakeBorder(small, sp[1], sp[3], sp[0], sp[2], cv2.BORDER_REPLICATE)
+    M = np.array([[1.0, 0.0, sp[0]], [0.0, 1.0, sp[1]]])
+    fill = _soften_outside(fill, M, small_hw, scale * f)
+    if f != 1.0:
+        fill = cv2.resize(fill, padded.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+    keep = np.zeros(padded.shape[:2], bool)
+    keep[top : top + h, left : left + w] = True
+    return np.where(keep[..., None], padded, fill)
 
 
 class BoxFollower:
