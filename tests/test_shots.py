@@ -106,3 +106,21 @@ def test_a_tight_portrait_s_shots_show_its_edge_pixels_not_black(dlib_detector, 
         return np.abs(crop - cv2.GaussianBlur(crop, (0, 0), 3))[off].mean()
 
     assert detail(soft) < 0.5 * detail(streaks)
+
+
+def test_a_small_face_is_warned_about(dlib_detector, tmp_path, capfd):
+    """A photo whose face crop is enlarged more than twice to the model's size gives soft frames: the user is told
+    which photo, by how much; a portrait of ordinary size says nothing."""
+    from fsth.fewshot import load_shots
+    from fsth.landmarks import CropPolicy
+    from fsth.video import read_image, write_image
+
+    small = tmp_path / "small.jpg"
+    image = read_image(PORTRAIT)
+    write_image(small, cv2.resize(image, (image.shape[1] // 5, image.shape[0] // 5), interpolation=cv2.INTER_AREA))
+    load_shots([PORTRAIT], dlib_detector, 256, CropPolicy())
+    assert "the face is small" not in capfd.readouterr().err
+    shots = load_shots([small], dlib_detector, 256, CropPolicy())
+    side = shots.boxes[0, 2] - shots.boxes[0, 0]
+    err = " ".join(capfd.readouterr().err.split())
+    assert f"{small}: the face is small: its {side:.0f} px crop is enlarged {256 / side:.1f}x" in err

@@ -171,6 +171,7 @@ def load_shots(
         boxes.append(track.boxes[0])
         meshes.append(None if track.mesh is None else track.mesh[0])
     console.debug(f"shots: {len(photos)} photo(s) at {size}x{size}")
+    warn_if_enlarged(np.stack(boxes), size, [str(p) for p in photos])
     warn_unless_one_person(images, points, [str(p) for p in photos])
     shots = shots_from_frames(images, np.stack(points), size, policy, np.stack(boxes), [str(p) for p in photos])
     if meshes[0] is not None:
@@ -182,6 +183,29 @@ def load_shots(
 # dlib's face-recognition network (fsth.metrics.identity): on the test media, photos of one person scored a cosine
 # similarity of 0.95-0.99, photos of different people 0.72-0.92.
 SAME_PERSON_SIMILARITY = 0.93
+
+
+# A shot's crop box enlarged more than this to the model's size gives a soft result (the pixels are not there).
+MAX_ENLARGEMENT = 2.0
+
+
+def warn_if_enlarged(boxes: np.ndarray, size: int, names: Sequence[str]) -> bool:
+    """Warn when the shots' face crops (``boxes`` (K, 4), source pixels) are enlarged more than MAX_ENLARGEMENT
+    times to ``size``: the face is small in the photos (or video), and every frame made from them is soft. One
+    warning, naming the first such photo (or the video, ``names`` of one), its crop's side and the enlargement.
+    Returns whether it warned."""
+    sides = np.asarray(boxes, np.float64)[:, 2] - np.asarray(boxes, np.float64)[:, 0]
+    small = np.flatnonzero(size / np.maximum(sides, 1e-6) > MAX_ENLARGEMENT)
+    if len(small) == 0:
+        return False
+    i = int(small[0])
+    name = names[i] if len(names) == len(sides) else names[0]
+    more = f" ({len(small)} of {len(sides)} shots)" if len(sides) > 1 else ""
+    console.warn(
+        f"{name}: the face is small{more}: its {sides[i]:.0f} px crop is enlarged {size / sides[i]:.1f}x to the "
+        f"model's {size} px, so the result will be soft; a photo with the face larger gives a sharper one"
+    )
+    return True
 
 
 def warn_unless_one_person(
@@ -228,6 +252,7 @@ def _video_shots(path: Path, detector: LandmarkDetector, size: int, policy: Crop
     pairs = crop_track_frames(path, track, chosen, size)
     chosen = [i for i in chosen if i in pairs]
     shots = shots_from_pairs([pairs[i] for i in chosen], [f"{path}#{i}" for i in chosen])
+    warn_if_enlarged(shots.boxes, size, [str(path)])
     if track.mesh is not None:
         shots.mesh = CropPolicy.to_crop(track.mesh[chosen], shots.boxes, size)
     return shots
