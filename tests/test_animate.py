@@ -142,6 +142,10 @@ def test_the_options_policy_reference_batch_size_and_driver(tmp_path):
     landmarks.write_bytes(b"PK")
     with pytest.raises(InputError, match="a landmarks file; give the driver's video"):
         checked_driver(landmarks)
+    text = tmp_path / "notes.mp4"  # named as a video, is not one: refused before the person is loaded
+    text.write_text("not a video\n")
+    with pytest.raises(InputError, match="cannot read video"):
+        checked_driver(text)
 
 
 def test_plan_targets_measures_the_drivers_eyes_on_its_face_mesh(talk_track, portrait_shot):

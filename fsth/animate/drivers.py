@@ -50,8 +50,9 @@ def parse_driver(driver: str | os.PathLike | int) -> str | int:
 
 
 def checked_driver(driver: str | os.PathLike | int) -> str | int:
-    """``parse_driver``, refusing a driver that cannot drive: a missing file or a photo (``InputError``)."""
-    from fsth.video import check_file, is_image
+    """``parse_driver``, refusing a driver that cannot drive (``InputError``): a missing file, a photo, a landmarks
+    file, a file ffmpeg reads no video from (probed before the person is loaded; the probe is kept for the run)."""
+    from fsth.video import check_file, is_image, probe_video
 
     parsed = parse_driver(driver)
     if isinstance(parsed, int):
@@ -63,6 +64,7 @@ def checked_driver(driver: str | os.PathLike | int) -> str | int:
         raise InputError(
             f"{driver}: a landmarks file; give the driver's video (or a camera index), which animate tracks"
         )
+    probe_video(parsed)
     return parsed
 
 
