@@ -246,3 +246,41 @@ def test_with_dlibs_points_the_lids_are_drawn_between_the_mesh_eye_corners():
     for a, b in zip(own.eyes, EyeLids(person.crops[0], outline).eyes):
         np.testing.assert_allclose([a.c, a.x], [b.c, b.x], atol=1e-6)
         assert a.upper == pytest.approx(b.upper) and a.lower == pytest.approx(b.lower)
+
+
+def test_the_drawn_lids_take_the_skin_s_fine_detail(person, monkeypatch):
+    """The lid's filled-in skin is smooth (a membrane, drawn at the crop's resolution); ``skin_detail`` gives it
+    the fine detail of the skin below the eyes, moving with the face: nothing outside the layer, about the skin's
+    own amount of detail on the lid, and with --paste-back (the lids enlarged to the photo) more detail there
+    than without it, the rest of the photo unchanged."""
+    import cv2
+
+    import fsth.animate.eyes
+    from fsth.animate import AnimateOptions, Compositor
+    from fsth.fewshot import FaceLayers
+
+    shut = closing(person.points[0], 0.0)
+    face = warped(person, shut)
+    compose = Compositor(person, AnimateOptions(paste_back=True, model="warp"), warps=True)
+    full = compose.eyes.layer(shut, face).full(SIZE)
+    detail = compose.eyes.skin_detail(shut, face, full.alpha, (1.0, 0.0, 0.0))
+    assert detail.shape == face.shape and not detail[full.alpha == 0].any()
+    skin = face.astype(np.float32) - cv2.GaussianBlur(face.astype(np.float32), (0, 0), 0.7)
+    lid = full.alpha > 0.99
+    assert 0.3 < np.abs(detail[lid]).mean() / np.abs(skin[lid.any(1)]).mean() < 3
+
+    textured = compose.result(FaceLayers(face), shut).astype(np.float32)
+    monkeypatch.setattr(fsth.animate.eyes.EyeLids, "skin_detail", lambda self, t, under, a, m: np.zeros(under.shape))
+    smooth = compose.result(FaceLayers(face), shut).astype(np.float32)
+    changed = np.abs(textured - smooth).max(-1) > 0
+    box, side = compose.box, compose.box[2] - compose.box[0]
+    eyes = shut[36:48] * side / SIZE + box[:2]  # the target's eyes in the photo
+    (x0, y0), (x1, y1) = eyes.min(0) - 0.4 * side / 4, eyes.max(0) + 0.4 * side / 4
+    ys, xs = np.nonzero(changed)
+    assert len(ys) and x0 <= xs.min() and xs.max() <= x1 and y0 <= ys.min() and ys.max() <= y1
+
+    below = np.zeros_like(changed)  # the skin under the eyes, in the photo
+    below[int(y1) : int(y1 + 0.1 * side), int(x0) : int(x1)] = True
+    photo_skin = np.abs(smooth - cv2.GaussianBlur(smooth, (0, 0), 1.3))[below].mean()
+    added = np.abs(textured - smooth)[changed].mean()
+    assert 0.3 * photo_skin < added < 2 * photo_skin, (added, photo_skin)

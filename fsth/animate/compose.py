@@ -176,25 +176,31 @@ class Compositor:
         """The output frame (without side-by-side panels) for target landmarks ``points`` (68, 2) in crop pixels;
         ``driver`` / ``driver_points``: the driver's frame and its landmarks, for a mouth interior taken from it."""
         layers = face if isinstance(face, FaceLayers) else FaceLayers(face)
-        over = [  # bottom to top; None where a layer shows nothing this frame
-            self.mouth.layer(points, driver, driver_points) if self.mouth is not None else None,
-            self.eyes.layer(points, layers.face) if self.eyes is not None else None,
-        ]
-        over = [layer for layer in over if layer is not None]
+        mouth = self.mouth.layer(points, driver, driver_points) if self.mouth is not None else None
+        lids = self.eyes.layer(points, layers.face) if self.eyes is not None else None
+        over = [layer for layer in (mouth, lids) if layer is not None]  # bottom to top
         if self.photo is not None and self.warps:
-            return self._warped_photo(layers, points, over)
+            return self._warped_photo(layers, points, over, lids)
         crop = layers.face
         for layer in over:
+            if layer is lids:  # the skin's fine detail on the drawn lids, from below the eyes
+                full = layer.full(self.size)
+                detail = self.eyes.skin_detail(points, crop, full.alpha, (1.0, 0.0, 0.0))
+                layer = Layer(np.clip(full.image + np.rint(detail), 0, 255).astype(np.uint8), full.alpha)
             crop = layer.over(crop)
         if self.photo is None:
             return crop
         mask = face_mask([self.source_points, points], crop.shape[0])
         return paste_back(self.photo, crop, self.box, mask)
 
-    def _warped_photo(self, layers: FaceLayers, points: np.ndarray, over: list[Layer]) -> np.ndarray:
+    def _warped_photo(
+        self, layers: FaceLayers, points: np.ndarray, over: list[Layer], lids: Layer | None = None
+    ) -> np.ndarray:
         """The photo warped at its resolution inside the crop box (the border anchors keep the box's edge in
         place), a warp-guided G's drawn picture blended in through its mask, the layers ``over`` (the mouth
-        interior, the drawn eyelids) on top, each resampled to the photo's pixels."""
+        interior, the drawn eyelids ``lids``) on top, each resampled to the photo's pixels; the lids given the
+        skin's fine detail there (``EyeLids.skin_detail``): enlarged from the crop, they were smooth patches on a
+        large photo's skin."""
         import cv2
 
         from fsth.models import tensor_to_images
@@ -217,9 +223,15 @@ class Compositor:
             alpha = _into_region(layers.mask, self.box, region, cv2.BORDER_CONSTANT, 1.0)
             warped = cv2.blendLinear(warped, drawn, alpha, 1.0 - alpha)
         for layer in over:
+            drawn_lids = layer is lids
             layer = layer.full(self.size)
             image = _into_region(layer.image, self.box, region, cv2.BORDER_REPLICATE)
             alpha = _into_region(layer.alpha, self.box, region, cv2.BORDER_CONSTANT, 0.0)
+            if drawn_lids:
+                s = self.size / float(self.box[2] - self.box[0])
+                to_crop = (s, (ix0 - float(self.box[0])) * s, (iy0 - float(self.box[1])) * s)
+                detail = self.eyes.skin_detail(points, warped, alpha, to_crop)
+                image = np.clip(image + np.rint(detail), 0, 255).astype(np.uint8)
             warped = cv2.blendLinear(image, warped, alpha, 1.0 - alpha)
         out[iy0:iy1, ix0:ix1] = warped
         return out

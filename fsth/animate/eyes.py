@@ -25,6 +25,11 @@ drawn instead, from the person's own colours:
   shows below it; as the eye shuts (``SHUT``) it comes down to where the lids meet, curving down (``LASH_SAG``),
   with a fringe of lashes below and the lower lid's rim covered by the person's lower-lid skin.
 
+The filled-in skin is smooth, and with ``--paste-back`` the layer is enlarged from the crop to the photo: on a large
+photo the lids were flat patches beside the skin's pores and lines. ``skin_detail`` gives them the fine detail of
+the skin below the eyes (the same pixels moved up by the cover's height, in the output's own resolution, softly
+limited so that an edge's step is not taken for skin).
+
 Each eye's alpha rises with its closure (``FADE``: 1 - the target's opening over the photo's, the warp's
 measure): nothing while the eye is open enough, all from about half closed; the shapes follow the landmarks
 continuously and, as an eye closes, no pixel's alpha falls, so the lids do not flicker. Two eyes closed alike are
@@ -72,6 +77,8 @@ RELAX_STEPS = 60  # of the lid's filled-in skin towards the membrane (``fill_in`
 LASH_OPACITY = 0.6  # the lashes' colour covers this much of the skin at the line (at 1 a drawn black stroke)
 LASH_FRINGE = 0.12  # below it, the lashes' fringe fades out over this distance
 LID_SHADE = 0.82  # the lid's brightness at the lash line, relative to its skin higher up
+SKIN_DETAIL = 0.7  # crop pixels: the lid's skin takes the skin's detail finer than this (``skin_detail``)
+SKIN_DETAIL_LIMIT = 10.0  # grey levels: the detail taken is softly limited to this (an edge's step is not skin)
 SHADE_FROM = 0.6  # darkening from this share of the way from the lid's edge to the lash line (a lid's curve
 # turning away from the light); from the edge, the whole lid was a grey patch on pale skin (Audrey Hepburn)
 
@@ -256,6 +263,50 @@ class EyeLids:
         # ``image`` holds colour premultiplied by the alphas laid so far; un-premultiply
         image = image / np.maximum(alpha, 1e-6)[..., None]
         return Layer(np.clip(np.round(image), 0, 255).astype(np.uint8), alpha.astype(np.float32), (int(x0), int(y0)))
+
+    def skin_detail(self, target: np.ndarray, under: np.ndarray, alpha: np.ndarray, to_crop) -> np.ndarray:
+        """The fine detail (h, w, 3) float32, around 0, of the skin below the target's eyes, mirrored up over the
+        lids: what the lid layer's filled-in skin (smooth: a membrane, and drawn at the crop's resolution) lacks.
+        ``under`` (h, w, 3) uint8 is the image the layer goes over, in output pixels (the crop, or the photo with
+        ``--paste-back``), ``alpha`` (h, w) the layer's alpha there (0: nothing is computed), ``to_crop`` (s, ox, oy)
+        maps an output pixel p to the crop's q = s p + o. Each pixel takes, in its nearer eye's frame, the pixel
+        mirrored across the lid cover's lower edge (the under-eye skin, moving with the face, as the lid does), less
+        its Gaussian blur of ``SKIN_DETAIL`` crop pixels: the skin's pores and lines finer than that."""
+        import cv2
+
+        out = np.zeros(under.shape, np.float32)
+        ys, xs = np.nonzero(alpha > 0)
+        if len(ys) == 0:
+            return out
+        s, ox, oy = (float(v) for v in to_crop)
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+        q = np.stack([gx * s + ox, gy * s + oy], -1)  # crop pixels
+        target = np.asarray(target, np.float64)
+        eyes = [self._eye(target[part], k) for k, part in enumerate((RIGHT_EYE, LEFT_EYE))]
+        near = np.linalg.norm(q - eyes[0].c, axis=-1) <= np.linalg.norm(q - eyes[1].c, axis=-1)
+        mirrored = np.empty_like(q)
+        for k, eye in enumerate(eyes):
+            u, v = _uv(q, eye.c, eye.x, eye.y)
+            edge = max(self.eyes[k].lower, eye.lower) + LID_COVER + COVER_BELOW  # the cover's lower edge, mid-eye
+            here = near if k == 0 else ~near
+            top = min(self.eyes[k].upper, eye.upper) - COVER_ABOVE  # the cover's upper edge, mid-eye
+            mirrored[here] = eye.points(u, v + (edge - top))[here]  # the cover's height further down
+        src = (mirrored - [ox, oy]) / s  # output pixels
+        sigma = SKIN_DETAIL / s
+        pad = int(np.ceil(3 * sigma)) + 2
+        h, w = under.shape[:2]
+        sx0, sy0 = np.clip(np.floor(src.reshape(-1, 2).min(0)).astype(int) - pad, 0, [w, h])
+        sx1, sy1 = np.clip(np.ceil(src.reshape(-1, 2).max(0)).astype(int) + pad + 1, 0, [w, h])
+        if sx1 - sx0 < 2 or sy1 - sy0 < 2:
+            return out
+        patch = under[sy0:sy1, sx0:sx1].astype(np.float32)
+        detail = patch - cv2.GaussianBlur(patch, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101)
+        mx, my = (src[..., 0] - sx0).astype(np.float32), (src[..., 1] - sy0).astype(np.float32)
+        taken = cv2.remap(detail, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        taken = SKIN_DETAIL_LIMIT * np.tanh(taken / SKIN_DETAIL_LIMIT)  # pores and fine lines, not an edge's step
+        out[y0:y1, x0:x1] = taken * (alpha[y0:y1, x0:x1] > 0)[..., None]
+        return out
 
 
 def fill_in(image: np.ndarray, known: np.ndarray) -> np.ndarray:
