@@ -45,7 +45,7 @@ import numpy as np
 
 from fsth.animate.layers import Layer
 from fsth.landmarks.parts import LEFT_EYE, RIGHT_EYE
-from fsth.landmarks.retarget import pull_together
+from fsth.landmarks.retarget import pull_together, smoothstep
 from fsth.models.warp import LID_COVER
 
 # The layer's alpha rises from 0 to 1 as an eye's closure (1 - its opening over the photo's) goes over this range.
@@ -136,12 +136,7 @@ def closure(target: np.ndarray, source: np.ndarray) -> np.ndarray:
 
 def fade(closed: np.ndarray) -> np.ndarray:
     """The layer's alpha for closures ``closed``: a smoothstep over ``FADE``."""
-    return _smooth(np.asarray(closed, np.float64), *FADE)
-
-
-def _smooth(x: np.ndarray, edge0: float, edge1: float) -> np.ndarray:
-    t = np.clip((x - edge0) / (edge1 - edge0), 0.0, 1.0)
-    return t * t * (3 - 2 * t)
+    return smoothstep(np.asarray(closed, np.float64), *FADE)
 
 
 @dataclass
@@ -227,7 +222,7 @@ class EyeLids:
         target = np.asarray(target, np.float64)
         closed = closure(target, self.source)
         closed = pull_together(closed, TOGETHER)
-        alphas, shut = fade(closed), _smooth(closed, *SHUT)
+        alphas, shut = fade(closed), smoothstep(closed, *SHUT)
         eyes = [(k, self._eye(target[part], k)) for k, part in enumerate((RIGHT_EYE, LEFT_EYE)) if alphas[k] > 0]
         if not eyes:
             return None
@@ -365,7 +360,7 @@ class _Cover:
         # the lash line: the target's upper lid, or where the shut lids meet (curving down); the cover, from above
         # the photo's upper lid (carried onto the target's corners) to the line, and once shut, below it over the
         # lower lid's rim (and the lashes the warp pulls down there)
-        width = max(LASH_WIDTH, px) * (1 - 0.5 * _smooth(u * inner, 0.0, 1.0))  # thinner at the inner corner
+        width = max(LASH_WIDTH, px) * (1 - 0.5 * smoothstep(u * inner, 0.0, 1.0))  # thinner at the inner corner
         line = (eye.upper + shut * (max(eye.lower, LASH_SAG) - LASH_RISE - eye.upper)) * bump
         top = min(source.upper, eye.upper) * bump - COVER_ABOVE
         shut_bottom = (max(source.lower, eye.lower) + LID_COVER) * bump + COVER_BELOW
@@ -375,9 +370,9 @@ class _Cover:
         ends = np.sqrt(1 - np.clip((np.abs(u) - 1) / COVER_SIDES, 0, 1) ** 2)
         top, bottom = line - (line - top) * ends, line + (bottom - line) * ends
         inside = (
-            _smooth(v, top - feather, top)
-            * (1 - _smooth(v, bottom, bottom + bottom_feather))
-            * (1 - _smooth(np.abs(u), 1 + COVER_SIDES, 1 + COVER_SIDES + feather))
+            smoothstep(v, top - feather, top)
+            * (1 - smoothstep(v, bottom, bottom + bottom_feather))
+            * (1 - smoothstep(np.abs(u), 1 + COVER_SIDES, 1 + COVER_SIDES + feather))
         )
         return cls(u, v, top, line, bottom, width, bump, px, shut, inside)
 
@@ -394,10 +389,10 @@ class _Cover:
         above = np.clip((v - self.top) / np.maximum(line - self.top, px), 0, 1)
         upper, lower = (along(colours.upper), along(colours.lower)) if skin is None else (skin, skin)
         below = np.clip((self.bottom - v) / np.maximum(self.bottom - line, px), 0, 1)
-        upper = upper * (1 - (1 - LID_SHADE) * _smooth(above, SHADE_FROM, 1.0))[..., None]
-        lower = lower * (1 - (1 - LID_SHADE) * _smooth(below, SHADE_FROM, 1.0))[..., None]
-        rgb = upper + (lower - upper) * _smooth(v - line, -2 * px, 2 * px)[..., None]
-        lash = 1 - _smooth(np.abs(v - line), self.width / 2, self.width / 2 + px)
-        fringe = 0.5 * self.shut * (1 - _smooth(v - line, 0.0, LASH_FRINGE)) * (v >= line)
-        lash = LASH_OPACITY * np.maximum(lash, fringe) * _smooth(self.bump, 0.0, 0.15)
+        upper = upper * (1 - (1 - LID_SHADE) * smoothstep(above, SHADE_FROM, 1.0))[..., None]
+        lower = lower * (1 - (1 - LID_SHADE) * smoothstep(below, SHADE_FROM, 1.0))[..., None]
+        rgb = upper + (lower - upper) * smoothstep(v - line, -2 * px, 2 * px)[..., None]
+        lash = 1 - smoothstep(np.abs(v - line), self.width / 2, self.width / 2 + px)
+        fringe = 0.5 * self.shut * (1 - smoothstep(v - line, 0.0, LASH_FRINGE)) * (v >= line)
+        lash = LASH_OPACITY * np.maximum(lash, fringe) * smoothstep(self.bump, 0.0, 0.15)
         return rgb * (1 - lash[..., None]) + colours.lashes * lash[..., None]

@@ -447,8 +447,13 @@ def pull_together(values: np.ndarray, wink: tuple[float, float], strength: float
 def _unless_wink(difference: np.ndarray, wink: tuple[float, float]) -> np.ndarray:
     """1 where the two eyes' measures differ by up to ``wink[0]``, 0 from ``wink[1]`` (a wink), smooth between: how
     much of the eyes' coupling applies."""
-    t = np.clip((np.abs(difference) - wink[0]) / (wink[1] - wink[0]), 0, 1)
-    return 1 - t * t * (3 - 2 * t)
+    return 1 - smoothstep(np.abs(difference), *wink)
+
+
+def smoothstep(x: np.ndarray, edge0: float, edge1: float) -> np.ndarray:
+    """0 up to ``edge0``, 1 from ``edge1``, the cubic 3t^2 - 2t^3 between (no kink at either end)."""
+    t = np.clip((np.asarray(x, np.float64) - edge0) / (edge1 - edge0), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
 
 
 def _unfold(points: np.ndarray, pairs, down: np.ndarray, floors: list[np.ndarray]) -> None:
