@@ -149,7 +149,7 @@ class Compositor:
                 # its edge pixels blurred along the edge), where the warp moves them into view
                 h, w = self.photo.shape[:2]
                 x0, y0, x1, y1 = (float(v) for v in self.box)
-                pads = [int(np.ceil(max(v, 0.0))) + PAD_MARGIN if v > 0 else 0 for v in (-x0, -y0, x1 - w, y1 - h)]
+                pads = [int(np.ceil(v)) + PAD_MARGIN if v > 0 else 0 for v in (-x0, -y0, x1 - w, y1 - h)]
                 self._pad = pads[0], pads[1]
                 padded = soft_pad(self.photo, tuple(pads), x1 - x0)
                 self._photo_tensor = images_to_tensor(padded[None])  # (1, 3, H', W')
