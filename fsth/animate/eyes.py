@@ -260,13 +260,14 @@ class EyeLids:
         return Layer(np.clip(np.round(image), 0, 255).astype(np.uint8), alpha.astype(np.float32), (int(x0), int(y0)))
 
     def skin_detail(self, target: np.ndarray, under: np.ndarray, alpha: np.ndarray, to_crop) -> np.ndarray:
-        """The fine detail (h, w, 3) float32, around 0, of the skin below the target's eyes, mirrored up over the
+        """The fine detail (h, w, 3) float32, around 0, of the skin below the target's eyes, moved up over the
         lids: what the lid layer's filled-in skin (smooth: a membrane, and drawn at the crop's resolution) lacks.
         ``under`` (h, w, 3) uint8 is the image the layer goes over, in output pixels (the crop, or the photo with
         ``--paste-back``), ``alpha`` (h, w) the layer's alpha there (0: nothing is computed), ``to_crop`` (s, ox, oy)
-        maps an output pixel p to the crop's q = s p + o. Each pixel takes, in its nearer eye's frame, the pixel
-        mirrored across the lid cover's lower edge (the under-eye skin, moving with the face, as the lid does), less
-        its Gaussian blur of ``SKIN_DETAIL`` crop pixels: the skin's pores and lines finer than that."""
+        maps an output pixel p to the crop's q = s p + o. Each pixel takes, in its nearer eye's frame, the pixel the lid
+        cover's height further down (the under-eye skin, moving with the face, as the lid does; mirrored across the
+        cover's edge instead, its lines met in chevrons), less its Gaussian blur of ``SKIN_DETAIL`` crop pixels: the
+        skin's pores and lines finer than that, softly limited to ``SKIN_DETAIL_LIMIT``."""
         import cv2
 
         out = np.zeros(under.shape, np.float32)
@@ -280,14 +281,14 @@ class EyeLids:
         target = np.asarray(target, np.float64)
         eyes = [self._eye(target[part], k) for k, part in enumerate((RIGHT_EYE, LEFT_EYE))]
         near = np.linalg.norm(q - eyes[0].c, axis=-1) <= np.linalg.norm(q - eyes[1].c, axis=-1)
-        mirrored = np.empty_like(q)
+        below = np.empty_like(q)
         for k, eye in enumerate(eyes):
             u, v = _uv(q, eye.c, eye.x, eye.y)
             edge = max(self.eyes[k].lower, eye.lower) + LID_COVER + COVER_BELOW  # the cover's lower edge, mid-eye
             here = near if k == 0 else ~near
             top = min(self.eyes[k].upper, eye.upper) - COVER_ABOVE  # the cover's upper edge, mid-eye
-            mirrored[here] = eye.points(u, v + (edge - top))[here]  # the cover's height further down
-        src = (mirrored - [ox, oy]) / s  # output pixels
+            below[here] = eye.points(u, v + (edge - top))[here]  # the cover's height further down
+        src = (below - [ox, oy]) / s  # output pixels
         sigma = SKIN_DETAIL / s
         pad = int(np.ceil(3 * sigma)) + 2
         h, w = under.shape[:2]
