@@ -171,9 +171,10 @@ def load_shots(
         boxes.append(track.boxes[0])
         meshes.append(None if track.mesh is None else track.mesh[0])
     console.debug(f"shots: {len(photos)} photo(s) at {size}x{size}")
-    warn_if_enlarged(np.stack(boxes), size, [str(p) for p in photos])
-    warn_unless_one_person(images, points, [str(p) for p in photos])
-    shots = shots_from_frames(images, np.stack(points), size, policy, np.stack(boxes), [str(p) for p in photos])
+    names, boxes = [str(p) for p in photos], np.stack(boxes)
+    warn_if_enlarged(boxes, size, names)
+    warn_unless_one_person(images, points, names)
+    shots = shots_from_frames(images, np.stack(points), size, policy, boxes, names)
     if meshes[0] is not None:
         shots.mesh = CropPolicy.to_crop(np.stack(meshes), shots.boxes, size)
     shots.photo = images[0]
@@ -189,15 +190,15 @@ SAME_PERSON_SIMILARITY = 0.93
 MAX_ENLARGEMENT = 2.0
 
 
-def warn_if_enlarged(boxes: np.ndarray, size: int, names: Sequence[str]) -> bool:
+def warn_if_enlarged(boxes: np.ndarray, size: int, names: Sequence[str]) -> None:
     """Warn when the shots' face crops (``boxes`` (K, 4), source pixels) are enlarged more than MAX_ENLARGEMENT
     times to ``size``: the face is small in the photos (or video), and every frame made from them is soft. One
-    warning, naming the first such photo (or the video, ``names`` of one), its crop's side and the enlargement.
-    Returns whether it warned."""
-    sides = np.asarray(boxes, np.float64)[:, 2] - np.asarray(boxes, np.float64)[:, 0]
+    warning, naming the first such photo (or the video, ``names`` of one), its crop's side and the enlargement."""
+    boxes = np.asarray(boxes, np.float64)
+    sides = boxes[:, 2] - boxes[:, 0]
     small = np.flatnonzero(size / np.maximum(sides, 1e-6) > MAX_ENLARGEMENT)
     if len(small) == 0:
-        return False
+        return
     i = int(small[0])
     name = names[i] if len(names) == len(sides) else names[0]
     more = f" ({len(small)} of {len(sides)} shots)" if len(sides) > 1 else ""
@@ -205,7 +206,6 @@ def warn_if_enlarged(boxes: np.ndarray, size: int, names: Sequence[str]) -> bool
         f"{name}: the face is small{more}: its {sides[i]:.0f} px crop is enlarged {size / sides[i]:.1f}x to the "
         f"model's {size} px, so the result will be soft; a photo with the face larger gives a sharper one"
     )
-    return True
 
 
 def warn_unless_one_person(
